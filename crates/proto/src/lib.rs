@@ -1,0 +1,12 @@
+//! Wire types shared by the platform server and every client (Rust SDK, CLI, Python package).
+//!
+//! This crate does no I/O. It defines the response envelope (`code`, `message`, `data`), the
+//! object metadata the seed's examples read (`dataName`, `description`, `createdAt`, …), the
+//! request bodies of the native API, the rules every name, tag and metadata map must follow,
+//! and the content checksum (BLAKE3, computed part by part and merged, see [`checksum`]).
+
+pub mod checksum;
+pub mod rules;
+mod wire;
+
+pub use wire::*;

@@ -1,0 +1,189 @@
+//! What a valid object name, description, tag list and user-metadata map look like.
+//!
+//! Both sides check: the client to fail before sending a byte, the server because it trusts no
+//! client. Each error message says what is wrong and what is allowed.
+
+use std::collections::BTreeMap;
+
+pub const MAX_NAME_BYTES: usize = 255;
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_BYTES: usize = 64;
+pub const MAX_METADATA_ENTRIES: usize = 64;
+pub const MAX_METADATA_KEY_BYTES: usize = 128;
+pub const MAX_METADATA_VALUE_BYTES: usize = 1024;
+pub const MAX_METADATA_TOTAL_BYTES: usize = 16 * 1024;
+
+/// Checks an object name: 1–255 bytes of UTF-8, no `/`, `\`, NUL or control characters, no
+/// leading or trailing white space, not `.` or `..`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the data name is empty; give a name of 1 to 255 bytes".into());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "the data name is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("'{name}' is not a valid data name; choose another name"));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\') || c.is_control()) {
+        return Err(format!(
+            "the data name {name:?} contains {c:?}; names may not contain '/', '\\', NUL or control characters"
+        ));
+    }
+    if name.trim() != name {
+        return Err(format!(
+            "the data name {name:?} starts or ends with white space; remove it"
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_description(description: &str) -> Result<(), String> {
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(format!(
+            "the description is {} bytes long; the limit is {MAX_DESCRIPTION_BYTES} bytes",
+            description.len()
+        ));
+    }
+    if description.contains('\0') {
+        return Err("the description contains a NUL character; remove it".into());
+    }
+    Ok(())
+}
+
+pub fn check_tags(tags: &[String]) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("{} tags given; the limit is {MAX_TAGS}", tags.len()));
+    }
+    for tag in tags {
+        if tag.is_empty() || tag.len() > MAX_TAG_BYTES {
+            return Err(format!(
+                "tag {tag:?} must be 1 to {MAX_TAG_BYTES} bytes long"
+            ));
+        }
+        if tag.chars().any(|c| c == ',' || c.is_control()) || tag.trim() != tag {
+            return Err(format!(
+                "tag {tag:?} may not contain commas, control characters or surrounding white space"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), String> {
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return Err(format!(
+            "the metadata has {} entries; the limit is {MAX_METADATA_ENTRIES}",
+            metadata.len()
+        ));
+    }
+    let mut total = 0;
+    for (key, value) in metadata {
+        if key.is_empty() || key.len() > MAX_METADATA_KEY_BYTES {
+            return Err(format!(
+                "metadata key {key:?} must be 1 to {MAX_METADATA_KEY_BYTES} bytes long"
+            ));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(format!("metadata key {key:?} contains a control character"));
+        }
+        if value.len() > MAX_METADATA_VALUE_BYTES {
+            return Err(format!(
+                "the value of metadata key {key:?} is {} bytes long; the limit is {MAX_METADATA_VALUE_BYTES}",
+                value.len()
+            ));
+        }
+        if value.contains('\0') {
+            return Err(format!("the value of metadata key {key:?} contains a NUL character"));
+        }
+        total += key.len() + value.len();
+    }
+    if total > MAX_METADATA_TOTAL_BYTES {
+        return Err(format!(
+            "the metadata holds {total} bytes of keys and values; the limit is {MAX_METADATA_TOTAL_BYTES}"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses user metadata given as JSON text: an object whose keys and values are all strings.
+pub fn parse_metadata_json(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!("the metadata is not valid JSON ({e}); give an object such as '{{\"key\": \"value\"}}'")
+    })?;
+    metadata_from_json(&value)
+}
+
+/// Converts a JSON value into user metadata, refusing anything but an object of strings.
+pub fn metadata_from_json(value: &serde_json::Value) -> Result<BTreeMap<String, String>, String> {
+    let object = value.as_object().ok_or_else(|| {
+        "the metadata must be a JSON object such as {\"key\": \"value\"}".to_string()
+    })?;
+    let mut map = BTreeMap::new();
+    for (key, value) in object {
+        match value {
+            serde_json::Value::String(s) => {
+                map.insert(key.clone(), s.clone());
+            }
+            other => {
+                return Err(format!(
+                    "metadata value of key {key:?} is {other}; both keys and values have to be strings"
+                ));
+            }
+        }
+    }
+    check_metadata(&map)?;
+    Ok(map)
+}
+
+/// Splits a comma-separated tag list (`-t a,b`), dropping empty items and duplicates.
+pub fn parse_tag_list(text: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_string());
+        }
+    }
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("model-v1.bin").is_ok());
+        assert!(check_name("données 数据").is_ok());
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "a\nb", " a", "a "] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_name(&"x".repeat(255)).is_ok());
+        assert!(check_name(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn metadata() {
+        let ok = parse_metadata_json(r#"{"k": "v", "ü": ""}"#).expect("valid");
+        assert_eq!(ok.get("k").map(String::as_str), Some("v"));
+        assert!(parse_metadata_json(r#"{"k": 1}"#).is_err());
+        assert!(parse_metadata_json(r#"["k"]"#).is_err());
+        assert!(parse_metadata_json("{").is_err());
+        assert!(parse_metadata_json(&format!(r#"{{"k": "{}"}}"#, "v".repeat(2000))).is_err());
+        let big: BTreeMap<String, String> =
+            (0..65).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(check_metadata(&big).is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(parse_tag_list(" a, b,,a "), vec!["a".to_string(), "b".to_string()]);
+        assert!(check_tags(&["ok".into()]).is_ok());
+        assert!(check_tags(&["".into()]).is_err());
+        assert!(check_tags(&vec!["t".to_string(); 33]).is_err());
+    }
+}

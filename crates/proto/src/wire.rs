@@ -1,0 +1,187 @@
+//! The JSON shapes that cross the wire between clients and the server's native API.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The outcome class of every call, as the seed defines it.
+///
+/// `Failure`: the request was understood and refused (not found, name taken, bad input, no
+/// permission). `Error`: something broke (I/O, store unavailable, network).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResponseCode {
+    Success,
+    Failure,
+    Error,
+}
+
+impl ResponseCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseCode::Success => "SUCCESS",
+            ResponseCode::Failure => "FAILURE",
+            ResponseCode::Error => "ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for ResponseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every answer of the native API: `{"code": …, "message": …, "data": …}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub code: ResponseCode,
+    pub message: String,
+    pub data: Option<T>,
+}
+
+impl<T> Envelope<T> {
+    pub fn success(message: impl Into<String>, data: T) -> Self {
+        Envelope { code: ResponseCode::Success, message: message.into(), data: Some(data) }
+    }
+}
+
+/// What a stored object is: one file, or a directory packed as a ZIP archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    File,
+    Directory,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::File => "file",
+            ObjectKind::Directory => "directory",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "file" => Some(ObjectKind::File),
+            "directory" => Some(ObjectKind::Directory),
+            _ => None,
+        }
+    }
+}
+
+/// The catalogue entry of one stored object, as every client shows it.
+///
+/// Field names follow the seed's examples (`dataName`, `createdAt`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    pub data_name: String,
+    pub description: String,
+    pub kind: ObjectKind,
+    pub service: String,
+    /// Size in bytes of the stored content (for a directory: of its archive).
+    pub size: u64,
+    /// `blake3:<64 hex digits>` of the stored content.
+    pub checksum: String,
+    pub tags: Vec<String>,
+    pub user_metadata: BTreeMap<String, String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// `POST /api/v1/uploads`: open an upload session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUpload {
+    pub name: String,
+    pub service: String,
+    pub kind: ObjectKind,
+    /// Total size when known in advance (files); `None` for a directory packed while streaming.
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// The answer to [`CreateUpload`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadSession {
+    pub upload_id: String,
+    /// Every part but the last has exactly this many bytes; a power of two, at least 8 MiB.
+    pub part_size: u64,
+    pub max_parts: u32,
+    /// Unix seconds after which the session's URLs stop working.
+    pub expires_at: i64,
+}
+
+/// `POST /api/v1/uploads/{id}/parts`: ask for signed URLs of some part numbers (1-based).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartUrlsRequest {
+    pub first: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartUrl {
+    pub part_number: u32,
+    pub url: String,
+}
+
+/// One uploaded part as the client saw it acknowledged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// The `ETag` the store answered for the part, verbatim.
+    pub etag: String,
+}
+
+/// `POST /api/v1/uploads/{id}/complete`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompleteUpload {
+    pub parts: Vec<CompletedPart>,
+    pub size: u64,
+    /// `blake3:<hex>` the client computed while reading the data.
+    pub checksum: String,
+}
+
+/// The answer to [`CompleteUpload`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    pub object: ObjectMeta,
+    /// Where the object's catalogue entry can be read.
+    pub url: String,
+}
+
+/// `GET /api/v1/objects/{name}/download`: a short-lived signed URL for the content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownloadTicket {
+    pub object: ObjectMeta,
+    pub url: String,
+    pub expires_at: i64,
+}
+
+/// `GET /api/v1/whoami`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Identity {
+    pub user: String,
+    pub key_id: String,
+    pub read_only: bool,
+    pub services: Vec<String>,
+    pub default_service: String,
+}
+
+/// `GET /api/v1/objects` answer page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass as `after` to read the next page; `None` on the last page.
+    pub next: Option<String>,
+}

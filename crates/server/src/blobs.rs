@@ -1,0 +1,247 @@
+//! Blob stores: where the bytes live. Blobs are immutable and written once, under a fresh key
+//! per upload (`<owner>/<upload-id>`); the catalogue decides which blob an object name means.
+//!
+//! Each backend is one variant of [`BlobStore`]: the local folder serves its own HMAC-signed
+//! URLs (`/blob/v1/…`) and assembles parts in place, writing part N at offset (N−1)·part_size of
+//! one staging file, so completing an upload is an `fsync` and a `rename`, never a copy.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use fedml_proto::checksum::{PartDigest, PartHasher};
+use futures_util::{Stream, StreamExt};
+
+use crate::catalogue::UploadRecord;
+use crate::signing::UrlSigner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the upload body ended early or broke off: {0}")]
+    Body(String),
+    #[error("blob store I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// One configured store. A service name maps to one of these.
+#[derive(Clone)]
+pub enum BlobStore {
+    Local(LocalStore),
+}
+
+impl BlobStore {
+    pub fn describe(&self) -> String {
+        match self {
+            BlobStore::Local(local) => format!("local folder {}", local.root.display()),
+        }
+    }
+
+    /// Prepares a multipart upload; returns the store's own upload id (empty when none).
+    pub async fn begin_upload(&self, upload: &UploadRecord) -> Result<String, BlobError> {
+        match self {
+            BlobStore::Local(local) => local.begin_upload(upload).await.map(|()| String::new()),
+        }
+    }
+
+    pub fn part_url(&self, service: &str, upload: &UploadRecord, part_number: u32, expires: i64) -> String {
+        match self {
+            BlobStore::Local(local) => local.part_url(service, &upload.id, part_number, expires),
+        }
+    }
+
+    /// Makes the uploaded parts the blob `upload.blob_key` (`total` bytes).
+    pub async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => local.finish_upload(upload, total).await,
+        }
+    }
+
+    /// Removes whatever an unfinished or abandoned upload left (parts and any finished blob).
+    pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => local.remove(&upload.blob_key).await,
+        }
+    }
+
+    pub fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
+        match self {
+            BlobStore::Local(local) => local.get_url(service, blob_key, expires),
+        }
+    }
+
+    /// Deletes a blob; deleting a missing blob is not an error.
+    pub async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => local.remove(blob_key).await,
+        }
+    }
+}
+
+/// The local folder backend: `<root>/staging/<upload-id>` while uploading,
+/// `<root>/objects/<owner>/<upload-id>` once complete.
+#[derive(Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+    public_url: Arc<str>,
+    signer: UrlSigner,
+}
+
+/// Bytes handed to the disk at a time while receiving a part.
+const WRITE_BUFFER: usize = 1 << 20;
+
+impl LocalStore {
+    pub fn new(root: PathBuf, public_url: &str, signer: UrlSigner) -> io::Result<Self> {
+        std::fs::create_dir_all(root.join("staging"))?;
+        std::fs::create_dir_all(root.join("objects"))?;
+        Ok(LocalStore { root, public_url: public_url.trim_end_matches('/').into(), signer })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn upload_id_of(blob_key: &str) -> &str {
+        blob_key.rsplit('/').next().unwrap_or(blob_key)
+    }
+
+    fn staging_path(&self, upload_id: &str) -> PathBuf {
+        self.root.join("staging").join(upload_id)
+    }
+
+    /// The path of a finished blob. Keys are made by the server (`<hex>/<hex>`), and are checked
+    /// again here so that no key can name a path outside the folder.
+    pub fn object_path(&self, blob_key: &str) -> Option<PathBuf> {
+        let mut parts = blob_key.split('/');
+        let (Some(owner), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        (ok(owner) && ok(id)).then(|| self.root.join("objects").join(owner).join(id))
+    }
+
+    pub fn part_path(service: &str, upload_id: &str, part_number: u32) -> String {
+        format!("/blob/v1/{service}/part/{upload_id}/{part_number}")
+    }
+
+    pub fn object_url_path(service: &str, blob_key: &str) -> String {
+        format!("/blob/v1/{service}/object/{blob_key}")
+    }
+
+    fn part_url(&self, service: &str, upload_id: &str, part_number: u32, expires: i64) -> String {
+        let path = Self::part_path(service, upload_id, part_number);
+        format!("{}{path}?{}", self.public_url, self.signer.sign("PUT", &path, expires))
+    }
+
+    fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
+        let path = Self::object_url_path(service, blob_key);
+        format!("{}{path}?{}", self.public_url, self.signer.sign("GET", &path, expires))
+    }
+
+    pub fn signer(&self) -> &UrlSigner {
+        &self.signer
+    }
+
+    async fn begin_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+        tokio::fs::File::create(self.staging_path(&upload.id)).await?;
+        Ok(())
+    }
+
+    /// Receives part `part_number` of `upload`: writes it at its offset in the staging file and
+    /// hashes it on the way. Refuses a body longer than the part size.
+    pub async fn write_part<S, E>(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        mut body: S,
+    ) -> Result<(u64, PartDigest), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.staging_path(&upload.id);
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => Arc::new(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let part_size = upload.part_size;
+        let start = u64::from(part_number - 1) * part_size;
+        let mut hasher = PartHasher::new(u64::from(part_number - 1), part_size);
+        let mut written: u64 = 0;
+        let mut buffer = BytesMut::with_capacity(WRITE_BUFFER);
+        loop {
+            let next = body.next().await;
+            let done = next.is_none();
+            if let Some(chunk) = next {
+                let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+                if written + (buffer.len() + chunk.len()) as u64 > part_size {
+                    return Err(BlobError::TooLarge(format!(
+                        "part {part_number} is larger than the session's part size of {part_size} bytes"
+                    )));
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            if buffer.len() >= WRITE_BUFFER || (done && !buffer.is_empty()) {
+                let data = buffer.split().freeze();
+                let file = file.clone();
+                let offset = start + written;
+                let len = data.len() as u64;
+                hasher = tokio::task::spawn_blocking(move || -> io::Result<PartHasher> {
+                    file.write_all_at(&data, offset)?;
+                    hasher.update(&data);
+                    Ok(hasher)
+                })
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))??;
+                written += len;
+            }
+            if done {
+                break;
+            }
+        }
+        Ok((written, hasher.finish()))
+    }
+
+    async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
+        let staging = self.staging_path(&upload.id);
+        let target = self.object_path(&upload.blob_key).ok_or(BlobError::NotFound)?;
+        tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
+            let file = match std::fs::OpenOptions::new().write(true).open(&staging) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            file.set_len(total)?;
+            file.sync_all()?;
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&staging, &target)?;
+            if let Some(dir) = target.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?
+    }
+
+    async fn remove(&self, blob_key: &str) -> Result<(), BlobError> {
+        let staging = self.staging_path(Self::upload_id_of(blob_key));
+        let object = self.object_path(blob_key);
+        for path in [Some(staging), object].into_iter().flatten() {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,763 @@
+//! The catalogue: users, API keys, objects, upload sessions, garbage — one SQL schema served by
+//! SQLite (embedded default) or PostgreSQL (scale-out) through the same queries.
+//!
+//! Architecture invariant: the catalogue knows nothing about HTTP or blob stores. It answers in
+//! domain types and [`CatalogueError`]; every state change that must be atomic (commit of an
+//! upload, overwrite, delete) is one transaction here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fedml_proto::{ObjectKind, ObjectMeta};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::time::{now_ms, rfc3339};
+
+/// The migrations, applied in order at start-up; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("not found")]
+    NotFound,
+    #[error("an object with that name already exists")]
+    NameTaken,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("catalogue database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("catalogue: {0}")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, CatalogueError>;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub secret_sha256: String,
+    pub read_only: bool,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An object row with what only the server needs (owner, blob key).
+#[derive(Debug, Clone)]
+pub struct ObjectRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub blob_key: String,
+    pub meta: ObjectMeta,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub kind: ObjectKind,
+    pub service: String,
+    pub declared_size: Option<u64>,
+    pub part_size: u64,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub overwrite: bool,
+    pub blob_key: String,
+    /// The store's own multipart id (S3); empty for the local folder.
+    pub store_upload_id: String,
+    pub state: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GarbageRecord {
+    pub service: String,
+    pub blob_key: String,
+}
+
+#[derive(Clone)]
+pub struct Catalogue {
+    pool: AnyPool,
+    /// SQLite allows one writer: write transactions queue here instead of failing as busy.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    postgres: bool,
+}
+
+impl Catalogue {
+    /// Opens (creating if needed) the catalogue at `url` (`sqlite://path` or `postgres://…`) and
+    /// applies pending migrations.
+    pub async fn open(url: &str) -> Result<Catalogue> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        if !sqlite && !postgres {
+            return Err(CatalogueError::Corrupt(format!(
+                "unsupported database URL scheme in {:?}; use sqlite://PATH or postgres://…",
+                url.split(':').next().unwrap_or_default()
+            )));
+        }
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_string()
+        };
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 8 } else { 16 });
+        let options = if sqlite {
+            options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(&url).await?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        let catalogue = Catalogue {
+            pool,
+            write_gate: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            postgres,
+        };
+        catalogue.migrate().await?;
+        Ok(catalogue)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let _gate = self.gate().await;
+        let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            // Several servers may start at once: one applies the migrations, the others wait.
+            sqlx::query("SELECT pg_advisory_xact_lock(7242031)").execute(&mut *tx).await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("v")?;
+        let current = current.unwrap_or(0) as usize;
+        if current > MIGRATIONS.len() {
+            return Err(CatalogueError::Corrupt(format!(
+                "the catalogue is at schema version {current}, newer than this server knows ({}); upgrade the server",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                let statement: String = statement
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if statement.trim().is_empty() {
+                    continue;
+                }
+                sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind((i + 1) as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    /// Returns the setting `name`, creating it with `make()` if absent (first writer wins).
+    pub async fn setting_or_insert(&self, name: &str, make: impl FnOnce() -> String) -> Result<String> {
+        if let Some(row) = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(row.try_get("value")?);
+        }
+        let _gate = self.gate().await;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(make())
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    // ---------------------------------------------------------------- users and keys
+
+    pub async fn user_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
+    pub async fn create_user(&self, id: &str, name: &str) -> Result<User> {
+        let _gate = self.gate().await;
+        let now = now_ms();
+        let result = sqlx::query("INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(User { id: id.into(), name: name.into(), created_at: now }),
+            Err(e) if is_unique_violation(&e) => {
+                Err(CatalogueError::Conflict(format!("a user named {name:?} already exists")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<User> {
+        let row = sqlx::query("SELECT id, name, created_at FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        Ok(User { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(User {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_api_key(
+        &self,
+        id: &str,
+        user_id: &str,
+        secret_sha256: &str,
+        read_only: bool,
+        label: &str,
+    ) -> Result<()> {
+        let _gate = self.gate().await;
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, secret_sha256, read_only, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(secret_sha256)
+        .bind(read_only as i64)
+        .bind(label)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    const KEY_COLUMNS: &'static str = "k.id, k.user_id, u.name AS user_name, k.secret_sha256, \
+        k.read_only, k.label, k.created_at, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
+
+    pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE k.id = $1", Self::KEY_COLUMNS)))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        key_from_row(&row)
+    }
+
+    pub async fn list_api_keys(&self, user_name: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
+        let rows = match user_name {
+            Some(name) => {
+                sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE u.name = $1 ORDER BY k.created_at", Self::KEY_COLUMNS)))
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!("SELECT {} ORDER BY u.name, k.created_at", Self::KEY_COLUMNS)))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Revokes a key; `Ok(false)` when it was already revoked.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool> {
+        let _gate = self.gate().await;
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.api_key(id).await.map(|_| false)
+    }
+
+    // ---------------------------------------------------------------- objects
+
+    const OBJECT_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
+        description, tags, metadata, blob_key, created_at, updated_at FROM objects";
+
+    pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
+            .bind(owner_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        object_from_row(&row)
+    }
+
+    pub async fn object_exists(&self, owner_id: &str, name: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM objects WHERE owner_id = $1 AND name = $2")
+            .bind(owner_id)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// A page of the owner's objects in name order, starting after `after`.
+    pub async fn list_objects(&self, owner_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<ObjectRecord>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+            Self::OBJECT_COLUMNS
+        )))
+        .bind(owner_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(object_from_row).collect()
+    }
+
+    /// Removes the object and hands its blob to the collector, in one transaction.
+    pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
+        let _gate = self.gate().await;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
+            .bind(owner_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        let record = object_from_row(&row)?;
+        let deleted = sqlx::query("DELETE FROM objects WHERE id = $1")
+            .bind(&record.id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() != 1 {
+            return Err(CatalogueError::NotFound);
+        }
+        insert_garbage(&mut tx, &record.meta.service, &record.blob_key, reclaim_after).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    // ---------------------------------------------------------------- uploads
+
+    pub async fn insert_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let _gate = self.gate().await;
+        sqlx::query(
+            "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
+             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&upload.id)
+        .bind(&upload.owner_id)
+        .bind(&upload.name)
+        .bind(upload.kind.as_str())
+        .bind(&upload.service)
+        .bind(upload.declared_size.map(|s| s as i64))
+        .bind(upload.part_size as i64)
+        .bind(&upload.description)
+        .bind(to_json(&upload.tags))
+        .bind(to_json(&upload.metadata))
+        .bind(upload.overwrite as i64)
+        .bind(&upload.blob_key)
+        .bind(&upload.store_upload_id)
+        .bind(&upload.state)
+        .bind(now_ms())
+        .bind(upload.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
+        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at FROM uploads";
+
+    pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS)))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        upload_from_row(&row)
+    }
+
+    /// Records (or replaces, on retry) one received part.
+    pub async fn put_part(&self, upload_id: &str, part: &PartRecord) -> Result<()> {
+        let _gate = self.gate().await;
+        sqlx::query(
+            "INSERT INTO upload_parts (upload_id, part_number, size, etag, digest) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
+             digest = excluded.digest",
+        )
+        .bind(upload_id)
+        .bind(part.part_number as i64)
+        .bind(part.size as i64)
+        .bind(&part.etag)
+        .bind(&part.digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
+        let rows = sqlx::query(
+            "SELECT part_number, size, etag, digest FROM upload_parts WHERE upload_id = $1 ORDER BY part_number",
+        )
+        .bind(upload_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PartRecord {
+                    part_number: row.try_get::<i64, _>("part_number")? as u32,
+                    size: row.try_get::<i64, _>("size")? as u64,
+                    etag: row.try_get("etag")?,
+                    digest: row.try_get("digest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The commit of an upload: the object appears (or replaces the old one) in one transaction.
+    ///
+    /// Fails with [`CatalogueError::NameTaken`] when the name exists and the session did not ask
+    /// to overwrite, and with `Conflict` when the session is no longer open. A replaced blob
+    /// goes to the collector.
+    pub async fn commit_upload(
+        &self,
+        upload: &UploadRecord,
+        size: u64,
+        checksum: &str,
+        reclaim_after: i64,
+    ) -> Result<ObjectMeta> {
+        let _gate = self.gate().await;
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query("UPDATE uploads SET state = 'committed' WHERE id = $1 AND state = 'open'")
+            .bind(&upload.id)
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() != 1 {
+            return Err(CatalogueError::Conflict(
+                "this upload session is no longer open (completed, aborted or expired); start the upload again".into(),
+            ));
+        }
+        let now = now_ms();
+        let existing = sqlx::query("SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2")
+            .bind(&upload.owner_id)
+            .bind(&upload.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let created_at = match existing {
+            Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
+            Some(row) => {
+                let old_id: String = row.try_get("id")?;
+                let old_service: String = row.try_get("service")?;
+                let old_blob: String = row.try_get("blob_key")?;
+                let created_at: i64 = row.try_get("created_at")?;
+                sqlx::query(
+                    "UPDATE objects SET kind = $1, service = $2, size = $3, checksum = $4, description = $5, \
+                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9 WHERE id = $10",
+                )
+                .bind(upload.kind.as_str())
+                .bind(&upload.service)
+                .bind(size as i64)
+                .bind(checksum)
+                .bind(&upload.description)
+                .bind(to_json(&upload.tags))
+                .bind(to_json(&upload.metadata))
+                .bind(&upload.blob_key)
+                .bind(now)
+                .bind(&old_id)
+                .execute(&mut *tx)
+                .await?;
+                insert_garbage(&mut tx, &old_service, &old_blob, reclaim_after).await?;
+                created_at
+            }
+            None => {
+                let inserted = sqlx::query(
+                    "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, \
+                     metadata, blob_key, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&upload.id)
+                .bind(&upload.owner_id)
+                .bind(&upload.name)
+                .bind(upload.kind.as_str())
+                .bind(&upload.service)
+                .bind(size as i64)
+                .bind(checksum)
+                .bind(&upload.description)
+                .bind(to_json(&upload.tags))
+                .bind(to_json(&upload.metadata))
+                .bind(&upload.blob_key)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => now,
+                    // Another server committed the same name between our read and our insert.
+                    Err(e) if is_unique_violation(&e) => return Err(CatalogueError::NameTaken),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+            .bind(&upload.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ObjectMeta {
+            data_name: upload.name.clone(),
+            description: upload.description.clone(),
+            kind: upload.kind,
+            service: upload.service.clone(),
+            size,
+            checksum: checksum.to_string(),
+            tags: upload.tags.clone(),
+            user_metadata: upload.metadata.clone(),
+            created_at: rfc3339(created_at),
+            updated_at: rfc3339(now),
+        })
+    }
+
+    /// Marks an open session aborted and hands its blob to the collector. `Ok(false)` if it was
+    /// not open.
+    pub async fn abort_upload(&self, upload: &UploadRecord, reclaim_after: i64) -> Result<bool> {
+        let _gate = self.gate().await;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")
+            .bind(&upload.id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
+        insert_garbage(&mut tx, &upload.service, &format!("upload:{}", upload.id), reclaim_after).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Open sessions whose expiry has passed.
+    pub async fn expired_uploads(&self, now: i64, limit: u32) -> Result<Vec<UploadRecord>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} WHERE state = 'open' AND expires_at < $1 ORDER BY expires_at LIMIT $2",
+            Self::UPLOAD_COLUMNS
+        )))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    /// Forgets finished sessions older than `before` (their rows only serve diagnosis).
+    pub async fn prune_sessions(&self, before: i64) -> Result<u64> {
+        let _gate = self.gate().await;
+        let done = sqlx::query("DELETE FROM uploads WHERE state <> 'open' AND expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---------------------------------------------------------------- garbage
+
+    pub async fn due_garbage(&self, now: i64, limit: u32) -> Result<Vec<GarbageRecord>> {
+        let rows = sqlx::query(
+            "SELECT service, blob_key FROM garbage WHERE reclaim_after <= $1 ORDER BY reclaim_after LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(GarbageRecord { service: row.try_get("service")?, blob_key: row.try_get("blob_key")? }))
+            .collect()
+    }
+
+    pub async fn forget_garbage(&self, item: &GarbageRecord) -> Result<()> {
+        let _gate = self.gate().await;
+        sqlx::query("DELETE FROM garbage WHERE service = $1 AND blob_key = $2")
+            .bind(&item.service)
+            .bind(&item.blob_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether any object still points at this blob (a guard before reclaiming it).
+    pub async fn blob_in_use(&self, service: &str, blob_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM objects WHERE service = $1 AND blob_key = $2")
+            .bind(service)
+            .bind(blob_key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    pub async fn garbage_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM garbage").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+async fn insert_garbage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    service: &str,
+    blob_key: &str,
+    reclaim_after: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO garbage (service, blob_key, reclaim_after) VALUES ($1, $2, $3) \
+         ON CONFLICT (service, blob_key) DO NOTHING",
+    )
+    .bind(service)
+    .bind(blob_key)
+    .bind(reclaim_after)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| CatalogueError::Corrupt(format!("{what}: {e}")))
+}
+
+fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        user_name: row.try_get("user_name")?,
+        secret_sha256: row.try_get("secret_sha256")?,
+        read_only: row.try_get::<i64, _>("read_only")? != 0,
+        label: row.try_get("label")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn kind_of(row: &AnyRow) -> Result<ObjectKind> {
+    let kind: String = row.try_get("kind")?;
+    ObjectKind::parse(&kind).ok_or_else(|| CatalogueError::Corrupt(format!("unknown object kind {kind:?}")))
+}
+
+fn object_from_row(row: &AnyRow) -> Result<ObjectRecord> {
+    let tags: String = row.try_get("tags")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(ObjectRecord {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        blob_key: row.try_get("blob_key")?,
+        meta: ObjectMeta {
+            data_name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            kind: kind_of(row)?,
+            service: row.try_get("service")?,
+            size: row.try_get::<i64, _>("size")? as u64,
+            checksum: row.try_get("checksum")?,
+            tags: from_json(&tags, "tags")?,
+            user_metadata: from_json(&metadata, "metadata")?,
+            created_at: rfc3339(row.try_get("created_at")?),
+            updated_at: rfc3339(row.try_get("updated_at")?),
+        },
+    })
+}
+
+fn upload_from_row(row: &AnyRow) -> Result<UploadRecord> {
+    let tags: String = row.try_get("tags")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(UploadRecord {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        kind: kind_of(row)?,
+        service: row.try_get("service")?,
+        declared_size: row.try_get::<Option<i64>, _>("declared_size")?.map(|s| s as u64),
+        part_size: row.try_get::<i64, _>("part_size")? as u64,
+        description: row.try_get("description")?,
+        tags: from_json(&tags, "tags")?,
+        metadata: from_json(&metadata, "metadata")?,
+        overwrite: row.try_get::<i64, _>("overwrite")? != 0,
+        blob_key: row.try_get("blob_key")?,
+        store_upload_id: row.try_get("store_upload_id")?,
+        state: row.try_get("state")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}

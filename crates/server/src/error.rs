@@ -1,0 +1,52 @@
+//! The one error type of the platform's operations, by meaning. Each variant maps once to a
+//! response code (`FAILURE` for refusals, `ERROR` for breakage) in `routes`.
+
+use crate::blobs::BlobError;
+use crate::catalogue::CatalogueError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No key, a malformed, unknown or revoked key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key that may not do this (read-only key writing).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The name exists, the session is closed, a race was lost.
+    #[error("{0}")]
+    Conflict(String),
+    /// Bad input: names, metadata, sizes, parts.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something broke on the server's side; the message is logged, never shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<CatalogueError> for Error {
+    fn from(e: CatalogueError) -> Self {
+        match e {
+            CatalogueError::NotFound => Error::NotFound("not found".into()),
+            CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
+            CatalogueError::Conflict(m) => Error::Conflict(m),
+            CatalogueError::Database(e) => Error::Internal(format!("catalogue: {e}")),
+            CatalogueError::Corrupt(m) => Error::Internal(format!("catalogue: {m}")),
+        }
+    }
+}
+
+impl From<BlobError> for Error {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound => Error::NotFound("the stored data is missing from the blob store".into()),
+            BlobError::TooLarge(m) => Error::Invalid(m),
+            BlobError::Body(m) => Error::Invalid(format!("the upload body broke off: {m}; retry the part")),
+            BlobError::Io(e) => Error::Internal(format!("blob store: {e}")),
+        }
+    }
+}

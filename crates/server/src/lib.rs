@@ -1,0 +1,294 @@
+//! The FedML storage platform server.
+//!
+//! `start` opens the catalogue, the blob stores of every configured service, binds the
+//! listener and serves the native API and the signed blob URLs until shut down. The same
+//! server is the embedded default (SQLite + a local folder, no set-up) and, with other
+//! configuration, one of several stateless instances.
+
+pub mod admin;
+pub mod blobs;
+pub mod catalogue;
+pub mod error;
+pub mod keys;
+pub mod platform;
+pub mod routes;
+pub mod signing;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::blobs::{BlobStore, LocalStore};
+use crate::catalogue::Catalogue;
+use crate::platform::{Lifetimes, Platform};
+use crate::signing::UrlSigner;
+
+pub use crate::platform::GcReport;
+
+pub const DEFAULT_PORT: u16 = 8780;
+pub const DEFAULT_SERVICE: &str = "R2";
+
+/// Where a service keeps its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSpec {
+    /// A folder on this machine.
+    Local(PathBuf),
+}
+
+impl ServiceSpec {
+    /// Parses `NAME=local:PATH`.
+    pub fn parse_named(text: &str) -> Result<(String, ServiceSpec), String> {
+        let (name, spec) = text
+            .split_once('=')
+            .ok_or_else(|| format!("service {text:?} must read NAME=local:PATH"))?;
+        check_service_name(name)?;
+        match spec.split_once(':') {
+            Some(("local", path)) if !path.is_empty() => Ok((name.to_string(), ServiceSpec::Local(path.into()))),
+            _ => Err(format!("service {name:?}: the backend must read local:PATH (got {spec:?})")),
+        }
+    }
+}
+
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(format!("service name {name:?} must be 1 to 32 letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/catalogue.db`.
+    pub database_url: Option<String>,
+    /// Service name → store; default: `R2` in `<data_dir>/blobs`.
+    pub services: Vec<(String, ServiceSpec)>,
+    pub default_service: Option<String>,
+    /// The address clients reach this server at (for signed URLs); default: `http://<listen>`.
+    pub public_url: Option<String>,
+    pub lifetimes: Lifetimes,
+    pub gc_interval: Duration,
+}
+
+impl ServerConfig {
+    pub fn embedded(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        ServerConfig {
+            listen,
+            data_dir,
+            database_url: None,
+            services: Vec::new(),
+            default_service: None,
+            public_url: None,
+            lifetimes: Lifetimes::default(),
+            gc_interval: Duration::from_secs(60),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("catalogue.db").display()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the catalogue: {0}")]
+    Catalogue(#[from] catalogue::CatalogueError),
+    #[error("cannot listen on {addr}: {source}; pick another address with --listen")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Admin(#[from] admin::AdminError),
+}
+
+/// The admin account made on first start, with its key (shown once).
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub user: String,
+    pub api_key: String,
+    pub key_file: PathBuf,
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub database: String,
+    /// (service name, description of its store)
+    pub services: Vec<(String, String)>,
+    pub default_service: String,
+    pub bootstrap: Option<Bootstrap>,
+    pub platform: Arc<Platform>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish, and returns.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the process is interrupted (Ctrl-C / SIGTERM).
+    pub async fn wait_for_signal(self) -> std::io::Result<()> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await?;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Starts the platform.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    private_dir(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
+    let database = config.database_url();
+    let catalogue = Catalogue::open(&database).await?;
+    let secret = catalogue.setting_or_insert("url_signing_key", || keys::random_hex(32)).await?;
+    let signer = UrlSigner::new(secret.as_bytes());
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+    let specs = if config.services.is_empty() {
+        vec![(DEFAULT_SERVICE.to_string(), ServiceSpec::Local(config.data_dir.join("blobs")))]
+    } else {
+        config.services.clone()
+    };
+    let mut services = BTreeMap::new();
+    for (name, spec) in specs {
+        check_service_name(&name).map_err(StartError::Config)?;
+        let store = match spec {
+            ServiceSpec::Local(root) => BlobStore::Local(
+                LocalStore::new(root.clone(), &public_url, signer.clone())
+                    .map_err(|source| StartError::DataDir { path: root, source })?,
+            ),
+        };
+        if services.insert(name.clone(), store).is_some() {
+            return Err(StartError::Config(format!("service {name:?} is configured twice")));
+        }
+    }
+    let default_service = config
+        .default_service
+        .clone()
+        .unwrap_or_else(|| services.keys().next().cloned().unwrap_or_else(|| DEFAULT_SERVICE.into()));
+    if !services.contains_key(&default_service) {
+        return Err(StartError::Config(format!(
+            "the default service {default_service:?} is not among the configured ones"
+        )));
+    }
+    let described = services.iter().map(|(n, s)| (n.clone(), s.describe())).collect();
+
+    let bootstrap = admin::bootstrap(&catalogue, &config.data_dir).await?;
+    let platform = Arc::new(Platform::new(
+        catalogue,
+        services,
+        default_service.clone(),
+        public_url.clone(),
+        config.lifetimes.clone(),
+    ));
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = routes::router(platform.clone());
+    let collector = platform.clone();
+    let interval = config.gc_interval;
+    let task = tokio::spawn(async move {
+        let gc = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match collector.collect_garbage().await {
+                    Ok(r) if r.blobs_reclaimed + r.sessions_expired > 0 => {
+                        tracing::info!(reclaimed = r.blobs_reclaimed, expired_sessions = r.sessions_expired, "collector");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "collector run failed; will retry"),
+                }
+            }
+        });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        gc.abort();
+        served
+    });
+    Ok(RunningServer {
+        addr,
+        public_url,
+        database: redact_url(&database),
+        services: described,
+        default_service,
+        bootstrap,
+        platform,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// A database URL fit for a log line: any password is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_specs() {
+        assert_eq!(
+            ServiceSpec::parse_named("R2=local:/tmp/x"),
+            Ok(("R2".into(), ServiceSpec::Local("/tmp/x".into())))
+        );
+        assert!(ServiceSpec::parse_named("R2").is_err());
+        assert!(ServiceSpec::parse_named("R 2=local:/x").is_err());
+        assert!(ServiceSpec::parse_named("R2=ftp:/x").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+}

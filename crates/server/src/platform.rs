@@ -1,0 +1,500 @@
+//! The platform's operations: one function per operation, called by every HTTP route (native
+//! and, later, FedML-compatible) and by nothing else that would do it differently.
+//!
+//! Architecture invariant: this layer knows the catalogue and the blob stores, not HTTP.
+
+use std::collections::BTreeMap;
+
+use fedml_proto::checksum::{self, PartDigest};
+use fedml_proto::rules;
+use fedml_proto::{
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Identity, ObjectKind, ObjectMeta,
+    ObjectPage, PartUrl, UploadSession,
+};
+
+use crate::blobs::BlobStore;
+use crate::catalogue::{Catalogue, CatalogueError, PartRecord, UploadRecord};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::time::{now_ms, now_secs};
+
+pub const MIN_PART_SIZE: u64 = 8 << 20;
+pub const MAX_PARTS: u32 = 10_000;
+/// The largest object a session accepts: 10,000 parts of 512 MiB.
+pub const MAX_OBJECT_SIZE: u64 = MAX_PARTS as u64 * (512 << 20);
+
+/// Who is calling, as established from an API key.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub user_name: String,
+    pub key_id: String,
+    pub read_only: bool,
+}
+
+/// Lifetimes of what the platform hands out.
+#[derive(Debug, Clone)]
+pub struct Lifetimes {
+    /// How long an upload session and its part URLs stay valid.
+    pub upload_secs: i64,
+    /// How long a download URL stays valid.
+    pub download_secs: i64,
+    /// How long a replaced or deleted blob is kept before the collector removes it, so that
+    /// download URLs already handed out keep working.
+    pub reclaim_grace_secs: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes { upload_secs: 24 * 3600, download_secs: 3600, reclaim_grace_secs: 3600 }
+    }
+}
+
+pub struct Platform {
+    pub catalogue: Catalogue,
+    services: BTreeMap<String, BlobStore>,
+    default_service: String,
+    public_url: String,
+    lifetimes: Lifetimes,
+}
+
+/// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
+/// large enough that the object fits in 10,000 parts.
+pub fn part_size_for(size: u64) -> u64 {
+    let mut part = MIN_PART_SIZE;
+    while part.saturating_mul(u64::from(MAX_PARTS)) < size {
+        part *= 2;
+    }
+    part
+}
+
+impl Platform {
+    pub fn new(
+        catalogue: Catalogue,
+        services: BTreeMap<String, BlobStore>,
+        default_service: String,
+        public_url: String,
+        lifetimes: Lifetimes,
+    ) -> Self {
+        Platform { catalogue, services, default_service, public_url, lifetimes }
+    }
+
+    pub fn service_names(&self) -> Vec<String> {
+        self.services.keys().cloned().collect()
+    }
+
+    pub fn store(&self, service: &str) -> Result<&BlobStore> {
+        self.services.get(service).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown storage service {service:?}; this server offers: {}",
+                self.service_names().join(", ")
+            ))
+        })
+    }
+
+    fn reclaim_after(&self) -> i64 {
+        now_ms() + self.lifetimes.reclaim_grace_secs * 1000
+    }
+
+    // ---------------------------------------------------------------- identity
+
+    /// Establishes the caller from a presented API key. Messages never repeat the key.
+    pub async fn authenticate(&self, presented: Option<&str>) -> Result<Caller> {
+        let presented = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+            Error::Unauthorized(
+                "no API key given; run `fedml login <API_KEY>` or pass --api_key / set FEDML_API_KEY".into(),
+            )
+        })?;
+        let invalid =
+            || Error::Unauthorized("the API key is not valid; check it or ask the server admin for a new one".into());
+        let (id, secret) = keys::parse(presented).ok_or_else(invalid)?;
+        let record = match self.catalogue.api_key(id).await {
+            Ok(r) => r,
+            Err(CatalogueError::NotFound) => return Err(invalid()),
+            Err(e) => return Err(e.into()),
+        };
+        if !keys::constant_time_eq(keys::sha256_hex(secret).as_bytes(), record.secret_sha256.as_bytes()) {
+            return Err(invalid());
+        }
+        if record.revoked_at.is_some() {
+            return Err(Error::Unauthorized(
+                "this API key has been revoked; ask the server admin for a new one".into(),
+            ));
+        }
+        Ok(Caller {
+            user_id: record.user_id,
+            user_name: record.user_name,
+            key_id: record.id,
+            read_only: record.read_only,
+        })
+    }
+
+    pub fn whoami(&self, caller: &Caller) -> Identity {
+        Identity {
+            user: caller.user_name.clone(),
+            key_id: caller.key_id.clone(),
+            read_only: caller.read_only,
+            services: self.service_names(),
+            default_service: self.default_service.clone(),
+        }
+    }
+
+    fn require_write(caller: &Caller) -> Result<()> {
+        if caller.read_only {
+            return Err(Error::Forbidden(
+                "this API key is read-only: it can list, read and download, not upload or delete".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- uploads
+
+    pub async fn create_upload(&self, caller: &Caller, req: CreateUpload) -> Result<UploadSession> {
+        Self::require_write(caller)?;
+        rules::check_name(&req.name).map_err(Error::Invalid)?;
+        rules::check_description(&req.description).map_err(Error::Invalid)?;
+        rules::check_tags(&req.tags).map_err(Error::Invalid)?;
+        rules::check_metadata(&req.metadata).map_err(Error::Invalid)?;
+        let store = self.store(&req.service)?;
+        let size = req.size.unwrap_or(0);
+        if size > MAX_OBJECT_SIZE {
+            return Err(Error::Invalid(format!(
+                "{size} bytes is more than the largest object this server stores ({MAX_OBJECT_SIZE} bytes)"
+            )));
+        }
+        if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &req.name).await? {
+            return Err(name_taken(&req.name));
+        }
+        let id = keys::random_hex(16);
+        let expires_at = now_secs() + self.lifetimes.upload_secs;
+        let mut upload = UploadRecord {
+            blob_key: format!("{}/{}", caller.user_id, id),
+            id,
+            owner_id: caller.user_id.clone(),
+            name: req.name,
+            kind: req.kind,
+            service: req.service,
+            // A directory's size is an estimate (its archive is packed while streaming).
+            declared_size: if req.kind == ObjectKind::File { req.size } else { None },
+            part_size: part_size_for(size),
+            description: req.description,
+            tags: req.tags,
+            metadata: req.metadata,
+            overwrite: req.overwrite,
+            store_upload_id: String::new(),
+            state: "open".into(),
+            expires_at: expires_at * 1000,
+        };
+        upload.store_upload_id = store.begin_upload(&upload).await?;
+        if let Err(e) = self.catalogue.insert_upload(&upload).await {
+            let _ = store.abort_upload(&upload).await;
+            return Err(e.into());
+        }
+        Ok(UploadSession { upload_id: upload.id, part_size: upload.part_size, max_parts: MAX_PARTS, expires_at })
+    }
+
+    /// Loads an upload session of the caller's that is still open.
+    async fn open_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
+        let upload = match self.catalogue.upload(upload_id).await {
+            Ok(u) if u.owner_id == caller.user_id => u,
+            Ok(_) | Err(CatalogueError::NotFound) => {
+                return Err(Error::NotFound(format!("no upload session {upload_id:?}; start the upload again")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_open(&upload)?;
+        Ok(upload)
+    }
+
+    pub async fn part_urls(&self, caller: &Caller, upload_id: &str, first: u32, count: u32) -> Result<Vec<PartUrl>> {
+        Self::require_write(caller)?;
+        let upload = self.open_upload(caller, upload_id).await?;
+        if first == 0 || count == 0 || count > 1000 || first.saturating_add(count - 1) > MAX_PARTS {
+            return Err(Error::Invalid(format!(
+                "part numbers run from 1 to {MAX_PARTS}, at most 1000 per request"
+            )));
+        }
+        let store = self.store(&upload.service)?;
+        let expires = upload.expires_at / 1000;
+        Ok((first..first + count)
+            .map(|n| PartUrl { part_number: n, url: store.part_url(&upload.service, &upload, n, expires) })
+            .collect())
+    }
+
+    /// The upload session behind a signed part URL (the signature was checked by the caller).
+    pub async fn upload_for_part(&self, upload_id: &str, part_number: u32) -> Result<UploadRecord> {
+        if part_number == 0 || part_number > MAX_PARTS {
+            return Err(Error::Invalid(format!("part numbers run from 1 to {MAX_PARTS}")));
+        }
+        let upload = self.catalogue.upload(upload_id).await.map_err(|e| match e {
+            CatalogueError::NotFound => Error::NotFound("no such upload session".into()),
+            e => e.into(),
+        })?;
+        check_open(&upload)?;
+        Ok(upload)
+    }
+
+    pub async fn record_part(&self, upload: &UploadRecord, part: PartRecord) -> Result<()> {
+        Ok(self.catalogue.put_part(&upload.id, &part).await?)
+    }
+
+    pub async fn complete_upload(&self, caller: &Caller, upload_id: &str, req: CompleteUpload) -> Result<CompletedUpload> {
+        Self::require_write(caller)?;
+        let upload = self.open_upload(caller, upload_id).await?;
+        let store = self.store(&upload.service)?;
+        let stored = self.catalogue.parts(&upload.id).await?;
+        let checksum = verify_parts(&upload, &stored, &req)?;
+        store.finish_upload(&upload, req.size).await?;
+        match self.catalogue.commit_upload(&upload, req.size, &checksum, self.reclaim_after()).await {
+            Ok(object) => {
+                let url = self.object_url(&object.data_name);
+                Ok(CompletedUpload { object, url })
+            }
+            Err(e) => {
+                // The blob is nobody's: remove it now (the collector would find it too).
+                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
+                let _ = store.abort_upload(&upload).await;
+                Err(match e {
+                    CatalogueError::NameTaken => name_taken(&upload.name),
+                    e => e.into(),
+                })
+            }
+        }
+    }
+
+    pub async fn abort_upload(&self, caller: &Caller, upload_id: &str) -> Result<bool> {
+        Self::require_write(caller)?;
+        let upload = self.open_upload(caller, upload_id).await?;
+        let aborted = self.catalogue.abort_upload(&upload, now_ms()).await?;
+        if aborted {
+            self.collect_garbage().await?;
+        }
+        Ok(aborted)
+    }
+
+    // ---------------------------------------------------------------- objects
+
+    fn object_url(&self, name: &str) -> String {
+        format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), percent_encode(name))
+    }
+
+    pub async fn object(&self, caller: &Caller, name: &str) -> Result<ObjectMeta> {
+        Ok(self.object_record(caller, name).await?.meta)
+    }
+
+    async fn object_record(&self, caller: &Caller, name: &str) -> Result<crate::catalogue::ObjectRecord> {
+        rules::check_name(name).map_err(Error::Invalid)?;
+        self.catalogue.object(&caller.user_id, name).await.map_err(|e| match e {
+            CatalogueError::NotFound => not_found(name),
+            e => e.into(),
+        })
+    }
+
+    pub async fn user_metadata(&self, caller: &Caller, name: &str) -> Result<BTreeMap<String, String>> {
+        Ok(self.object(caller, name).await?.user_metadata)
+    }
+
+    pub async fn list(&self, caller: &Caller, after: Option<&str>, limit: Option<u32>) -> Result<ObjectPage> {
+        let limit = limit.unwrap_or(1000).clamp(1, 10_000);
+        let records = self.catalogue.list_objects(&caller.user_id, after, limit).await?;
+        let next = (records.len() == limit as usize)
+            .then(|| records.last().map(|r| r.meta.data_name.clone()))
+            .flatten();
+        Ok(ObjectPage { objects: records.into_iter().map(|r| r.meta).collect(), next })
+    }
+
+    /// A signed URL for the object's content. `service`, when given, must be a configured
+    /// service; the bytes are read from the service the object was stored in.
+    pub async fn download(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<DownloadTicket> {
+        if let Some(service) = service {
+            self.store(service)?;
+        }
+        let record = self.object_record(caller, name).await?;
+        let store = self.store(&record.meta.service)?;
+        let expires_at = now_secs() + self.lifetimes.download_secs;
+        Ok(DownloadTicket {
+            url: store.get_url(&record.meta.service, &record.blob_key, expires_at),
+            object: record.meta,
+            expires_at,
+        })
+    }
+
+    pub async fn delete(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<bool> {
+        Self::require_write(caller)?;
+        if let Some(service) = service {
+            self.store(service)?;
+        }
+        rules::check_name(name).map_err(Error::Invalid)?;
+        match self.catalogue.delete_object(&caller.user_id, name, self.reclaim_after()).await {
+            Ok(_) => {}
+            Err(CatalogueError::NotFound) => return Err(not_found(name)),
+            Err(e) => return Err(e.into()),
+        }
+        // Reclaim now what is due; the blob itself waits out the grace period for open downloads.
+        self.collect_garbage().await?;
+        Ok(true)
+    }
+
+    // ---------------------------------------------------------------- collector
+
+    /// Aborts expired upload sessions and removes blobs nothing points at any more. Safe to run
+    /// on every instance at once: each step re-checks the catalogue and tolerates missing blobs.
+    pub async fn collect_garbage(&self) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = now_ms();
+        for upload in self.catalogue.expired_uploads(now, 500).await? {
+            if self.catalogue.abort_upload(&upload, now).await? {
+                report.sessions_expired += 1;
+            }
+        }
+        for item in self.catalogue.due_garbage(now, 1000).await? {
+            let Ok(store) = self.store(&item.service) else {
+                tracing::warn!(service = %item.service, "garbage in a service this server does not serve; left for another instance");
+                continue;
+            };
+            if let Some(upload_id) = item.blob_key.strip_prefix("upload:") {
+                match self.catalogue.upload(upload_id).await {
+                    Ok(upload) => {
+                        if !self.catalogue.blob_in_use(&item.service, &upload.blob_key).await? {
+                            store.abort_upload(&upload).await?;
+                        }
+                    }
+                    Err(CatalogueError::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            } else if !self.catalogue.blob_in_use(&item.service, &item.blob_key).await? {
+                store.delete(&item.blob_key).await?;
+            }
+            self.catalogue.forget_garbage(&item).await?;
+            report.blobs_reclaimed += 1;
+        }
+        report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GcReport {
+    pub sessions_expired: u64,
+    pub blobs_reclaimed: u64,
+    pub sessions_pruned: u64,
+}
+
+fn check_open(upload: &UploadRecord) -> Result<()> {
+    if upload.state != "open" {
+        return Err(Error::Conflict(format!(
+            "the upload session is {}; start the upload again",
+            upload.state
+        )));
+    }
+    if upload.expires_at < now_ms() {
+        return Err(Error::Conflict("the upload session has expired; start the upload again".into()));
+    }
+    Ok(())
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::Conflict(format!(
+        "data named {name:?} already exists; pass --overwrite (CLI) or overwrite=True (SDK) to replace it, \
+         or choose another name with -n/--name"
+    ))
+}
+
+fn not_found(name: &str) -> Error {
+    Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
+}
+
+/// Checks the parts the store received against what the client says it sent, and returns the
+/// object's checksum. Where the store hashed each part (the local folder), the checksum is
+/// computed here from those hashes and must equal the client's.
+fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<String> {
+    if req.parts.is_empty() {
+        return Err(Error::Invalid("no parts listed; every upload has at least one part".into()));
+    }
+    if req.parts.len() != stored.len() {
+        return Err(Error::Invalid(format!(
+            "the store received {} parts, the request lists {}; upload the missing parts and complete again",
+            stored.len(),
+            req.parts.len()
+        )));
+    }
+    let mut total = 0u64;
+    let last = stored.len() - 1;
+    for (i, (given, got)) in req.parts.iter().zip(stored).enumerate() {
+        let expected_number = i as u32 + 1;
+        if given.part_number != expected_number || got.part_number != expected_number {
+            return Err(Error::Invalid(format!("part {expected_number} is missing; parts must run 1, 2, 3, …")));
+        }
+        if given.etag.trim_matches('"') != got.etag.trim_matches('"') {
+            return Err(Error::Invalid(format!(
+                "part {expected_number} differs from what the store received (ETag mismatch); upload it again"
+            )));
+        }
+        let size_ok = if i == last { got.size <= upload.part_size } else { got.size == upload.part_size };
+        if !size_ok || (got.size == 0 && stored.len() > 1) {
+            return Err(Error::Invalid(format!(
+                "part {expected_number} has {} bytes; every part but the last must have exactly {} bytes",
+                got.size, upload.part_size
+            )));
+        }
+        total += got.size;
+    }
+    if total != req.size {
+        return Err(Error::Invalid(format!(
+            "the parts hold {total} bytes but the request says {}; upload again",
+            req.size
+        )));
+    }
+    if let Some(declared) = upload.declared_size
+        && declared != total
+    {
+        return Err(Error::Invalid(format!(
+            "the file was announced as {declared} bytes but {total} arrived; did it change during the upload?"
+        )));
+    }
+    if !req.checksum.starts_with(checksum::PREFIX) || req.checksum.len() != checksum::PREFIX.len() + 64 {
+        return Err(Error::Invalid("checksum must read blake3:<64 hex digits>".into()));
+    }
+    let digests: Option<Vec<PartDigest>> =
+        stored.iter().map(|p| p.digest.as_deref().and_then(PartDigest::from_hex)).collect();
+    match digests {
+        Some(digests) => {
+            let computed = checksum::merge(&digests)
+                .ok_or_else(|| Error::Internal("part digests do not merge".into()))?;
+            if computed != req.checksum {
+                return Err(Error::Invalid(
+                    "the data the store received does not match the client's checksum; upload again".into(),
+                ));
+            }
+            Ok(computed)
+        }
+        None => Ok(req.checksum.clone()),
+    }
+}
+
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_are_powers_of_two_that_fit() {
+        assert_eq!(part_size_for(0), 8 << 20);
+        assert_eq!(part_size_for(1 << 30), 8 << 20);
+        let big = 200u64 << 30;
+        let p = part_size_for(big);
+        assert!(p.is_power_of_two() && big.div_ceil(p) <= u64::from(MAX_PARTS));
+    }
+}

@@ -1,0 +1,369 @@
+//! HTTP: the native JSON API (`/api/v1/…`) and the local store's signed blob URLs (`/blob/v1/…`).
+//!
+//! Architecture invariant: routes never touch SQL or files directly; each handler authenticates,
+//! calls one [`Platform`] operation and wraps its answer in the `{code, message, data}` envelope.
+//! Errors become a response in exactly one place ([`IntoResponse for Error`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use fedml_proto::{
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage,
+    PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
+};
+use serde::Deserialize;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::blobs::{BlobStore, LocalStore};
+use crate::catalogue::PartRecord;
+use crate::error::Error;
+use crate::platform::{Caller, Platform};
+use crate::signing::SignatureError;
+use crate::time::now_secs;
+
+pub type AppState = Arc<Platform>;
+
+pub fn router(platform: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(handle_health))
+        .route("/api/v1/whoami", get(handle_whoami))
+        .route("/api/v1/uploads", post(handle_create_upload))
+        .route("/api/v1/uploads/{id}/parts", post(handle_part_urls))
+        .route("/api/v1/uploads/{id}/complete", post(handle_complete_upload))
+        .route("/api/v1/uploads/{id}", axum::routing::delete(handle_abort_upload))
+        .route("/api/v1/objects", get(handle_list_objects))
+        .route("/api/v1/objects/{name}", get(handle_get_object).delete(handle_delete_object))
+        .route("/api/v1/objects/{name}/user-metadata", get(handle_get_user_metadata))
+        .route("/api/v1/objects/{name}/download", get(handle_download))
+        .route("/blob/v1/{service}/part/{upload_id}/{part}", put(handle_put_part))
+        .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
+        .fallback(handle_unknown_route)
+        .layer(middleware::from_fn(log_request))
+        .with_state(platform)
+}
+
+// ------------------------------------------------------------------ envelope and errors
+
+struct Reply<T>(String, T);
+
+impl<T: Serialize> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::OK, axum::Json(Envelope::success(self.0, self.1))).into_response()
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ResponseCode::Failure),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, ResponseCode::Failure),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, ResponseCode::Failure),
+            Error::Conflict(_) => (StatusCode::CONFLICT, ResponseCode::Failure),
+            Error::Invalid(_) => (StatusCode::BAD_REQUEST, ResponseCode::Failure),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
+        };
+        let message = match &self {
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                "the server could not complete the request; its log has the details".to_string()
+            }
+            other => other.to_string(),
+        };
+        let body: Envelope<()> = Envelope { code, message, data: None };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Reply<T>, Error>;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
+}
+
+async fn caller(platform: &Platform, headers: &HeaderMap) -> Result<Caller, Error> {
+    platform.authenticate(bearer(headers)).await
+}
+
+fn json_body<T>(body: Result<axum::Json<T>, JsonRejection>) -> Result<T, Error> {
+    body.map(|axum::Json(v)| v)
+        .map_err(|e| Error::Invalid(format!("the request body is not what this call takes: {}", e.body_text())))
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    // The path only: query strings carry URL signatures.
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64);
+    response
+}
+
+async fn handle_unknown_route() -> Error {
+    Error::NotFound("no such API route; see the README for the API".into())
+}
+
+// ------------------------------------------------------------------ native API
+
+async fn handle_health() -> Reply<&'static str> {
+    Reply("ok".into(), "ok")
+}
+
+async fn handle_whoami(State(p): State<AppState>, headers: HeaderMap) -> ApiResult<Identity> {
+    let caller = caller(&p, &headers).await?;
+    Ok(Reply(format!("authenticated as {}", caller.user_name), p.whoami(&caller)))
+}
+
+async fn handle_create_upload(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<CreateUpload>, JsonRejection>,
+) -> ApiResult<UploadSession> {
+    let caller = caller(&p, &headers).await?;
+    let session = p.create_upload(&caller, json_body(body)?).await?;
+    Ok(Reply("upload session opened".into(), session))
+}
+
+async fn handle_part_urls(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<axum::Json<PartUrlsRequest>, JsonRejection>,
+) -> ApiResult<Vec<PartUrl>> {
+    let caller = caller(&p, &headers).await?;
+    let req = json_body(body)?;
+    let urls = p.part_urls(&caller, &id, req.first, req.count).await?;
+    Ok(Reply(format!("{} part URLs", urls.len()), urls))
+}
+
+async fn handle_complete_upload(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<axum::Json<CompleteUpload>, JsonRejection>,
+) -> ApiResult<CompletedUpload> {
+    let caller = caller(&p, &headers).await?;
+    let done = p.complete_upload(&caller, &id, json_body(body)?).await?;
+    Ok(Reply(format!("stored {:?}", done.object.data_name), done))
+}
+
+async fn handle_abort_upload(State(p): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<bool> {
+    let caller = caller(&p, &headers).await?;
+    let aborted = p.abort_upload(&caller, &id).await?;
+    Ok(Reply("upload session aborted".into(), aborted))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn handle_list_objects(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ObjectPage> {
+    let caller = caller(&p, &headers).await?;
+    let Query(q) = query.map_err(|e| Error::Invalid(e.body_text()))?;
+    let page = p.list(&caller, q.after.as_deref(), q.limit).await?;
+    Ok(Reply(format!("{} objects", page.objects.len()), page))
+}
+
+async fn handle_get_object(State(p): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<ObjectMeta> {
+    let caller = caller(&p, &headers).await?;
+    Ok(Reply("metadata".into(), p.object(&caller, &name).await?))
+}
+
+async fn handle_get_user_metadata(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<BTreeMap<String, String>> {
+    let caller = caller(&p, &headers).await?;
+    Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name).await?))
+}
+
+#[derive(Deserialize)]
+struct ServiceQuery {
+    service: Option<String>,
+}
+
+async fn handle_download(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<ServiceQuery>,
+) -> ApiResult<DownloadTicket> {
+    let caller = caller(&p, &headers).await?;
+    Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref()).await?))
+}
+
+async fn handle_delete_object(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<ServiceQuery>,
+) -> ApiResult<bool> {
+    let caller = caller(&p, &headers).await?;
+    let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
+    Ok(Reply(format!("deleted {name:?}"), deleted))
+}
+
+// ------------------------------------------------------------------ local store blob URLs
+
+#[derive(Deserialize)]
+struct Signature {
+    exp: Option<i64>,
+    sig: Option<String>,
+}
+
+fn local_store<'a>(p: &'a Platform, service: &str) -> Result<&'a LocalStore, Error> {
+    match p.store(service) {
+        Ok(BlobStore::Local(local)) => Ok(local),
+        _ => Err(Error::NotFound("no such blob".into())),
+    }
+}
+
+fn check_signature(store: &LocalStore, method: &str, path: &str, sig: &Signature) -> Result<(), Error> {
+    store.signer().verify(method, path, sig.exp, sig.sig.as_deref(), now_secs()).map_err(|e| match e {
+        SignatureError::Missing => Error::Unauthorized("this URL carries no signature".into()),
+        SignatureError::Invalid => Error::Forbidden("the URL signature is not valid".into()),
+        SignatureError::Expired => Error::Forbidden("this signed URL has expired; ask for a new one".into()),
+    })
+}
+
+async fn handle_put_part(
+    State(p): State<AppState>,
+    Path((service, upload_id, part)): Path<(String, String, u32)>,
+    Query(sig): Query<Signature>,
+    body: Body,
+) -> Result<Response, Error> {
+    let store = local_store(&p, &service)?;
+    check_signature(store, "PUT", &LocalStore::part_path(&service, &upload_id, part), &sig)?;
+    let upload = p.upload_for_part(&upload_id, part).await?;
+    if upload.service != service {
+        return Err(Error::Forbidden("this URL does not belong to that service".into()));
+    }
+    let (size, digest) = store.write_part(&upload, part, body.into_data_stream()).await?;
+    let etag = format!("\"{}\"", digest.to_hex());
+    p.record_part(&upload, PartRecord { part_number: part, size, etag: etag.clone(), digest: Some(digest.to_hex()) })
+        .await?;
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// Parses a single `bytes=` range against a blob of `len` bytes: `Some((start, end_inclusive))`,
+/// `None` for no usable range header, `Err` when the range cannot be satisfied.
+fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // several ranges: answer the whole blob, as RFC 9110 allows
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
+        }
+        (s, "") => (s.parse().map_err(|_| ())?, len.checked_sub(1).ok_or(())?),
+        (s, e) => {
+            let e: u64 = e.parse().map_err(|_| ())?;
+            (s.parse().map_err(|_| ())?, e.min(len.saturating_sub(1)))
+        }
+    };
+    if start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn handle_get_blob(
+    State(p): State<AppState>,
+    Path((service, owner, blob)): Path<(String, String, String)>,
+    Query(sig): Query<Signature>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let store = local_store(&p, &service)?;
+    let key = format!("{owner}/{blob}");
+    check_signature(store, "GET", &LocalStore::object_url_path(&service, &key), &sig)?;
+    let path = store.object_path(&key).ok_or_else(|| Error::NotFound("no such blob".into()))?;
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound("the data behind this URL no longer exists".into()));
+        }
+        Err(e) => return Err(Error::Internal(format!("open blob: {e}"))),
+    };
+    let len = file.metadata().await.map_err(|e| Error::Internal(format!("stat blob: {e}")))?.len();
+    let range = match parse_range(headers.get(header::RANGE), len) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(response);
+        }
+    };
+    let (status, start, count) = match range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| Error::Internal(format!("seek blob: {e}")))?;
+    }
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{blob}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let h = |s: &str| HeaderValue::from_str(s).ok();
+        assert_eq!(parse_range(None, 10), Ok(None));
+        assert_eq!(parse_range(h("bytes=0-3").as_ref(), 10), Ok(Some((0, 3))));
+        assert_eq!(parse_range(h("bytes=5-").as_ref(), 10), Ok(Some((5, 9))));
+        assert_eq!(parse_range(h("bytes=-4").as_ref(), 10), Ok(Some((6, 9))));
+        assert_eq!(parse_range(h("bytes=8-100").as_ref(), 10), Ok(Some((8, 9))));
+        assert_eq!(parse_range(h("bytes=10-").as_ref(), 10), Err(()));
+        assert_eq!(parse_range(h("bytes=0-0").as_ref(), 0), Err(()));
+        assert_eq!(parse_range(h("bytes=x-1").as_ref(), 10), Err(()));
+    }
+}
