@@ -1,1 +1,376 @@
+//! The FedML storage Rust SDK.
+//!
+//! The functions at the top of this crate are the seed's calls with the seed's arguments —
+//! [`fedml_login`], [`upload`], [`download`], [`delete`], [`get_storage_metadata`],
+//! [`get_storage_user_defined_metadata`], [`list_storage_objects`] — each answering a
+//! [`FedMLResponse`] of `code` (SUCCESS / FAILURE / ERROR), `message` and `data`. They block;
+//! the `fedml` CLI and the Python package call exactly these (or their `*_with` forms, which take
+//! every option), so each operation has one implementation.
+//!
+//! ```no_run
+//! let response = fedml_client::upload("model.bin", None, "R2", None, Some("weights"), None, true, true, None);
+//! if response.code == fedml_client::ResponseCode::Success {
+//!     println!("stored at {}", response.data.unwrap_or_default());
+//! }
+//! ```
 
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod pack;
+pub mod progress;
+pub mod transfer;
+pub mod unpack;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use fedml_proto::{CompletedUpload, Identity, ObjectKind, ObjectMeta, ResponseCode};
+pub use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::progress::{DEFAULT_DOWNLOAD_DESC, DEFAULT_UPLOAD_DESC, ProgressOptions};
+use crate::transfer::UploadRequest;
+
+pub const DEFAULT_SERVICE: &str = "R2";
+
+/// The answer of every call: what happened (`code`), in words (`message`), and the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FedMLResponse<T> {
+    pub code: ResponseCode,
+    pub message: String,
+    pub data: Option<T>,
+}
+
+impl<T> FedMLResponse<T> {
+    fn from_result(result: Result<T>, success: impl FnOnce(&T) -> String) -> Self {
+        match result {
+            Ok(data) => FedMLResponse { code: ResponseCode::Success, message: success(&data), data: Some(data) },
+            Err(e) => FedMLResponse { code: e.code(), message: e.message().to_string(), data: None },
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.code == ResponseCode::Success
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> FedMLResponse<U> {
+        FedMLResponse { code: self.code, message: self.message, data: self.data.map(f) }
+    }
+}
+
+/// Which server and key a call uses; `None` means: environment, then the saved login.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub api_key: Option<String>,
+    pub server: Option<String>,
+    /// Parts or ranges in flight at once (default 4).
+    pub parallel: Option<usize>,
+    /// Cancels a transfer cleanly: no object stored, no file left behind.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl Target {
+    fn client(&self) -> Result<Client> {
+        let server = config::resolve_server(self.server.as_deref())?;
+        let key = config::resolve_api_key(self.api_key.as_deref())?;
+        let mut client = Client::new(&server, &key)?;
+        if let Some(p) = self.parallel {
+            client.parallel = p.clamp(1, 64);
+        }
+        Ok(client)
+    }
+
+    fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone().unwrap_or_default()
+    }
+}
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8))
+                .thread_name("fedml-io")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ClientError::Error(format!("cannot start the I/O runtime: {e}")))
+}
+
+/// Runs one SDK operation to completion on the SDK's runtime.
+pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(future)
+}
+
+// ---------------------------------------------------------------------- login
+
+/// Checks `api_key` against the server and saves key and server URL (mode 0600) for later calls.
+pub fn fedml_login(api_key: &str) -> FedMLResponse<Identity> {
+    fedml_login_to(api_key, None)
+}
+
+/// [`fedml_login`] against a given server URL.
+pub fn fedml_login_to(api_key: &str, server: Option<&str>) -> FedMLResponse<Identity> {
+    let result = (|| {
+        let key = api_key.trim();
+        if key.is_empty() {
+            return Err(ClientError::Failure("the API key is empty; give the key the server admin handed you".into()));
+        }
+        let server = config::resolve_server(server)?;
+        let client = Client::new(&server, key)?;
+        let identity = block_on(client.whoami())?;
+        let mut saved = config::load().unwrap_or_default();
+        saved.api_key = Some(key.to_string());
+        saved.server_url = Some(server.clone());
+        config::save(&saved)?;
+        Ok((identity, server))
+    })();
+    FedMLResponse::from_result(result, |(id, server)| {
+        format!("logged in to {server} as {}{}", id.user, if id.read_only { " (read-only key)" } else { "" })
+    })
+    .map(|(id, _)| id)
+}
+
+// ---------------------------------------------------------------------- upload
+
+/// Every option of an upload. `Default` gives the seed's defaults.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    pub target: Target,
+    pub service: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub tags: Vec<String>,
+    pub overwrite: bool,
+    pub show_progress: bool,
+    pub out_progress_to_err: bool,
+    pub progress_desc: Option<String>,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            target: Target::default(),
+            service: DEFAULT_SERVICE.into(),
+            name: None,
+            description: None,
+            metadata: None,
+            tags: Vec::new(),
+            overwrite: false,
+            show_progress: false,
+            out_progress_to_err: true,
+            progress_desc: None,
+        }
+    }
+}
+
+/// The seed's `upload`: stores a file or a directory; `data` is the URL of the stored object.
+#[allow(clippy::too_many_arguments)]
+pub fn upload(
+    data_path: impl AsRef<Path>,
+    api_key: Option<&str>,
+    service: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    metadata: Option<BTreeMap<String, String>>,
+    show_progress: bool,
+    out_progress_to_err: bool,
+    progress_desc: Option<&str>,
+) -> FedMLResponse<String> {
+    let options = UploadOptions {
+        target: Target { api_key: api_key.map(str::to_string), ..Target::default() },
+        service: service.to_string(),
+        name: name.map(str::to_string),
+        description: description.map(str::to_string),
+        metadata,
+        show_progress,
+        out_progress_to_err,
+        progress_desc: progress_desc.map(str::to_string),
+        ..UploadOptions::default()
+    };
+    upload_with(data_path, &options).map(|done| done.url)
+}
+
+/// The default object name for a path: its last component (of the absolute path for `.`).
+pub fn default_name(path: &Path) -> Result<String> {
+    let named = path.file_name().map(|n| n.to_os_string()).or_else(|| {
+        path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_os_string()))
+    });
+    let name = named.ok_or_else(|| {
+        ClientError::Failure(format!("cannot take a name from {}; give one with name= / -n", path.display()))
+    })?;
+    name.into_string().map_err(|raw| {
+        ClientError::Failure(format!("the file name {raw:?} is not valid UTF-8; give a name with name= / -n"))
+    })
+}
+
+/// [`upload`] with every option; `data` holds the stored object's metadata and URL.
+pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedMLResponse<CompletedUpload> {
+    let path = data_path.as_ref();
+    let result = (|| {
+        let name = match &options.name {
+            Some(n) => n.clone(),
+            None => default_name(path)?,
+        };
+        fedml_proto::rules::check_name(&name).map_err(ClientError::Failure)?;
+        let description = options.description.clone().unwrap_or_default();
+        fedml_proto::rules::check_description(&description).map_err(ClientError::Failure)?;
+        let metadata = options.metadata.clone().unwrap_or_default();
+        fedml_proto::rules::check_metadata(&metadata).map_err(ClientError::Failure)?;
+        fedml_proto::rules::check_tags(&options.tags).map_err(ClientError::Failure)?;
+        if !path.exists() {
+            return Err(ClientError::Failure(format!("{} does not exist; check the data path", path.display())));
+        }
+        let client = options.target.client()?;
+        let progress = ProgressOptions {
+            show: options.show_progress,
+            to_stderr: options.out_progress_to_err,
+            description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_UPLOAD_DESC.into()),
+        };
+        let request = UploadRequest {
+            name,
+            service: options.service.clone(),
+            description,
+            tags: options.tags.clone(),
+            metadata,
+            overwrite: options.overwrite,
+        };
+        let cancel = options.target.cancel_token();
+        block_on(transfer::upload(&client, path, request, &progress, &cancel))
+    })();
+    FedMLResponse::from_result(result, |done| {
+        format!("uploaded {:?} ({} bytes) to {}", done.object.data_name, done.object.size, done.object.service)
+    })
+}
+
+// ---------------------------------------------------------------------- download
+
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    pub target: Target,
+    /// A configured service name; the data is read from the service it was stored in.
+    pub service: Option<String>,
+    /// The directory to download into (default: the current directory).
+    pub dest_path: Option<PathBuf>,
+    pub show_progress: bool,
+    pub out_progress_to_err: bool,
+    pub progress_desc: Option<String>,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            target: Target::default(),
+            service: None,
+            dest_path: None,
+            show_progress: true,
+            out_progress_to_err: true,
+            progress_desc: None,
+        }
+    }
+}
+
+/// The seed's `download`: `data` is the path of the downloaded file or directory.
+pub fn download(
+    data_name: &str,
+    api_key: Option<&str>,
+    service: &str,
+    dest_path: Option<&Path>,
+    show_progress: bool,
+) -> FedMLResponse<PathBuf> {
+    let options = DownloadOptions {
+        target: Target { api_key: api_key.map(str::to_string), ..Target::default() },
+        service: Some(service.to_string()),
+        dest_path: dest_path.map(Path::to_path_buf),
+        show_progress,
+        ..DownloadOptions::default()
+    };
+    download_with(data_name, &options)
+}
+
+pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLResponse<PathBuf> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        let client = options.target.client()?;
+        let dest = options.dest_path.clone().unwrap_or_else(|| PathBuf::from("."));
+        let progress = ProgressOptions {
+            show: options.show_progress,
+            to_stderr: options.out_progress_to_err,
+            description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_DOWNLOAD_DESC.into()),
+        };
+        let cancel = options.target.cancel_token();
+        let path =
+            block_on(transfer::download(&client, data_name, options.service.as_deref(), &dest, &progress, &cancel))?;
+        Ok(std::path::absolute(&path).unwrap_or(path))
+    })();
+    FedMLResponse::from_result(result, |p| format!("downloaded {data_name:?} to {}", p.display()))
+}
+
+// ---------------------------------------------------------------------- catalogue calls
+
+/// The seed's `delete`: `data` is `true` once the object is gone.
+pub fn delete(data_name: &str, service: &str, api_key: Option<&str>) -> FedMLResponse<bool> {
+    let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
+    delete_with(data_name, Some(service), &target)
+}
+
+pub fn delete_with(data_name: &str, service: Option<&str>, target: &Target) -> FedMLResponse<bool> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        let client = target.client()?;
+        block_on(client.delete(data_name, service))
+    })();
+    FedMLResponse::from_result(result, |_| format!("deleted {data_name:?}"))
+}
+
+/// The seed's `get_storage_metadata`.
+pub fn get_storage_metadata(data_name: &str, api_key: Option<&str>) -> FedMLResponse<ObjectMeta> {
+    let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
+    get_storage_metadata_with(data_name, &target)
+}
+
+pub fn get_storage_metadata_with(data_name: &str, target: &Target) -> FedMLResponse<ObjectMeta> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        let client = target.client()?;
+        block_on(client.object(data_name))
+    })();
+    FedMLResponse::from_result(result, |_| format!("metadata of {data_name:?}"))
+}
+
+/// The seed's `get_storage_user_defined_metadata`: the string map given at upload.
+pub fn get_storage_user_defined_metadata(data_name: &str, api_key: Option<&str>) -> FedMLResponse<BTreeMap<String, String>> {
+    let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
+    get_storage_user_defined_metadata_with(data_name, &target)
+}
+
+pub fn get_storage_user_defined_metadata_with(data_name: &str, target: &Target) -> FedMLResponse<BTreeMap<String, String>> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        let client = target.client()?;
+        block_on(client.user_metadata(data_name))
+    })();
+    FedMLResponse::from_result(result, |_| format!("user-defined metadata of {data_name:?}"))
+}
+
+/// The seed's `list_storage_objects`: every object of the caller, in name order.
+pub fn list_storage_objects(api_key: Option<&str>) -> FedMLResponse<Vec<ObjectMeta>> {
+    let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
+    list_storage_objects_with(&target)
+}
+
+pub fn list_storage_objects_with(target: &Target) -> FedMLResponse<Vec<ObjectMeta>> {
+    let result = (|| {
+        let client = target.client()?;
+        block_on(client.list_all())
+    })();
+    FedMLResponse::from_result(result, |list| format!("{} objects", list.len()))
+}

@@ -1,0 +1,198 @@
+//! `fedml admin`: users and API keys, straight on the catalogue the server uses.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use fedml_server::admin;
+use fedml_server::catalogue::Catalogue;
+use serde_json::json;
+
+use crate::Outcome;
+use crate::output::{Format, table};
+use crate::server::default_data_dir;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The server's data directory.
+    #[arg(long, env = "FEDML_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The server's catalogue database URL (default: sqlite://<data-dir>/catalogue.db).
+    #[arg(long, env = "FEDML_DATABASE_URL", hide_env_values = true, global = true)]
+    database: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, global = true)]
+    output: Format,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create { name: String },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a user (read-write unless --read-only); it is shown only once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// The key can list, read and download, not upload or delete.
+        #[arg(long)]
+        read_only: bool,
+        /// A note to recognise the key by.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List keys (ids only; secrets are never stored).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a key by its id; it stops working at once.
+    Revoke { id: String },
+}
+
+fn fail(format: Format, code: &str, message: &str) -> Outcome {
+    if format == Format::Json {
+        println!("{}", json!({"code": code, "message": message, "data": null}));
+    } else {
+        eprintln!("{code}: {message}");
+    }
+    if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
+}
+
+fn admin_error(format: Format, e: admin::AdminError) -> Outcome {
+    match e {
+        admin::AdminError::Refused(m) => fail(format, "FAILURE", &m),
+        other => fail(format, "ERROR", &other.to_string()),
+    }
+}
+
+pub fn run(args: AdminArgs) -> Outcome {
+    let format = args.output;
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let url = args
+        .database
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalogue.db").display()));
+    if url.starts_with("sqlite:") && !data_dir.join("catalogue.db").exists() && args_uses_default(&url, &data_dir) {
+        return fail(
+            format,
+            "FAILURE",
+            &format!(
+                "no catalogue in {}; start `fedml server` once there, or pass --data-dir / --database",
+                data_dir.display()
+            ),
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, "ERROR", &e.to_string()),
+    };
+    runtime.block_on(async move {
+        let catalogue = match Catalogue::open(&url).await {
+            Ok(c) => c,
+            Err(e) => return fail(format, "ERROR", &format!("cannot open the catalogue: {e}")),
+        };
+        match args.command {
+            AdminCommand::User(UserCommand::Create { name }) => match admin::create_user(&catalogue, &name).await {
+                Ok(user) => {
+                    if format == Format::Json {
+                        println!("{}", json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}}));
+                    } else {
+                        println!("created user {:?}; give it a key with `fedml admin key create --user {}`", user.name, user.name);
+                    }
+                    Outcome::Success
+                }
+                Err(e) => admin_error(format, e),
+            },
+            AdminCommand::User(UserCommand::List) => match catalogue.list_users().await {
+                Ok(users) => {
+                    if format == Format::Json {
+                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at)})).collect();
+                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list}));
+                    } else {
+                        let mut t = table(&["User", "Id", "Created At"]);
+                        for u in &users {
+                            t.add_row(vec![u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at)]);
+                        }
+                        println!("{t}");
+                    }
+                    Outcome::Success
+                }
+                Err(e) => fail(format, "ERROR", &e.to_string()),
+            },
+            AdminCommand::Key(KeyCommand::Create { user, read_only, label }) => {
+                match admin::create_key(&catalogue, &user, read_only, &label).await {
+                    Ok((id, key)) => {
+                        if format == Format::Json {
+                            println!("{}", json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}}));
+                        } else {
+                            println!("API key {id} for {user:?} ({}), shown only now:", if read_only { "read-only" } else { "read-write" });
+                            println!("  {key}");
+                        }
+                        Outcome::Success
+                    }
+                    Err(e) => admin_error(format, e),
+                }
+            }
+            AdminCommand::Key(KeyCommand::List { user }) => match admin::list_keys(&catalogue, user.as_deref()).await {
+                Ok(keys) => {
+                    if format == Format::Json {
+                        let list: Vec<_> = keys
+                            .iter()
+                            .map(|k| json!({"id": k.id, "user": k.user_name, "read_only": k.read_only, "label": k.label,
+                                "createdAt": fedml_server::time::rfc3339(k.created_at),
+                                "revokedAt": k.revoked_at.map(fedml_server::time::rfc3339)}))
+                            .collect();
+                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list}));
+                    } else {
+                        let mut t = table(&["Key Id", "User", "Access", "Label", "Created At", "Revoked At"]);
+                        for k in &keys {
+                            t.add_row(vec![
+                                k.id.clone(),
+                                k.user_name.clone(),
+                                if k.read_only { "read-only".into() } else { "read-write".into() },
+                                k.label.clone(),
+                                fedml_server::time::rfc3339(k.created_at),
+                                k.revoked_at.map(fedml_server::time::rfc3339).unwrap_or_default(),
+                            ]);
+                        }
+                        println!("{t}");
+                    }
+                    Outcome::Success
+                }
+                Err(e) => admin_error(format, e),
+            },
+            AdminCommand::Key(KeyCommand::Revoke { id }) => match admin::revoke_key(&catalogue, &id).await {
+                Ok(changed) => {
+                    let message = if changed { "key revoked; it no longer works" } else { "the key was already revoked" };
+                    if format == Format::Json {
+                        println!("{}", json!({"code": "SUCCESS", "message": message, "data": changed}));
+                    } else {
+                        println!("{message}");
+                    }
+                    Outcome::Success
+                }
+                Err(e) => admin_error(format, e),
+            },
+        }
+    })
+}
+
+fn args_uses_default(url: &str, data_dir: &std::path::Path) -> bool {
+    url == format!("sqlite://{}", data_dir.join("catalogue.db").display())
+}

@@ -1,0 +1,282 @@
+//! `fedml login` and `fedml storage …`: each command is one SDK call.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use fedml_client::{CancellationToken, DownloadOptions, Target, UploadOptions};
+
+use crate::Outcome;
+use crate::output::{self, Format, emit, human_size, metadata_table, table};
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The API key the server admin gave you.
+    api_key: String,
+    /// The server URL (default: FEDML_SERVER_URL, the saved one, or http://127.0.0.1:8780).
+    #[arg(long)]
+    server: Option<String>,
+}
+
+/// Options every storage command takes.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// API key (default: FEDML_API_KEY, then the one saved by `fedml login`).
+    #[arg(short = 'k', long = "api_key", visible_alias = "api-key")]
+    api_key: Option<String>,
+    /// Server URL (default: FEDML_SERVER_URL, then the one saved by `fedml login`).
+    #[arg(long)]
+    server: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+impl Common {
+    fn target(&self, cancel: Option<CancellationToken>) -> Target {
+        Target { api_key: self.api_key.clone(), server: self.server.clone(), parallel: None, cancel }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum StorageCommand {
+    /// Upload a file or a directory.
+    Upload {
+        /// The file or directory to upload.
+        data_path: PathBuf,
+        /// Name to store it under (default: the file or directory name).
+        #[arg(short = 'n', long)]
+        name: Option<String>,
+        /// A description of the data.
+        #[arg(short = 'd', long)]
+        description: Option<String>,
+        /// User-defined metadata as a JSON object of strings, e.g. -um '{"k": "v"}'.
+        #[arg(long = "user_metadata", visible_alias = "user-metadata")]
+        user_metadata: Option<String>,
+        /// Comma-separated tags.
+        #[arg(short = 't', long)]
+        tags: Option<String>,
+        /// Storage service (see `fedml storage services` on the server's start-up log).
+        #[arg(short = 's', long, default_value = fedml_client::DEFAULT_SERVICE)]
+        service: String,
+        /// Replace an existing object of the same name (atomically).
+        #[arg(long)]
+        overwrite: bool,
+        /// Parts sent at once.
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Do not draw a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Download stored data into a directory.
+    Download {
+        /// The name the data was stored under.
+        data_name: String,
+        /// Directory to download into (default: the current directory).
+        #[arg(short = 'd', long = "dest_path", visible_alias = "dest-path")]
+        dest_path: Option<PathBuf>,
+        /// Storage service.
+        #[arg(short = 's', long)]
+        service: Option<String>,
+        /// Ranges fetched at once.
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Do not draw a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete stored data.
+    Delete {
+        data_name: String,
+        #[arg(short = 's', long)]
+        service: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List your stored data.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the metadata of stored data.
+    GetMetadata {
+        data_name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the user-defined metadata of stored data.
+    GetUserMetadata {
+        data_name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+pub fn login(args: LoginArgs) -> Outcome {
+    let response = fedml_client::fedml_login_to(&args.api_key, args.server.as_deref());
+    if response.is_success() {
+        let path = fedml_client::config::config_path().map(|p| p.display().to_string()).unwrap_or_default();
+        println!("{} (saved in {path})", response.message);
+    } else {
+        eprintln!("{}: {}", response.code, response.message);
+    }
+    output::outcome(response.code)
+}
+
+pub fn logout() -> Outcome {
+    let mut saved = match fedml_client::config::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {}", e.code(), e.message());
+            return output::outcome(e.code());
+        }
+    };
+    saved.api_key = None;
+    match fedml_client::config::save(&saved) {
+        Ok(path) => {
+            println!("the saved API key is removed from {}", path.display());
+            Outcome::Success
+        }
+        Err(e) => {
+            eprintln!("{}: {}", e.code(), e.message());
+            output::outcome(e.code())
+        }
+    }
+}
+
+/// A token cancelled by Ctrl-C, so a transfer stops cleanly instead of dying half-way.
+fn ctrl_c_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: cancelling…");
+                cancel.cancel();
+            }
+        });
+    });
+    token
+}
+
+fn progress_wanted(no_progress: bool, format: Format) -> bool {
+    !no_progress && format == Format::Table
+}
+
+pub fn run(command: StorageCommand) -> Outcome {
+    match command {
+        StorageCommand::Upload {
+            data_path,
+            name,
+            description,
+            user_metadata,
+            tags,
+            service,
+            overwrite,
+            parallel,
+            no_progress,
+            common,
+        } => {
+            let metadata = match user_metadata.as_deref().map(fedml_proto::rules::parse_metadata_json).transpose() {
+                Ok(m) => m,
+                Err(message) => {
+                    let r: fedml_client::FedMLResponse<()> = fedml_client::FedMLResponse {
+                        code: fedml_client::ResponseCode::Failure,
+                        message: format!("-um/--user_metadata: {message}"),
+                        data: None,
+                    };
+                    return emit(common.output, &r, |_| {});
+                }
+            };
+            let mut target = common.target(Some(ctrl_c_token()));
+            target.parallel = parallel;
+            let options = UploadOptions {
+                target,
+                service,
+                name,
+                description,
+                metadata,
+                tags: tags.as_deref().map(fedml_proto::rules::parse_tag_list).unwrap_or_default(),
+                overwrite,
+                show_progress: progress_wanted(no_progress, common.output),
+                out_progress_to_err: true,
+                progress_desc: None,
+            };
+            let response = fedml_client::upload_with(&data_path, &options);
+            emit(common.output, &response, |done| {
+                println!(
+                    "Uploaded {:?} ({}, {}) to service {}",
+                    done.object.data_name,
+                    done.object.kind.as_str(),
+                    human_size(done.object.size),
+                    done.object.service
+                );
+                println!("  checksum {}", done.object.checksum);
+                println!("  url      {}", done.url);
+            })
+        }
+        StorageCommand::Download { data_name, dest_path, service, parallel, no_progress, common } => {
+            let mut target = common.target(Some(ctrl_c_token()));
+            target.parallel = parallel;
+            let options = DownloadOptions {
+                target,
+                service,
+                dest_path,
+                show_progress: progress_wanted(no_progress, common.output),
+                out_progress_to_err: true,
+                progress_desc: None,
+            };
+            let response = fedml_client::download_with(&data_name, &options);
+            emit(common.output, &response, |path| println!("Downloaded {data_name:?} to {}", path.display()))
+        }
+        StorageCommand::Delete { data_name, service, common } => {
+            let response = fedml_client::delete_with(&data_name, service.as_deref(), &common.target(None));
+            emit(common.output, &response, |_| println!("Deleted {data_name:?}"))
+        }
+        StorageCommand::List { common } => {
+            let response = fedml_client::list_storage_objects_with(&common.target(None));
+            emit(common.output, &response, |objects| {
+                if objects.is_empty() {
+                    println!("No data stored yet; `fedml storage upload PATH` stores some.");
+                    return;
+                }
+                let mut t = table(&["Data Name", "Kind", "Size", "Description", "Tags", "Created At", "Updated At"]);
+                for o in objects {
+                    t.add_row(vec![
+                        o.data_name.clone(),
+                        o.kind.as_str().to_string(),
+                        human_size(o.size),
+                        o.description.clone(),
+                        o.tags.join(", "),
+                        o.created_at.clone(),
+                        o.updated_at.clone(),
+                    ]);
+                }
+                println!("{t}");
+            })
+        }
+        StorageCommand::GetMetadata { data_name, common } => {
+            let response = fedml_client::get_storage_metadata_with(&data_name, &common.target(None));
+            emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
+        }
+        StorageCommand::GetUserMetadata { data_name, common } => {
+            let response = fedml_client::get_storage_user_defined_metadata_with(&data_name, &common.target(None));
+            emit(common.output, &response, |map| {
+                if map.is_empty() {
+                    println!("{data_name:?} has no user-defined metadata.");
+                    return;
+                }
+                let mut t = table(&["Key", "Value"]);
+                for (k, v) in map {
+                    t.add_row(vec![k, v]);
+                }
+                println!("{t}");
+            })
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The async core of the SDK: one authenticated connection pool to one server, and one method
+//! per native API call. Transfers (`transfer`) and the seed-shaped functions (`lib`) build on it.
+
+use std::time::Duration;
+
+use fedml_proto::{
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage,
+    PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ClientError, Result};
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+    /// Parts or ranges moved at once.
+    pub parallel: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("Client").field("base", &self.base).field("parallel", &self.parallel).finish()
+    }
+}
+
+pub fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(16)
+        .user_agent(concat!("fedml-rust/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError::Error(format!("cannot set up HTTP: {e}")))
+}
+
+/// Percent-encodes one URL path segment.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Says what went wrong talking to a server, without any secret.
+pub fn network_error(base: &str, e: &reqwest::Error) -> ClientError {
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = format!("{cause}: {s}");
+        source = s.source();
+    }
+    // reqwest repeats the URL (which may carry a signature): keep only the cause.
+    if let Some(url) = e.url() {
+        cause = cause.replace(url.as_str(), "<url>");
+    }
+    if e.is_connect() {
+        ClientError::Error(format!(
+            "cannot reach the FedML server at {base} ({cause}); start it with `fedml server`, or point \
+             --server / FEDML_SERVER_URL at the right address"
+        ))
+    } else if e.is_timeout() {
+        ClientError::Error(format!("the server at {base} did not answer in time ({cause}); try again"))
+    } else {
+        ClientError::Error(format!("talking to {base} failed: {cause}"))
+    }
+}
+
+impl Client {
+    pub fn new(base: &str, api_key: &str) -> Result<Client> {
+        Ok(Client {
+            http: http_client()?,
+            base: base.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            parallel: 4,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key)
+            .timeout(Duration::from_secs(300));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| network_error(&self.base, &e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| network_error(&self.base, &e))?;
+        let envelope: Envelope<T> = match serde_json::from_slice(&bytes) {
+            Ok(env) => env,
+            Err(_) => {
+                return Err(ClientError::Error(format!(
+                    "the server at {} answered HTTP {status} with something that is not a FedML reply; \
+                     is this the right address?",
+                    self.base
+                )));
+            }
+        };
+        match envelope.code {
+            ResponseCode::Success => envelope.data.ok_or_else(|| {
+                ClientError::Error(format!("the server answered {path} without data"))
+            }),
+            ResponseCode::Failure => Err(ClientError::Failure(envelope.message)),
+            ResponseCode::Error => Err(ClientError::Error(envelope.message)),
+        }
+    }
+
+    pub async fn whoami(&self) -> Result<Identity> {
+        self.call::<(), _>(Method::GET, "/api/v1/whoami", None).await
+    }
+
+    pub async fn create_upload(&self, req: &CreateUpload) -> Result<UploadSession> {
+        self.call(Method::POST, "/api/v1/uploads", Some(req)).await
+    }
+
+    pub async fn part_urls(&self, upload_id: &str, first: u32, count: u32) -> Result<Vec<PartUrl>> {
+        let path = format!("/api/v1/uploads/{}/parts", encode_segment(upload_id));
+        self.call(Method::POST, &path, Some(&PartUrlsRequest { first, count })).await
+    }
+
+    pub async fn complete_upload(&self, upload_id: &str, req: &CompleteUpload) -> Result<CompletedUpload> {
+        let path = format!("/api/v1/uploads/{}/complete", encode_segment(upload_id));
+        self.call(Method::POST, &path, Some(req)).await
+    }
+
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<bool> {
+        let path = format!("/api/v1/uploads/{}", encode_segment(upload_id));
+        self.call::<(), _>(Method::DELETE, &path, None).await
+    }
+
+    pub async fn object(&self, name: &str) -> Result<ObjectMeta> {
+        self.call::<(), _>(Method::GET, &format!("/api/v1/objects/{}", encode_segment(name)), None).await
+    }
+
+    pub async fn user_metadata(&self, name: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        let path = format!("/api/v1/objects/{}/user-metadata", encode_segment(name));
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// All of the caller's objects, reading page after page.
+    pub async fn list_all(&self) -> Result<Vec<ObjectMeta>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/api/v1/objects?limit=1000&after={}", encode_segment(a)),
+                None => "/api/v1/objects?limit=1000".to_string(),
+            };
+            let page: ObjectPage = self.call::<(), _>(Method::GET, &path, None).await?;
+            all.extend(page.objects);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn download_ticket(&self, name: &str, service: Option<&str>) -> Result<DownloadTicket> {
+        let mut path = format!("/api/v1/objects/{}/download", encode_segment(name));
+        if let Some(service) = service {
+            path.push_str(&format!("?service={}", encode_segment(service)));
+        }
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    pub async fn delete(&self, name: &str, service: Option<&str>) -> Result<bool> {
+        let mut path = format!("/api/v1/objects/{}", encode_segment(name));
+        if let Some(service) = service {
+            path.push_str(&format!("?service={}", encode_segment(service)));
+        }
+        self.call::<(), _>(Method::DELETE, &path, None).await
+    }
+}
+
+/// Whether an HTTP status from a blob URL is worth another try.
+pub fn retryable(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
+}

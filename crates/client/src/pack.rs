@@ -1,0 +1,407 @@
+//! Directories travel as one ZIP archive with stored (uncompressed) entries, written while it is
+//! uploaded: no temporary archive is ever made beside the user's data.
+//!
+//! Stored entries pack at disk speed (AI data rarely compresses) and keep the FedML SDK able to
+//! unpack our objects. Sizes come from the directory scan, the CRC-32 is computed on the way and
+//! written in a data descriptor after each file; ZIP64 records are added where sizes or offsets
+//! need them. Symbolic links are never followed out of the tree.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use crate::error::{ClientError, Result};
+
+/// One thing to put in the archive.
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    /// Path inside the archive, `/`-separated, without the top folder.
+    pub relative: String,
+    /// Where to read a file's bytes from (`None` for a directory).
+    pub source: Option<PathBuf>,
+    pub size: u64,
+    pub mtime: i64,
+    pub mode: u32,
+}
+
+/// Walks `root` (sorted, so archives are reproducible) and checks every entry before a byte is
+/// sent: names must be UTF-8, and links may only point at files inside the tree.
+pub fn scan(root: &Path) -> Result<Vec<TreeEntry>> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| ClientError::io(format!("cannot read the directory {}", root.display()), e))?;
+    let mut entries = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let read = std::fs::read_dir(&dir).map_err(|e| ClientError::io(format!("cannot read {}", dir.display()), e))?;
+        let mut children = Vec::new();
+        for item in read {
+            let item = item.map_err(|e| ClientError::io(format!("cannot read {}", dir.display()), e))?;
+            let name = item.file_name().into_string().map_err(|raw| {
+                ClientError::Failure(format!(
+                    "the file name {:?} in {} is not valid UTF-8; rename it before uploading",
+                    raw,
+                    dir.display()
+                ))
+            })?;
+            children.push((name, item.path()));
+        }
+        children.sort();
+        for (name, path) in children.into_iter().rev() {
+            let relative = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+            let (meta, source) = if meta.file_type().is_symlink() {
+                let target = path.canonicalize().map_err(|e| {
+                    ClientError::Failure(format!(
+                        "the link {} is broken or loops ({e}); fix or remove it before uploading",
+                        path.display()
+                    ))
+                })?;
+                if !target.starts_with(&canonical_root) {
+                    return Err(ClientError::Failure(format!(
+                        "the link {} points outside the directory being uploaded, to {}; copy the target in \
+                         or remove the link",
+                        path.display(),
+                        target.display()
+                    )));
+                }
+                let target_meta = std::fs::metadata(&target)
+                    .map_err(|e| ClientError::io(format!("cannot read {}", target.display()), e))?;
+                if !target_meta.is_file() {
+                    return Err(ClientError::Failure(format!(
+                        "the link {} points at a directory; links to directories are not followed — replace it \
+                         with the directory or remove it",
+                        path.display()
+                    )));
+                }
+                (target_meta, target)
+            } else {
+                (meta, path.clone())
+            };
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let mode = unix_mode(&meta);
+            if meta.is_dir() {
+                entries.push(TreeEntry { relative: relative.clone(), source: None, size: 0, mtime, mode });
+                stack.push((path, relative));
+            } else if meta.is_file() {
+                entries.push(TreeEntry { relative, source: Some(source), size: meta.len(), mtime, mode });
+            } else {
+                return Err(ClientError::Failure(format!(
+                    "{} is neither a file nor a directory (a socket, device or pipe); remove it before uploading",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(unix)]
+fn unix_mode(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o777
+}
+
+#[cfg(not(unix))]
+fn unix_mode(meta: &std::fs::Metadata) -> u32 {
+    if meta.is_dir() { 0o755 } else { 0o644 }
+}
+
+/// An upper bound of the archive size for `entries` under the top folder `top`.
+pub fn estimate_size(top: &str, entries: &[TreeEntry]) -> u64 {
+    let per_entry = |name_len: usize| 30 + 46 + 2 * name_len as u64 + 2 * 28 + 24;
+    let mut total = per_entry(top.len() + 1) + 22 + 56 + 20;
+    for e in entries {
+        total += e.size + per_entry(top.len() + 2 + e.relative.len());
+    }
+    total
+}
+
+struct CentralEntry {
+    name: String,
+    crc: u32,
+    size: u64,
+    offset: u64,
+    dos_time: u16,
+    dos_date: u16,
+    external: u32,
+    descriptor: bool,
+}
+
+/// Counts what passes through to the inner writer.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+const U32_MAX: u64 = 0xFFFF_FFFF;
+const FLAG_DESCRIPTOR: u16 = 0x0008;
+const FLAG_UTF8: u16 = 0x0800;
+
+/// Writes a stored ZIP archive to any `Write`, one entry at a time.
+pub struct ZipStream<W: Write> {
+    out: Counting<W>,
+    central: Vec<CentralEntry>,
+}
+
+impl<W: Write> ZipStream<W> {
+    pub fn new(out: W) -> Self {
+        ZipStream { out: Counting { inner: out, written: 0 }, central: Vec::new() }
+    }
+
+    pub fn add_directory(&mut self, name: &str, mtime: i64, mode: u32) -> io::Result<()> {
+        let name = format!("{}/", name.trim_end_matches('/'));
+        let (dos_time, dos_date) = dos_datetime(mtime);
+        let offset = self.out.written;
+        self.local_header(&name, dos_time, dos_date, false, offset)?;
+        self.central.push(CentralEntry {
+            name,
+            crc: 0,
+            size: 0,
+            offset,
+            dos_time,
+            dos_date,
+            external: ((0o040000 | mode) << 16) | 0x10,
+            descriptor: false,
+        });
+        Ok(())
+    }
+
+    /// Adds a file of `size` bytes read from `reader`; fails if the reader yields another length.
+    pub fn add_file(&mut self, name: &str, mtime: i64, mode: u32, size: u64, reader: &mut dyn Read) -> io::Result<()> {
+        let (dos_time, dos_date) = dos_datetime(mtime);
+        let offset = self.out.written;
+        let zip64 = size >= U32_MAX;
+        self.local_header(name, dos_time, dos_date, zip64, offset)?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut copied = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            copied += n as u64;
+            if copied > size {
+                break;
+            }
+            crc.update(&buf[..n]);
+            self.out.write_all(&buf[..n])?;
+        }
+        if copied != size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} changed while it was being uploaded ({size} bytes expected); upload again"),
+            ));
+        }
+        let crc = crc.finalize();
+        self.out.write_all(&0x0807_4b50u32.to_le_bytes())?;
+        self.out.write_all(&crc.to_le_bytes())?;
+        if zip64 {
+            self.out.write_all(&size.to_le_bytes())?;
+            self.out.write_all(&size.to_le_bytes())?;
+        } else {
+            self.out.write_all(&(size as u32).to_le_bytes())?;
+            self.out.write_all(&(size as u32).to_le_bytes())?;
+        }
+        self.central.push(CentralEntry {
+            name: name.to_string(),
+            crc,
+            size,
+            offset,
+            dos_time,
+            dos_date,
+            external: (0o100000 | mode) << 16,
+            descriptor: true,
+        });
+        Ok(())
+    }
+
+    fn local_header(&mut self, name: &str, dos_time: u16, dos_date: u16, zip64: bool, _offset: u64) -> io::Result<()> {
+        let descriptor = !name.ends_with('/');
+        let flags = FLAG_UTF8 | if descriptor { FLAG_DESCRIPTOR } else { 0 };
+        let mut h = Vec::with_capacity(30 + name.len() + 20);
+        h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        h.extend_from_slice(&(if zip64 { 45u16 } else { 20u16 }).to_le_bytes());
+        h.extend_from_slice(&flags.to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes()); // stored
+        h.extend_from_slice(&dos_time.to_le_bytes());
+        h.extend_from_slice(&dos_date.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes()); // crc: in the data descriptor
+        let size_field = if zip64 { u32::MAX } else { 0 };
+        h.extend_from_slice(&size_field.to_le_bytes());
+        h.extend_from_slice(&size_field.to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&(if zip64 { 20u16 } else { 0u16 }).to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+        if zip64 {
+            h.extend_from_slice(&1u16.to_le_bytes());
+            h.extend_from_slice(&16u16.to_le_bytes());
+            h.extend_from_slice(&0u64.to_le_bytes());
+            h.extend_from_slice(&0u64.to_le_bytes());
+        }
+        self.out.write_all(&h)
+    }
+
+    /// Writes the central directory; returns the archive's total size and the inner writer.
+    pub fn finish(mut self) -> io::Result<(u64, W)> {
+        let cd_start = self.out.written;
+        for e in &self.central {
+            let big_size = e.size >= U32_MAX;
+            let big_offset = e.offset >= U32_MAX;
+            let mut extra = Vec::new();
+            if big_size || big_offset {
+                let mut fields = Vec::new();
+                if big_size {
+                    fields.extend_from_slice(&e.size.to_le_bytes());
+                    fields.extend_from_slice(&e.size.to_le_bytes());
+                }
+                if big_offset {
+                    fields.extend_from_slice(&e.offset.to_le_bytes());
+                }
+                extra.extend_from_slice(&1u16.to_le_bytes());
+                extra.extend_from_slice(&(fields.len() as u16).to_le_bytes());
+                extra.extend_from_slice(&fields);
+            }
+            let flags = FLAG_UTF8 | if e.descriptor { FLAG_DESCRIPTOR } else { 0 };
+            let needed: u16 = if extra.is_empty() { 20 } else { 45 };
+            let mut h = Vec::with_capacity(46 + e.name.len() + extra.len());
+            h.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+            h.extend_from_slice(&((3u16 << 8) | 45).to_le_bytes()); // made by: Unix, 4.5
+            h.extend_from_slice(&needed.to_le_bytes());
+            h.extend_from_slice(&flags.to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            h.extend_from_slice(&e.dos_time.to_le_bytes());
+            h.extend_from_slice(&e.dos_date.to_le_bytes());
+            h.extend_from_slice(&e.crc.to_le_bytes());
+            let size32 = if big_size { u32::MAX } else { e.size as u32 };
+            h.extend_from_slice(&size32.to_le_bytes());
+            h.extend_from_slice(&size32.to_le_bytes());
+            h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes()); // comment
+            h.extend_from_slice(&0u16.to_le_bytes()); // disk
+            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            h.extend_from_slice(&e.external.to_le_bytes());
+            let offset32 = if big_offset { u32::MAX } else { e.offset as u32 };
+            h.extend_from_slice(&offset32.to_le_bytes());
+            h.extend_from_slice(e.name.as_bytes());
+            h.extend_from_slice(&extra);
+            self.out.write_all(&h)?;
+        }
+        let cd_end = self.out.written;
+        let cd_size = cd_end - cd_start;
+        let count = self.central.len() as u64;
+        let zip64 = count >= 0xFFFF || cd_start >= U32_MAX || cd_size >= U32_MAX;
+        if zip64 {
+            let mut r = Vec::with_capacity(76);
+            r.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+            r.extend_from_slice(&44u64.to_le_bytes());
+            r.extend_from_slice(&((3u16 << 8) | 45).to_le_bytes());
+            r.extend_from_slice(&45u16.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&count.to_le_bytes());
+            r.extend_from_slice(&count.to_le_bytes());
+            r.extend_from_slice(&cd_size.to_le_bytes());
+            r.extend_from_slice(&cd_start.to_le_bytes());
+            r.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&cd_end.to_le_bytes());
+            r.extend_from_slice(&1u32.to_le_bytes());
+            self.out.write_all(&r)?;
+        }
+        let mut r = Vec::with_capacity(22);
+        r.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        r.extend_from_slice(&0u16.to_le_bytes());
+        r.extend_from_slice(&0u16.to_le_bytes());
+        let count16 = if zip64 { u16::MAX } else { count as u16 };
+        r.extend_from_slice(&count16.to_le_bytes());
+        r.extend_from_slice(&count16.to_le_bytes());
+        r.extend_from_slice(&(if zip64 { u32::MAX } else { cd_size as u32 }).to_le_bytes());
+        r.extend_from_slice(&(if zip64 { u32::MAX } else { cd_start as u32 }).to_le_bytes());
+        r.extend_from_slice(&0u16.to_le_bytes());
+        self.out.write_all(&r)?;
+        self.out.flush()?;
+        Ok((self.out.written, self.out.inner))
+    }
+}
+
+/// Packs the scanned tree under the top folder `top`.
+pub fn pack<W: Write>(top: &str, entries: &[TreeEntry], out: W) -> io::Result<(u64, W)> {
+    let mut zip = ZipStream::new(out);
+    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    zip.add_directory(top, now, 0o755)?;
+    for e in entries {
+        let name = format!("{top}/{}", e.relative);
+        match &e.source {
+            None => zip.add_directory(&name, e.mtime, e.mode)?,
+            Some(path) => {
+                let mut file = std::fs::File::open(path)
+                    .map_err(|err| io::Error::new(err.kind(), format!("cannot read {}: {err}", path.display())))?;
+                zip.add_file(&name, e.mtime, e.mode, e.size, &mut file)?;
+            }
+        }
+    }
+    zip.finish()
+}
+
+/// MS-DOS time and date fields (local time is unknown here: UTC is used; 1980 at the earliest).
+fn dos_datetime(unix: i64) -> (u16, u16) {
+    let unix = unix.max(315_532_800); // 1980-01-01
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let mut year = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    if month <= 2 {
+        year += 1;
+    }
+    let year = year.clamp(1980, 2107);
+    let time = ((secs / 3600) << 11) | (((secs % 3600) / 60) << 5) | ((secs % 60) / 2);
+    let date = ((year - 1980) << 9) | (month << 5) | day;
+    (time as u16, date as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dos_dates() {
+        // 2024-02-29 12:34:56 UTC
+        let (time, date) = dos_datetime(1_709_210_096);
+        assert_eq!(date >> 9, 44);
+        assert_eq!((date >> 5) & 0xF, 2);
+        assert_eq!(date & 0x1F, 29);
+        assert_eq!(time >> 11, 12);
+        assert_eq!((time >> 5) & 0x3F, 34);
+        assert_eq!((time & 0x1F) * 2, 56);
+    }
+}

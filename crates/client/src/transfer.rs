@@ -1,0 +1,592 @@
+//! Moving bytes: uploads in equal parts PUT in parallel to signed URLs, downloads in parallel
+//! ranged GETs, both hashed on the way (BLAKE3 by parts, see `fedml_proto::checksum`), neither
+//! ever holding a whole file in memory. A directory is packed into its archive while its parts
+//! are sent. A download lands in a temporary file beside its destination and is renamed into
+//! place only once its checksum matches: no partial file is ever left at the final path.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use fedml_proto::checksum::{self, PartDigest, PartHasher};
+use fedml_proto::{CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind, ObjectMeta};
+use futures_util::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, ETAG, RANGE};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, retryable};
+use crate::error::{ClientError, Result};
+use crate::pack;
+use crate::progress::{self, ProgressOptions};
+use crate::unpack;
+
+const ATTEMPTS: u32 = 4;
+/// Size of each ranged GET of a download (a power of two, so each range is a BLAKE3 subtree).
+const RANGE_SIZE: u64 = 16 << 20;
+
+fn cancelled() -> ClientError {
+    ClientError::Failure("cancelled; nothing was stored or left behind".into())
+}
+
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+}
+
+/// What an upload stores, besides its bytes.
+#[derive(Debug, Clone)]
+pub struct UploadRequest {
+    pub name: String,
+    pub service: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub overwrite: bool,
+}
+
+/// Uploads a file or directory; aborts the server-side session on any failure or cancellation.
+pub async fn upload(
+    client: &Client,
+    path: &Path,
+    req: UploadRequest,
+    progress: &ProgressOptions,
+    cancel: &CancellationToken,
+) -> Result<CompletedUpload> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ClientError::Failure(format!("{} does not exist; check the data path", path.display()))
+        } else {
+            ClientError::io(format!("cannot read {}", path.display()), e)
+        }
+    })?;
+    let (kind, size, tree) = if meta.is_dir() {
+        let entries = pack::scan(path)?;
+        (ObjectKind::Directory, pack::estimate_size(&req.name, &entries), Some(entries))
+    } else if meta.is_file() {
+        std::fs::File::open(path).map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+        (ObjectKind::File, meta.len(), None)
+    } else {
+        return Err(ClientError::Failure(format!("{} is neither a file nor a directory", path.display())));
+    };
+    let session = client
+        .create_upload(&CreateUpload {
+            name: req.name.clone(),
+            service: req.service.clone(),
+            kind,
+            size: Some(size),
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+            metadata: req.metadata.clone(),
+            overwrite: req.overwrite,
+        })
+        .await?;
+    let bar = progress::bar(progress, size);
+    let sent = async {
+        match tree {
+            None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await,
+            Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await,
+        }
+    };
+    let result = tokio::select! {
+        r = sent => r,
+        _ = cancel.cancelled() => Err(cancelled()),
+    };
+    let result = match result {
+        Ok((parts, total, checksum)) => {
+            let done = client
+                .complete_upload(&session.upload_id, &CompleteUpload { parts, size: total, checksum })
+                .await;
+            if done.is_ok() {
+                bar.set_length(total);
+                bar.set_position(total);
+            }
+            done
+        }
+        Err(e) => Err(e),
+    };
+    bar.finish_and_clear();
+    if result.is_err() {
+        // Best effort: the collector reclaims the session at its expiry otherwise.
+        let _ = client.abort_upload(&session.upload_id).await;
+    }
+    result
+}
+
+type Sent = (Vec<CompletedPart>, u64, String);
+
+/// Fetches signed URLs for parts `first..first+count`.
+async fn urls(client: &Client, upload_id: &str, first: u32, count: u32) -> Result<Vec<String>> {
+    let urls = client.part_urls(upload_id, first, count).await?;
+    if urls.len() != count as usize {
+        return Err(ClientError::Error(format!("the server gave {} part URLs for {count} parts", urls.len())));
+    }
+    Ok(urls.into_iter().map(|u| u.url).collect())
+}
+
+async fn send_file(client: &Client, upload_id: &str, part_size: u64, path: &Path, size: u64, bar: &ProgressBar) -> Result<Sent> {
+    let count = size.div_ceil(part_size).max(1);
+    let count = u32::try_from(count).map_err(|_| ClientError::Failure("the file is too large".into()))?;
+    let mut all_urls = Vec::with_capacity(count as usize);
+    let mut first = 1;
+    while first <= count {
+        let n = (count - first + 1).min(1000);
+        all_urls.extend(urls(client, upload_id, first, n).await?);
+        first += n;
+    }
+    let path = Arc::new(path.to_path_buf());
+    let mut results: Vec<(u32, String, PartDigest)> = futures_util::stream::iter(all_urls.into_iter().enumerate())
+        .map(|(i, url)| {
+            let path = path.clone();
+            async move {
+                let offset = i as u64 * part_size;
+                let len = part_size.min(size - offset.min(size));
+                let (etag, digest) = put_file_part(client, &url, &path, i as u64, part_size, offset, len, bar).await?;
+                Ok::<_, ClientError>((i as u32 + 1, etag, digest))
+            }
+        })
+        .buffer_unordered(client.parallel.max(1))
+        .try_collect()
+        .await?;
+    results.sort_by_key(|r| r.0);
+    finish_parts(results, size)
+}
+
+fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<Sent> {
+    let digests: Vec<PartDigest> = results.iter().map(|r| r.2).collect();
+    let checksum = checksum::merge(&digests).ok_or_else(|| ClientError::Error("no part was hashed".into()))?;
+    let parts = results.into_iter().map(|(part_number, etag, _)| CompletedPart { part_number, etag }).collect();
+    Ok((parts, total, checksum))
+}
+
+/// Checks a part's answer: success status and an ETag; where the store's ETag is our own part
+/// digest (the local folder), it must match what we hashed.
+fn accept_part(status: StatusCode, etag: Option<String>, digest: &PartDigest, part: u64) -> std::result::Result<String, (bool, ClientError)> {
+    if !status.is_success() {
+        return Err((
+            retryable(status),
+            ClientError::Error(format!("the store refused part {} (HTTP {status})", part + 1)),
+        ));
+    }
+    let etag = etag.ok_or_else(|| (true, ClientError::Error(format!("the store answered part {} without an ETag", part + 1))))?;
+    if let Some(theirs) = PartDigest::from_hex(etag.trim_matches('"'))
+        && theirs != *digest
+    {
+        return Err((true, ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
+    }
+    Ok(etag)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn put_file_part(
+    client: &Client,
+    url: &str,
+    path: &Path,
+    index: u64,
+    part_size: u64,
+    offset: u64,
+    len: u64,
+    bar: &ProgressBar,
+) -> Result<(String, PartDigest)> {
+    let mut attempt = 0;
+    loop {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+        let hasher = Arc::new(Mutex::new(PartHasher::new(index, part_size)));
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (h, c, b) = (hasher.clone(), counted.clone(), bar.clone());
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map_ok(move |chunk: Bytes| {
+            if let Ok(mut h) = h.lock() {
+                h.update(&chunk);
+            }
+            c.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            b.inc(chunk.len() as u64);
+            chunk
+        });
+        let sent = client
+            .http()
+            .put(url)
+            .header(CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await;
+        let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
+        let outcome = match sent {
+            Ok(response) => {
+                let status = response.status();
+                let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let _ = response.bytes().await;
+                if sent_bytes != len {
+                    Err((false, ClientError::Failure(format!(
+                        "{} changed while it was being uploaded (shorter than announced); upload again",
+                        path.display()
+                    ))))
+                } else {
+                    match hasher.lock().map(|h| h.finish()) {
+                        Ok(digest) => accept_part(status, etag, &digest, index).map(|etag| (etag, digest)),
+                        Err(_) => Err((false, ClientError::Error("the part hasher failed".into()))),
+                    }
+                }
+            }
+            Err(e) => Err((true, crate::client::network_error(client.base(), &e))),
+        };
+        match outcome {
+            Ok(done) => return Ok(done),
+            Err((retry, e)) => {
+                bar.set_position(bar.position().saturating_sub(sent_bytes));
+                attempt += 1;
+                if !retry || attempt >= ATTEMPTS {
+                    return Err(e);
+                }
+                backoff(attempt).await;
+            }
+        }
+    }
+}
+
+/// Writes the archive into part-sized buffers handed to the uploader as they fill.
+struct PartSink {
+    buffer: Vec<u8>,
+    part_size: usize,
+    index: u64,
+    tx: tokio::sync::mpsc::Sender<(u64, Bytes, PartDigest)>,
+}
+
+impl PartSink {
+    fn ship(&mut self) -> std::io::Result<()> {
+        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.part_size));
+        let mut hasher = PartHasher::new(self.index, self.part_size as u64);
+        hasher.update(&data);
+        let digest = hasher.finish();
+        self.tx
+            .blocking_send((self.index, Bytes::from(data), digest))
+            .map_err(|_| std::io::Error::other("the upload stopped"))?;
+        self.index += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.part_size - self.buffer.len();
+        let n = room.min(buf.len());
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == self.part_size {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn send_tree(
+    client: &Client,
+    upload_id: &str,
+    part_size: u64,
+    top: &str,
+    entries: Vec<pack::TreeEntry>,
+    bar: &ProgressBar,
+) -> Result<Sent> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Bytes, PartDigest)>(1);
+    let top = top.to_string();
+    let packer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let sink = PartSink { buffer: Vec::with_capacity(part_size as usize), part_size: part_size as usize, index: 0, tx };
+        let (total, mut sink) = pack::pack(&top, &entries, sink)?;
+        // The last part: shorter, or the only one.
+        if !sink.buffer.is_empty() || sink.index == 0 {
+            sink.ship()?;
+        }
+        Ok(total)
+    });
+    let mut url_cache: Vec<String> = Vec::new();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut results = Vec::new();
+    let parallel = client.parallel.max(1);
+    let mut upload_error: Option<ClientError> = None;
+    loop {
+        tokio::select! {
+            next = rx.recv(), if in_flight.len() < parallel && upload_error.is_none() => {
+                let Some((index, data, digest)) = next else { break };
+                let needed = index as usize + 1;
+                if url_cache.len() < needed {
+                    match urls(client, upload_id, url_cache.len() as u32 + 1, 64).await {
+                        Ok(more) => url_cache.extend(more),
+                        Err(e) => { upload_error = Some(e); break; }
+                    }
+                }
+                let url = url_cache[index as usize].clone();
+                in_flight.push(async move {
+                    let etag = put_buffer_part(client, &url, data, &digest, index, bar).await?;
+                    Ok::<_, ClientError>((index as u32 + 1, etag, digest))
+                });
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                match done {
+                    Ok(r) => results.push(r),
+                    Err(e) => { upload_error = Some(e); break; }
+                }
+            }
+        }
+    }
+    if upload_error.is_none() {
+        while let Some(done) = in_flight.next().await {
+            match done {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    upload_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    drop(rx);
+    let packed = packer.await.map_err(|e| ClientError::Error(format!("packing stopped: {e}")))?;
+    if let Some(e) = upload_error {
+        return Err(e);
+    }
+    let total = packed.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => ClientError::Failure(e.to_string()),
+        _ => ClientError::Error(format!("packing the directory failed: {e}")),
+    })?;
+    results.sort_by_key(|r| r.0);
+    finish_parts(results, total)
+}
+
+async fn put_buffer_part(client: &Client, url: &str, data: Bytes, digest: &PartDigest, index: u64, bar: &ProgressBar) -> Result<String> {
+    let mut attempt = 0;
+    loop {
+        let sent = client.http().put(url).header(CONTENT_LENGTH, data.len()).body(data.clone()).send().await;
+        let outcome = match sent {
+            Ok(response) => {
+                let status = response.status();
+                let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let _ = response.bytes().await;
+                accept_part(status, etag, digest, index)
+            }
+            Err(e) => Err((true, crate::client::network_error(client.base(), &e))),
+        };
+        match outcome {
+            Ok(etag) => {
+                bar.inc(data.len() as u64);
+                return Ok(etag);
+            }
+            Err((retry, e)) => {
+                attempt += 1;
+                if !retry || attempt >= ATTEMPTS {
+                    return Err(e);
+                }
+                backoff(attempt).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- download
+
+/// Downloads `name` into the directory `dest_dir`: a file becomes `dest_dir/<name>`, a directory
+/// `dest_dir/<name>/`. An existing target is replaced only after the new data is verified.
+pub async fn download(
+    client: &Client,
+    name: &str,
+    service: Option<&str>,
+    dest_dir: &Path,
+    progress: &ProgressOptions,
+    cancel: &CancellationToken,
+) -> Result<PathBuf> {
+    let ticket = client.download_ticket(name, service).await?;
+    std::fs::create_dir_all(dest_dir)
+        .map_err(|e| ClientError::io(format!("cannot create the destination {}", dest_dir.display()), e))?;
+    let target = dest_dir.join(name);
+    let temp = dest_dir.join(format!(".{name}.{}.fedml-partial", random_suffix()));
+    let bar = progress::bar(progress, ticket.object.size);
+    let fetched = async { fetch(client, &ticket.url, &ticket.object, &temp, &bar).await };
+    let result = tokio::select! {
+        r = fetched => r,
+        _ = cancel.cancelled() => Err(cancelled()),
+    };
+    bar.finish_and_clear();
+    let placed = match result {
+        Ok(()) => match ticket.object.kind {
+            ObjectKind::File => replace_with(&temp, &target),
+            ObjectKind::Directory => {
+                let staging = dest_dir.join(format!(".{name}.{}.fedml-unpack", random_suffix()));
+                let unpacked = std::fs::create_dir(&staging)
+                    .map_err(|e| ClientError::io(format!("cannot create {}", staging.display()), e))
+                    .and_then(|()| unpack::extract(&temp, &staging))
+                    .and_then(|()| unpack::content_root(&staging))
+                    .and_then(|root| replace_with(&root, &target));
+                let _ = std::fs::remove_dir_all(&staging);
+                unpacked
+            }
+        },
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&temp);
+    placed.map(|()| target)
+}
+
+fn random_suffix() -> String {
+    use rand::RngCore;
+    format!("{:016x}", rand::rng().next_u64())
+}
+
+/// Puts `new` at `target`, replacing whatever is there (file or directory) only at the end.
+fn replace_with(new: &Path, target: &Path) -> Result<()> {
+    let err = |e| ClientError::io(format!("cannot place the data at {}", target.display()), e);
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(new, target).map_err(err),
+        Err(e) => Err(err(e)),
+        Ok(old) if old.is_file() && std::fs::metadata(new).map(|m| m.is_file()).unwrap_or(false) => {
+            std::fs::rename(new, target).map_err(err)
+        }
+        Ok(old) => {
+            let aside = target.with_file_name(format!(
+                ".{}.{}.fedml-old",
+                target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                random_suffix()
+            ));
+            std::fs::rename(target, &aside).map_err(err)?;
+            if let Err(e) = std::fs::rename(new, target) {
+                let _ = std::fs::rename(&aside, target);
+                return Err(err(e));
+            }
+            let _ = if old.is_dir() { std::fs::remove_dir_all(&aside) } else { std::fs::remove_file(&aside) };
+            Ok(())
+        }
+    }
+}
+
+async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar: &ProgressBar) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(|e| ClientError::io(format!("cannot create {}", temp.display()), e))?;
+    file.set_len(object.size).map_err(|e| ClientError::io("not enough room for the download", e))?;
+    let file = Arc::new(file);
+    let size = object.size;
+    let ranges = size.div_ceil(RANGE_SIZE).max(1);
+    let mut digests: Vec<(u64, PartDigest)> = if size == 0 {
+        vec![(0, PartHasher::new(0, RANGE_SIZE).finish())]
+    } else {
+        futures_util::stream::iter(0..ranges)
+            .map(|i| {
+                let file = file.clone();
+                async move {
+                    let start = i * RANGE_SIZE;
+                    let len = RANGE_SIZE.min(size - start);
+                    get_range(client, url, file, i, start, len, bar).await.map(|d| (i, d))
+                }
+            })
+            .buffer_unordered(client.parallel.max(1))
+            .try_collect()
+            .await?
+    };
+    digests.sort_by_key(|d| d.0);
+    let digests: Vec<PartDigest> = digests.into_iter().map(|d| d.1).collect();
+    let computed = checksum::merge(&digests).ok_or_else(|| ClientError::Error("nothing was hashed".into()))?;
+    if computed != object.checksum {
+        return Err(ClientError::Error(format!(
+            "the downloaded data does not match its checksum ({computed} instead of {}); nothing was written — try again",
+            object.checksum
+        )));
+    }
+    let f = file.clone();
+    tokio::task::spawn_blocking(move || f.sync_all())
+        .await
+        .map_err(|e| ClientError::Error(e.to_string()))?
+        .map_err(|e| ClientError::io("cannot flush the download to disk", e))?;
+    Ok(())
+}
+
+async fn get_range(
+    client: &Client,
+    url: &str,
+    file: Arc<std::fs::File>,
+    index: u64,
+    start: u64,
+    len: u64,
+    bar: &ProgressBar,
+) -> Result<PartDigest> {
+    let mut attempt = 0;
+    loop {
+        let mut received = 0u64;
+        let outcome: std::result::Result<PartDigest, (bool, ClientError)> = async {
+            let response = client
+                .http()
+                .get(url)
+                .header(RANGE, format!("bytes={start}-{}", start + len - 1))
+                .send()
+                .await
+                .map_err(|e| (true, crate::client::network_error(client.base(), &e)))?;
+            let status = response.status();
+            if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
+                return Err((false, ClientError::Failure(format!(
+                    "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
+                     or the link expired; try again"
+                ))));
+            }
+            let whole = status == StatusCode::OK && start == 0;
+            if status != StatusCode::PARTIAL_CONTENT && !whole {
+                return Err((retryable(status), ClientError::Error(format!("the store answered HTTP {status} to a ranged read"))));
+            }
+            let mut hasher = PartHasher::new(index, RANGE_SIZE);
+            let mut stream = response.bytes_stream();
+            let mut buffer = BytesMut::with_capacity(1 << 20);
+            loop {
+                let next = stream.next().await;
+                let done = next.is_none();
+                if let Some(chunk) = next {
+                    let chunk = chunk.map_err(|e| (true, crate::client::network_error(client.base(), &e)))?;
+                    let room = (len - received - buffer.len() as u64) as usize;
+                    buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                if buffer.len() >= (1 << 20) || (done && !buffer.is_empty()) {
+                    let data = buffer.split().freeze();
+                    let f = file.clone();
+                    let offset = start + received;
+                    let n = data.len() as u64;
+                    hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
+                        f.write_all_at(&data, offset)?;
+                        hasher.update(&data);
+                        Ok(hasher)
+                    })
+                    .await
+                    .map_err(|e| (false, ClientError::Error(e.to_string())))?
+                    .map_err(|e| (false, ClientError::io("cannot write the download", e)))?;
+                    received += n;
+                    bar.inc(n);
+                }
+                if done || received == len {
+                    break;
+                }
+            }
+            if received != len {
+                return Err((true, ClientError::Error(format!("the connection broke off after {received} of {len} bytes"))));
+            }
+            Ok(hasher.finish())
+        }
+        .await;
+        match outcome {
+            Ok(d) => return Ok(d),
+            Err((retry, e)) => {
+                bar.set_position(bar.position().saturating_sub(received));
+                attempt += 1;
+                if !retry || attempt >= ATTEMPTS {
+                    return Err(e);
+                }
+                backoff(attempt).await;
+            }
+        }
+    }
+}
