@@ -30,7 +30,11 @@ fn check_user_name(name: &str) -> Result<(), AdminError> {
 
 pub async fn create_user(catalogue: &Catalogue, name: &str) -> Result<User, AdminError> {
     check_user_name(name)?;
-    Ok(catalogue.create_user(&keys::random_hex(8), name).await?)
+    match catalogue.create_user(&keys::random_hex(8), name).await {
+        Ok(user) => Ok(user),
+        Err(CatalogueError::Conflict(m)) => Err(AdminError::Refused(m)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Mints a key for `user`; the returned string is the only copy of the secret.
@@ -73,7 +77,7 @@ pub async fn bootstrap(catalogue: &Catalogue, data_dir: &Path) -> Result<Option<
     let user = match create_user(catalogue, "admin").await {
         Ok(u) => u,
         // Another instance bootstrapped at the same moment.
-        Err(AdminError::Catalogue(CatalogueError::Conflict(_))) => return Ok(None),
+        Err(AdminError::Refused(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let (_, api_key) = create_key(catalogue, &user.name, false, "bootstrap").await?;

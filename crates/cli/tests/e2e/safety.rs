@@ -1,0 +1,173 @@
+use fedml_client::ResponseCode;
+use fedml_client::client::Client;
+use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
+
+use crate::harness::*;
+
+fn no_grace() -> fedml_server::platform::Lifetimes {
+    fedml_server::platform::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
+}
+
+#[test]
+fn a_corrupted_blob_is_detected_and_nothing_is_written() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let file = work.path().join("f.bin");
+    std::fs::write(&file, bytes(3 << 20, 6)).expect("write");
+    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "f")).is_success());
+    let blobs = server.blob_files();
+    assert_eq!(blobs.len(), 1);
+    let mut stored = std::fs::read(&blobs[0]).expect("read");
+    stored[1_000_000] ^= 0xFF;
+    std::fs::write(&blobs[0], stored).expect("write");
+
+    let dest = work.path().join("out");
+    let r = fedml_client::download_with("f", &download_opts(server.admin(), &dest));
+    assert_eq!(r.code, ResponseCode::Error);
+    assert!(r.message.contains("checksum"), "{}", r.message);
+    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial or temporary file");
+}
+
+/// Stores raw bytes as a directory object, bypassing the SDK's packer.
+fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    fedml_client::block_on(async {
+        let session = client
+            .create_upload(&CreateUpload {
+                name: name.into(),
+                service: "R2".into(),
+                kind: ObjectKind::Directory,
+                size: Some(archive.len() as u64),
+                description: String::new(),
+                tags: vec![],
+                metadata: Default::default(),
+                overwrite: false,
+            })
+            .await?;
+        let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+        let checksum = fedml_proto::checksum::of_bytes(&archive);
+        let size = archive.len() as u64;
+        let response = client
+            .http()
+            .put(&urls[0].url)
+            .body(archive)
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        let etag = response.headers()["etag"].to_str().expect("etag").to_string();
+        client
+            .complete_upload(
+                &session.upload_id,
+                &CompleteUpload { parts: vec![CompletedPart { part_number: 1, etag }], size, checksum },
+            )
+            .await
+    })
+    .expect("stored");
+}
+
+fn archive_with(name: &str) -> Vec<u8> {
+    let mut zip = fedml_client::pack::ZipStream::new(Vec::new());
+    zip.add_file("top/ok.txt", 0, 0o644, 2, &mut &b"ok"[..]).expect("entry");
+    zip.add_file(name, 0, 0o644, 4, &mut &b"evil"[..]).expect("entry");
+    zip.finish().expect("finish").1
+}
+
+#[test]
+fn archives_that_escape_the_destination_are_refused() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let dest = work.path().join("inner").join("dest");
+    std::fs::create_dir_all(&dest).expect("mkdir");
+    let outside = work.path().join("inner").join("evil.txt");
+    for (object, entry) in [
+        ("slip", "../evil.txt"),
+        ("deep-slip", "top/../../evil.txt"),
+        ("absolute", outside.to_str().expect("utf8")),
+    ] {
+        store_raw_directory(&server, object, archive_with(entry));
+        let r = fedml_client::download_with(object, &download_opts(server.admin(), &dest));
+        assert_eq!(r.code, ResponseCode::Failure, "{object}: {}", r.message);
+        assert!(r.message.contains("outside the destination"), "{}", r.message);
+        assert!(!outside.exists(), "{object} wrote outside");
+        assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "{object} left something behind");
+    }
+}
+
+#[test]
+fn links_are_never_followed_out_of_the_tree() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let secret = work.path().join("secret.txt");
+    std::fs::write(&secret, b"do not upload").expect("write");
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).expect("mkdir");
+    std::fs::write(tree.join("real.txt"), b"inside").expect("write");
+    std::os::unix::fs::symlink(tree.join("real.txt"), tree.join("alias.txt")).expect("link");
+    std::os::unix::fs::symlink(&secret, tree.join("leak.txt")).expect("link");
+
+    let r = fedml_client::upload_with(&tree, &upload_opts(server.admin(), "tree"));
+    assert_eq!(r.code, ResponseCode::Failure);
+    assert!(r.message.contains("outside the directory"), "{}", r.message);
+    assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
+
+    std::fs::remove_file(tree.join("leak.txt")).expect("rm");
+    std::os::unix::fs::symlink(&tree, tree.join("loop")).expect("link");
+    let r = fedml_client::upload_with(&tree, &upload_opts(server.admin(), "tree"));
+    assert_eq!(r.code, ResponseCode::Failure, "a link to a directory is refused");
+
+    std::fs::remove_file(tree.join("loop")).expect("rm");
+    let r = fedml_client::upload_with(&tree, &upload_opts(server.admin(), "tree"));
+    assert!(r.is_success(), "{}", r.message);
+    let dest = work.path().join("out");
+    assert!(fedml_client::download_with("tree", &download_opts(server.admin(), &dest)).is_success());
+    let alias = dest.join("tree/alias.txt");
+    assert!(!std::fs::symlink_metadata(&alias).expect("alias").file_type().is_symlink());
+    assert_eq!(std::fs::read(alias).expect("read"), b"inside");
+}
+
+#[test]
+fn cancelling_stores_nothing_and_leaves_nothing() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let file = work.path().join("big.bin");
+    std::fs::write(&file, bytes(30 << 20, 8)).expect("write");
+    let token = fedml_client::CancellationToken::new();
+    token.cancel();
+    let mut target = server.admin();
+    target.cancel = Some(token);
+    let r = fedml_client::upload_with(&file, &upload_opts(target.clone(), "big"));
+    assert_eq!(r.code, ResponseCode::Failure);
+    assert!(r.message.contains("cancelled"), "{}", r.message);
+    assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+
+    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "big")).is_success());
+    let dest = work.path().join("out");
+    let r = fedml_client::download_with("big", &download_opts(target, &dest));
+    assert_eq!(r.code, ResponseCode::Failure);
+    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial download left");
+}
+
+#[test]
+fn the_collector_reclaims_deleted_and_replaced_blobs() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let file = work.path().join("f.bin");
+    std::fs::write(&file, bytes(1 << 20, 9)).expect("write");
+    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "a")).is_success());
+    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "b")).is_success());
+    assert_eq!(server.blob_files().len(), 2);
+
+    let mut over = upload_opts(server.admin(), "a");
+    over.overwrite = true;
+    assert!(fedml_client::upload_with(&file, &over).is_success());
+    // The replaced blob is reclaimed at the next collection (here: the one a delete triggers).
+    assert!(fedml_client::delete_with("b", None, &server.admin()).is_success());
+    let left = server.blob_files();
+    assert_eq!(left.len(), 1, "left: {left:?}");
+
+    let platform = server.platform.clone();
+    let report = server.block_on(async move { platform.collect_garbage().await.expect("gc") });
+    assert_eq!(report.blobs_reclaimed, 0, "nothing more to reclaim");
+    assert!(fedml_client::download_with("a", &download_opts(server.admin(), &work.path().join("o"))).is_success());
+}
