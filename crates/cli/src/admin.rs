@@ -85,9 +85,7 @@ fn admin_error(format: Format, e: admin::AdminError) -> Outcome {
 pub fn run(args: AdminArgs) -> Outcome {
     let format = args.output;
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let url = args
-        .database
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalogue.db").display()));
+    let url = args.database.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalogue.db").display()));
     if url.starts_with("sqlite:") && !data_dir.join("catalogue.db").exists() && args_uses_default(&url, &data_dir) {
         return fail(
             format,

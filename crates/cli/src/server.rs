@@ -59,7 +59,9 @@ pub fn default_data_dir() -> PathBuf {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FEDML_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage,
-    PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage, PartUrl,
+    PartUrlsRequest, ResponseCode, UploadSession,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -117,9 +117,9 @@ impl Client {
             }
         };
         match envelope.code {
-            ResponseCode::Success => envelope.data.ok_or_else(|| {
-                ClientError::Error(format!("the server answered {path} without data"))
-            }),
+            ResponseCode::Success => {
+                envelope.data.ok_or_else(|| ClientError::Error(format!("the server answered {path} without data")))
+            }
             ResponseCode::Failure => Err(ClientError::Failure(envelope.message)),
             ResponseCode::Error => Err(ClientError::Error(envelope.message)),
         }

@@ -47,9 +47,8 @@ pub fn load() -> Result<SavedConfig> {
 
 /// Saves the configuration readable by its owner only.
 pub fn save(config: &SavedConfig) -> Result<PathBuf> {
-    let path = config_path().ok_or_else(|| {
-        ClientError::Failure("no home directory to save the login in; set FEDML_CONFIG_DIR".into())
-    })?;
+    let path = config_path()
+        .ok_or_else(|| ClientError::Failure("no home directory to save the login in; set FEDML_CONFIG_DIR".into()))?;
     let dir = path.parent().map(PathBuf::from).unwrap_or_default();
     std::fs::create_dir_all(&dir).map_err(|e| ClientError::io(format!("cannot create {}", dir.display()), e))?;
     #[cfg(unix)]
@@ -114,8 +113,6 @@ pub fn normalize_url(url: &str) -> Result<String> {
     let with_scheme = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
     match reqwest::Url::parse(&with_scheme) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(with_scheme),
-        _ => Err(ClientError::Failure(format!(
-            "{url:?} is not a server URL; give one such as http://127.0.0.1:8780"
-        ))),
+        _ => Err(ClientError::Failure(format!("{url:?} is not a server URL; give one such as http://127.0.0.1:8780"))),
     }
 }

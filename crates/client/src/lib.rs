@@ -201,9 +201,10 @@ pub fn upload(
 
 /// The default object name for a path: its last component (of the absolute path for `.`).
 pub fn default_name(path: &Path) -> Result<String> {
-    let named = path.file_name().map(|n| n.to_os_string()).or_else(|| {
-        path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_os_string()))
-    });
+    let named = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .or_else(|| path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_os_string())));
     let name = named.ok_or_else(|| {
         ClientError::Failure(format!("cannot take a name from {}; give one with name= / -n", path.display()))
     })?;
@@ -347,12 +348,18 @@ pub fn get_storage_metadata_with(data_name: &str, target: &Target) -> FedMLRespo
 }
 
 /// The seed's `get_storage_user_defined_metadata`: the string map given at upload.
-pub fn get_storage_user_defined_metadata(data_name: &str, api_key: Option<&str>) -> FedMLResponse<BTreeMap<String, String>> {
+pub fn get_storage_user_defined_metadata(
+    data_name: &str,
+    api_key: Option<&str>,
+) -> FedMLResponse<BTreeMap<String, String>> {
     let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
     get_storage_user_defined_metadata_with(data_name, &target)
 }
 
-pub fn get_storage_user_defined_metadata_with(data_name: &str, target: &Target) -> FedMLResponse<BTreeMap<String, String>> {
+pub fn get_storage_user_defined_metadata_with(
+    data_name: &str,
+    target: &Target,
+) -> FedMLResponse<BTreeMap<String, String>> {
     let result = (|| {
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
         let client = target.client()?;

@@ -27,9 +27,8 @@ pub struct TreeEntry {
 /// Walks `root` (sorted, so archives are reproducible) and checks every entry before a byte is
 /// sent: names must be UTF-8, and links may only point at files inside the tree.
 pub fn scan(root: &Path) -> Result<Vec<TreeEntry>> {
-    let canonical_root = root
-        .canonicalize()
-        .map_err(|e| ClientError::io(format!("cannot read the directory {}", root.display()), e))?;
+    let canonical_root =
+        root.canonicalize().map_err(|e| ClientError::io(format!("cannot read the directory {}", root.display()), e))?;
     let mut entries = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {

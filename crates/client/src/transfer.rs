@@ -97,9 +97,8 @@ pub async fn upload(
     };
     let result = match result {
         Ok((parts, total, checksum)) => {
-            let done = client
-                .complete_upload(&session.upload_id, &CompleteUpload { parts, size: total, checksum })
-                .await;
+            let done =
+                client.complete_upload(&session.upload_id, &CompleteUpload { parts, size: total, checksum }).await;
             if done.is_ok() {
                 bar.set_length(total);
                 bar.set_position(total);
@@ -127,7 +126,14 @@ async fn urls(client: &Client, upload_id: &str, first: u32, count: u32) -> Resul
     Ok(urls.into_iter().map(|u| u.url).collect())
 }
 
-async fn send_file(client: &Client, upload_id: &str, part_size: u64, path: &Path, size: u64, bar: &ProgressBar) -> Result<Sent> {
+async fn send_file(
+    client: &Client,
+    upload_id: &str,
+    part_size: u64,
+    path: &Path,
+    size: u64,
+    bar: &ProgressBar,
+) -> Result<Sent> {
     let count = size.div_ceil(part_size).max(1);
     let count = u32::try_from(count).map_err(|_| ClientError::Failure("the file is too large".into()))?;
     let mut all_urls = Vec::with_capacity(count as usize);
@@ -164,14 +170,20 @@ fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<S
 
 /// Checks a part's answer: success status and an ETag; where the store's ETag is our own part
 /// digest (the local folder), it must match what we hashed.
-fn accept_part(status: StatusCode, etag: Option<String>, digest: &PartDigest, part: u64) -> std::result::Result<String, (bool, ClientError)> {
+fn accept_part(
+    status: StatusCode,
+    etag: Option<String>,
+    digest: &PartDigest,
+    part: u64,
+) -> std::result::Result<String, (bool, ClientError)> {
     if !status.is_success() {
         return Err((
             retryable(status),
             ClientError::Error(format!("the store refused part {} (HTTP {status})", part + 1)),
         ));
     }
-    let etag = etag.ok_or_else(|| (true, ClientError::Error(format!("the store answered part {} without an ETag", part + 1))))?;
+    let etag = etag
+        .ok_or_else(|| (true, ClientError::Error(format!("the store answered part {} without an ETag", part + 1))))?;
     if let Some(theirs) = PartDigest::from_hex(etag.trim_matches('"'))
         && theirs != *digest
     {
@@ -202,21 +214,17 @@ async fn put_file_part(
         let hasher = Arc::new(Mutex::new(PartHasher::new(index, part_size)));
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (h, c, b) = (hasher.clone(), counted.clone(), bar.clone());
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map_ok(move |chunk: Bytes| {
-            if let Ok(mut h) = h.lock() {
-                h.update(&chunk);
-            }
-            c.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            b.inc(chunk.len() as u64);
-            chunk
-        });
-        let sent = client
-            .http()
-            .put(url)
-            .header(CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(stream))
-            .send()
-            .await;
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map_ok(move |chunk: Bytes| {
+                if let Ok(mut h) = h.lock() {
+                    h.update(&chunk);
+                }
+                c.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                b.inc(chunk.len() as u64);
+                chunk
+            });
+        let sent =
+            client.http().put(url).header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream)).send().await;
         let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
         let outcome = match sent {
             Ok(response) => {
@@ -224,10 +232,13 @@ async fn put_file_part(
                 let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
                 let _ = response.bytes().await;
                 if sent_bytes != len {
-                    Err((false, ClientError::Failure(format!(
-                        "{} changed while it was being uploaded (shorter than announced); upload again",
-                        path.display()
-                    ))))
+                    Err((
+                        false,
+                        ClientError::Failure(format!(
+                            "{} changed while it was being uploaded (shorter than announced); upload again",
+                            path.display()
+                        )),
+                    ))
                 } else {
                     match hasher.lock().map(|h| h.finish()) {
                         Ok(digest) => accept_part(status, etag, &digest, index).map(|etag| (etag, digest)),
@@ -300,7 +311,8 @@ async fn send_tree(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Bytes, PartDigest)>(1);
     let top = top.to_string();
     let packer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-        let sink = PartSink { buffer: Vec::with_capacity(part_size as usize), part_size: part_size as usize, index: 0, tx };
+        let sink =
+            PartSink { buffer: Vec::with_capacity(part_size as usize), part_size: part_size as usize, index: 0, tx };
         let (total, mut sink) = pack::pack(&top, &entries, sink)?;
         // The last part: shorter, or the only one.
         if !sink.buffer.is_empty() || sink.index == 0 {
@@ -362,7 +374,14 @@ async fn send_tree(
     finish_parts(results, total)
 }
 
-async fn put_buffer_part(client: &Client, url: &str, data: Bytes, digest: &PartDigest, index: u64, bar: &ProgressBar) -> Result<String> {
+async fn put_buffer_part(
+    client: &Client,
+    url: &str,
+    data: Bytes,
+    digest: &PartDigest,
+    index: u64,
+    bar: &ProgressBar,
+) -> Result<String> {
     let mut attempt = 0;
     loop {
         let sent = client.http().put(url).header(CONTENT_LENGTH, data.len()).body(data.clone()).send().await;
@@ -531,14 +550,20 @@ async fn get_range(
                 .map_err(|e| (true, crate::client::network_error(client.base(), &e)))?;
             let status = response.status();
             if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-                return Err((false, ClientError::Failure(format!(
-                    "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
+                return Err((
+                    false,
+                    ClientError::Failure(format!(
+                        "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
                      or the link expired; try again"
-                ))));
+                    )),
+                ));
             }
             let whole = status == StatusCode::OK && start == 0;
             if status != StatusCode::PARTIAL_CONTENT && !whole {
-                return Err((retryable(status), ClientError::Error(format!("the store answered HTTP {status} to a ranged read"))));
+                return Err((
+                    retryable(status),
+                    ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
+                ));
             }
             let mut hasher = PartHasher::new(index, RANGE_SIZE);
             let mut stream = response.bytes_stream();
@@ -572,7 +597,10 @@ async fn get_range(
                 }
             }
             if received != len {
-                return Err((true, ClientError::Error(format!("the connection broke off after {received} of {len} bytes"))));
+                return Err((
+                    true,
+                    ClientError::Error(format!("the connection broke off after {received} of {len} bytes")),
+                ));
             }
             Ok(hasher.finish())
         }

@@ -29,11 +29,13 @@ pub fn extract(archive: &Path, into: &Path) -> Result<()> {
         }
         let target = into.join(&relative);
         if entry.is_dir() {
-            fs::create_dir_all(&target).map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
+            fs::create_dir_all(&target)
+                .map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
             continue;
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| ClientError::io(format!("cannot create {}", parent.display()), e))?;
+            fs::create_dir_all(parent)
+                .map_err(|e| ClientError::io(format!("cannot create {}", parent.display()), e))?;
         }
         let mut out = fs::OpenOptions::new().write(true).create_new(true).open(&target).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {

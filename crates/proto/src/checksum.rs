@@ -33,11 +33,7 @@ impl PartHasher {
     pub fn finish(&self) -> PartDigest {
         PartDigest {
             // An empty part can only be the whole (empty) content: its root hash is all that counts.
-            chaining_value: if self.hasher.count() == 0 {
-                [0; 32]
-            } else {
-                self.hasher.finalize_non_root()
-            },
+            chaining_value: if self.hasher.count() == 0 { [0; 32] } else { self.hasher.finalize_non_root() },
             // Only the first part can be the whole content, and then its root hash is the answer.
             root_if_alone: self.first.then(|| *self.hasher.finalize().as_bytes()),
         }
@@ -126,8 +122,7 @@ mod tests {
 
     fn by_parts(data: &[u8], part_size: usize) -> String {
         let mut digests = Vec::new();
-        let chunks: Vec<&[u8]> =
-            if data.is_empty() { vec![&[][..]] } else { data.chunks(part_size).collect() };
+        let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(part_size).collect() };
         for (i, chunk) in chunks.iter().enumerate() {
             let mut h = PartHasher::new(i as u64, part_size as u64);
             for piece in chunk.chunks(777) {
@@ -145,11 +140,7 @@ mod tests {
         let data: Vec<u8> = (0..70_000u32).map(|i| (i * 31 % 251) as u8).collect();
         for part_size in [1024usize, 2048, 4096, 8192] {
             for len in [0usize, 1, 1023, 1024, 1025, 4096, 5000, 12_288, 20_000, 65_536, 70_000] {
-                assert_eq!(
-                    by_parts(&data[..len], part_size),
-                    of_bytes(&data[..len]),
-                    "len {len} part {part_size}"
-                );
+                assert_eq!(by_parts(&data[..len], part_size), of_bytes(&data[..len]), "len {len} part {part_size}");
             }
         }
     }

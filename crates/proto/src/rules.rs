@@ -21,10 +21,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("the data name is empty; give a name of 1 to 255 bytes".into());
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(format!(
-            "the data name is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
-            name.len()
-        ));
+        return Err(format!("the data name is {} bytes long; the limit is {MAX_NAME_BYTES} bytes", name.len()));
     }
     if name == "." || name == ".." {
         return Err(format!("'{name}' is not a valid data name; choose another name"));
@@ -35,9 +32,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.trim() != name {
-        return Err(format!(
-            "the data name {name:?} starts or ends with white space; remove it"
-        ));
+        return Err(format!("the data name {name:?} starts or ends with white space; remove it"));
     }
     Ok(())
 }
@@ -61,14 +56,10 @@ pub fn check_tags(tags: &[String]) -> Result<(), String> {
     }
     for tag in tags {
         if tag.is_empty() || tag.len() > MAX_TAG_BYTES {
-            return Err(format!(
-                "tag {tag:?} must be 1 to {MAX_TAG_BYTES} bytes long"
-            ));
+            return Err(format!("tag {tag:?} must be 1 to {MAX_TAG_BYTES} bytes long"));
         }
         if tag.chars().any(|c| c == ',' || c.is_control()) || tag.trim() != tag {
-            return Err(format!(
-                "tag {tag:?} may not contain commas, control characters or surrounding white space"
-            ));
+            return Err(format!("tag {tag:?} may not contain commas, control characters or surrounding white space"));
         }
     }
     Ok(())
@@ -76,17 +67,12 @@ pub fn check_tags(tags: &[String]) -> Result<(), String> {
 
 pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), String> {
     if metadata.len() > MAX_METADATA_ENTRIES {
-        return Err(format!(
-            "the metadata has {} entries; the limit is {MAX_METADATA_ENTRIES}",
-            metadata.len()
-        ));
+        return Err(format!("the metadata has {} entries; the limit is {MAX_METADATA_ENTRIES}", metadata.len()));
     }
     let mut total = 0;
     for (key, value) in metadata {
         if key.is_empty() || key.len() > MAX_METADATA_KEY_BYTES {
-            return Err(format!(
-                "metadata key {key:?} must be 1 to {MAX_METADATA_KEY_BYTES} bytes long"
-            ));
+            return Err(format!("metadata key {key:?} must be 1 to {MAX_METADATA_KEY_BYTES} bytes long"));
         }
         if key.chars().any(char::is_control) {
             return Err(format!("metadata key {key:?} contains a control character"));
@@ -120,9 +106,9 @@ pub fn parse_metadata_json(text: &str) -> Result<BTreeMap<String, String>, Strin
 
 /// Converts a JSON value into user metadata, refusing anything but an object of strings.
 pub fn metadata_from_json(value: &serde_json::Value) -> Result<BTreeMap<String, String>, String> {
-    let object = value.as_object().ok_or_else(|| {
-        "the metadata must be a JSON object such as {\"key\": \"value\"}".to_string()
-    })?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| "the metadata must be a JSON object such as {\"key\": \"value\"}".to_string())?;
     let mut map = BTreeMap::new();
     for (key, value) in object {
         match value {
@@ -174,8 +160,7 @@ mod tests {
         assert!(parse_metadata_json(r#"["k"]"#).is_err());
         assert!(parse_metadata_json("{").is_err());
         assert!(parse_metadata_json(&format!(r#"{{"k": "{}"}}"#, "v".repeat(2000))).is_err());
-        let big: BTreeMap<String, String> =
-            (0..65).map(|i| (format!("k{i}"), String::new())).collect();
+        let big: BTreeMap<String, String> = (0..65).map(|i| (format!("k{i}"), String::new())).collect();
         assert!(check_metadata(&big).is_err());
     }
 

@@ -38,7 +38,12 @@ pub async fn create_user(catalogue: &Catalogue, name: &str) -> Result<User, Admi
 }
 
 /// Mints a key for `user`; the returned string is the only copy of the secret.
-pub async fn create_key(catalogue: &Catalogue, user: &str, read_only: bool, label: &str) -> Result<(String, String), AdminError> {
+pub async fn create_key(
+    catalogue: &Catalogue,
+    user: &str,
+    read_only: bool,
+    label: &str,
+) -> Result<(String, String), AdminError> {
     let user = match catalogue.user_by_name(user).await {
         Ok(u) => u,
         Err(CatalogueError::NotFound) => {
@@ -62,9 +67,9 @@ pub async fn revoke_key(catalogue: &Catalogue, id_or_key: &str) -> Result<bool, 
     let id = keys::parse(id_or_key).map(|(id, _)| id).unwrap_or(id_or_key);
     match catalogue.revoke_api_key(id).await {
         Ok(changed) => Ok(changed),
-        Err(CatalogueError::NotFound) => Err(AdminError::Refused(format!(
-            "no API key with id {id:?}; `fedml admin key list` shows the ids"
-        ))),
+        Err(CatalogueError::NotFound) => {
+            Err(AdminError::Refused(format!("no API key with id {id:?}; `fedml admin key list` shows the ids")))
+        }
         Err(e) => Err(e.into()),
     }
 }

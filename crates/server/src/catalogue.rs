@@ -138,11 +138,7 @@ impl Catalogue {
         if sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let catalogue = Catalogue {
-            pool,
-            write_gate: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
-            postgres,
-        };
+        let catalogue = Catalogue { pool, write_gate: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), postgres };
         catalogue.migrate().await?;
         Ok(catalogue)
     }
@@ -165,13 +161,9 @@ impl Catalogue {
             // Several servers may start at once: one applies the migrations, the others wait.
             sqlx::query("SELECT pg_advisory_xact_lock(7242031)").execute(&mut *tx).await?;
         }
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("v")?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").execute(&mut *tx).await?;
+        let current: Option<i64> =
+            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&mut *tx).await?.try_get("v")?;
         let current = current.unwrap_or(0) as usize;
         if current > MIGRATIONS.len() {
             return Err(CatalogueError::Corrupt(format!(
@@ -181,11 +173,8 @@ impl Catalogue {
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
             for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                let statement: String = statement
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let statement: String =
+                    statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
                 if statement.trim().is_empty() {
                     continue;
                 }
@@ -204,10 +193,8 @@ impl Catalogue {
 
     /// Returns the setting `name`, creating it with `make()` if absent (first writer wins).
     pub async fn setting_or_insert(&self, name: &str, make: impl FnOnce() -> String) -> Result<String> {
-        if let Some(row) = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
+        if let Some(row) =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?
         {
             return Ok(row.try_get("value")?);
         }
@@ -217,10 +204,7 @@ impl Catalogue {
             .bind(make())
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
         Ok(row.try_get("value")?)
     }
 
@@ -259,16 +243,10 @@ impl Catalogue {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM users ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT id, name, created_at FROM users ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
-                Ok(User {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    created_at: row.try_get("created_at")?,
-                })
+                Ok(User { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
             })
             .collect()
     }
@@ -312,10 +290,13 @@ impl Catalogue {
     pub async fn list_api_keys(&self, user_name: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
         let rows = match user_name {
             Some(name) => {
-                sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE u.name = $1 ORDER BY k.created_at", Self::KEY_COLUMNS)))
-                    .bind(name)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {} WHERE u.name = $1 ORDER BY k.created_at",
+                    Self::KEY_COLUMNS
+                )))
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
                 sqlx::query(AssertSqlSafe(format!("SELECT {} ORDER BY u.name, k.created_at", Self::KEY_COLUMNS)))
@@ -346,12 +327,13 @@ impl Catalogue {
         description, tags, metadata, blob_key, created_at, updated_at FROM objects";
 
     pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
-            .bind(owner_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(CatalogueError::NotFound)?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
+                .bind(owner_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(CatalogueError::NotFound)?;
         object_from_row(&row)
     }
 
@@ -382,17 +364,15 @@ impl Catalogue {
     pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
         let _gate = self.gate().await;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
-            .bind(owner_id)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(CatalogueError::NotFound)?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
+                .bind(owner_id)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(CatalogueError::NotFound)?;
         let record = object_from_row(&row)?;
-        let deleted = sqlx::query("DELETE FROM objects WHERE id = $1")
-            .bind(&record.id)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut *tx).await?;
         if deleted.rows_affected() != 1 {
             return Err(CatalogueError::NotFound);
         }
@@ -504,11 +484,12 @@ impl Catalogue {
             ));
         }
         let now = now_ms();
-        let existing = sqlx::query("SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2")
-            .bind(&upload.owner_id)
-            .bind(&upload.name)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2")
+                .bind(&upload.owner_id)
+                .bind(&upload.name)
+                .fetch_optional(&mut *tx)
+                .await?;
         let created_at = match existing {
             Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
             Some(row) => {
@@ -564,10 +545,7 @@ impl Catalogue {
                 }
             }
         };
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
-            .bind(&upload.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(ObjectMeta {
             data_name: upload.name.clone(),
@@ -685,9 +663,7 @@ async fn insert_garbage(
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            db.is_unique_violation() || db.message().contains("UNIQUE constraint failed")
-        }
+        sqlx::Error::Database(db) => db.is_unique_violation() || db.message().contains("UNIQUE constraint failed"),
         _ => false,
     }
 }

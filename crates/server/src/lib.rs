@@ -41,9 +41,7 @@ pub enum ServiceSpec {
 impl ServiceSpec {
     /// Parses `NAME=local:PATH`.
     pub fn parse_named(text: &str) -> Result<(String, ServiceSpec), String> {
-        let (name, spec) = text
-            .split_once('=')
-            .ok_or_else(|| format!("service {text:?} must read NAME=local:PATH"))?;
+        let (name, spec) = text.split_once('=').ok_or_else(|| format!("service {text:?} must read NAME=local:PATH"))?;
         check_service_name(name)?;
         match spec.split_once(':') {
             Some(("local", path)) if !path.is_empty() => Ok((name.to_string(), ServiceSpec::Local(path.into()))),
@@ -53,7 +51,8 @@ impl ServiceSpec {
 }
 
 pub fn check_service_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(format!("service name {name:?} must be 1 to 32 letters, digits, '-' or '_'"));
     }
     Ok(())
@@ -229,7 +228,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 tokio::time::sleep(interval).await;
                 match collector.collect_garbage().await {
                     Ok(r) if r.blobs_reclaimed + r.sessions_expired > 0 => {
-                        tracing::info!(reclaimed = r.blobs_reclaimed, expired_sessions = r.sessions_expired, "collector");
+                        tracing::info!(
+                            reclaimed = r.blobs_reclaimed,
+                            expired_sessions = r.sessions_expired,
+                            "collector"
+                        );
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "collector run failed; will retry"),
@@ -277,10 +280,7 @@ mod tests {
 
     #[test]
     fn service_specs() {
-        assert_eq!(
-            ServiceSpec::parse_named("R2=local:/tmp/x"),
-            Ok(("R2".into(), ServiceSpec::Local("/tmp/x".into())))
-        );
+        assert_eq!(ServiceSpec::parse_named("R2=local:/tmp/x"), Ok(("R2".into(), ServiceSpec::Local("/tmp/x".into()))));
         assert!(ServiceSpec::parse_named("R2").is_err());
         assert!(ServiceSpec::parse_named("R 2=local:/x").is_err());
         assert!(ServiceSpec::parse_named("R2=ftp:/x").is_err());

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use fedml_proto::checksum::{self, PartDigest};
 use fedml_proto::rules;
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Identity, ObjectKind, ObjectMeta,
-    ObjectPage, PartUrl, UploadSession,
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Identity, ObjectKind, ObjectMeta, ObjectPage,
+    PartUrl, UploadSession,
 };
 
 use crate::blobs::BlobStore;
@@ -211,9 +211,7 @@ impl Platform {
         Self::require_write(caller)?;
         let upload = self.open_upload(caller, upload_id).await?;
         if first == 0 || count == 0 || count > 1000 || first.saturating_add(count - 1) > MAX_PARTS {
-            return Err(Error::Invalid(format!(
-                "part numbers run from 1 to {MAX_PARTS}, at most 1000 per request"
-            )));
+            return Err(Error::Invalid(format!("part numbers run from 1 to {MAX_PARTS}, at most 1000 per request")));
         }
         let store = self.store(&upload.service)?;
         let expires = upload.expires_at / 1000;
@@ -239,7 +237,12 @@ impl Platform {
         Ok(self.catalogue.put_part(&upload.id, &part).await?)
     }
 
-    pub async fn complete_upload(&self, caller: &Caller, upload_id: &str, req: CompleteUpload) -> Result<CompletedUpload> {
+    pub async fn complete_upload(
+        &self,
+        caller: &Caller,
+        upload_id: &str,
+        req: CompleteUpload,
+    ) -> Result<CompletedUpload> {
         Self::require_write(caller)?;
         let upload = self.open_upload(caller, upload_id).await?;
         let store = self.store(&upload.service)?;
@@ -298,9 +301,8 @@ impl Platform {
     pub async fn list(&self, caller: &Caller, after: Option<&str>, limit: Option<u32>) -> Result<ObjectPage> {
         let limit = limit.unwrap_or(1000).clamp(1, 10_000);
         let records = self.catalogue.list_objects(&caller.user_id, after, limit).await?;
-        let next = (records.len() == limit as usize)
-            .then(|| records.last().map(|r| r.meta.data_name.clone()))
-            .flatten();
+        let next =
+            (records.len() == limit as usize).then(|| records.last().map(|r| r.meta.data_name.clone())).flatten();
         Ok(ObjectPage { objects: records.into_iter().map(|r| r.meta).collect(), next })
     }
 
@@ -383,10 +385,7 @@ pub struct GcReport {
 
 fn check_open(upload: &UploadRecord) -> Result<()> {
     if upload.state != "open" {
-        return Err(Error::Conflict(format!(
-            "the upload session is {}; start the upload again",
-            upload.state
-        )));
+        return Err(Error::Conflict(format!("the upload session is {}; start the upload again", upload.state)));
     }
     if upload.expires_at < now_ms() {
         return Err(Error::Conflict("the upload session has expired; start the upload again".into()));
@@ -460,8 +459,8 @@ fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUplo
         stored.iter().map(|p| p.digest.as_deref().and_then(PartDigest::from_hex)).collect();
     match digests {
         Some(digests) => {
-            let computed = checksum::merge(&digests)
-                .ok_or_else(|| Error::Internal("part digests do not merge".into()))?;
+            let computed =
+                checksum::merge(&digests).ok_or_else(|| Error::Internal("part digests do not merge".into()))?;
             if computed != req.checksum {
                 return Err(Error::Invalid(
                     "the data the store received does not match the client's checksum; upload again".into(),

@@ -17,8 +17,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage,
-    PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
+    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage, PartUrl,
+    PartUrlsRequest, ResponseCode, UploadSession,
 };
 use serde::Deserialize;
 use serde::Serialize;
@@ -181,7 +181,11 @@ async fn handle_list_objects(
     Ok(Reply(format!("{} objects", page.objects.len()), page))
 }
 
-async fn handle_get_object(State(p): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<ObjectMeta> {
+async fn handle_get_object(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<ObjectMeta> {
     let caller = caller(&p, &headers).await?;
     Ok(Reply("metadata".into(), p.object(&caller, &name).await?))
 }

@@ -51,7 +51,9 @@ fn login_then_every_storage_command() {
     let out = fedml(&cfg).args(["storage", "list"]).output().expect("run");
     let (stdout, _) = text(&out);
     assert!(out.status.success());
-    for needle in ["Data Name", "Description", "Created At", "Updated At", "train", "training split", "12.00 MiB", "csv, v2"] {
+    for needle in
+        ["Data Name", "Description", "Created At", "Updated At", "train", "training split", "12.00 MiB", "csv, v2"]
+    {
         assert!(stdout.contains(needle), "list lacks {needle:?}:\n{stdout}");
     }
 
@@ -151,7 +153,9 @@ fn admin_manages_users_and_keys_on_the_data_directory() {
     let (stdout, _) = text(&out);
     assert!(stdout.contains(&id) && stdout.contains("read-only") && !stdout.contains(&key), "{stdout}");
 
-    let list = |k: &str| fedml(&cfg).args(["storage", "list", "-o", "json", "-k", k, "--server", &server.url]).output().expect("run");
+    let list = |k: &str| {
+        fedml(&cfg).args(["storage", "list", "-o", "json", "-k", k, "--server", &server.url]).output().expect("run")
+    };
     assert_eq!(json(&list(&key))["code"], "SUCCESS");
     assert!(admin(&["key", "revoke", &id]).status.success());
     let out = list(&key);

@@ -172,8 +172,13 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         out
     }
     let (la, lb) = (listing(a), listing(b));
-    assert_eq!(la.len(), lb.len(), "different number of entries: {:?} vs {:?}",
-        la.iter().map(|e| &e.0).collect::<Vec<_>>(), lb.iter().map(|e| &e.0).collect::<Vec<_>>());
+    assert_eq!(
+        la.len(),
+        lb.len(),
+        "different number of entries: {:?} vs {:?}",
+        la.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        lb.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
     for (x, y) in la.iter().zip(&lb) {
         assert_eq!(x.0, y.0);
         assert!(x.1 == y.1, "content of {} differs", x.0);

@@ -79,11 +79,9 @@ fn archives_that_escape_the_destination_are_refused() {
     let dest = work.path().join("inner").join("dest");
     std::fs::create_dir_all(&dest).expect("mkdir");
     let outside = work.path().join("inner").join("evil.txt");
-    for (object, entry) in [
-        ("slip", "../evil.txt"),
-        ("deep-slip", "top/../../evil.txt"),
-        ("absolute", outside.to_str().expect("utf8")),
-    ] {
+    for (object, entry) in
+        [("slip", "../evil.txt"), ("deep-slip", "top/../../evil.txt"), ("absolute", outside.to_str().expect("utf8"))]
+    {
         store_raw_directory(&server, object, archive_with(entry));
         let r = fedml_client::download_with(object, &download_opts(server.admin(), &dest));
         assert_eq!(r.code, ResponseCode::Failure, "{object}: {}", r.message);

@@ -67,7 +67,8 @@ fn directory_round_trip_keeps_structure_bytes_and_names() {
     let work = tempfile::tempdir().expect("tmp");
     let tree = work.path().join("dataset");
     sample_tree(&tree);
-    let up = fedml_client::upload_with(&tree, &fedml_client::UploadOptions { target: server.admin(), ..Default::default() });
+    let up =
+        fedml_client::upload_with(&tree, &fedml_client::UploadOptions { target: server.admin(), ..Default::default() });
     assert_eq!(up.code, ResponseCode::Success, "{}", up.message);
     assert_eq!(up.data.expect("data").object.kind, ObjectKind::Directory);
 
@@ -92,7 +93,10 @@ fn empty_file_and_empty_directory_round_trip() {
     let dir = work.path().join("nothing");
     std::fs::create_dir(&dir).expect("mkdir");
     for path in [&file, &dir] {
-        let up = fedml_client::upload_with(path, &fedml_client::UploadOptions { target: server.admin(), ..Default::default() });
+        let up = fedml_client::upload_with(
+            path,
+            &fedml_client::UploadOptions { target: server.admin(), ..Default::default() },
+        );
         assert_eq!(up.code, ResponseCode::Success, "{}", up.message);
     }
     let meta = fedml_client::get_storage_metadata_with("empty.txt", &server.admin()).data.expect("meta");
@@ -197,8 +201,16 @@ fn listing_pages_through_many_objects() {
             None => format!("{}/api/v1/objects?limit=2", server.url),
         };
         let page: serde_json::Value = fedml_client::block_on(async {
-            client.http().get(&path).bearer_auth(&server.admin_key).send().await.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?
-                .json().await.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))
+            client
+                .http()
+                .get(&path)
+                .bearer_auth(&server.admin_key)
+                .send()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?
+                .json()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))
         })
         .expect("page");
         for o in page["data"]["objects"].as_array().expect("objects") {

@@ -77,14 +77,24 @@ fn signed_urls_refuse_tampering_expiry_and_absence() {
     let ticket = fedml_client::block_on(client.download_ticket("f", None)).expect("ticket");
     let status = |url: String| {
         fedml_client::block_on(async {
-            Ok(client.http().get(url).send().await.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?.status().as_u16())
+            Ok(client
+                .http()
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?
+                .status()
+                .as_u16())
         })
         .expect("request")
     };
     assert_eq!(status(ticket.url.clone()), 200);
     let (base, query) = ticket.url.split_once('?').expect("query");
     assert_eq!(status(base.to_string()), 401, "no signature");
-    let tampered_sig = if query.ends_with('0') { format!("{}1", &query[..query.len() - 1]) } else { format!("{}0", &query[..query.len() - 1]) };
+    let tampered_sig = match query.strip_suffix('0') {
+        Some(rest) => format!("{rest}1"),
+        None => format!("{}0", &query[..query.len() - 1]),
+    };
     assert_eq!(status(format!("{base}?{tampered_sig}")), 403, "tampered signature");
     let exp: i64 = query.split('&').find_map(|p| p.strip_prefix("exp=")).expect("exp").parse().expect("num");
     let later = query.replace(&format!("exp={exp}"), &format!("exp={}", exp + 1000));
