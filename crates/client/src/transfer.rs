@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fedml_proto::checksum::{self, PartDigest, PartHasher};
 use fedml_proto::{CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind, ObjectMeta};
 use futures_util::{StreamExt, TryStreamExt};
@@ -168,12 +168,12 @@ fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<S
     Ok((parts, total, checksum))
 }
 
-/// Checks a part's answer: success status and an ETag; where the store's ETag is our own part
-/// digest (the local folder), it must match what we hashed.
+/// Checks a part's answer: success status and an ETag; where the store's ETag is the CRC-32C of
+/// what it received (the local folder), it must be the CRC-32C of what we sent.
 fn accept_part(
     status: StatusCode,
     etag: Option<String>,
-    digest: &PartDigest,
+    crc: u32,
     part: u64,
 ) -> std::result::Result<String, (bool, ClientError)> {
     if !status.is_success() {
@@ -184,9 +184,8 @@ fn accept_part(
     }
     let etag = etag
         .ok_or_else(|| (true, ClientError::Error(format!("the store answered part {} without an ETag", part + 1))))?;
-    if let Some(theirs) = PartDigest::from_hex(etag.trim_matches('"'))
-        && theirs != *digest
-    {
+    let theirs = etag.trim_matches('"');
+    if theirs.len() == 8 && theirs.bytes().all(|b| b.is_ascii_hexdigit()) && theirs != format!("{crc:08x}") {
         return Err((true, ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
     }
     Ok(etag)
@@ -211,13 +210,14 @@ async fn put_file_part(
         file.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
-        let hasher = Arc::new(Mutex::new(PartHasher::new(index, part_size)));
+        let hasher = Arc::new(Mutex::new((PartHasher::new(index, part_size), 0u32)));
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (h, c, b) = (hasher.clone(), counted.clone(), bar.clone());
         let stream =
-            tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map_ok(move |chunk: Bytes| {
+            tokio_util::io::ReaderStream::with_capacity(file.take(len), 1 << 20).map_ok(move |chunk: Bytes| {
                 if let Ok(mut h) = h.lock() {
-                    h.update(&chunk);
+                    h.0.update(&chunk);
+                    h.1 = crc32c::crc32c_append(h.1, &chunk);
                 }
                 c.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 b.inc(chunk.len() as u64);
@@ -240,8 +240,8 @@ async fn put_file_part(
                         )),
                     ))
                 } else {
-                    match hasher.lock().map(|h| h.finish()) {
-                        Ok(digest) => accept_part(status, etag, &digest, index).map(|etag| (etag, digest)),
+                    match hasher.lock().map(|h| (h.0.finish(), h.1)) {
+                        Ok((digest, crc)) => accept_part(status, etag, crc, index).map(|etag| (etag, digest)),
                         Err(_) => Err((false, ClientError::Error("the part hasher failed".into()))),
                     }
                 }
@@ -267,7 +267,7 @@ struct PartSink {
     buffer: Vec<u8>,
     part_size: usize,
     index: u64,
-    tx: tokio::sync::mpsc::Sender<(u64, Bytes, PartDigest)>,
+    tx: tokio::sync::mpsc::Sender<(u64, Bytes, PartDigest, u32)>,
 }
 
 impl PartSink {
@@ -276,8 +276,9 @@ impl PartSink {
         let mut hasher = PartHasher::new(self.index, self.part_size as u64);
         hasher.update(&data);
         let digest = hasher.finish();
+        let crc = crc32c::crc32c(&data);
         self.tx
-            .blocking_send((self.index, Bytes::from(data), digest))
+            .blocking_send((self.index, Bytes::from(data), digest, crc))
             .map_err(|_| std::io::Error::other("the upload stopped"))?;
         self.index += 1;
         Ok(())
@@ -308,7 +309,7 @@ async fn send_tree(
     entries: Vec<pack::TreeEntry>,
     bar: &ProgressBar,
 ) -> Result<Sent> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Bytes, PartDigest)>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Bytes, PartDigest, u32)>(1);
     let top = top.to_string();
     let packer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
         let sink =
@@ -328,7 +329,7 @@ async fn send_tree(
     loop {
         tokio::select! {
             next = rx.recv(), if in_flight.len() < parallel && upload_error.is_none() => {
-                let Some((index, data, digest)) = next else { break };
+                let Some((index, data, digest, crc)) = next else { break };
                 let needed = index as usize + 1;
                 if url_cache.len() < needed {
                     match urls(client, upload_id, url_cache.len() as u32 + 1, 64).await {
@@ -338,7 +339,7 @@ async fn send_tree(
                 }
                 let url = url_cache[index as usize].clone();
                 in_flight.push(async move {
-                    let etag = put_buffer_part(client, &url, data, &digest, index, bar).await?;
+                    let etag = put_buffer_part(client, &url, data, crc, index, bar).await?;
                     Ok::<_, ClientError>((index as u32 + 1, etag, digest))
                 });
             }
@@ -378,7 +379,7 @@ async fn put_buffer_part(
     client: &Client,
     url: &str,
     data: Bytes,
-    digest: &PartDigest,
+    crc: u32,
     index: u64,
     bar: &ProgressBar,
 ) -> Result<String> {
@@ -390,7 +391,7 @@ async fn put_buffer_part(
                 let status = response.status();
                 let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
                 let _ = response.bytes().await;
-                accept_part(status, etag, digest, index)
+                accept_part(status, etag, crc, index)
             }
             Err(e) => Err((true, crate::client::network_error(client.base(), &e))),
         };
@@ -567,30 +568,37 @@ async fn get_range(
             }
             let mut hasher = PartHasher::new(index, RANGE_SIZE);
             let mut stream = response.bytes_stream();
-            let mut buffer = BytesMut::with_capacity(1 << 20);
+            let mut batch: Vec<Bytes> = Vec::new();
+            let mut batched = 0usize;
             loop {
                 let next = stream.next().await;
                 let done = next.is_none();
                 if let Some(chunk) = next {
-                    let chunk = chunk.map_err(|e| (true, crate::client::network_error(client.base(), &e)))?;
-                    let room = (len - received - buffer.len() as u64) as usize;
-                    buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    let mut chunk = chunk.map_err(|e| (true, crate::client::network_error(client.base(), &e)))?;
+                    let room = (len - received) as usize - batched;
+                    chunk.truncate(room);
+                    batched += chunk.len();
+                    batch.push(chunk);
                 }
-                if buffer.len() >= (1 << 20) || (done && !buffer.is_empty()) {
-                    let data = buffer.split().freeze();
+                if batched >= (1 << 20) || (done && batched > 0) {
+                    let chunks = std::mem::take(&mut batch);
                     let f = file.clone();
                     let offset = start + received;
-                    let n = data.len() as u64;
                     hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
-                        f.write_all_at(&data, offset)?;
-                        hasher.update(&data);
+                        let mut at = offset;
+                        for chunk in &chunks {
+                            f.write_all_at(chunk, at)?;
+                            hasher.update(chunk);
+                            at += chunk.len() as u64;
+                        }
                         Ok(hasher)
                     })
                     .await
                     .map_err(|e| (false, ClientError::Error(e.to_string())))?
                     .map_err(|e| (false, ClientError::io("cannot write the download", e)))?;
-                    received += n;
-                    bar.inc(n);
+                    received += batched as u64;
+                    bar.inc(batched as u64);
+                    batched = 0;
                 }
                 if done || received == len {
                     break;
@@ -602,6 +610,8 @@ async fn get_range(
                     ClientError::Error(format!("the connection broke off after {received} of {len} bytes")),
                 ));
             }
+            let f = file.clone();
+            let _ = tokio::task::spawn_blocking(move || start_writeback(&f, start, len)).await;
             Ok(hasher.finish())
         }
         .await;
@@ -617,4 +627,19 @@ async fn get_range(
             }
         }
     }
+}
+
+/// Asks the kernel to start writing a range to disk now (Linux), so the final `fsync` before the
+/// rename has little left to wait for.
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor and plain integers; the call only schedules I/O.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }

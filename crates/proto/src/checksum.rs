@@ -4,8 +4,8 @@
 //! bytes in order. With parts whose size is a power of two of at least one BLAKE3 chunk, every
 //! part is a complete subtree of the BLAKE3 tree: each reader hashes its own part into a
 //! chaining value, and [`merge`] joins them into the same hash that `blake3::hash` gives for the
-//! whole content. The server uses the same code to check each part as it arrives and the whole
-//! object at commit, without reading the bytes again.
+//! whole content. Uploads and downloads both use it, so a download verifies exactly the checksum
+//! its uploader computed.
 
 use blake3::hazmat::{ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root};
 
@@ -45,36 +45,6 @@ impl PartHasher {
 pub struct PartDigest {
     pub chaining_value: ChainingValue,
     pub root_if_alone: Option<[u8; 32]>,
-}
-
-impl PartDigest {
-    /// 64 hex digits of the chaining value (+ 64 of the root for the first part): the form the
-    /// server stores and answers as a part's ETag.
-    pub fn to_hex(&self) -> String {
-        let mut s = hex::encode(self.chaining_value);
-        if let Some(root) = self.root_if_alone {
-            s.push_str(&hex::encode(root));
-        }
-        s
-    }
-
-    pub fn from_hex(s: &str) -> Option<Self> {
-        let bytes = hex::decode(s).ok()?;
-        let mut chaining_value = [0u8; 32];
-        match bytes.len() {
-            32 => {
-                chaining_value.copy_from_slice(&bytes);
-                Some(PartDigest { chaining_value, root_if_alone: None })
-            }
-            64 => {
-                chaining_value.copy_from_slice(&bytes[..32]);
-                let mut root = [0u8; 32];
-                root.copy_from_slice(&bytes[32..]);
-                Some(PartDigest { chaining_value, root_if_alone: Some(root) })
-            }
-            _ => None,
-        }
-    }
 }
 
 /// Joins the digests of parts 1..=n (in order) into the BLAKE3 hash of the whole content,
@@ -130,9 +100,7 @@ mod tests {
             }
             digests.push(h.finish());
         }
-        let round_trip: Vec<PartDigest> =
-            digests.iter().map(|d| PartDigest::from_hex(&d.to_hex()).expect("hex")).collect();
-        merge(&round_trip).expect("merge")
+        merge(&digests).expect("merge")
     }
 
     #[test]

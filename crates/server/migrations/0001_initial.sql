@@ -58,7 +58,6 @@ CREATE TABLE upload_parts (
     part_number BIGINT NOT NULL,
     size BIGINT NOT NULL,
     etag TEXT NOT NULL,
-    digest TEXT,
     PRIMARY KEY (upload_id, part_number)
 );
 

@@ -10,8 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use fedml_proto::checksum::{PartDigest, PartHasher};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::catalogue::UploadRecord;
@@ -153,13 +152,15 @@ impl LocalStore {
     }
 
     /// Receives part `part_number` of `upload`: writes it at its offset in the staging file and
-    /// hashes it on the way. Refuses a body longer than the part size.
+    /// computes its CRC-32C on the way (the part's ETag, which the client checks against its own).
+    /// Refuses a body longer than the part size. Once written, the part's pages are handed to the
+    /// disk at once, so that completing the upload does not wait for all of them.
     pub async fn write_part<S, E>(
         &self,
         upload: &UploadRecord,
         part_number: u32,
         mut body: S,
-    ) -> Result<(u64, PartDigest), BlobError>
+    ) -> Result<(u64, u32), BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -172,40 +173,52 @@ impl LocalStore {
         };
         let part_size = upload.part_size;
         let start = u64::from(part_number - 1) * part_size;
-        let mut hasher = PartHasher::new(u64::from(part_number - 1), part_size);
+        let mut crc = 0u32;
         let mut written: u64 = 0;
-        let mut buffer = BytesMut::with_capacity(WRITE_BUFFER);
+        // Chunks are written as they came (no copy into a bigger buffer), a batch per hop.
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0usize;
         loop {
             let next = body.next().await;
             let done = next.is_none();
             if let Some(chunk) = next {
                 let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
-                if written + (buffer.len() + chunk.len()) as u64 > part_size {
+                if written + (batched + chunk.len()) as u64 > part_size {
                     return Err(BlobError::TooLarge(format!(
                         "part {part_number} is larger than the session's part size of {part_size} bytes"
                     )));
                 }
-                buffer.extend_from_slice(&chunk);
+                batched += chunk.len();
+                batch.push(chunk);
             }
-            if buffer.len() >= WRITE_BUFFER || (done && !buffer.is_empty()) {
-                let data = buffer.split().freeze();
+            if batched >= WRITE_BUFFER || (done && batched > 0) {
+                let chunks = std::mem::take(&mut batch);
                 let file = file.clone();
                 let offset = start + written;
-                let len = data.len() as u64;
-                hasher = tokio::task::spawn_blocking(move || -> io::Result<PartHasher> {
-                    file.write_all_at(&data, offset)?;
-                    hasher.update(&data);
-                    Ok(hasher)
+                crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
+                    let mut at = offset;
+                    let mut crc = crc;
+                    for chunk in &chunks {
+                        file.write_all_at(chunk, at)?;
+                        crc = crc32c::crc32c_append(crc, chunk);
+                        at += chunk.len() as u64;
+                    }
+                    Ok(crc)
                 })
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))??;
-                written += len;
+                written += batched as u64;
+                batched = 0;
             }
             if done {
                 break;
             }
         }
-        Ok((written, hasher.finish()))
+        let f = file.clone();
+        tokio::task::spawn_blocking(move || start_writeback(&f, start, written))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok((written, crc))
     }
 
     async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
@@ -244,4 +257,18 @@ impl LocalStore {
         }
         Ok(())
     }
+}
+
+/// Asks the kernel to start writing a range to disk now (Linux), without waiting for it.
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor and plain integers; the call only schedules I/O.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }

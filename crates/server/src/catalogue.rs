@@ -86,7 +86,6 @@ pub struct PartRecord {
     pub part_number: u32,
     pub size: u64,
     pub etag: String,
-    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -427,34 +426,30 @@ impl Catalogue {
     pub async fn put_part(&self, upload_id: &str, part: &PartRecord) -> Result<()> {
         let _gate = self.gate().await;
         sqlx::query(
-            "INSERT INTO upload_parts (upload_id, part_number, size, etag, digest) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
-             digest = excluded.digest",
+            "INSERT INTO upload_parts (upload_id, part_number, size, etag) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag",
         )
         .bind(upload_id)
         .bind(part.part_number as i64)
         .bind(part.size as i64)
         .bind(&part.etag)
-        .bind(&part.digest)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
-        let rows = sqlx::query(
-            "SELECT part_number, size, etag, digest FROM upload_parts WHERE upload_id = $1 ORDER BY part_number",
-        )
-        .bind(upload_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT part_number, size, etag FROM upload_parts WHERE upload_id = $1 ORDER BY part_number")
+                .bind(upload_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(PartRecord {
                     part_number: row.try_get::<i64, _>("part_number")? as u32,
                     size: row.try_get::<i64, _>("size")? as u64,
                     etag: row.try_get("etag")?,
-                    digest: row.try_get("digest")?,
                 })
             })
             .collect()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use fedml_proto::checksum::{self, PartDigest};
+use fedml_proto::checksum;
 use fedml_proto::rules;
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Identity, ObjectKind, ObjectMeta, ObjectPage,
@@ -404,9 +404,9 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
 }
 
-/// Checks the parts the store received against what the client says it sent, and returns the
-/// object's checksum. Where the store hashed each part (the local folder), the checksum is
-/// computed here from those hashes and must equal the client's.
+/// Checks the parts the store received against what the client says it sent (numbers, sizes,
+/// ETags) and returns the object's checksum, which the client computed while reading the data
+/// and every download verifies.
 fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<String> {
     if req.parts.is_empty() {
         return Err(Error::Invalid("no parts listed; every upload has at least one part".into()));
@@ -455,21 +455,10 @@ fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUplo
     if !req.checksum.starts_with(checksum::PREFIX) || req.checksum.len() != checksum::PREFIX.len() + 64 {
         return Err(Error::Invalid("checksum must read blake3:<64 hex digits>".into()));
     }
-    let digests: Option<Vec<PartDigest>> =
-        stored.iter().map(|p| p.digest.as_deref().and_then(PartDigest::from_hex)).collect();
-    match digests {
-        Some(digests) => {
-            let computed =
-                checksum::merge(&digests).ok_or_else(|| Error::Internal("part digests do not merge".into()))?;
-            if computed != req.checksum {
-                return Err(Error::Invalid(
-                    "the data the store received does not match the client's checksum; upload again".into(),
-                ));
-            }
-            Ok(computed)
-        }
-        None => Ok(req.checksum.clone()),
+    if !req.checksum[checksum::PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(Error::Invalid("checksum must read blake3:<64 lowercase hex digits>".into()));
     }
+    Ok(req.checksum.clone())
 }
 
 pub fn percent_encode(s: &str) -> String {

@@ -260,10 +260,9 @@ async fn handle_put_part(
     if upload.service != service {
         return Err(Error::Forbidden("this URL does not belong to that service".into()));
     }
-    let (size, digest) = store.write_part(&upload, part, body.into_data_stream()).await?;
-    let etag = format!("\"{}\"", digest.to_hex());
-    p.record_part(&upload, PartRecord { part_number: part, size, etag: etag.clone(), digest: Some(digest.to_hex()) })
-        .await?;
+    let (size, crc) = store.write_part(&upload, part, body.into_data_stream()).await?;
+    let etag = format!("\"{crc:08x}\"");
+    p.record_part(&upload, PartRecord { part_number: part, size, etag: etag.clone() }).await?;
     let mut response = StatusCode::OK.into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
