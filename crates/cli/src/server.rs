@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use fedml_server::config::FileConfig;
 use fedml_server::platform::Lifetimes;
 use fedml_server::{DEFAULT_PORT, ServerConfig, ServiceSpec};
 
@@ -13,36 +14,40 @@ use crate::Outcome;
 
 #[derive(Args)]
 pub struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, env = "FEDML_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
-    listen: SocketAddr,
+    /// A TOML configuration file; flags and environment variables override what it says.
+    #[arg(long, env = "FEDML_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8780].
+    #[arg(long, env = "FEDML_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Where the catalogue, the blobs and the admin key live.
     #[arg(long, env = "FEDML_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Catalogue database URL (default: sqlite://<data-dir>/catalogue.db).
+    /// Catalogue database URL: sqlite://PATH or postgres://… [default: sqlite://<data-dir>/catalogue.db].
     #[arg(long, env = "FEDML_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
-    /// A storage service, NAME=local:PATH; repeat for several (default: R2=local:<data-dir>/blobs).
+    /// A storage service, NAME=local:PATH or NAME=s3://BUCKET[/PREFIX]?endpoint=URL&region=R; repeat
+    /// for several [default: R2=local:<data-dir>/blobs].
     #[arg(long = "service", value_name = "NAME=BACKEND")]
     services: Vec<String>,
     /// The service used when a client names none.
     #[arg(long)]
     default_service: Option<String>,
-    /// The URL clients reach this server at, used in signed URLs (default: http://<listen>).
+    /// The URL clients reach this server at, used in signed URLs [default: http://<listen>].
     #[arg(long, env = "FEDML_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Seconds an upload session (and its part URLs) stays valid.
-    #[arg(long, default_value_t = 24 * 3600)]
-    upload_ttl: i64,
-    /// Seconds a download URL stays valid.
-    #[arg(long, default_value_t = 3600)]
-    download_ttl: i64,
-    /// Seconds a deleted or replaced blob is kept for downloads already under way.
-    #[arg(long, default_value_t = 3600)]
-    reclaim_grace: i64,
-    /// Seconds between runs of the collector.
-    #[arg(long, default_value_t = 60)]
-    gc_interval: u64,
+    /// Seconds an upload session (and its part URLs) stays valid [default: 86400].
+    #[arg(long)]
+    upload_ttl: Option<i64>,
+    /// Seconds a download URL stays valid [default: 3600].
+    #[arg(long)]
+    download_ttl: Option<i64>,
+    /// Seconds a deleted or replaced blob is kept for downloads already under way [default: 3600].
+    #[arg(long)]
+    reclaim_grace: Option<i64>,
+    /// Seconds between runs of the collector [default: 60].
+    #[arg(long)]
+    gc_interval: Option<u64>,
 }
 
 /// `$FEDML_DATA_DIR`, else `$XDG_DATA_HOME/fedml-server`, else `~/.local/share/fedml-server`.
@@ -66,38 +71,54 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub fn run(args: ServerArgs) -> Outcome {
-    init_logging();
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let mut services = Vec::new();
-    for text in &args.services {
-        match ServiceSpec::parse_named(text) {
-            Ok(s) => services.push(s),
-            Err(message) => {
-                eprintln!("FAILURE: --service: {message}");
-                return Outcome::Failure;
-            }
-        }
-    }
-    for (name, value) in [("--upload-ttl", args.upload_ttl), ("--download-ttl", args.download_ttl)] {
+/// Flags and environment over the file over the defaults.
+fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = args.data_dir.or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
+    let services = if args.services.is_empty() {
+        file.service_specs()?
+    } else {
+        args.services
+            .iter()
+            .map(|t| ServiceSpec::parse_named(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--service: {e}"))?
+    };
+    let defaults = Lifetimes::default();
+    let lifetimes = Lifetimes {
+        upload_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(defaults.upload_secs),
+        download_secs: args.download_ttl.or(file.download_ttl).unwrap_or(defaults.download_secs),
+        reclaim_grace_secs: args.reclaim_grace.or(file.reclaim_grace).unwrap_or(defaults.reclaim_grace_secs).max(0),
+    };
+    for (name, value) in [("upload_ttl", lifetimes.upload_secs), ("download_ttl", lifetimes.download_secs)] {
         if value <= 0 {
-            eprintln!("FAILURE: {name} must be a positive number of seconds");
-            return Outcome::Failure;
+            return Err(format!("{name} must be a positive number of seconds"));
         }
     }
     let config = ServerConfig {
-        listen: args.listen,
+        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         data_dir: data_dir.clone(),
-        database_url: args.database,
+        database_url: args.database.or(file.database),
         services,
-        default_service: args.default_service,
-        public_url: args.public_url,
-        lifetimes: Lifetimes {
-            upload_secs: args.upload_ttl,
-            download_secs: args.download_ttl,
-            reclaim_grace_secs: args.reclaim_grace.max(0),
-        },
-        gc_interval: Duration::from_secs(args.gc_interval.max(1)),
+        default_service: args.default_service.or(file.default_service),
+        public_url: args.public_url.or(file.public_url),
+        lifetimes,
+        gc_interval: Duration::from_secs(args.gc_interval.or(file.gc_interval).unwrap_or(60).max(1)),
+    };
+    Ok((config, data_dir))
+}
+
+pub fn run(args: ServerArgs) -> Outcome {
+    init_logging();
+    let (config, data_dir) = match build_config(args) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("FAILURE: {message}");
+            return Outcome::Failure;
+        }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

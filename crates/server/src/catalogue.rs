@@ -142,6 +142,17 @@ impl Catalogue {
         Ok(catalogue)
     }
 
+    /// A write transaction. SQLite's takes the write lock at once (`BEGIN IMMEDIATE`), so that two
+    /// processes on one file wait for each other instead of failing on a stale snapshot.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(if self.postgres { self.pool.begin().await? } else { self.pool.begin_with("BEGIN IMMEDIATE").await? })
+    }
+
+    /// Row locks for read-then-write transactions (PostgreSQL; SQLite has one writer anyway).
+    fn lock_rows(&self) -> &'static str {
+        if self.postgres { " FOR UPDATE" } else { "" }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres
     }
@@ -155,7 +166,7 @@ impl Catalogue {
 
     async fn migrate(&self) -> Result<()> {
         let _gate = self.gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if self.postgres {
             // Several servers may start at once: one applies the migrations, the others wait.
             sqlx::query("SELECT pg_advisory_xact_lock(7242031)").execute(&mut *tx).await?;
@@ -362,14 +373,17 @@ impl Catalogue {
     /// Removes the object and hands its blob to the collector, in one transaction.
     pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
         let _gate = self.gate().await;
-        let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
-                .bind(owner_id)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(CatalogueError::NotFound)?;
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} WHERE owner_id = $1 AND name = $2{}",
+            Self::OBJECT_COLUMNS,
+            self.lock_rows()
+        )))
+        .bind(owner_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(CatalogueError::NotFound)?;
         let record = object_from_row(&row)?;
         let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut *tx).await?;
         if deleted.rows_affected() != 1 {
@@ -467,8 +481,25 @@ impl Catalogue {
         checksum: &str,
         reclaim_after: i64,
     ) -> Result<ObjectMeta> {
+        match self.commit_upload_once(upload, size, checksum, reclaim_after).await {
+            // Another server created the name between our read and our insert: an overwrite
+            // then replaces what it committed (last writer wins), in a fresh transaction.
+            Err(CatalogueError::NameTaken) if upload.overwrite => {
+                self.commit_upload_once(upload, size, checksum, reclaim_after).await
+            }
+            other => other,
+        }
+    }
+
+    async fn commit_upload_once(
+        &self,
+        upload: &UploadRecord,
+        size: u64,
+        checksum: &str,
+        reclaim_after: i64,
+    ) -> Result<ObjectMeta> {
         let _gate = self.gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let claimed = sqlx::query("UPDATE uploads SET state = 'committed' WHERE id = $1 AND state = 'open'")
             .bind(&upload.id)
             .execute(&mut *tx)
@@ -479,12 +510,14 @@ impl Catalogue {
             ));
         }
         let now = now_ms();
-        let existing =
-            sqlx::query("SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2")
-                .bind(&upload.owner_id)
-                .bind(&upload.name)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existing = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",
+            self.lock_rows()
+        )))
+        .bind(&upload.owner_id)
+        .bind(&upload.name)
+        .fetch_optional(&mut *tx)
+        .await?;
         let created_at = match existing {
             Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
             Some(row) => {
@@ -560,7 +593,7 @@ impl Catalogue {
     /// not open.
     pub async fn abort_upload(&self, upload: &UploadRecord, reclaim_after: i64) -> Result<bool> {
         let _gate = self.gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")
             .bind(&upload.id)
             .execute(&mut *tx)

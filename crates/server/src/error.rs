@@ -46,7 +46,9 @@ impl From<BlobError> for Error {
             BlobError::NotFound => Error::NotFound("the stored data is missing from the blob store".into()),
             BlobError::TooLarge(m) => Error::Invalid(m),
             BlobError::Body(m) => Error::Invalid(format!("the upload body broke off: {m}; retry the part")),
+            BlobError::Rejected(m) => Error::Invalid(m),
             BlobError::Io(e) => Error::Internal(format!("blob store: {e}")),
+            BlobError::Store(m) => Error::Internal(format!("blob store: {m}")),
         }
     }
 }

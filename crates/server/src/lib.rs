@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod blobs;
 pub mod catalogue;
+pub mod config;
 pub mod error;
 pub mod keys;
 pub mod platform;
@@ -19,80 +20,17 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::blobs::{BlobStore, LocalStore};
+use crate::blobs::{BlobStore, LocalStore, S3Store};
 use crate::catalogue::Catalogue;
-use crate::platform::{Lifetimes, Platform};
+use crate::platform::Platform;
 use crate::signing::UrlSigner;
 
+pub use crate::config::{ServerConfig, ServiceSpec, check_service_name};
 pub use crate::platform::GcReport;
 
 pub const DEFAULT_PORT: u16 = 8780;
 pub const DEFAULT_SERVICE: &str = "R2";
-
-/// Where a service keeps its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceSpec {
-    /// A folder on this machine.
-    Local(PathBuf),
-}
-
-impl ServiceSpec {
-    /// Parses `NAME=local:PATH`.
-    pub fn parse_named(text: &str) -> Result<(String, ServiceSpec), String> {
-        let (name, spec) = text.split_once('=').ok_or_else(|| format!("service {text:?} must read NAME=local:PATH"))?;
-        check_service_name(name)?;
-        match spec.split_once(':') {
-            Some(("local", path)) if !path.is_empty() => Ok((name.to_string(), ServiceSpec::Local(path.into()))),
-            _ => Err(format!("service {name:?}: the backend must read local:PATH (got {spec:?})")),
-        }
-    }
-}
-
-pub fn check_service_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(format!("service name {name:?} must be 1 to 32 letters, digits, '-' or '_'"));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/catalogue.db`.
-    pub database_url: Option<String>,
-    /// Service name → store; default: `R2` in `<data_dir>/blobs`.
-    pub services: Vec<(String, ServiceSpec)>,
-    pub default_service: Option<String>,
-    /// The address clients reach this server at (for signed URLs); default: `http://<listen>`.
-    pub public_url: Option<String>,
-    pub lifetimes: Lifetimes,
-    pub gc_interval: Duration,
-}
-
-impl ServerConfig {
-    pub fn embedded(data_dir: PathBuf, listen: SocketAddr) -> Self {
-        ServerConfig {
-            listen,
-            data_dir,
-            database_url: None,
-            services: Vec::new(),
-            default_service: None,
-            public_url: None,
-            lifetimes: Lifetimes::default(),
-            gc_interval: Duration::from_secs(60),
-        }
-    }
-
-    pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("catalogue.db").display()))
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -193,6 +131,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 LocalStore::new(root.clone(), &public_url, signer.clone())
                     .map_err(|source| StartError::DataDir { path: root, source })?,
             ),
+            ServiceSpec::S3(spec) => {
+                BlobStore::S3(S3Store::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?)
+            }
         };
         if services.insert(name.clone(), store).is_some() {
             return Err(StartError::Config(format!("service {name:?} is configured twice")));
@@ -277,14 +218,6 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn service_specs() {
-        assert_eq!(ServiceSpec::parse_named("R2=local:/tmp/x"), Ok(("R2".into(), ServiceSpec::Local("/tmp/x".into()))));
-        assert!(ServiceSpec::parse_named("R2").is_err());
-        assert!(ServiceSpec::parse_named("R 2=local:/x").is_err());
-        assert!(ServiceSpec::parse_named("R2=ftp:/x").is_err());
-    }
 
     #[test]
     fn passwords_are_redacted() {

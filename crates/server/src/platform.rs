@@ -215,9 +215,11 @@ impl Platform {
         }
         let store = self.store(&upload.service)?;
         let expires = upload.expires_at / 1000;
-        Ok((first..first + count)
-            .map(|n| PartUrl { part_number: n, url: store.part_url(&upload.service, &upload, n, expires) })
-            .collect())
+        let mut urls = Vec::with_capacity(count as usize);
+        for n in first..first + count {
+            urls.push(PartUrl { part_number: n, url: store.part_url(&upload.service, &upload, n, expires).await? });
+        }
+        Ok(urls)
     }
 
     /// The upload session behind a signed part URL (the signature was checked by the caller).
@@ -246,9 +248,24 @@ impl Platform {
         Self::require_write(caller)?;
         let upload = self.open_upload(caller, upload_id).await?;
         let store = self.store(&upload.service)?;
-        let stored = self.catalogue.parts(&upload.id).await?;
-        let checksum = verify_parts(&upload, &stored, &req)?;
-        store.finish_upload(&upload, req.size).await?;
+        let stored = if store.records_parts() { Some(self.catalogue.parts(&upload.id).await?) } else { None };
+        let checksum = verify_parts(&upload, stored.as_deref(), &req)?;
+        let held = match store.finish_upload(&upload, req.size, &req.parts).await {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
+                let _ = store.abort_upload(&upload).await;
+                return Err(e.into());
+            }
+        };
+        if held != req.size {
+            let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
+            let _ = store.abort_upload(&upload).await;
+            return Err(Error::Invalid(format!(
+                "the store holds {held} bytes but the client sent {}; upload again",
+                req.size
+            )));
+        }
         match self.catalogue.commit_upload(&upload, req.size, &checksum, self.reclaim_after()).await {
             Ok(object) => {
                 let url = self.object_url(&object.data_name);
@@ -316,7 +333,7 @@ impl Platform {
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
         Ok(DownloadTicket {
-            url: store.get_url(&record.meta.service, &record.blob_key, expires_at),
+            url: store.get_url(&record.meta.service, &record.blob_key, expires_at).await?,
             object: record.meta,
             expires_at,
         })
@@ -404,41 +421,22 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
 }
 
-/// Checks the parts the store received against what the client says it sent (numbers, sizes,
-/// ETags) and returns the object's checksum, which the client computed while reading the data
-/// and every download verifies.
-fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<String> {
-    if req.parts.is_empty() {
-        return Err(Error::Invalid("no parts listed; every upload has at least one part".into()));
+/// Checks the client's account of an upload (and, where the store recorded each part, what it
+/// received: numbers, sizes, ETags) and returns the object's checksum, which the client computed
+/// while reading the data and every download verifies.
+fn verify_parts(upload: &UploadRecord, stored: Option<&[PartRecord]>, req: &CompleteUpload) -> Result<String> {
+    if req.parts.is_empty() || req.parts.len() > MAX_PARTS as usize {
+        return Err(Error::Invalid(format!("an upload has 1 to {MAX_PARTS} parts; {} listed", req.parts.len())));
     }
-    if req.parts.len() != stored.len() {
-        return Err(Error::Invalid(format!(
-            "the store received {} parts, the request lists {}; upload the missing parts and complete again",
-            stored.len(),
-            req.parts.len()
-        )));
+    for (i, given) in req.parts.iter().enumerate() {
+        if given.part_number != i as u32 + 1 {
+            return Err(Error::Invalid(format!("part {} is missing; parts must run 1, 2, 3, …", i + 1)));
+        }
     }
-    let mut total = 0u64;
-    let last = stored.len() - 1;
-    for (i, (given, got)) in req.parts.iter().zip(stored).enumerate() {
-        let expected_number = i as u32 + 1;
-        if given.part_number != expected_number || got.part_number != expected_number {
-            return Err(Error::Invalid(format!("part {expected_number} is missing; parts must run 1, 2, 3, …")));
-        }
-        if given.etag.trim_matches('"') != got.etag.trim_matches('"') {
-            return Err(Error::Invalid(format!(
-                "part {expected_number} differs from what the store received (ETag mismatch); upload it again"
-            )));
-        }
-        let size_ok = if i == last { got.size <= upload.part_size } else { got.size == upload.part_size };
-        if !size_ok || (got.size == 0 && stored.len() > 1) {
-            return Err(Error::Invalid(format!(
-                "part {expected_number} has {} bytes; every part but the last must have exactly {} bytes",
-                got.size, upload.part_size
-            )));
-        }
-        total += got.size;
-    }
+    let total = match stored {
+        Some(stored) => check_received(upload, stored, req)?,
+        None => req.size,
+    };
     if total != req.size {
         return Err(Error::Invalid(format!(
             "the parts hold {total} bytes but the request says {}; upload again",
@@ -459,6 +457,39 @@ fn verify_parts(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUplo
         return Err(Error::Invalid("checksum must read blake3:<64 lowercase hex digits>".into()));
     }
     Ok(req.checksum.clone())
+}
+
+/// Compares the parts a store recorded with the client's list; returns the bytes received.
+fn check_received(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<u64> {
+    if req.parts.len() != stored.len() {
+        return Err(Error::Invalid(format!(
+            "the store received {} parts, the request lists {}; upload the missing parts and complete again",
+            stored.len(),
+            req.parts.len()
+        )));
+    }
+    let mut total = 0u64;
+    let last = stored.len() - 1;
+    for (i, (given, got)) in req.parts.iter().zip(stored).enumerate() {
+        let number = i as u32 + 1;
+        if got.part_number != number {
+            return Err(Error::Invalid(format!("part {number} never reached the store; upload it again")));
+        }
+        if given.etag.trim_matches('"') != got.etag.trim_matches('"') {
+            return Err(Error::Invalid(format!(
+                "part {number} differs from what the store received (ETag mismatch); upload it again"
+            )));
+        }
+        let size_ok = if i == last { got.size <= upload.part_size } else { got.size == upload.part_size };
+        if !size_ok || (got.size == 0 && stored.len() > 1) {
+            return Err(Error::Invalid(format!(
+                "part {number} has {} bytes; every part but the last must have exactly {} bytes",
+                got.size, upload.part_size
+            )));
+        }
+        total += got.size;
+    }
+    Ok(total)
 }
 
 pub fn percent_encode(s: &str) -> String {

@@ -140,9 +140,8 @@ fn admin_manages_users_and_keys_on_the_data_directory() {
     let server = TestServer::start();
     let work = tempfile::tempdir().expect("tmp");
     let cfg = work.path().join("cfg");
-    let admin = |args: &[&str]| {
-        fedml(&cfg).arg("admin").arg("--data-dir").arg(&server.data_dir).args(args).output().expect("run")
-    };
+    let admin =
+        |args: &[&str]| fedml(&cfg).arg("admin").args(server.admin_location()).args(args).output().expect("run");
     assert!(admin(&["user", "create", "alice"]).status.success());
     assert_eq!(admin(&["user", "create", "alice"]).status.code(), Some(1), "duplicate user");
     let out = admin(&["key", "create", "--user", "alice", "--read-only", "-o", "json"]);

@@ -2,18 +2,83 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use fedml_client::Target;
+use fedml_server::blobs::S3Spec;
 use fedml_server::platform::{Lifetimes, Platform};
-use fedml_server::{ServerConfig, admin};
+use fedml_server::{ServerConfig, ServiceSpec, admin};
 
 pub struct TestServer {
     pub url: String,
     pub admin_key: String,
     pub data_dir: PathBuf,
     pub platform: std::sync::Arc<Platform>,
-    _dir: tempfile::TempDir,
+    pub backend: Backend,
+    lifetimes: Lifetimes,
+    _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     runtime_handle: tokio::runtime::Handle,
+}
+
+/// Which backends the black-box suite runs against: `FEDML_TEST_BACKEND` unset or `embedded`
+/// (SQLite + a local folder), or `postgres-s3` (a fresh PostgreSQL database and a fresh bucket
+/// per server, on the servers `scripts/backends` starts). A backend that is asked for and not
+/// reachable fails the test; nothing is skipped.
+#[derive(Clone)]
+pub enum Backend {
+    Embedded,
+    PostgresS3 { database_url: String, endpoint: String, s3_root: PathBuf, bucket: String },
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("FEDML_TEST_BACKEND=postgres-s3 needs {name}; see scripts/backends"))
+}
+
+impl Backend {
+    /// A fresh, empty backend of the configured kind.
+    pub fn fresh() -> Backend {
+        match std::env::var("FEDML_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("embedded") => Backend::Embedded,
+            Ok("postgres-s3") => {
+                let admin_url = required("FEDML_TEST_POSTGRES_URL");
+                let name = format!("fedml_{}", fedml_server::keys::random_hex(6));
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    sqlx::any::install_default_drivers();
+                    let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("PostgreSQL reachable");
+                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                        .execute(&mut conn)
+                        .await
+                        .expect("create database");
+                });
+                let database_url = match admin_url.rsplit_once('/') {
+                    Some((base, _)) => format!("{base}/{name}"),
+                    None => panic!("FEDML_TEST_POSTGRES_URL must end in /DATABASE"),
+                };
+                let s3_root = PathBuf::from(required("FEDML_TEST_S3_ROOT"));
+                let bucket = format!("b{}", fedml_server::keys::random_hex(6));
+                std::fs::create_dir_all(s3_root.join(&bucket)).expect("create bucket");
+                Backend::PostgresS3 { database_url, endpoint: required("FEDML_TEST_S3_ENDPOINT"), s3_root, bucket }
+            }
+            Ok(other) => panic!("unknown FEDML_TEST_BACKEND {other:?}; use embedded or postgres-s3"),
+        }
+    }
+
+    fn configure(&self, config: &mut ServerConfig) {
+        if let Backend::PostgresS3 { database_url, endpoint, bucket, .. } = self {
+            config.database_url = Some(database_url.clone());
+            config.services = vec![(
+                "R2".to_string(),
+                ServiceSpec::S3(S3Spec {
+                    bucket: bucket.clone(),
+                    endpoint: Some(endpoint.clone()),
+                    region: Some("us-east-1".into()),
+                    path_style: Some(true),
+                    ..S3Spec::default()
+                }),
+            )];
+        }
+    }
 }
 
 impl TestServer {
@@ -23,9 +88,31 @@ impl TestServer {
 
     pub fn start_with(lifetimes: Lifetimes) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data_dir = dir.path().join("data");
+        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, Some(dir), None)
+    }
+
+    /// Another instance over the same catalogue and blob store (the embedded backend: the same
+    /// data directory), as several stateless servers run side by side.
+    pub fn start_sharing(other: &TestServer) -> TestServer {
+        Self::launch(
+            other.backend.clone(),
+            other.data_dir.clone(),
+            other.lifetimes.clone(),
+            None,
+            Some(other.admin_key.clone()),
+        )
+    }
+
+    fn launch(
+        backend: Backend,
+        data_dir: PathBuf,
+        lifetimes: Lifetimes,
+        dir: Option<tempfile::TempDir>,
+        admin_key: Option<String>,
+    ) -> TestServer {
         let mut config = ServerConfig::embedded(data_dir.clone(), "127.0.0.1:0".parse().expect("addr"));
-        config.lifetimes = lifetimes;
+        config.lifetimes = lifetimes.clone();
+        backend.configure(&mut config);
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -34,7 +121,7 @@ impl TestServer {
                 let server = fedml_server::start(config).await.expect("server starts");
                 tx.send((
                     server.public_url.clone(),
-                    server.bootstrap.clone().expect("first start bootstraps").api_key,
+                    server.bootstrap.clone().map(|b| b.api_key),
                     server.platform.clone(),
                     tokio::runtime::Handle::current(),
                 ))
@@ -43,12 +130,15 @@ impl TestServer {
                 server.shutdown().await.expect("clean shutdown");
             });
         });
-        let (url, admin_key, platform, runtime_handle) = rx.recv().expect("server started");
+        let (url, bootstrap_key, platform, runtime_handle) = rx.recv().expect("server started");
+        let admin_key = admin_key.or(bootstrap_key).expect("first start bootstraps an admin");
         TestServer {
             url,
             admin_key,
             data_dir,
             platform,
+            backend,
+            lifetimes,
             _dir: dir,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -94,11 +184,24 @@ impl TestServer {
         self.target(&self.admin_key)
     }
 
-    /// Files under the blob folder's `objects` and `staging` directories.
+    /// How `fedml admin` finds this server's catalogue.
+    pub fn admin_location(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Embedded => vec!["--data-dir".into(), self.data_dir.display().to_string()],
+            Backend::PostgresS3 { database_url, .. } => vec!["--database".into(), database_url.clone()],
+        }
+    }
+
+    /// The files that hold blobs and unfinished uploads, wherever the backend keeps them.
     pub fn blob_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        for sub in ["objects", "staging"] {
-            collect_files(&self.data_dir.join("blobs").join(sub), &mut out);
+        match &self.backend {
+            Backend::Embedded => {
+                for sub in ["objects", "staging"] {
+                    collect_files(&self.data_dir.join("blobs").join(sub), &mut out);
+                }
+            }
+            Backend::PostgresS3 { s3_root, bucket, .. } => collect_files(&s3_root.join(bucket), &mut out),
         }
         out
     }

@@ -1,9 +1,5 @@
-//! Blob stores: where the bytes live. Blobs are immutable and written once, under a fresh key
-//! per upload (`<owner>/<upload-id>`); the catalogue decides which blob an object name means.
-//!
-//! Each backend is one variant of [`BlobStore`]: the local folder serves its own HMAC-signed
-//! URLs (`/blob/v1/…`) and assembles parts in place, writing part N at offset (N−1)·part_size of
-//! one staging file, so completing an upload is an `fsync` and a `rename`, never a copy.
+//! The local folder backend: parts are written in place into one staging file, finished blobs
+//! are plain files, and the server serves its own HMAC-signed URLs for them.
 
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -13,74 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use super::BlobError;
 use crate::catalogue::UploadRecord;
 use crate::signing::UrlSigner;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BlobError {
-    #[error("blob not found")]
-    NotFound,
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("the upload body ended early or broke off: {0}")]
-    Body(String),
-    #[error("blob store I/O: {0}")]
-    Io(#[from] io::Error),
-}
-
-/// One configured store. A service name maps to one of these.
-#[derive(Clone)]
-pub enum BlobStore {
-    Local(LocalStore),
-}
-
-impl BlobStore {
-    pub fn describe(&self) -> String {
-        match self {
-            BlobStore::Local(local) => format!("local folder {}", local.root.display()),
-        }
-    }
-
-    /// Prepares a multipart upload; returns the store's own upload id (empty when none).
-    pub async fn begin_upload(&self, upload: &UploadRecord) -> Result<String, BlobError> {
-        match self {
-            BlobStore::Local(local) => local.begin_upload(upload).await.map(|()| String::new()),
-        }
-    }
-
-    pub fn part_url(&self, service: &str, upload: &UploadRecord, part_number: u32, expires: i64) -> String {
-        match self {
-            BlobStore::Local(local) => local.part_url(service, &upload.id, part_number, expires),
-        }
-    }
-
-    /// Makes the uploaded parts the blob `upload.blob_key` (`total` bytes).
-    pub async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
-        match self {
-            BlobStore::Local(local) => local.finish_upload(upload, total).await,
-        }
-    }
-
-    /// Removes whatever an unfinished or abandoned upload left (parts and any finished blob).
-    pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
-        match self {
-            BlobStore::Local(local) => local.remove(&upload.blob_key).await,
-        }
-    }
-
-    pub fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
-        match self {
-            BlobStore::Local(local) => local.get_url(service, blob_key, expires),
-        }
-    }
-
-    /// Deletes a blob; deleting a missing blob is not an error.
-    pub async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
-        match self {
-            BlobStore::Local(local) => local.remove(blob_key).await,
-        }
-    }
-}
 
 /// The local folder backend: `<root>/staging/<upload-id>` while uploading,
 /// `<root>/objects/<owner>/<upload-id>` once complete.
@@ -132,12 +63,12 @@ impl LocalStore {
         format!("/blob/v1/{service}/object/{blob_key}")
     }
 
-    fn part_url(&self, service: &str, upload_id: &str, part_number: u32, expires: i64) -> String {
+    pub(super) fn part_url(&self, service: &str, upload_id: &str, part_number: u32, expires: i64) -> String {
         let path = Self::part_path(service, upload_id, part_number);
         format!("{}{path}?{}", self.public_url, self.signer.sign("PUT", &path, expires))
     }
 
-    fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
+    pub(super) fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
         let path = Self::object_url_path(service, blob_key);
         format!("{}{path}?{}", self.public_url, self.signer.sign("GET", &path, expires))
     }
@@ -146,7 +77,7 @@ impl LocalStore {
         &self.signer
     }
 
-    async fn begin_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+    pub(super) async fn begin_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
         tokio::fs::File::create(self.staging_path(&upload.id)).await?;
         Ok(())
     }
@@ -221,7 +152,7 @@ impl LocalStore {
         Ok((written, crc))
     }
 
-    async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
+    pub(super) async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
         let staging = self.staging_path(&upload.id);
         let target = self.object_path(&upload.blob_key).ok_or(BlobError::NotFound)?;
         tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
@@ -245,7 +176,7 @@ impl LocalStore {
         .map_err(|e| io::Error::other(e.to_string()))?
     }
 
-    async fn remove(&self, blob_key: &str) -> Result<(), BlobError> {
+    pub(super) async fn remove(&self, blob_key: &str) -> Result<(), BlobError> {
         let staging = self.staging_path(Self::upload_id_of(blob_key));
         let object = self.object_path(blob_key);
         for path in [Some(staging), object].into_iter().flatten() {

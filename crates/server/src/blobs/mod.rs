@@ -1,0 +1,127 @@
+//! Blob stores: where the bytes live. Blobs are immutable and written once, under a fresh key
+//! per upload (`<owner>/<upload-id>`); the catalogue decides which blob an object name means.
+//!
+//! Each backend is one variant of [`BlobStore`] and one module: `local` (a folder; the server
+//! serves its own HMAC-signed URLs and assembles parts in place) and `s3` (any S3-compatible
+//! store — AWS S3, Cloudflare R2, MinIO, Garage — through presigned URLs, so bytes go straight
+//! between client and bucket). Contract of every backend: a blob appears whole or not at all,
+//! and deleting a missing blob is not an error.
+
+mod local;
+mod s3;
+
+use std::io;
+
+use fedml_proto::CompletedPart;
+
+pub use local::LocalStore;
+pub use s3::{S3Spec, S3Store};
+
+use crate::catalogue::UploadRecord;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the upload body ended early or broke off: {0}")]
+    Body(String),
+    #[error("blob store I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("object store: {0}")]
+    Store(String),
+}
+
+impl From<object_store::Error> for BlobError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => BlobError::NotFound,
+            other => BlobError::Store(other.to_string()),
+        }
+    }
+}
+
+/// One configured store. A service name maps to one of these.
+#[derive(Clone)]
+pub enum BlobStore {
+    Local(LocalStore),
+    S3(S3Store),
+}
+
+impl BlobStore {
+    /// What the store is, for the start-up log (never a credential).
+    pub fn describe(&self) -> String {
+        match self {
+            BlobStore::Local(local) => format!("local folder {}", local.root().display()),
+            BlobStore::S3(s3) => s3.describe(),
+        }
+    }
+
+    /// Whether the store received each part itself (and so can vouch for numbers and sizes).
+    pub fn records_parts(&self) -> bool {
+        matches!(self, BlobStore::Local(_))
+    }
+
+    /// Prepares a multipart upload; returns the store's own upload id (empty when none).
+    pub async fn begin_upload(&self, upload: &UploadRecord) -> Result<String, BlobError> {
+        match self {
+            BlobStore::Local(local) => local.begin_upload(upload).await.map(|()| String::new()),
+            BlobStore::S3(s3) => s3.begin_upload(upload).await,
+        }
+    }
+
+    /// A URL that accepts part `part_number` (1-based) of `upload` until `expires` (Unix seconds).
+    pub async fn part_url(
+        &self,
+        service: &str,
+        upload: &UploadRecord,
+        part_number: u32,
+        expires: i64,
+    ) -> Result<String, BlobError> {
+        match self {
+            BlobStore::Local(local) => Ok(local.part_url(service, &upload.id, part_number, expires)),
+            BlobStore::S3(s3) => s3.part_url(upload, part_number, expires).await,
+        }
+    }
+
+    /// Makes the uploaded parts the blob `upload.blob_key`; returns its size in bytes.
+    pub async fn finish_upload(
+        &self,
+        upload: &UploadRecord,
+        total: u64,
+        parts: &[CompletedPart],
+    ) -> Result<u64, BlobError> {
+        match self {
+            BlobStore::Local(local) => local.finish_upload(upload, total).await.map(|()| total),
+            BlobStore::S3(s3) => s3.finish_upload(upload, parts).await,
+        }
+    }
+
+    /// Removes whatever an unfinished or abandoned upload left (parts and any finished blob).
+    pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => local.remove(&upload.blob_key).await,
+            BlobStore::S3(s3) => s3.abort_upload(upload).await,
+        }
+    }
+
+    /// A URL that reads the blob (honouring `Range`) until `expires` (Unix seconds).
+    pub async fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> Result<String, BlobError> {
+        match self {
+            BlobStore::Local(local) => Ok(local.get_url(service, blob_key, expires)),
+            BlobStore::S3(s3) => s3.get_url(blob_key, expires).await,
+        }
+    }
+
+    /// Deletes a blob; deleting a missing blob is not an error.
+    pub async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => local.remove(blob_key).await,
+            BlobStore::S3(s3) => s3.delete(blob_key).await,
+        }
+    }
+}
