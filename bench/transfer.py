@@ -45,7 +45,8 @@ def settle(*paths):
     except OSError:
         pass
     for root in paths:
-        for dirpath, _, files in os.walk(root) if os.path.isdir(root) else [(os.path.dirname(root), None, [os.path.basename(root)])]:
+        walk = os.walk(root) if os.path.isdir(root) else [(os.path.dirname(root), None, [os.path.basename(root)])]
+        for dirpath, _, files in walk:
             for name in files:
                 with open(os.path.join(dirpath, name), "rb") as f:
                     while f.read(16 << 20):
