@@ -206,6 +206,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 show_progress: progress_wanted(no_progress, common.output),
                 out_progress_to_err: true,
                 progress_desc: None,
+                progress_bar: None,
             };
             let response = fedml_client::upload_with(&data_path, &options);
             emit(common.output, &response, |done| {
@@ -230,6 +231,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 show_progress: progress_wanted(no_progress, common.output),
                 out_progress_to_err: true,
                 progress_desc: None,
+                progress_bar: None,
             };
             let response = fedml_client::download_with(&data_name, &options);
             emit(common.output, &response, |path| println!("Downloaded {data_name:?} to {}", path.display()))

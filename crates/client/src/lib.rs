@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use fedml_proto::{CompletedUpload, Identity, ObjectKind, ObjectMeta, ResponseCode};
+pub use indicatif::ProgressBar;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
@@ -153,6 +154,8 @@ pub struct UploadOptions {
     pub show_progress: bool,
     pub out_progress_to_err: bool,
     pub progress_desc: Option<String>,
+    /// Count progress into this (hidden) bar instead of drawing one.
+    pub progress_bar: Option<ProgressBar>,
 }
 
 impl Default for UploadOptions {
@@ -168,6 +171,7 @@ impl Default for UploadOptions {
             show_progress: false,
             out_progress_to_err: true,
             progress_desc: None,
+            progress_bar: None,
         }
     }
 }
@@ -235,6 +239,7 @@ pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedM
             show: options.show_progress,
             to_stderr: options.out_progress_to_err,
             description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_UPLOAD_DESC.into()),
+            external: options.progress_bar.clone(),
         };
         let request = UploadRequest {
             name,
@@ -264,6 +269,8 @@ pub struct DownloadOptions {
     pub show_progress: bool,
     pub out_progress_to_err: bool,
     pub progress_desc: Option<String>,
+    /// Count progress into this (hidden) bar instead of drawing one.
+    pub progress_bar: Option<ProgressBar>,
 }
 
 impl Default for DownloadOptions {
@@ -275,6 +282,7 @@ impl Default for DownloadOptions {
             show_progress: true,
             out_progress_to_err: true,
             progress_desc: None,
+            progress_bar: None,
         }
     }
 }
@@ -306,6 +314,7 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
             show: options.show_progress,
             to_stderr: options.out_progress_to_err,
             description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_DOWNLOAD_DESC.into()),
+            external: options.progress_bar.clone(),
         };
         let cancel = options.target.cancel_token();
         let path =

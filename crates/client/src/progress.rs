@@ -11,15 +11,23 @@ pub struct ProgressOptions {
     pub show: bool,
     pub to_stderr: bool,
     pub description: String,
+    /// A counter the caller draws itself (the Python package renders it in a notebook cell);
+    /// when given, nothing is drawn here.
+    pub external: Option<ProgressBar>,
 }
 
 impl ProgressOptions {
     pub fn hidden() -> Self {
-        ProgressOptions { show: false, to_stderr: true, description: String::new() }
+        ProgressOptions { show: false, to_stderr: true, description: String::new(), external: None }
     }
 }
 
 pub fn bar(options: &ProgressOptions, total: u64) -> ProgressBar {
+    if let Some(external) = &options.external {
+        external.set_length(total);
+        external.set_position(0);
+        return external.clone();
+    }
     if !options.show {
         return ProgressBar::hidden();
     }

@@ -91,6 +91,9 @@ pub struct ObjectMeta {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// A short-lived signed URL that reads the content (in metadata and list answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
 
 /// `POST /api/v1/uploads`: open an upload session.

@@ -586,6 +586,7 @@ impl Catalogue {
             user_metadata: upload.metadata.clone(),
             created_at: rfc3339(created_at),
             updated_at: rfc3339(now),
+            download_url: None,
         })
     }
 
@@ -740,6 +741,7 @@ fn object_from_row(row: &AnyRow) -> Result<ObjectRecord> {
             user_metadata: from_json(&metadata, "metadata")?,
             created_at: rfc3339(row.try_get("created_at")?),
             updated_at: rfc3339(row.try_get("updated_at")?),
+            download_url: None,
         },
     })
 }

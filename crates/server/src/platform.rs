@@ -300,7 +300,19 @@ impl Platform {
     }
 
     pub async fn object(&self, caller: &Caller, name: &str) -> Result<ObjectMeta> {
-        Ok(self.object_record(caller, name).await?.meta)
+        let record = self.object_record(caller, name).await?;
+        self.with_download_url(record).await
+    }
+
+    /// The object's metadata with a fresh signed URL for its content.
+    async fn with_download_url(&self, record: crate::catalogue::ObjectRecord) -> Result<ObjectMeta> {
+        let mut meta = record.meta;
+        let expires = now_secs() + self.lifetimes.download_secs;
+        // An object of a service this instance no longer serves is still listed, without a URL.
+        if let Ok(store) = self.store(&meta.service) {
+            meta.download_url = Some(store.get_url(&meta.service, &record.blob_key, expires).await?);
+        }
+        Ok(meta)
     }
 
     async fn object_record(&self, caller: &Caller, name: &str) -> Result<crate::catalogue::ObjectRecord> {
@@ -312,7 +324,7 @@ impl Platform {
     }
 
     pub async fn user_metadata(&self, caller: &Caller, name: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.object(caller, name).await?.user_metadata)
+        Ok(self.object_record(caller, name).await?.meta.user_metadata)
     }
 
     pub async fn list(&self, caller: &Caller, after: Option<&str>, limit: Option<u32>) -> Result<ObjectPage> {
@@ -320,7 +332,11 @@ impl Platform {
         let records = self.catalogue.list_objects(&caller.user_id, after, limit).await?;
         let next =
             (records.len() == limit as usize).then(|| records.last().map(|r| r.meta.data_name.clone())).flatten();
-        Ok(ObjectPage { objects: records.into_iter().map(|r| r.meta).collect(), next })
+        let mut objects = Vec::with_capacity(records.len());
+        for record in records {
+            objects.push(self.with_download_url(record).await?);
+        }
+        Ok(ObjectPage { objects, next })
     }
 
     /// A signed URL for the object's content. `service`, when given, must be a configured

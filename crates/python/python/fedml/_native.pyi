@@ -1,0 +1,40 @@
+"""Native core of the fedml package (private: use ``fedml.api``). Each call answers
+``(code, message, data_as_json)``."""
+
+from os import PathLike
+from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
+
+_Answer = Tuple[str, str, str]
+_Progress = Optional[Callable[[int, int], None]]
+
+__version__: str
+
+def fedml_login(api_key: Optional[str] = None) -> _Answer: ...
+def upload(
+    data_path: Union[str, PathLike],
+    api_key: Optional[str] = None,
+    service: str = "R2",
+    name: Optional[str] = None,
+    description: Optional[str] = None,
+    metadata: Optional[Mapping[str, str]] = None,
+    show_progress: bool = False,
+    out_progress_to_err: bool = True,
+    progress_desc: Optional[str] = None,
+    tag_list: Optional[Union[str, Sequence[str]]] = None,
+    overwrite: bool = False,
+    progress: _Progress = None,
+) -> _Answer: ...
+def download(
+    data_name: str,
+    api_key: Optional[str] = None,
+    service: str = "R2",
+    dest_path: Optional[Union[str, PathLike]] = None,
+    show_progress: bool = True,
+    out_progress_to_err: bool = True,
+    progress_desc: Optional[str] = None,
+    progress: _Progress = None,
+) -> _Answer: ...
+def delete(data_name: str, service: Optional[str] = None, api_key: Optional[str] = None) -> _Answer: ...
+def get_storage_metadata(data_name: str, api_key: Optional[str] = None) -> _Answer: ...
+def get_storage_user_defined_metadata(data_name: str, api_key: Optional[str] = None) -> _Answer: ...
+def list_storage_objects(api_key: Optional[str] = None) -> _Answer: ...

@@ -1,0 +1,133 @@
+"""The FedML storage APIs: ``fedml_login``, ``upload``, ``download``, ``delete``,
+``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``.
+
+Every call returns a :class:`~fedml.api.fedml_response.FedMLResponse`; failures are reported
+through its ``code`` and ``message``, never raised. Transfers release the GIL, and Ctrl-C cancels
+them cleanly (nothing stored, no partial file) before ``KeyboardInterrupt`` is raised.
+"""
+
+import os
+from typing import Dict, List, Optional, Sequence, Union
+
+from .. import _native
+from . import _progress
+from .fedml_response import FedMLResponse, ResponseCode, _from_native
+from .storage import StorageMetadata
+
+__all__ = [
+    "FedMLResponse",
+    "ResponseCode",
+    "StorageMetadata",
+    "fedml_login",
+    "upload",
+    "download",
+    "delete",
+    "get_storage_metadata",
+    "get_storage_user_defined_metadata",
+    "list_storage_objects",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+DEFAULT_UPLOAD_DESC = "Uploading Package to Remote Storage"
+DEFAULT_DOWNLOAD_DESC = "Downloading from Remote Storage"
+
+
+def fedml_login(api_key: Optional[str] = None) -> FedMLResponse[dict]:
+    """Checks ``api_key`` against the server and saves it (with the server URL) for later calls.
+
+    The server is ``FEDML_SERVER_URL``, else the one saved by an earlier login, else
+    ``http://127.0.0.1:8780``. ``data``: ``{"user", "key_id", "read_only", "services", ...}``.
+    """
+    return _from_native(_native.fedml_login(api_key))
+
+
+def upload(
+    data_path: PathLike,
+    api_key: Optional[str] = None,
+    service: str = "R2",
+    name: Optional[str] = None,
+    description: Optional[str] = None,
+    metadata: Optional[Dict[str, str]] = None,
+    show_progress: bool = False,
+    out_progress_to_err: bool = True,
+    progress_desc: Optional[str] = None,
+    tag_list: Optional[Union[str, Sequence[str]]] = None,
+    overwrite: bool = False,
+) -> FedMLResponse[str]:
+    """Uploads a file or a directory.
+
+    Args:
+        data_path: the file or directory to store.
+        api_key: your API key (default: ``FEDML_API_KEY``, then the saved login).
+        service: the storage service (the server's configuration names them; default ``"R2"``).
+        name: the name to store it under (default: the file or directory name).
+        description: a description (default: empty).
+        metadata: user-defined metadata; keys and values must be strings.
+        show_progress: draw a progress bar.
+        out_progress_to_err: draw it on stderr (else stdout).
+        progress_desc: the text beside the bar (default "Uploading Package to Remote Storage").
+        tag_list: tags, as a list or a comma-separated string.
+        overwrite: replace an object of the same name (atomically) instead of failing.
+
+    Returns:
+        ``data`` is the URL of the stored object.
+    """
+    bar = _progress.make(show_progress, out_progress_to_err, progress_desc or DEFAULT_UPLOAD_DESC)
+    try:
+        answer = _native.upload(
+            os.fspath(data_path), api_key, service, name, description, metadata, show_progress,
+            out_progress_to_err, progress_desc, tag_list, overwrite, bar,
+        )
+    finally:
+        _progress.close(bar)
+    return _from_native(answer, lambda done: done["url"])
+
+
+def download(
+    data_name: str,
+    api_key: Optional[str] = None,
+    service: str = "R2",
+    dest_path: Optional[PathLike] = None,
+    show_progress: bool = True,
+) -> FedMLResponse[str]:
+    """Downloads stored data into the directory ``dest_path`` (default: the current directory).
+
+    A file lands at ``dest_path/<data_name>``, a directory is unpacked into
+    ``dest_path/<data_name>/``; an existing copy is replaced only once the new data is verified.
+
+    Returns:
+        ``data`` is the absolute path of the downloaded file or directory.
+    """
+    bar = _progress.make(show_progress, True, DEFAULT_DOWNLOAD_DESC)
+    try:
+        answer = _native.download(
+            data_name, api_key, service, None if dest_path is None else os.fspath(dest_path), show_progress,
+            True, None, bar,
+        )
+    finally:
+        _progress.close(bar)
+    return _from_native(answer)
+
+
+def delete(data_name: str, service: Optional[str] = None, api_key: Optional[str] = None) -> FedMLResponse[bool]:
+    """Deletes stored data. ``data`` is ``True`` once it is gone."""
+    return _from_native(_native.delete(data_name, service, api_key))
+
+
+def get_storage_metadata(data_name: str, api_key: Optional[str] = None) -> FedMLResponse[StorageMetadata]:
+    """The metadata of stored data: ``data`` is a :class:`StorageMetadata` (``dataName``,
+    ``description``, ``createdAt``, ``updatedAt``, ``size``, ``tag_list``, ``checksum``, …)."""
+    return _from_native(_native.get_storage_metadata(data_name, api_key), StorageMetadata)
+
+
+def get_storage_user_defined_metadata(data_name: str, api_key: Optional[str] = None) -> FedMLResponse[Dict[str, str]]:
+    """The user-defined metadata given at upload: ``data`` is the ``dict`` of strings."""
+    return _from_native(_native.get_storage_user_defined_metadata(data_name, api_key))
+
+
+def list_storage_objects(api_key: Optional[str] = None) -> FedMLResponse[List[StorageMetadata]]:
+    """All your stored data: ``data`` is a list of :class:`StorageMetadata`, in name order."""
+    return _from_native(
+        _native.list_storage_objects(api_key), lambda items: [StorageMetadata(item) for item in items]
+    )

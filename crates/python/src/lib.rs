@@ -1,0 +1,252 @@
+//! The native core of the `fedml` Python package: each function runs one Rust SDK call with the
+//! GIL released, keeps Python responsive (Ctrl-C cancels the transfer cleanly, other threads
+//! run), feeds a progress callback, and answers `(code, message, data_as_json)`. The Python
+//! layer (`python/fedml/api`) turns that into the seed's `FedMLResponse`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use fedml_client::{CancellationToken, DownloadOptions, FedMLResponse, ProgressBar, Target, UploadOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde::Serialize;
+
+type Answer = (String, String, String);
+
+fn answer<T: Serialize>(r: FedMLResponse<T>) -> Answer {
+    let data = r.data.map(|d| serde_json::to_string(&d).unwrap_or_else(|_| "null".into())).unwrap_or("null".into());
+    (r.code.as_str().to_string(), r.message, data)
+}
+
+fn failure(message: String) -> Answer {
+    ("FAILURE".into(), message, "null".into())
+}
+
+fn target(api_key: Option<String>, cancel: Option<CancellationToken>) -> Target {
+    Target { api_key, server: None, parallel: None, cancel }
+}
+
+/// Runs `work` on its own thread. Meanwhile, with the GIL released between checks: reports
+/// progress to `progress(done, total)`, and on Ctrl-C cancels the work, waits for it to clean up,
+/// and raises `KeyboardInterrupt`.
+fn run<F>(
+    py: Python<'_>,
+    bar: Option<ProgressBar>,
+    progress: Option<Py<PyAny>>,
+    cancel: CancellationToken,
+    work: F,
+) -> PyResult<Answer>
+where
+    F: FnOnce() -> Answer + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("fedml-call".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start the transfer: {e}")))?;
+    // Waiting happens without the GIL; the receiver is shared with that wait through a mutex.
+    let rx = std::sync::Mutex::new(rx);
+    let wait = |timeout: Option<Duration>| {
+        py.detach(|| match rx.lock() {
+            Ok(rx) => match timeout {
+                Some(t) => rx.recv_timeout(t),
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            },
+            Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
+        })
+    };
+    let mut last = (u64::MAX, u64::MAX);
+    loop {
+        let got = wait(Some(Duration::from_millis(100)));
+        if let (Some(bar), Some(cb)) = (&bar, &progress) {
+            let now = (bar.position(), bar.length().unwrap_or(0));
+            if now != last {
+                last = now;
+                cb.call1(py, now)?;
+            }
+        }
+        match got {
+            Ok(answer) => {
+                let _ = handle.join();
+                return Ok(answer);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = handle.join();
+                return Ok(("ERROR".into(), "the transfer stopped unexpectedly".into(), "null".into()));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(interrupt) = py.check_signals() {
+            // Ctrl-C (or another signal handler raising): stop the transfer, let it remove what
+            // it started (the upload session, the temporary file), then raise.
+            cancel.cancel();
+            let _ = wait(None);
+            let _ = handle.join();
+            return Err(interrupt);
+        }
+    }
+}
+
+/// User metadata must be a dict of str to str; anything else is a FAILURE, not an exception.
+fn metadata_from(value: Option<&Bound<'_, PyAny>>) -> Result<Option<BTreeMap<String, String>>, String> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
+    let dict = value.cast::<PyDict>().map_err(|_| "metadata must be a dict such as {'key': 'value'}".to_string())?;
+    let mut map = BTreeMap::new();
+    for (k, v) in dict.iter() {
+        let (Ok(k), Ok(v)) = (k.extract::<String>(), v.extract::<String>()) else {
+            return Err(format!(
+                "metadata entry {}: {} — both the key and values have to be strings",
+                k.repr().map(|r| r.to_string()).unwrap_or_default(),
+                v.repr().map(|r| r.to_string()).unwrap_or_default()
+            ));
+        };
+        map.insert(k, v);
+    }
+    fedml_proto::rules::check_metadata(&map)?;
+    Ok(Some(map))
+}
+
+fn tags_from(value: Option<&Bound<'_, PyAny>>) -> Result<Vec<String>, String> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
+    if let Ok(text) = value.extract::<String>() {
+        return Ok(fedml_proto::rules::parse_tag_list(&text));
+    }
+    let list = value.cast::<PyList>().map_err(|_| "tag_list must be a list of strings".to_string())?;
+    list.iter().map(|t| t.extract::<String>().map_err(|_| "tag_list must be a list of strings".to_string())).collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (api_key=None))]
+fn fedml_login(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
+    let Some(key) = api_key.or_else(|| std::env::var("FEDML_API_KEY").ok()) else {
+        return Ok(failure(
+            "no API key given: call fedml_login(api_key=...) with the key your server admin gave you".into(),
+        ));
+    };
+    run(py, None, None, CancellationToken::new(), move || answer(fedml_client::fedml_login(&key)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_path, api_key=None, service="R2".to_string(), name=None, description=None, metadata=None,
+    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn upload(
+    py: Python<'_>,
+    data_path: PathBuf,
+    api_key: Option<String>,
+    service: String,
+    name: Option<String>,
+    description: Option<String>,
+    metadata: Option<Bound<'_, PyAny>>,
+    show_progress: bool,
+    out_progress_to_err: bool,
+    progress_desc: Option<String>,
+    tag_list: Option<Bound<'_, PyAny>>,
+    overwrite: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Answer> {
+    let metadata = match metadata_from(metadata.as_ref()) {
+        Ok(m) => m,
+        Err(message) => return Ok(failure(message)),
+    };
+    let tags = match tags_from(tag_list.as_ref()) {
+        Ok(t) => t,
+        Err(message) => return Ok(failure(message)),
+    };
+    let cancel = CancellationToken::new();
+    let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
+    let options = UploadOptions {
+        target: target(api_key, Some(cancel.clone())),
+        service,
+        name,
+        description,
+        metadata,
+        tags,
+        overwrite,
+        show_progress: show_progress && progress.is_none(),
+        out_progress_to_err,
+        progress_desc,
+        progress_bar: bar.clone(),
+    };
+    run(py, bar, progress, cancel, move || answer(fedml_client::upload_with(&data_path, &options)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, api_key=None, service="R2".to_string(), dest_path=None, show_progress=true,
+    out_progress_to_err=true, progress_desc=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn download(
+    py: Python<'_>,
+    data_name: String,
+    api_key: Option<String>,
+    service: String,
+    dest_path: Option<PathBuf>,
+    show_progress: bool,
+    out_progress_to_err: bool,
+    progress_desc: Option<String>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Answer> {
+    let cancel = CancellationToken::new();
+    let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
+    let options = DownloadOptions {
+        target: target(api_key, Some(cancel.clone())),
+        service: Some(service),
+        dest_path,
+        show_progress: show_progress && progress.is_none(),
+        out_progress_to_err,
+        progress_desc,
+        progress_bar: bar.clone(),
+    };
+    run(py, bar, progress, cancel, move || answer(fedml_client::download_with(&data_name, &options)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, service=None, api_key=None))]
+fn delete(py: Python<'_>, data_name: String, service: Option<String>, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::delete_with(&data_name, service.as_deref(), &t))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, api_key=None))]
+fn get_storage_metadata(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::get_storage_metadata_with(&data_name, &t))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, api_key=None))]
+fn get_storage_user_defined_metadata(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::get_storage_user_defined_metadata_with(&data_name, &t))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (api_key=None))]
+fn list_storage_objects(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || answer(fedml_client::list_storage_objects_with(&t)))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fedml_login, m)?)?;
+    m.add_function(wrap_pyfunction!(upload, m)?)?;
+    m.add_function(wrap_pyfunction!(download, m)?)?;
+    m.add_function(wrap_pyfunction!(delete, m)?)?;
+    m.add_function(wrap_pyfunction!(get_storage_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(get_storage_user_defined_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(list_storage_objects, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+"""The Python surface beyond the seed's examples: failures as responses, progress bars, the GIL,
+Ctrl-C, and interoperation with the `fedml` command line."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import fedml
+from fedml.api import StorageMetadata
+from fedml.api.fedml_response import FedMLResponse, ResponseCode
+from conftest import FEDML
+
+
+def test_failures_are_responses_not_exceptions(server, tmp_path):
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    key = server.admin_key
+    cases = [
+        fedml.api.upload(f, api_key=key, name="a/b"),
+        fedml.api.upload(f, api_key=key, metadata={"n": 1}),
+        fedml.api.upload(f, api_key=key, metadata=["not", "a", "dict"]),
+        fedml.api.upload(tmp_path / "missing", api_key=key),
+        fedml.api.upload(f, api_key=key, service="GCS"),
+        fedml.api.download("nothing-here", api_key=key, dest_path=tmp_path),
+        fedml.api.delete("nothing-here", "R2", api_key=key),
+        fedml.api.get_storage_metadata("nothing-here", api_key=key),
+        fedml.api.get_storage_user_defined_metadata("nothing-here", api_key=key),
+        fedml.api.list_storage_objects(api_key="not-a-key"),
+        fedml.api.list_storage_objects(),  # no key anywhere
+    ]
+    for r in cases:
+        assert isinstance(r, FedMLResponse)
+        assert r.code == ResponseCode.FAILURE, r
+        assert r.message and r.data is None
+    assert "have to be strings" in cases[1].message
+    assert "GCS" in cases[4].message and "R2" in cases[4].message
+    os.environ["FEDML_SERVER_URL"] = "http://127.0.0.1:9"
+    r = fedml.api.list_storage_objects(api_key=key)
+    assert r.code == ResponseCode.ERROR and "cannot reach" in r.message
+
+
+def test_metadata_objects_and_tags(server, tmp_path):
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(1000))
+    r = fedml.api.upload(f, api_key=server.admin_key, description="d", metadata={"k": "v"}, tag_list=["a", "b"])
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert r.data.endswith("/weights.bin")
+    meta = fedml.api.get_storage_metadata("weights.bin", api_key=server.admin_key).data
+    assert isinstance(meta, StorageMetadata)
+    assert (meta.dataName, meta.description, meta.size, meta.tag_list) == ("weights.bin", "d", 1000, ["a", "b"])
+    assert meta.checksum.startswith("blake3:") and meta.createdAt and meta.updatedAt
+    assert meta.download_url.startswith(server.url)
+    import urllib.request
+    assert urllib.request.urlopen(meta.download_url).read() == f.read_bytes()
+    listed = fedml.api.list_storage_objects(api_key=server.admin_key).data
+    assert [m.dataName for m in listed] == ["weights.bin"]
+    dup = fedml.api.upload(f, api_key=server.admin_key)
+    assert dup.code == ResponseCode.FAILURE and "overwrite" in dup.message
+    assert fedml.api.upload(f, api_key=server.admin_key, overwrite=True).code == ResponseCode.SUCCESS
+
+
+def test_progress_bar_goes_where_asked(server, tmp_path, capsys):
+    f = tmp_path / "p.bin"
+    f.write_bytes(os.urandom(12 << 20))
+    r = fedml.api.upload(f, api_key=server.admin_key, show_progress=True, out_progress_to_err=False,
+                         progress_desc="Sending weights")
+    assert r.code == ResponseCode.SUCCESS, r.message
+    out, err = capsys.readouterr()
+    assert "Sending weights" in out and "Sending weights" not in err
+    r = fedml.api.upload(f, api_key=server.admin_key, name="p2", show_progress=True)
+    out, err = capsys.readouterr()
+    assert "Uploading Package to Remote Storage" in err and "Uploading" not in out
+    r = fedml.api.upload(f, api_key=server.admin_key, name="p3")
+    out, err = capsys.readouterr()
+    assert out == "" and err == "", "show_progress=False draws nothing"
+
+
+def test_the_gil_is_released_during_transfers(server, tmp_path):
+    f = tmp_path / "big.bin"
+    with open(f, "wb") as out:
+        out.truncate(256 << 20)
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.005)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    started = time.monotonic()
+    r = fedml.api.upload(f, api_key=server.admin_key)
+    elapsed = time.monotonic() - started
+    stop.set()
+    t.join()
+    assert r.code == ResponseCode.SUCCESS, r.message
+    during = [x for x in ticks if started <= x <= started + elapsed]
+    assert len(during) >= 0.3 * elapsed / 0.005, f"{len(during)} ticks in {elapsed:.2f}s: the GIL was held"
+
+
+def test_ctrl_c_cancels_cleanly(server, tmp_path):
+    f = tmp_path / "huge.bin"
+    with open(f, "wb") as out:
+        out.truncate(8 << 30)  # sparse: takes no disk, reads as zeros
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        fedml.api.upload(f, api_key=server.admin_key)
+    timer.join()
+    assert fedml.api.list_storage_objects(api_key=server.admin_key).data == []
+    assert server.blob_files() == [], server.blob_files()
+
+    small = tmp_path / "small.bin"
+    with open(small, "wb") as out:
+        out.truncate(1 << 30)
+    assert fedml.api.upload(small, api_key=server.admin_key).code == ResponseCode.SUCCESS
+    dest = tmp_path / "dest"
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        fedml.api.download("small.bin", api_key=server.admin_key, dest_path=dest, show_progress=False)
+    timer.join()
+    assert list(dest.iterdir()) == [], "no partial file"
+
+
+def test_interop_with_the_command_line(server, tmp_path):
+    env = dict(os.environ, FEDML_API_KEY=server.admin_key)
+    cli_file = tmp_path / "from-cli.bin"
+    cli_file.write_bytes(os.urandom(100_000))
+    subprocess.run([str(FEDML), "storage", "upload", str(cli_file), "-um", '{"via": "cli"}'], env=env, check=True,
+                   capture_output=True)
+    r = fedml.api.download("from-cli.bin", api_key=server.admin_key, dest_path=tmp_path / "py")
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert Path(r.data).read_bytes() == cli_file.read_bytes()
+    assert fedml.api.get_storage_user_defined_metadata("from-cli.bin", api_key=server.admin_key).data == {"via": "cli"}
+
+    tree = tmp_path / "from-python"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "x.txt").write_text("python")
+    assert fedml.api.upload(tree, api_key=server.admin_key).code == ResponseCode.SUCCESS
+    subprocess.run([str(FEDML), "storage", "download", "from-python", "-d", str(tmp_path / "cli")], env=env,
+                   check=True, capture_output=True)
+    assert (tmp_path / "cli" / "from-python" / "sub" / "x.txt").read_text() == "python"
