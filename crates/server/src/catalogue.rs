@@ -15,7 +15,8 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::time::{now_ms, rfc3339};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_fedml_compat.sql")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
@@ -79,6 +80,9 @@ pub struct UploadRecord {
     pub store_upload_id: String,
     pub state: String,
     pub expires_at: i64,
+    /// Size and checksum of a blob finished ahead of its commit (FedML SDK uploads).
+    pub blob_size: Option<u64>,
+    pub blob_checksum: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -425,7 +429,8 @@ impl Catalogue {
     }
 
     const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
-        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at FROM uploads";
+        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum \
+        FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS)))
@@ -434,6 +439,22 @@ impl Catalogue {
             .await?
             .ok_or(CatalogueError::NotFound)?;
         upload_from_row(&row)
+    }
+
+    /// Records that an open session's blob is finished, with its size and checksum.
+    pub async fn set_blob_result(&self, upload_id: &str, size: u64, checksum: &str) -> Result<()> {
+        let _gate = self.gate().await;
+        let done =
+            sqlx::query("UPDATE uploads SET blob_size = $1, blob_checksum = $2 WHERE id = $3 AND state = 'open'")
+                .bind(size as i64)
+                .bind(checksum)
+                .bind(upload_id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() != 1 {
+            return Err(CatalogueError::Conflict("the upload session is no longer open".into()));
+        }
+        Ok(())
     }
 
     /// Records (or replaces, on retry) one received part.
@@ -765,5 +786,7 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord> {
         store_upload_id: row.try_get("store_upload_id")?,
         state: row.try_get("state")?,
         expires_at: row.try_get("expires_at")?,
+        blob_size: row.try_get::<Option<i64>, _>("blob_size")?.map(|s| s as u64),
+        blob_checksum: row.try_get("blob_checksum")?,
     })
 }

@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod blobs;
 pub mod catalogue;
+pub mod compat;
+pub mod compat_routes;
 pub mod config;
 pub mod error;
 pub mod keys;

@@ -53,9 +53,9 @@ impl Default for Lifetimes {
 pub struct Platform {
     pub catalogue: Catalogue,
     services: BTreeMap<String, BlobStore>,
-    default_service: String,
-    public_url: String,
-    lifetimes: Lifetimes,
+    pub(crate) default_service: String,
+    pub(crate) public_url: String,
+    pub(crate) lifetimes: Lifetimes,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -92,7 +92,7 @@ impl Platform {
         })
     }
 
-    fn reclaim_after(&self) -> i64 {
+    pub(crate) fn reclaim_after(&self) -> i64 {
         now_ms() + self.lifetimes.reclaim_grace_secs * 1000
     }
 
@@ -139,7 +139,7 @@ impl Platform {
         }
     }
 
-    fn require_write(caller: &Caller) -> Result<()> {
+    pub(crate) fn require_write(caller: &Caller) -> Result<()> {
         if caller.read_only {
             return Err(Error::Forbidden(
                 "this API key is read-only: it can list, read and download, not upload or delete".into(),
@@ -185,6 +185,8 @@ impl Platform {
             store_upload_id: String::new(),
             state: "open".into(),
             expires_at: expires_at * 1000,
+            blob_size: None,
+            blob_checksum: None,
         };
         upload.store_upload_id = store.begin_upload(&upload).await?;
         if let Err(e) = self.catalogue.insert_upload(&upload).await {
@@ -195,7 +197,7 @@ impl Platform {
     }
 
     /// Loads an upload session of the caller's that is still open.
-    async fn open_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
+    pub(crate) async fn open_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
         let upload = match self.catalogue.upload(upload_id).await {
             Ok(u) if u.owner_id == caller.user_id => u,
             Ok(_) | Err(CatalogueError::NotFound) => {
@@ -295,7 +297,7 @@ impl Platform {
 
     // ---------------------------------------------------------------- objects
 
-    fn object_url(&self, name: &str) -> String {
+    pub(crate) fn object_url(&self, name: &str) -> String {
         format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), percent_encode(name))
     }
 
@@ -426,7 +428,7 @@ fn check_open(upload: &UploadRecord) -> Result<()> {
     Ok(())
 }
 
-fn name_taken(name: &str) -> Error {
+pub(crate) fn name_taken(name: &str) -> Error {
     Error::Conflict(format!(
         "data named {name:?} already exists; pass --overwrite (CLI) or overwrite=True (SDK) to replace it, \
          or choose another name with -n/--name"
@@ -476,7 +478,7 @@ fn verify_parts(upload: &UploadRecord, stored: Option<&[PartRecord]>, req: &Comp
 }
 
 /// Compares the parts a store recorded with the client's list; returns the bytes received.
-fn check_received(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<u64> {
+pub(crate) fn check_received(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<u64> {
     if req.parts.len() != stored.len() {
         return Err(Error::Invalid(format!(
             "the store received {} parts, the request lists {}; upload the missing parts and complete again",

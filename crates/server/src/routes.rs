@@ -47,6 +47,7 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/objects/{name}/download", get(handle_download))
         .route("/blob/v1/{service}/part/{upload_id}/{part}", put(handle_put_part))
         .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
+        .merge(crate::compat_routes::router())
         .fallback(handle_unknown_route)
         .layer(middleware::from_fn(log_request))
         .with_state(platform)

@@ -176,6 +176,29 @@ impl LocalStore {
         .map_err(|e| io::Error::other(e.to_string()))?
     }
 
+    pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
+        let path = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
+        tokio::task::spawn_blocking(move || -> Result<String, BlobError> {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = io::Read::read(&mut file, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?
+    }
+
     pub(super) async fn remove(&self, blob_key: &str) -> Result<(), BlobError> {
         let staging = self.staging_path(Self::upload_id_of(blob_key));
         let object = self.object_path(blob_key);

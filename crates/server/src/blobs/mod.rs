@@ -117,6 +117,15 @@ impl BlobStore {
         }
     }
 
+    /// The `blake3:<hex>` checksum of a finished blob, read back from the store (for uploads
+    /// whose client sent none: the FedML SDK's).
+    pub async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
+        match self {
+            BlobStore::Local(local) => local.checksum(blob_key).await,
+            BlobStore::S3(s3) => s3.checksum(blob_key).await,
+        }
+    }
+
     /// Deletes a blob; deleting a missing blob is not an error.
     pub async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
         match self {

@@ -126,12 +126,29 @@ impl S3Store {
     /// ETag) and answers the size the store now holds.
     pub(super) async fn finish_upload(&self, upload: &UploadRecord, parts: &[CompletedPart]) -> Result<u64, BlobError> {
         let path = self.path(&upload.blob_key);
-        let ids = parts.iter().map(|p| PartId { content_id: p.etag.clone() }).collect();
+        let mut ids: Vec<PartId> = parts.iter().map(|p| PartId { content_id: p.etag.clone() }).collect();
+        if ids.is_empty() {
+            // An empty object (the FedML SDK sends no part for it): S3 wants one part, so the
+            // server adds an empty one.
+            ids.push(
+                self.store.put_part(&path, &upload.store_upload_id, 0, object_store::PutPayload::default()).await?,
+            );
+        }
         self.store
             .complete_multipart(&path, &upload.store_upload_id, ids)
             .await
             .map_err(|e| BlobError::Rejected(format!("the store refused to complete the upload: {e}")))?;
         Ok(self.store.head(&path).await?.size)
+    }
+
+    pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
+        use futures_util::StreamExt;
+        let mut stream = self.store.get(&self.path(blob_key)).await?.into_stream();
+        let mut hasher = blake3::Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
     }
 
     pub(super) async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {

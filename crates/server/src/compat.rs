@@ -1,0 +1,174 @@
+//! Operations behind the FedML SDK 0.9.6 routes (`compat_routes`): its upload comes in three
+//! steps — presigned part URLs for a client-built file key, completion of the parts, then a
+//! dataset record that names the object — which map onto our upload session: the session is
+//! opened at the first step, its blob finished (and checksummed, since the SDK sends no
+//! checksum) at the second, and the object committed at the third, in the same transaction as a
+//! native upload. Everything else (list, metadata, download, delete) is the native operation.
+//!
+//! Security is ours, not the SDK's: file keys must sit under the caller's own id, a dataset
+//! record only accepts a file URL this server issued to the same caller, and sizes and checksums
+//! are derived here, never taken from the client.
+
+use fedml_proto::{CompletedPart, ObjectKind, ObjectMeta, rules};
+
+use crate::catalogue::{CatalogueError, UploadRecord};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::platform::{Caller, MAX_PARTS, Platform, check_received, name_taken};
+use crate::time::{now_ms, now_secs};
+
+/// The SDK cuts every part but the last to exactly this size.
+pub const SDK_PART_SIZE: u64 = 20 * 1024 * 1024;
+/// The path under which finished SDK uploads are referred to until their dataset record.
+pub const FILE_URL_PATH: &str = "/fedml-compat/files/";
+
+/// What the SDK's presign call answers.
+pub struct Presigned {
+    pub upload_id: String,
+    pub urls: Vec<String>,
+}
+
+impl Platform {
+    /// Splits `<uid>/<file name>` and checks that the uid is the caller's.
+    fn own_file_name<'a>(caller: &Caller, file_key: &'a str) -> Result<&'a str> {
+        let (uid, file_name) = file_key
+            .split_once('/')
+            .ok_or_else(|| Error::Invalid(format!("fileKey {file_key:?} must read <user id>/<file name>")))?;
+        if uid != caller.user_id {
+            return Err(Error::Forbidden("fileKey must start with your own user id".into()));
+        }
+        rules::check_name(file_name).map_err(|m| Error::Invalid(format!("fileKey: {m}")))?;
+        Ok(file_name)
+    }
+
+    /// Step 1: opens a session for `file_key` and presigns `part_count` part URLs.
+    pub async fn compat_presign(&self, caller: &Caller, file_key: &str, part_count: u32) -> Result<Presigned> {
+        Self::require_write(caller)?;
+        let file_name = Self::own_file_name(caller, file_key)?;
+        if part_count > MAX_PARTS {
+            return Err(Error::Invalid(format!("at most {MAX_PARTS} parts")));
+        }
+        let service = self.default_service.clone();
+        let store = self.store(&service)?;
+        let id = keys::random_hex(16);
+        let expires_at = now_secs() + self.lifetimes.upload_secs;
+        let mut upload = UploadRecord {
+            blob_key: format!("{}/{}", caller.user_id, id),
+            id,
+            owner_id: caller.user_id.clone(),
+            // Provisional: the dataset record names the object and says what it is.
+            name: file_name.to_string(),
+            kind: ObjectKind::File,
+            service: service.clone(),
+            declared_size: None,
+            part_size: SDK_PART_SIZE,
+            description: String::new(),
+            tags: Vec::new(),
+            metadata: Default::default(),
+            overwrite: false,
+            store_upload_id: String::new(),
+            state: "open".into(),
+            expires_at: expires_at * 1000,
+            blob_size: None,
+            blob_checksum: None,
+        };
+        upload.store_upload_id = store.begin_upload(&upload).await?;
+        if let Err(e) = self.catalogue.insert_upload(&upload).await {
+            let _ = store.abort_upload(&upload).await;
+            return Err(e.into());
+        }
+        let mut urls = Vec::with_capacity(part_count as usize);
+        for n in 1..=part_count {
+            urls.push(store.part_url(&service, &upload, n, expires_at).await?);
+        }
+        Ok(Presigned { upload_id: upload.id, urls })
+    }
+
+    /// Step 2: finishes the blob from the parts the SDK reports; answers the file URL that the
+    /// dataset record must bring back.
+    pub async fn compat_complete(
+        &self,
+        caller: &Caller,
+        file_key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<String> {
+        Self::require_write(caller)?;
+        let file_name = Self::own_file_name(caller, file_key)?;
+        let upload = self.open_upload(caller, upload_id).await?;
+        if upload.name != file_name || upload.blob_size.is_some() {
+            return Err(Error::Invalid("this upload id belongs to another file or is already complete".into()));
+        }
+        let store = self.store(&upload.service)?;
+        for (i, p) in parts.iter().enumerate() {
+            if p.part_number != i as u32 + 1 {
+                return Err(Error::Invalid(format!("part {} is missing; parts must run 1, 2, 3, …", i + 1)));
+            }
+        }
+        let total = if store.records_parts() {
+            let stored = self.catalogue.parts(&upload.id).await?;
+            if parts.is_empty() && stored.is_empty() {
+                0
+            } else {
+                let req = fedml_proto::CompleteUpload { parts: parts.clone(), size: 0, checksum: String::new() };
+                check_received(&upload, &stored, &req)?
+            }
+        } else {
+            0
+        };
+        let finished = async {
+            let size = store.finish_upload(&upload, total, &parts).await?;
+            let checksum = store.checksum(&upload.blob_key).await?;
+            self.catalogue.set_blob_result(&upload.id, size, &checksum).await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = finished.await {
+            let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
+            let _ = store.abort_upload(&upload).await;
+            return Err(e);
+        }
+        Ok(format!("{}{FILE_URL_PATH}{}", self.public_url.trim_end_matches('/'), upload.id))
+    }
+
+    /// Step 3: the dataset record commits the object under `dataset_name`. A directory arrives as
+    /// `<dataset name>.zip`; anything else is a file.
+    pub async fn compat_create_dataset(
+        &self,
+        caller: &Caller,
+        dataset_name: &str,
+        description: Option<String>,
+        tags: Vec<String>,
+        file_url: &str,
+    ) -> Result<ObjectMeta> {
+        Self::require_write(caller)?;
+        rules::check_name(dataset_name).map_err(Error::Invalid)?;
+        let description = description.unwrap_or_default();
+        rules::check_description(&description).map_err(Error::Invalid)?;
+        rules::check_tags(&tags).map_err(Error::Invalid)?;
+        let refused = || Error::Forbidden("fileUrl is not a file this server issued to you".into());
+        let path_start = file_url.find(FILE_URL_PATH).ok_or_else(refused)?;
+        let upload_id = &file_url[path_start + FILE_URL_PATH.len()..];
+        let upload = match self.open_upload(caller, upload_id).await {
+            Ok(u) => u,
+            Err(Error::NotFound(_)) => return Err(refused()),
+            Err(e) => return Err(e),
+        };
+        let (Some(size), Some(checksum)) = (upload.blob_size, upload.blob_checksum.clone()) else {
+            return Err(Error::Invalid("that file's upload is not complete yet".into()));
+        };
+        let kind = if upload.name == format!("{dataset_name}.zip") { ObjectKind::Directory } else { ObjectKind::File };
+        let named = UploadRecord { name: dataset_name.to_string(), kind, description, tags, ..upload };
+        match self.catalogue.commit_upload(&named, size, &checksum, self.reclaim_after()).await {
+            Ok(meta) => Ok(meta),
+            Err(e) => {
+                // Nothing will claim this blob any more: let it go now.
+                let _ = self.catalogue.abort_upload(&named, now_ms()).await;
+                let _ = self.collect_garbage().await;
+                Err(match e {
+                    CatalogueError::NameTaken => name_taken(dataset_name),
+                    e => e.into(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! HTTP for existing FedML SDK 0.9.6 code in its "local" (on-premise) mode: the routes and
+//! answers that SDK expects (always HTTP 200 with `{code, message, data}`, integer `fileSize`,
+//! `data: true` on heartBeat). Each handler authenticates — by the body's `apiKey` on
+//! heartBeat/getUser, by the Bearer key elsewhere — and calls one `Platform` operation.
+//!
+//! The SDK deletes and reads user metadata through boto3 with credentials it fetches, unsigned,
+//! from `configs/fetch`. This server never hands out storage credentials: `configs/fetch` answers
+//! a public, powerless key for a no-op endpoint (`/fedml-s3-noop`) whose DELETE does nothing (the
+//! SDK's authenticated dataset DELETE that follows removes record and blob) and whose HEAD is
+//! refused (so the SDK's user-metadata call fails cleanly instead of leaking anyone's data;
+//! `fedml storage get-user-metadata` and the native API answer it truthfully).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use fedml_proto::{CompletedPart, ObjectMeta};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::platform::{Caller, Platform};
+use crate::routes::AppState;
+
+pub const NOOP_S3_PATH: &str = "/fedml-s3-noop";
+/// Not a secret: it grants nothing.
+pub const NOOP_S3_KEY: &str = "fedml-public-noop";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/fedmlOpsServer/api/v1/cli/heartBeat", post(handle_heartbeat))
+        .route("/fedmlOpsServer/api/v1/cli/getUser", post(handle_get_user))
+        .route("/system/api/v1/cli/oss/multipart/presigned-url", get(handle_presign))
+        .route("/system/api/v1/cli/oss/multipart/upload/complete", post(handle_complete))
+        .route("/fedmlOpsServer/api/v1/cli/dataset", post(handle_create_dataset).delete(handle_delete_dataset))
+        .route("/fedmlOpsServer/api/v1/cli/dataset/list", get(handle_list_datasets))
+        .route("/fedmlOpsServer/api/v1/cli/dataset/meta", get(handle_dataset_meta))
+        .route("/fedmlOpsServer/configs/fetch", post(handle_configs_fetch))
+        .route("/fedml-s3-noop/{*rest}", any(handle_noop_s3))
+}
+
+/// The SDK treats any code but FAILURE as success, so every refusal and every breakage is a
+/// FAILURE here, with HTTP 200 as the SDK requires.
+fn reply(result: Result<Value, Error>) -> Response {
+    let body = match result {
+        Ok(data) => json!({"code": "SUCCESS", "message": "", "data": data}),
+        Err(e) => {
+            let message = match &e {
+                Error::Internal(cause) => {
+                    tracing::error!(%cause, "FedML-compatible request failed");
+                    "the server could not complete the request; its log has the details".to_string()
+                }
+                other => other.to_string(),
+            };
+            json!({"code": "FAILURE", "message": message, "data": null})
+        }
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn body(json: Result<axum::Json<Value>, JsonRejection>) -> Result<Value, Error> {
+    json.map(|axum::Json(v)| v).map_err(|e| Error::Invalid(format!("the request body is not JSON: {}", e.body_text())))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Error> {
+    v.get(key).and_then(Value::as_str).ok_or_else(|| Error::Invalid(format!("{key} is missing")))
+}
+
+async fn bearer_caller(p: &Platform, headers: &HeaderMap) -> Result<Caller, Error> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    p.authenticate(key).await
+}
+
+/// A dataset as the SDK reads it (`StorageMetadata`).
+fn dataset(meta: ObjectMeta) -> Value {
+    json!({
+        "datasetName": meta.data_name,
+        "description": meta.description,
+        "createTime": meta.created_at,
+        "updateTime": meta.updated_at,
+        "fileSize": meta.size,
+        "tags": meta.tags,
+        "fileUrl": meta.download_url,
+        "kind": meta.kind.as_str(),
+        "checksum": meta.checksum,
+    })
+}
+
+async fn handle_heartbeat(State(p): State<AppState>, json: Result<axum::Json<Value>, JsonRejection>) -> Response {
+    let result = async {
+        let v = body(json)?;
+        p.authenticate(v.get("apiKey").and_then(Value::as_str)).await?;
+        Ok::<_, Error>(Value::Bool(true))
+    }
+    .await;
+    match result {
+        Ok(v) => reply(Ok(v)),
+        // The SDK reads `data: false` as "key refused".
+        Err(e) => (StatusCode::OK, axum::Json(json!({"code": "FAILURE", "message": e.to_string(), "data": false})))
+            .into_response(),
+    }
+}
+
+async fn handle_get_user(State(p): State<AppState>, json: Result<axum::Json<Value>, JsonRejection>) -> Response {
+    reply(
+        async {
+            // The body's key only: the SDK sends a stale Authorization header here.
+            let v = body(json)?;
+            let caller = p.authenticate(v.get("apiKey").and_then(Value::as_str)).await?;
+            Ok(json!({"id": caller.user_id, "userName": caller.user_name}))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct PresignQuery {
+    #[serde(rename = "fileKey")]
+    file_key: String,
+    #[serde(rename = "partNumber")]
+    part_number: u32,
+}
+
+async fn handle_presign(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PresignQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let Query(q) = query.map_err(|e| Error::Invalid(e.body_text()))?;
+            let presigned = p.compat_presign(&caller, &q.file_key, q.part_number).await?;
+            Ok(json!({"uploadId": presigned.upload_id, "urls": presigned.urls}))
+        }
+        .await,
+    )
+}
+
+async fn handle_complete(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    json: Result<axum::Json<Value>, JsonRejection>,
+) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let v = body(json)?;
+            let mut parts = Vec::new();
+            for part in v.get("partETags").and_then(Value::as_array).cloned().unwrap_or_default() {
+                let number = part.get("partNumber").and_then(Value::as_u64).unwrap_or(0);
+                let etag = part.get("etag").and_then(Value::as_str).unwrap_or_default().to_string();
+                parts.push(CompletedPart { part_number: number as u32, etag });
+            }
+            let url = p.compat_complete(&caller, text(&v, "fileKey")?, text(&v, "uploadId")?, parts).await?;
+            Ok(Value::String(url))
+        }
+        .await,
+    )
+}
+
+async fn handle_create_dataset(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    json: Result<axum::Json<Value>, JsonRejection>,
+) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let v = body(json)?;
+            let tags = v
+                .get("tagNameList")
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let description = v.get("description").and_then(Value::as_str).map(str::to_string);
+            let meta = p
+                .compat_create_dataset(&caller, text(&v, "datasetName")?, description, tags, text(&v, "fileUrl")?)
+                .await?;
+            Ok(dataset(meta))
+        }
+        .await,
+    )
+}
+
+async fn handle_list_datasets(State(p): State<AppState>, headers: HeaderMap) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = p.list(&caller, after.as_deref(), Some(10_000)).await?;
+                all.extend(page.objects.into_iter().map(dataset));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok(Value::Array(all)),
+                }
+            }
+        }
+        .await,
+    )
+}
+
+async fn handle_dataset_meta(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
+            Ok(dataset(p.object(&caller, name).await?))
+        }
+        .await,
+    )
+}
+
+async fn handle_delete_dataset(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    reply(
+        async {
+            let caller = bearer_caller(&p, &headers).await?;
+            let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
+            Ok(Value::Bool(p.delete(&caller, name, None).await?))
+        }
+        .await,
+    )
+}
+
+/// Unauthenticated, as the SDK calls it: it gets only the public no-op key.
+async fn handle_configs_fetch(State(p): State<AppState>) -> Response {
+    let endpoint = format!("{}{NOOP_S3_PATH}", p.public_url.trim_end_matches('/'));
+    let config = json!({
+        "BUCKET_NAME": "fedml",
+        "CN_S3_AKI": NOOP_S3_KEY,
+        "CN_S3_SAK": NOOP_S3_KEY,
+        "CN_S3_ENDPOINT": endpoint,
+        "CN_REGION_NAME": "us-east-1",
+    });
+    reply(Ok(json!({"r2_config": config, "s3_config": config})))
+}
+
+/// DELETE: nothing to do here (the authenticated dataset DELETE removes record and blob).
+/// Anything else: refused, since the caller cannot be known.
+async fn handle_noop_s3(method: axum::http::Method) -> Response {
+    if method == axum::http::Method::DELETE {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+               <Message>This endpoint holds no data; use the FedML storage API with your API key.</Message></Error>";
+    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/xml")], xml).into_response()
+}
