@@ -169,3 +169,45 @@ fn the_collector_reclaims_deleted_and_replaced_blobs() {
     assert_eq!(report.blobs_reclaimed, 0, "nothing more to reclaim");
     assert!(fedml_client::download_with("a", &download_opts(server.admin(), &work.path().join("o"))).is_success());
 }
+
+#[test]
+fn abandoned_upload_sessions_expire_and_leave_nothing() {
+    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+        upload_secs: 2,
+        reclaim_grace_secs: 0,
+        ..Default::default()
+    });
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    // A client that opens an upload, sends one part and vanishes.
+    fedml_client::block_on(async {
+        let session = client
+            .create_upload(&CreateUpload {
+                name: "abandoned".into(),
+                service: "R2".into(),
+                kind: ObjectKind::File,
+                size: Some(20 << 20),
+                description: String::new(),
+                tags: vec![],
+                metadata: Default::default(),
+                overwrite: false,
+            })
+            .await?;
+        let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+        client
+            .http()
+            .put(&urls[0].url)
+            .body(bytes(8 << 20, 3))
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        Ok(())
+    })
+    .expect("part sent");
+    assert!(!server.blob_files().is_empty(), "the part is stored while the session lives");
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let platform = server.platform.clone();
+    let report = server.block_on(async move { platform.collect_garbage().await.expect("gc") });
+    assert_eq!(report.sessions_expired, 1);
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
+}
