@@ -55,7 +55,7 @@ pub enum StorageCommand {
         /// Comma-separated tags.
         #[arg(short = 't', long)]
         tags: Option<String>,
-        /// Storage service (see `fedml storage services` on the server's start-up log).
+        /// Storage service, as the server names them (`fedml login` and the server's start-up log list them).
         #[arg(short = 's', long, default_value = fedml_client::DEFAULT_SERVICE)]
         service: String,
         /// Replace an existing object of the same name (atomically).

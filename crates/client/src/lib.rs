@@ -134,7 +134,13 @@ pub fn fedml_login_to(api_key: &str, server: Option<&str>) -> FedMLResponse<Iden
         Ok((identity, server))
     })();
     FedMLResponse::from_result(result, |(id, server)| {
-        format!("logged in to {server} as {}{}", id.user, if id.read_only { " (read-only key)" } else { "" })
+        format!(
+            "logged in to {server} as {}{}; storage services: {} (default {})",
+            id.user,
+            if id.read_only { " (read-only key)" } else { "" },
+            id.services.join(", "),
+            id.default_service
+        )
     })
     .map(|(id, _)| id)
 }
