@@ -192,6 +192,29 @@ impl TestServer {
         }
     }
 
+    /// The files that hold the parts of an unfinished upload session, wherever the backend keeps
+    /// them (s3s-fs keeps multipart parts beside its buckets).
+    pub fn session_files(&self, upload_id: &str) -> Vec<PathBuf> {
+        let catalogue = self.platform.catalogue.clone();
+        let id = upload_id.to_string();
+        let record = self.block_on(async move { catalogue.upload(&id).await.expect("session") });
+        match &self.backend {
+            Backend::Embedded => {
+                let staging = self.data_dir.join("blobs").join("staging").join(upload_id);
+                staging.exists().then_some(staging).into_iter().collect()
+            }
+            Backend::PostgresS3 { s3_root, .. } => {
+                let prefix = format!(".upload_id-{}.part-", record.store_upload_id);
+                std::fs::read_dir(s3_root)
+                    .expect("s3 root")
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+                    .collect()
+            }
+        }
+    }
+
     /// The files that hold blobs and unfinished uploads, wherever the backend keeps them.
     pub fn blob_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();

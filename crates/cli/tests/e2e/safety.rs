@@ -179,7 +179,7 @@ fn abandoned_upload_sessions_expire_and_leave_nothing() {
     });
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     // A client that opens an upload, sends one part and vanishes.
-    fedml_client::block_on(async {
+    let upload_id = fedml_client::block_on(async {
         let session = client
             .create_upload(&CreateUpload {
                 name: "abandoned".into(),
@@ -200,14 +200,15 @@ fn abandoned_upload_sessions_expire_and_leave_nothing() {
             .send()
             .await
             .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
-        Ok(())
+        Ok(session.upload_id)
     })
     .expect("part sent");
-    assert!(!server.blob_files().is_empty(), "the part is stored while the session lives");
+    assert!(!server.session_files(&upload_id).is_empty(), "the part is stored while the session lives");
     std::thread::sleep(std::time::Duration::from_millis(3100));
     let platform = server.platform.clone();
     let report = server.block_on(async move { platform.collect_garbage().await.expect("gc") });
     assert_eq!(report.sessions_expired, 1);
+    assert!(server.session_files(&upload_id).is_empty(), "parts left: {:?}", server.session_files(&upload_id));
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
     assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
 }
