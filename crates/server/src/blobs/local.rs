@@ -23,7 +23,7 @@ pub struct LocalStore {
 }
 
 /// Bytes handed to the disk at a time while receiving a part.
-const WRITE_BUFFER: usize = 1 << 20;
+const WRITE_BUFFER: usize = 512 << 10;
 
 impl LocalStore {
     pub fn new(root: PathBuf, public_url: &str, signer: UrlSigner) -> io::Result<Self> {
