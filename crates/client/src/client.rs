@@ -39,18 +39,7 @@ pub fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| ClientError::Error(format!("cannot set up HTTP: {e}")))
 }
 
-/// Percent-encodes one URL path segment.
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use fedml_proto::encode_path_segment as encode_segment;
 
 /// Says what went wrong talking to a server, without any secret.
 pub fn network_error(base: &str, e: &reqwest::Error) -> ClientError {

@@ -10,3 +10,16 @@ pub mod rules;
 mod wire;
 
 pub use wire::*;
+
+/// Percent-encodes one URL path segment (object names in API paths).
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -298,7 +298,7 @@ impl Platform {
     // ---------------------------------------------------------------- objects
 
     pub(crate) fn object_url(&self, name: &str) -> String {
-        format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), percent_encode(name))
+        format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), fedml_proto::encode_path_segment(name))
     }
 
     pub async fn object(&self, caller: &Caller, name: &str) -> Result<ObjectMeta> {
@@ -508,18 +508,6 @@ pub(crate) fn check_received(upload: &UploadRecord, stored: &[PartRecord], req: 
         total += got.size;
     }
     Ok(total)
-}
-
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
