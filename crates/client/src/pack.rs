@@ -158,11 +158,13 @@ const FLAG_UTF8: u16 = 0x0800;
 pub struct ZipStream<W: Write> {
     out: Counting<W>,
     central: Vec<CentralEntry>,
+    /// One read buffer for every file (a fresh one per file would cost a 1 MiB fill each).
+    buffer: Vec<u8>,
 }
 
 impl<W: Write> ZipStream<W> {
     pub fn new(out: W) -> Self {
-        ZipStream { out: Counting { inner: out, written: 0 }, central: Vec::new() }
+        ZipStream { out: Counting { inner: out, written: 0 }, central: Vec::new(), buffer: vec![0u8; 1 << 20] }
     }
 
     pub fn add_directory(&mut self, name: &str, mtime: i64, mode: u32) -> io::Result<()> {
@@ -190,22 +192,27 @@ impl<W: Write> ZipStream<W> {
         let zip64 = size >= U32_MAX;
         self.local_header(name, dos_time, dos_date, zip64, offset)?;
         let mut crc = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut copied = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            copied += n as u64;
-            if copied > size {
-                break;
+        let mut buf = std::mem::take(&mut self.buffer);
+        let out = &mut self.out;
+        let copied = (|| -> io::Result<u64> {
+            let mut copied = 0u64;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => return Ok(copied),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                copied += n as u64;
+                if copied > size {
+                    return Ok(copied);
+                }
+                crc.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
             }
-            crc.update(&buf[..n]);
-            self.out.write_all(&buf[..n])?;
-        }
+        })();
+        self.buffer = buf;
+        let copied = copied?;
         if copied != size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

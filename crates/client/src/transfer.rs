@@ -521,11 +521,15 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
             object.checksum
         )));
     }
-    let f = file.clone();
-    tokio::task::spawn_blocking(move || f.sync_all())
-        .await
-        .map_err(|e| ClientError::Error(e.to_string()))?
-        .map_err(|e| ClientError::io("cannot flush the download to disk", e))?;
+    // A file is made durable before it is renamed into place; a directory's archive is only a
+    // staging copy, deleted once unpacked, so flushing it would only cost time.
+    if object.kind == ObjectKind::File {
+        let f = file.clone();
+        tokio::task::spawn_blocking(move || f.sync_all())
+            .await
+            .map_err(|e| ClientError::Error(e.to_string()))?
+            .map_err(|e| ClientError::io("cannot flush the download to disk", e))?;
+    }
     Ok(())
 }
 

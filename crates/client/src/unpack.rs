@@ -13,6 +13,8 @@ pub fn extract(archive: &Path, into: &Path) -> Result<()> {
     let file = fs::File::open(archive).map_err(|e| ClientError::io("cannot open the downloaded archive", e))?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
         .map_err(|e| ClientError::Error(format!("the downloaded data is not a readable archive: {e}")))?;
+    // Folders already made, so that each is created once, not once per file.
+    let mut created = std::collections::HashSet::new();
     for i in 0..zip.len() {
         let mut entry =
             zip.by_index(i).map_err(|e| ClientError::Error(format!("archive entry {i} is unreadable: {e}")))?;
@@ -29,15 +31,28 @@ pub fn extract(archive: &Path, into: &Path) -> Result<()> {
         }
         let target = into.join(&relative);
         if entry.is_dir() {
-            fs::create_dir_all(&target)
-                .map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
+            if created.insert(target.clone()) {
+                fs::create_dir_all(&target)
+                    .map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
+            }
             continue;
         }
-        if let Some(parent) = target.parent() {
+        if let Some(parent) = target.parent()
+            && created.insert(parent.to_path_buf())
+        {
             fs::create_dir_all(parent)
                 .map_err(|e| ClientError::io(format!("cannot create {}", parent.display()), e))?;
         }
-        let mut out = fs::OpenOptions::new().write(true).create_new(true).open(&target).map_err(|e| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Executables stay executable; everything else gets the usual mode (umask applies).
+            let executable = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+            options.mode(if executable { 0o755 } else { 0o644 });
+        }
+        let mut out = options.open(&target).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 ClientError::Failure(format!("the archive holds {raw_name:?} twice; refusing to unpack"))
             } else {
@@ -45,12 +60,6 @@ pub fn extract(archive: &Path, into: &Path) -> Result<()> {
             }
         })?;
         io::copy(&mut entry, &mut out).map_err(|e| ClientError::io(format!("cannot unpack {raw_name:?}"), e))?;
-        #[cfg(unix)]
-        if let Some(mode) = entry.unix_mode() {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-            let _ = fs::set_permissions(&target, fs::Permissions::from_mode(mode));
-        }
     }
     Ok(())
 }
