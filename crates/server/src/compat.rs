@@ -13,9 +13,8 @@ use fedml_proto::{CompletedPart, ObjectKind, ObjectMeta, rules};
 
 use crate::catalogue::{CatalogueError, UploadRecord};
 use crate::error::{Error, Result};
-use crate::keys;
 use crate::platform::{Caller, MAX_PARTS, Platform, check_received, name_taken};
-use crate::time::{now_ms, now_secs};
+use crate::time::now_ms;
 
 /// The SDK cuts every part but the last to exactly this size.
 pub const SDK_PART_SIZE: u64 = 20 * 1024 * 1024;
@@ -50,33 +49,10 @@ impl Platform {
         }
         let service = self.default_service.clone();
         let store = self.store(&service)?;
-        let id = keys::random_hex(16);
-        let expires_at = now_secs() + self.lifetimes.upload_secs;
-        let mut upload = UploadRecord {
-            blob_key: format!("{}/{}", caller.user_id, id),
-            id,
-            owner_id: caller.user_id.clone(),
-            // Provisional: the dataset record names the object and says what it is.
-            name: file_name.to_string(),
-            kind: ObjectKind::File,
-            service: service.clone(),
-            declared_size: None,
-            part_size: SDK_PART_SIZE,
-            description: String::new(),
-            tags: Vec::new(),
-            metadata: Default::default(),
-            overwrite: false,
-            store_upload_id: String::new(),
-            state: "open".into(),
-            expires_at: expires_at * 1000,
-            blob_size: None,
-            blob_checksum: None,
-        };
-        upload.store_upload_id = store.begin_upload(&upload).await?;
-        if let Err(e) = self.catalogue.insert_upload(&upload).await {
-            let _ = store.abort_upload(&upload).await;
-            return Err(e.into());
-        }
+        // Provisional name and kind: the dataset record names the object and says what it is.
+        let upload = self.new_session(caller, file_name.to_string(), ObjectKind::File, service.clone(), SDK_PART_SIZE);
+        let upload = self.begin_session(store, upload).await?;
+        let expires_at = upload.expires_at / 1000;
         let mut urls = Vec::with_capacity(part_count as usize);
         for n in 1..=part_count {
             urls.push(store.part_url(&service, &upload, n, expires_at).await?);

@@ -166,34 +166,57 @@ impl Platform {
         if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &req.name).await? {
             return Err(name_taken(&req.name));
         }
+        let mut upload = self.new_session(caller, req.name, req.kind, req.service, part_size_for(size));
+        // A directory's size is an estimate (its archive is packed while streaming).
+        upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
+        upload.description = req.description;
+        upload.tags = req.tags;
+        upload.metadata = req.metadata;
+        upload.overwrite = req.overwrite;
+        let upload = self.begin_session(store, upload).await?;
+        let expires_at = upload.expires_at / 1000;
+        Ok(UploadSession { upload_id: upload.id, part_size: upload.part_size, max_parts: MAX_PARTS, expires_at })
+    }
+
+    /// A fresh, open session record of the caller's (not stored yet), writing to a fresh blob key.
+    pub(crate) fn new_session(
+        &self,
+        caller: &Caller,
+        name: String,
+        kind: ObjectKind,
+        service: String,
+        part_size: u64,
+    ) -> UploadRecord {
         let id = keys::random_hex(16);
-        let expires_at = now_secs() + self.lifetimes.upload_secs;
-        let mut upload = UploadRecord {
+        UploadRecord {
             blob_key: format!("{}/{}", caller.user_id, id),
             id,
             owner_id: caller.user_id.clone(),
-            name: req.name,
-            kind: req.kind,
-            service: req.service,
-            // A directory's size is an estimate (its archive is packed while streaming).
-            declared_size: if req.kind == ObjectKind::File { req.size } else { None },
-            part_size: part_size_for(size),
-            description: req.description,
-            tags: req.tags,
-            metadata: req.metadata,
-            overwrite: req.overwrite,
+            name,
+            kind,
+            service,
+            declared_size: None,
+            part_size,
+            description: String::new(),
+            tags: Vec::new(),
+            metadata: BTreeMap::new(),
+            overwrite: false,
             store_upload_id: String::new(),
             state: "open".into(),
-            expires_at: expires_at * 1000,
+            expires_at: (now_secs() + self.lifetimes.upload_secs) * 1000,
             blob_size: None,
             blob_checksum: None,
-        };
+        }
+    }
+
+    /// Starts the session in its store and records it; nothing is left behind if either fails.
+    pub(crate) async fn begin_session(&self, store: &BlobStore, mut upload: UploadRecord) -> Result<UploadRecord> {
         upload.store_upload_id = store.begin_upload(&upload).await?;
         if let Err(e) = self.catalogue.insert_upload(&upload).await {
             let _ = store.abort_upload(&upload).await;
             return Err(e.into());
         }
-        Ok(UploadSession { upload_id: upload.id, part_size: upload.part_size, max_parts: MAX_PARTS, expires_at })
+        Ok(upload)
     }
 
     /// Loads an upload session of the caller's that is still open.

@@ -28,23 +28,34 @@ fn a_corrupted_blob_is_detected_and_nothing_is_written() {
     assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial or temporary file");
 }
 
+/// Opens an upload session through the native API and fetches the URL of its first part.
+async fn open_raw_upload(
+    client: &Client,
+    name: &str,
+    kind: ObjectKind,
+    size: u64,
+) -> fedml_client::error::Result<(fedml_proto::UploadSession, Vec<fedml_proto::PartUrl>)> {
+    let session = client
+        .create_upload(&CreateUpload {
+            name: name.into(),
+            service: "R2".into(),
+            kind,
+            size: Some(size),
+            description: String::new(),
+            tags: vec![],
+            metadata: Default::default(),
+            overwrite: false,
+        })
+        .await?;
+    let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+    Ok((session, urls))
+}
+
 /// Stores raw bytes as a directory object, bypassing the SDK's packer.
 fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     fedml_client::block_on(async {
-        let session = client
-            .create_upload(&CreateUpload {
-                name: name.into(),
-                service: "R2".into(),
-                kind: ObjectKind::Directory,
-                size: Some(archive.len() as u64),
-                description: String::new(),
-                tags: vec![],
-                metadata: Default::default(),
-                overwrite: false,
-            })
-            .await?;
-        let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+        let (session, urls) = open_raw_upload(&client, name, ObjectKind::Directory, archive.len() as u64).await?;
         let checksum = fedml_proto::checksum::of_bytes(&archive);
         let size = archive.len() as u64;
         let response = client
@@ -180,19 +191,7 @@ fn abandoned_upload_sessions_expire_and_leave_nothing() {
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     // A client that opens an upload, sends one part and vanishes.
     let upload_id = fedml_client::block_on(async {
-        let session = client
-            .create_upload(&CreateUpload {
-                name: "abandoned".into(),
-                service: "R2".into(),
-                kind: ObjectKind::File,
-                size: Some(20 << 20),
-                description: String::new(),
-                tags: vec![],
-                metadata: Default::default(),
-                overwrite: false,
-            })
-            .await?;
-        let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+        let (session, urls) = open_raw_upload(&client, "abandoned", ObjectKind::File, 20 << 20).await?;
         client
             .http()
             .put(&urls[0].url)
