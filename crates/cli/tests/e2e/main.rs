@@ -3,6 +3,8 @@
 //! the embedded default and, with `FEDML_TEST_BACKEND=postgres-s3`, against PostgreSQL and an
 //! S3-compatible server (see `harness::Backend` and `scripts/backends`).
 
+/// Over forty bad inputs, each a clear FAILURE that stores nothing.
+mod bad_input;
 /// The `fedml` binary: login, every storage command, tables, JSON, exit status.
 mod cli;
 /// Starting servers, making users and keys, making and comparing trees.

@@ -1,0 +1,257 @@
+//! A catalogue of bad inputs: each one is refused with a FAILURE whose message says what is
+//! wrong, nothing is stored or half-written, and the server keeps serving.
+
+use std::os::unix::ffi::OsStrExt;
+
+use fedml_client::ResponseCode;
+use fedml_client::client::Client;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// Sends a raw request to the native API; answers (HTTP status, envelope).
+fn raw(server: &TestServer, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    fedml_client::block_on(async {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client.http().request(method, format!("{}{path}", server.url)).bearer_auth(&server.admin_key);
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_string());
+        }
+        let resp = req.send().await.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })
+    .expect("request")
+}
+
+fn assert_refused(label: &str, (status, body): (u16, Value)) {
+    assert!((400..500).contains(&status), "{label}: HTTP {status} {body}");
+    assert_eq!(body["code"], "FAILURE", "{label}: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.len() > 10), "{label}: no useful message: {body}");
+}
+
+fn assert_failure<T: std::fmt::Debug>(label: &str, r: fedml_client::FedMLResponse<T>, says: &str) {
+    assert_eq!(r.code, ResponseCode::Failure, "{label}: {r:?}");
+    assert!(r.message.contains(says), "{label}: {:?} does not say {says:?}", r.message);
+}
+
+fn session(server: &TestServer, size: u64) -> String {
+    let body = json!({"name": format!("s-{}", fedml_server::keys::random_hex(4)), "service": "R2", "kind": "file", "size": size});
+    let (status, v) = raw(server, "POST", "/api/v1/uploads", Some(&body.to_string()));
+    assert_eq!(status, 200, "{v}");
+    v["data"]["upload_id"].as_str().expect("id").to_string()
+}
+
+#[test]
+fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let file = work.path().join("f.bin");
+    std::fs::write(&file, bytes(100, 1)).expect("write");
+    let admin = server.admin();
+    let mut cases = 0;
+
+    // Names (10).
+    for bad in ["", ".", "..", "a/b", "a\\b", "nul\0x", "bell\x07", " lead", "trail ", &"n".repeat(256)] {
+        assert_failure(
+            &format!("name {bad:?}"),
+            fedml_client::upload_with(&file, &upload_opts(admin.clone(), bad)),
+            "name",
+        );
+        cases += 1;
+    }
+    // Descriptions, tags, metadata (7).
+    let mut o = upload_opts(admin.clone(), "d");
+    o.description = Some("x".repeat(5000));
+    assert_failure("long description", fedml_client::upload_with(&file, &o), "description");
+    let mut o = upload_opts(admin.clone(), "t");
+    o.tags = (0..33).map(|i| format!("t{i}")).collect();
+    assert_failure("too many tags", fedml_client::upload_with(&file, &o), "tags");
+    let mut o = upload_opts(admin.clone(), "t");
+    o.tags = vec!["a,b".into()];
+    assert_failure("tag with a comma", fedml_client::upload_with(&file, &o), "commas");
+    let mut o = upload_opts(admin.clone(), "m");
+    o.metadata = Some((0..65).map(|i| (format!("k{i}"), String::new())).collect());
+    assert_failure("too many metadata entries", fedml_client::upload_with(&file, &o), "entries");
+    let mut o = upload_opts(admin.clone(), "m");
+    o.metadata = Some([("k".repeat(200), "v".to_string())].into());
+    assert_failure("long metadata key", fedml_client::upload_with(&file, &o), "key");
+    let mut o = upload_opts(admin.clone(), "m");
+    o.metadata = Some([("".to_string(), "v".to_string())].into());
+    assert_failure("empty metadata key", fedml_client::upload_with(&file, &o), "key");
+    let mut o = upload_opts(admin.clone(), "m");
+    o.metadata = Some([("k".to_string(), "v\0".to_string())].into());
+    assert_failure("NUL in metadata", fedml_client::upload_with(&file, &o), "NUL");
+    cases += 7;
+
+    // Paths on the client (4).
+    let weird = work.path().join("weird");
+    std::fs::create_dir(&weird).expect("mkdir");
+    std::fs::write(weird.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").expect("write");
+    assert_failure(
+        "non-UTF-8 file name",
+        fedml_client::upload_with(&weird, &upload_opts(admin.clone(), "weird")),
+        "UTF-8",
+    );
+    let looped = work.path().join("looped");
+    std::fs::create_dir(&looped).expect("mkdir");
+    std::os::unix::fs::symlink("self-link", looped.join("self-link")).expect("link");
+    assert_failure("symlink loop", fedml_client::upload_with(&looped, &upload_opts(admin.clone(), "looped")), "loops");
+    assert_failure(
+        "missing path",
+        fedml_client::upload_with(work.path().join("nope"), &upload_opts(admin.clone(), "nope")),
+        "does not exist",
+    );
+    let fifo = work.path().join("fifo-dir");
+    std::fs::create_dir(&fifo).expect("mkdir");
+    let status = std::process::Command::new("mkfifo").arg(fifo.join("pipe")).status().expect("mkfifo");
+    assert!(status.success());
+    assert_failure("a pipe in the tree", fedml_client::upload_with(&fifo, &upload_opts(admin.clone(), "fifo")), "pipe");
+    cases += 4;
+
+    // Malformed requests to the native API (12).
+    assert_refused("malformed JSON", raw(&server, "POST", "/api/v1/uploads", Some("{not json")));
+    assert_refused(
+        "wrong type",
+        raw(&server, "POST", "/api/v1/uploads", Some(r#"{"name": 1, "service": "R2", "kind": "file"}"#)),
+    );
+    assert_refused(
+        "unknown kind",
+        raw(&server, "POST", "/api/v1/uploads", Some(r#"{"name": "x", "service": "R2", "kind": "socket"}"#)),
+    );
+    assert_refused(
+        "non-string metadata",
+        raw(
+            &server,
+            "POST",
+            "/api/v1/uploads",
+            Some(r#"{"name": "x", "service": "R2", "kind": "file", "metadata": {"k": 1}}"#),
+        ),
+    );
+    assert_refused(
+        "negative size",
+        raw(&server, "POST", "/api/v1/uploads", Some(r#"{"name": "x", "service": "R2", "kind": "file", "size": -1}"#)),
+    );
+    assert_refused(
+        "huge size",
+        raw(
+            &server,
+            "POST",
+            "/api/v1/uploads",
+            Some(r#"{"name": "x", "service": "R2", "kind": "file", "size": 18446744073709551615}"#),
+        ),
+    );
+    let id = session(&server, 100);
+    assert_refused(
+        "part 0",
+        raw(&server, "POST", &format!("/api/v1/uploads/{id}/parts"), Some(r#"{"first": 0, "count": 1}"#)),
+    );
+    assert_refused(
+        "too many part URLs",
+        raw(&server, "POST", &format!("/api/v1/uploads/{id}/parts"), Some(r#"{"first": 1, "count": 1001}"#)),
+    );
+    assert_refused(
+        "part past the limit",
+        raw(&server, "POST", &format!("/api/v1/uploads/{id}/parts"), Some(r#"{"first": 10000, "count": 2}"#)),
+    );
+    assert_refused(
+        "complete without parts",
+        raw(
+            &server,
+            "POST",
+            &format!("/api/v1/uploads/{id}/complete"),
+            Some(r#"{"parts": [], "size": 0, "checksum": "x"}"#),
+        ),
+    );
+    assert_refused(
+        "unknown session",
+        raw(&server, "POST", "/api/v1/uploads/nope/complete", Some(r#"{"parts": [], "size": 0, "checksum": "x"}"#)),
+    );
+    assert_refused("list limit not a number", raw(&server, "GET", "/api/v1/objects?limit=many", None));
+    cases += 12;
+
+    // Completing with a wrong account of the parts (5).
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    let id = session(&server, 100);
+    let url = fedml_client::block_on(client.part_urls(&id, 1, 1)).expect("urls").remove(0).url;
+    let put = |body: Vec<u8>| {
+        fedml_client::block_on(async {
+            let r = client
+                .http()
+                .put(&url)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+            Ok((r.status().as_u16(), r.headers().get("etag").map(|v| v.to_str().unwrap_or("").to_string())))
+        })
+        .expect("put")
+    };
+    let (status, etag) = put(bytes(60, 2));
+    assert_eq!(status, 200);
+    let etag = etag.expect("etag");
+    let complete = |parts: Value, size: u64, checksum: &str| {
+        let body = json!({"parts": parts, "size": size, "checksum": checksum});
+        raw(&server, "POST", &format!("/api/v1/uploads/{id}/complete"), Some(&body.to_string()))
+    };
+    let good_sum = fedml_proto::checksum::of_bytes(&bytes(60, 2));
+    assert_refused("ETag mismatch", complete(json!([{"part_number": 1, "etag": "\"00000000\""}]), 60, &good_sum));
+    assert_refused("size mismatch", complete(json!([{"part_number": 1, "etag": etag}]), 61, &good_sum));
+    assert_refused("file announced larger", complete(json!([{"part_number": 1, "etag": etag}]), 60, &good_sum));
+    assert_refused("malformed checksum", complete(json!([{"part_number": 1, "etag": etag}]), 60, "md5:abc"));
+    assert_refused("parts out of order", complete(json!([{"part_number": 2, "etag": etag}]), 60, &good_sum));
+    cases += 5;
+    // A part longer than the session's part size (1): the local store refuses it as it arrives;
+    // an S3 store takes any part size, and the commit then refuses the upload.
+    let big = session(&server, 20 << 20);
+    let url = fedml_client::block_on(client.part_urls(&big, 1, 1)).expect("urls").remove(0).url;
+    let (status, etag) = fedml_client::block_on(async {
+        let r = client.http().put(&url).body(vec![0u8; (8 << 20) + 1]).send().await;
+        Ok(r.map(|r| (r.status().as_u16(), r.headers().get("etag").map(|v| v.to_str().unwrap_or("").to_string())))
+            .unwrap_or((400, None)))
+    })
+    .expect("put");
+    match server.backend {
+        Backend::Embedded => assert!((400..500).contains(&status), "oversized part answered {status}"),
+        Backend::PostgresS3 { .. } => {
+            assert_eq!(status, 200);
+            let body = json!({"parts": [{"part_number": 1, "etag": etag.expect("etag")}], "size": (8u64 << 20) + 1,
+                "checksum": fedml_proto::checksum::of_bytes(&vec![0u8; (8 << 20) + 1])});
+            assert_refused(
+                "oversized part",
+                raw(&server, "POST", &format!("/api/v1/uploads/{big}/complete"), Some(&body.to_string())),
+            );
+        }
+    }
+    cases += 1;
+
+    // Downloads and deletes that cannot be (4).
+    assert_failure(
+        "download unknown",
+        fedml_client::download_with("ghost", &download_opts(admin.clone(), work.path())),
+        "no data named",
+    );
+    assert_failure("delete unknown", fedml_client::delete_with("ghost", None, &admin), "no data named");
+    let not_a_dir = work.path().join("a-file");
+    std::fs::write(&not_a_dir, b"x").expect("write");
+    assert!(fedml_client::upload_with(&file, &upload_opts(admin.clone(), "real")).is_success());
+    let r = fedml_client::download_with("real", &download_opts(admin.clone(), &not_a_dir));
+    assert_ne!(r.code, ResponseCode::Success, "download into a file path: {r:?}");
+    assert_eq!(std::fs::read(&not_a_dir).expect("read"), b"x", "the file in the way is untouched");
+    assert_refused("unknown route", raw(&server, "GET", "/api/v1/nothing-here", None));
+    cases += 4;
+
+    // A client pointed at something that is not a server URL (1).
+    let mut elsewhere = admin.clone();
+    elsewhere.server = Some("ftp://example".into());
+    assert_failure("bad server URL", fedml_client::list_storage_objects_with(&elsewhere), "server URL");
+    cases += 1;
+
+    assert!(cases >= 40, "{cases} cases");
+    // Nothing of all that was stored; the server still serves.
+    let names: Vec<String> =
+        fedml_client::list_storage_objects_with(&admin).data.expect("list").into_iter().map(|o| o.data_name).collect();
+    assert_eq!(names, vec!["real".to_string()]);
+}
