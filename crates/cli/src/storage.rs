@@ -37,6 +37,17 @@ impl Common {
     }
 }
 
+/// Options of the commands that move bytes.
+#[derive(Args, Clone, Copy)]
+pub struct TransferArgs {
+    /// Parts or ranges moved at once.
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
 #[derive(Subcommand)]
 pub enum StorageCommand {
     /// Upload a file or a directory.
@@ -61,12 +72,8 @@ pub enum StorageCommand {
         /// Replace an existing object of the same name (atomically).
         #[arg(long)]
         overwrite: bool,
-        /// Parts sent at once.
-        #[arg(long)]
-        parallel: Option<usize>,
-        /// Do not draw a progress bar.
-        #[arg(long)]
-        no_progress: bool,
+        #[command(flatten)]
+        transfer: TransferArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -80,12 +87,8 @@ pub enum StorageCommand {
         /// Storage service.
         #[arg(short = 's', long)]
         service: Option<String>,
-        /// Ranges fetched at once.
-        #[arg(long)]
-        parallel: Option<usize>,
-        /// Do not draw a progress bar.
-        #[arg(long)]
-        no_progress: bool,
+        #[command(flatten)]
+        transfer: TransferArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -178,8 +181,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             tags,
             service,
             overwrite,
-            parallel,
-            no_progress,
+            transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
             let metadata = match user_metadata.as_deref().map(fedml_proto::rules::parse_metadata_json).transpose() {
@@ -221,7 +223,13 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("  url      {}", done.url);
             })
         }
-        StorageCommand::Download { data_name, dest_path, service, parallel, no_progress, common } => {
+        StorageCommand::Download {
+            data_name,
+            dest_path,
+            service,
+            transfer: TransferArgs { parallel, no_progress },
+            common,
+        } => {
             let mut target = common.target(Some(ctrl_c_token()));
             target.parallel = parallel;
             let options = DownloadOptions {
