@@ -35,6 +35,7 @@ impl From<CatalogueError> for Error {
             CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
             CatalogueError::Conflict(m) => Error::Conflict(m),
             CatalogueError::Database(e) => Error::Internal(format!("catalogue: {e}")),
+            CatalogueError::Sqlite(e) => Error::Internal(format!("catalogue: {e}")),
             CatalogueError::Corrupt(m) => Error::Internal(format!("catalogue: {m}")),
         }
     }

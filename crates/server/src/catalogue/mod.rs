@@ -13,10 +13,12 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::time::{now_ms, rfc3339};
 
+mod reader;
 mod records;
 
+use reader::{Bind, SqliteReader};
 pub use records::{ApiKeyRecord, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, User};
-use records::{key_from_row, object_from_row, to_json, upload_from_row};
+use records::{Columns, key_from_row, object_from_row, to_json, upload_from_row};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped.
 const MIGRATIONS: &[&str] =
@@ -32,6 +34,8 @@ pub enum CatalogueError {
     Conflict(String),
     #[error("catalogue database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("catalogue database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("catalogue: {0}")]
     Corrupt(String),
 }
@@ -43,6 +47,8 @@ pub struct Catalogue {
     pool: AnyPool,
     /// SQLite allows one writer: write transactions queue here instead of failing as busy.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Direct reads of the SQLite file for the hot lookups (see `reader`); `None` on PostgreSQL.
+    reader: Option<Arc<SqliteReader>>,
     postgres: bool,
 }
 
@@ -64,7 +70,10 @@ impl Catalogue {
         } else {
             url.to_string()
         };
-        let options = AnyPoolOptions::new().max_connections(if sqlite { 8 } else { 16 });
+        // A SQLite connection is a file handle on this machine that cannot go stale: the pool's
+        // liveness ping before each acquire would be one more round trip to the connection's
+        // worker thread per query for nothing.
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 8 } else { 16 }).test_before_acquire(!sqlite);
         let options = if sqlite {
             options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -78,10 +87,20 @@ impl Catalogue {
             options
         };
         let pool = options.connect(&url).await?;
+        let mut reader = None;
         if sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            // The file SQLite itself opened (an in-memory database has none: no direct reads).
+            let file: String = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await?
+                .try_get("file")?;
+            if !file.is_empty() {
+                reader = Some(Arc::new(SqliteReader::open(file.into())?));
+            }
         }
-        let catalogue = Catalogue { pool, write_gate: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))), postgres };
+        let write_gate = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let catalogue = Catalogue { pool, write_gate, reader, postgres };
         catalogue.migrate().await?;
         Ok(catalogue)
     }
@@ -95,6 +114,28 @@ impl Catalogue {
     /// Row locks for read-then-write transactions (PostgreSQL; SQLite has one writer anyway).
     fn lock_rows(&self) -> &'static str {
         if self.postgres { " FOR UPDATE" } else { "" }
+    }
+
+    /// Rows of a read-only query: directly from the SQLite file where there is one, else
+    /// through the pool. Parameters are `$1`, `$2`, … in order of appearance.
+    async fn read<T>(&self, sql: &str, binds: &[Bind<'_>], map: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>> {
+        if let Some(reader) = &self.reader {
+            return reader.query(sql, binds, map);
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text.to_string()),
+                Bind::Int(int) => query.bind(*int),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|row| map(row)).collect()
+    }
+
+    /// The one row a lookup by key finds.
+    async fn read_one<T>(&self, sql: &str, binds: &[Bind<'_>], map: fn(&dyn Columns) -> Result<T>) -> Result<T> {
+        self.read(sql, binds, map).await?.into_iter().next().ok_or(CatalogueError::NotFound)
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -233,12 +274,7 @@ impl Catalogue {
         k.read_only, k.label, k.created_at, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
 
     pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE k.id = $1", Self::KEY_COLUMNS)))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(CatalogueError::NotFound)?;
-        key_from_row(&row)
+        self.read_one(&format!("SELECT {} WHERE k.id = $1", Self::KEY_COLUMNS), &[Bind::Text(id)], key_from_row).await
     }
 
     pub async fn list_api_keys(&self, user_name: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
@@ -258,7 +294,7 @@ impl Catalogue {
                     .await?
             }
         };
-        rows.iter().map(key_from_row).collect()
+        rows.iter().map(|row| key_from_row(row)).collect()
     }
 
     /// Revokes a key; `Ok(false)` when it was already revoked.
@@ -281,14 +317,8 @@ impl Catalogue {
         description, tags, metadata, blob_key, created_at, updated_at FROM objects";
 
     pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
-        let row =
-            sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS)))
-                .bind(owner_id)
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(CatalogueError::NotFound)?;
-        object_from_row(&row)
+        let sql = format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS);
+        self.read_one(&sql, &[Bind::Text(owner_id), Bind::Text(name)], object_from_row).await
     }
 
     pub async fn object_exists(&self, owner_id: &str, name: &str) -> Result<bool> {
@@ -302,16 +332,9 @@ impl Catalogue {
 
     /// A page of the owner's objects in name order, starting after `after`.
     pub async fn list_objects(&self, owner_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<ObjectRecord>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-            Self::OBJECT_COLUMNS
-        )))
-        .bind(owner_id)
-        .bind(after.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(object_from_row).collect()
+        let sql = format!("SELECT {} WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3", Self::OBJECT_COLUMNS);
+        let binds = [Bind::Text(owner_id), Bind::Text(after.unwrap_or("")), Bind::Int(limit as i64)];
+        self.read(&sql, &binds, object_from_row).await
     }
 
     /// Removes the object and hands its blob to the collector, in one transaction.
@@ -373,12 +396,8 @@ impl Catalogue {
         FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS)))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(CatalogueError::NotFound)?;
-        upload_from_row(&row)
+        self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
+            .await
     }
 
     /// Records that an open session's blob is finished, with its size and checksum.
@@ -579,7 +598,7 @@ impl Catalogue {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(upload_from_row).collect()
+        rows.iter().map(|row| upload_from_row(row)).collect()
     }
 
     /// Forgets finished sessions older than `before` (their rows only serve diagnosis).

@@ -81,67 +81,106 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| CatalogueError::Corrupt(format!("{what}: {e}")))
 }
 
-pub(super) fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord> {
+/// A row of either driver (sqlx's for PostgreSQL and writes, SQLite's own for direct reads),
+/// read by column name: one mapping per record type serves both.
+pub(crate) trait Columns {
+    fn text(&self, name: &str) -> Result<String>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>>;
+    fn int(&self, name: &str) -> Result<i64>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>>;
+}
+
+impl Columns for AnyRow {
+    fn text(&self, name: &str) -> Result<String> {
+        Ok(self.try_get(name)?)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.try_get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64> {
+        Ok(self.try_get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(name)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String> {
+        Ok(self.get(name)?)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64> {
+        Ok(self.get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.get(name)?)
+    }
+}
+
+pub(super) fn key_from_row(row: &dyn Columns) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        user_name: row.try_get("user_name")?,
-        secret_sha256: row.try_get("secret_sha256")?,
-        read_only: row.try_get::<i64, _>("read_only")? != 0,
-        label: row.try_get("label")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        user_name: row.text("user_name")?,
+        secret_sha256: row.text("secret_sha256")?,
+        read_only: row.int("read_only")? != 0,
+        label: row.text("label")?,
+        created_at: row.int("created_at")?,
+        revoked_at: row.opt_int("revoked_at")?,
     })
 }
 
-fn kind_of(row: &AnyRow) -> Result<ObjectKind> {
-    let kind: String = row.try_get("kind")?;
+fn kind_of(row: &dyn Columns) -> Result<ObjectKind> {
+    let kind: String = row.text("kind")?;
     ObjectKind::parse(&kind).ok_or_else(|| CatalogueError::Corrupt(format!("unknown object kind {kind:?}")))
 }
 
-pub(super) fn object_from_row(row: &AnyRow) -> Result<ObjectRecord> {
-    let tags: String = row.try_get("tags")?;
-    let metadata: String = row.try_get("metadata")?;
+pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
+    let tags: String = row.text("tags")?;
+    let metadata: String = row.text("metadata")?;
     Ok(ObjectRecord {
-        id: row.try_get("id")?,
-        owner_id: row.try_get("owner_id")?,
-        blob_key: row.try_get("blob_key")?,
+        id: row.text("id")?,
+        owner_id: row.text("owner_id")?,
+        blob_key: row.text("blob_key")?,
         meta: ObjectMeta {
-            data_name: row.try_get("name")?,
-            description: row.try_get("description")?,
+            data_name: row.text("name")?,
+            description: row.text("description")?,
             kind: kind_of(row)?,
-            service: row.try_get("service")?,
-            size: row.try_get::<i64, _>("size")? as u64,
-            checksum: row.try_get("checksum")?,
+            service: row.text("service")?,
+            size: row.int("size")? as u64,
+            checksum: row.text("checksum")?,
             tags: from_json(&tags, "tags")?,
             user_metadata: from_json(&metadata, "metadata")?,
-            created_at: rfc3339(row.try_get("created_at")?),
-            updated_at: rfc3339(row.try_get("updated_at")?),
+            created_at: rfc3339(row.int("created_at")?),
+            updated_at: rfc3339(row.int("updated_at")?),
             download_url: None,
         },
     })
 }
 
-pub(super) fn upload_from_row(row: &AnyRow) -> Result<UploadRecord> {
-    let tags: String = row.try_get("tags")?;
-    let metadata: String = row.try_get("metadata")?;
+pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
+    let tags: String = row.text("tags")?;
+    let metadata: String = row.text("metadata")?;
     Ok(UploadRecord {
-        id: row.try_get("id")?,
-        owner_id: row.try_get("owner_id")?,
-        name: row.try_get("name")?,
+        id: row.text("id")?,
+        owner_id: row.text("owner_id")?,
+        name: row.text("name")?,
         kind: kind_of(row)?,
-        service: row.try_get("service")?,
-        declared_size: row.try_get::<Option<i64>, _>("declared_size")?.map(|s| s as u64),
-        part_size: row.try_get::<i64, _>("part_size")? as u64,
-        description: row.try_get("description")?,
+        service: row.text("service")?,
+        declared_size: row.opt_int("declared_size")?.map(|s| s as u64),
+        part_size: row.int("part_size")? as u64,
+        description: row.text("description")?,
         tags: from_json(&tags, "tags")?,
         metadata: from_json(&metadata, "metadata")?,
-        overwrite: row.try_get::<i64, _>("overwrite")? != 0,
-        blob_key: row.try_get("blob_key")?,
-        store_upload_id: row.try_get("store_upload_id")?,
-        state: row.try_get("state")?,
-        expires_at: row.try_get("expires_at")?,
-        blob_size: row.try_get::<Option<i64>, _>("blob_size")?.map(|s| s as u64),
-        blob_checksum: row.try_get("blob_checksum")?,
+        overwrite: row.int("overwrite")? != 0,
+        blob_key: row.text("blob_key")?,
+        store_upload_id: row.text("store_upload_id")?,
+        state: row.text("state")?,
+        expires_at: row.int("expires_at")?,
+        blob_size: row.opt_int("blob_size")?.map(|s| s as u64),
+        blob_checksum: row.opt_text("blob_checksum")?,
     })
 }
