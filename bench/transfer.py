@@ -22,7 +22,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FEDML = os.path.join(ROOT, "target", "release", "fedml")
+FEDML = os.environ.get("FEDML_BIN") or os.path.join(ROOT, "target", "release", "fedml")
 
 
 def timed(cmd, env=None):

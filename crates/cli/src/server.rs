@@ -120,7 +120,9 @@ pub fn run(args: ServerArgs) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // File writes of received parts run on the blocking pool: a few dozen threads keep the disk
+    // busy; tokio's default of 512 only adds stacks and scheduling when hundreds of parts arrive.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(64).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ERROR: cannot start the runtime: {e}");

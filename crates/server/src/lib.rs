@@ -182,11 +182,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 }
             }
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        let served = serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await;
         gc.abort();
         served
     });
@@ -201,6 +200,52 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Most bytes hyper buffers per connection while reading a request. Its default (about 400 KiB)
+/// is reached by every fast upload stream, so that a hundred concurrent part uploads held 40 MiB
+/// in read buffers alone; 64 KiB keeps a loopback upload at full speed.
+const READ_BUFFER: usize = 64 << 10;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests in flight finish.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(READ_BUFFER)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A database URL fit for a log line: any password is replaced by `***`.

@@ -5,6 +5,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -20,16 +21,48 @@ pub struct LocalStore {
     root: PathBuf,
     public_url: Arc<str>,
     signer: UrlSigner,
+    /// Parts being received right now, by every request of this server.
+    receiving: Arc<AtomicUsize>,
 }
 
-/// Bytes handed to the disk at a time while receiving a part.
-const WRITE_BUFFER: usize = 512 << 10;
+/// Memory for received bytes waiting to be written, shared by all the parts being received:
+/// one upload writes in batches of [`MAX_BATCH`], a hundred at once in batches of
+/// [`MIN_BATCH`], so that the server's memory does not grow with the number of clients.
+const WRITE_BUDGET: usize = 16 << 20;
+const MAX_BATCH: usize = 512 << 10;
+const MIN_BATCH: usize = 64 << 10;
+
+/// Counts one part being received for as long as it lives.
+struct Receiving(Arc<AtomicUsize>);
+
+impl Receiving {
+    fn start(counter: &Arc<AtomicUsize>) -> Receiving {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Receiving(counter.clone())
+    }
+
+    /// How many bytes this part may hold before writing them.
+    fn batch(&self) -> usize {
+        (WRITE_BUDGET / self.0.load(Ordering::Relaxed).max(1)).clamp(MIN_BATCH, MAX_BATCH)
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl LocalStore {
     pub fn new(root: PathBuf, public_url: &str, signer: UrlSigner) -> io::Result<Self> {
         std::fs::create_dir_all(root.join("staging"))?;
         std::fs::create_dir_all(root.join("objects"))?;
-        Ok(LocalStore { root, public_url: public_url.trim_end_matches('/').into(), signer })
+        Ok(LocalStore {
+            root,
+            public_url: public_url.trim_end_matches('/').into(),
+            signer,
+            receiving: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -104,6 +137,7 @@ impl LocalStore {
         };
         let part_size = upload.part_size;
         let start = u64::from(part_number - 1) * part_size;
+        let receiving = Receiving::start(&self.receiving);
         let mut crc = 0u32;
         let mut written: u64 = 0;
         // Chunks are written as they came (no copy into a bigger buffer), a batch per hop.
@@ -122,7 +156,7 @@ impl LocalStore {
                 batched += chunk.len();
                 batch.push(chunk);
             }
-            if batched >= WRITE_BUFFER || (done && batched > 0) {
+            if batched >= receiving.batch() || (done && batched > 0) {
                 let chunks = std::mem::take(&mut batch);
                 let file = file.clone();
                 let offset = start + written;
