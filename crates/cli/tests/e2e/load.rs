@@ -486,11 +486,8 @@ fn tree_matches(root: &Path, files: &[(String, String, usize)]) -> Result<(), St
     Ok(())
 }
 
-/// Makes every blob the catalogue holds for later reclamation due now, as if the grace period
-/// (kept so that download URLs already handed out keep working) had passed. The load itself
-/// runs with the default grace: a shorter one would let the collector remove a replaced version
-/// that a concurrent download of a shared name is still reading, a refusal by design.
-fn end_grace_period(server: &TestServer) {
+/// Runs SQL on the server's catalogue, as an operator at the database would.
+fn catalogue_sql(server: &TestServer, sql: String) {
     let url = match &server.backend {
         Backend::Embedded => format!("sqlite://{}", server.data_dir.join("catalogue.db").display()),
         Backend::PostgresS3 { database_url, .. } => database_url.clone(),
@@ -499,9 +496,55 @@ fn end_grace_period(server: &TestServer) {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(&url).await.expect("catalogue reachable");
-        sqlx::query("UPDATE garbage SET reclaim_after = 0").execute(&mut conn).await.expect("update garbage");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("SQL runs");
         conn.close().await.expect("close");
     });
+}
+
+/// Makes every blob the catalogue holds for later reclamation due now, as if the grace period
+/// (kept so that download URLs already handed out keep working) had passed. The load itself
+/// runs with the default grace: a shorter one would let the collector remove a replaced version
+/// that a concurrent download of a shared name is still reading, a refusal by design.
+fn end_grace_period(server: &TestServer) {
+    catalogue_sql(server, "UPDATE garbage SET reclaim_after = 0".into());
+}
+
+fn garbage_count(server: &TestServer) -> i64 {
+    let catalogue = server.platform.catalogue.clone();
+    server.block_on(async move { catalogue.garbage_count().await.expect("garbage") })
+}
+
+/// One collection pass takes a bounded batch; the periodic collector must not stop there, or a
+/// server that replaces more than a batch of blobs per interval would never catch up.
+#[test]
+fn the_collector_drains_a_backlog_larger_than_one_pass() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let file = work.path().join("f");
+    for round in 0..3 {
+        std::fs::write(&file, bytes(1000 + round, round as u64)).expect("write");
+        let mut o = upload_opts(server.admin(), "kept");
+        o.overwrite = true;
+        assert!(fedml_client::upload_with(&file, &o).is_success());
+    }
+    assert_eq!(server.blob_files().len(), 3, "two replaced versions wait out their grace period");
+    // A backlog: 2,500 blobs already gone from the store but still owed a visit (as after a
+    // crash between removing a blob and forgetting it), all due.
+    let rows: Vec<String> = (0..2500).map(|i| format!("('R2', 'backlog/{i}', 0)")).collect();
+    catalogue_sql(&server, format!("INSERT INTO garbage (service, blob_key, reclaim_after) VALUES {}", rows.join(",")));
+    end_grace_period(&server);
+
+    let platform = server.platform.clone();
+    let pass = server.block_on(async move { platform.collect_garbage().await.expect("collect") });
+    assert!(pass.more && pass.blobs_reclaimed < 2502, "one pass is bounded: {pass:?}");
+    let platform = server.platform.clone();
+    let all = server.block_on(async move { platform.collect_all_garbage().await.expect("collect") });
+    assert_eq!(pass.blobs_reclaimed + all.blobs_reclaimed, 2502, "{pass:?} then {all:?}");
+    assert_eq!(garbage_count(&server), 0);
+    assert_eq!(server.blob_files().len(), 1, "only the live version is left");
+    let dest = work.path().join("out");
+    assert!(fedml_client::download_with("kept", &download_opts(server.admin(), &dest)).is_success());
+    assert!(std::fs::read(dest.join("kept")).expect("read") == bytes(1002, 2));
 }
 
 #[test]
@@ -629,10 +672,8 @@ fn sixty_four_clients_mixed_operations_zero_errors() {
     // object: no replaced, deleted or abandoned data is left behind.
     end_grace_period(&server);
     let platform = server.platform.clone();
-    let report = server.block_on(async move { platform.collect_garbage().await.expect("collect") });
-    let catalogue = server.platform.catalogue.clone();
-    let left = server.block_on(async move { catalogue.garbage_count().await.expect("garbage") });
-    assert_eq!(left, 0, "garbage left after collection");
+    let report = server.block_on(async move { platform.collect_all_garbage().await.expect("collect") });
+    assert_eq!(garbage_count(&server), 0, "garbage left after collection");
     let files: BTreeSet<String> = server
         .blob_files()
         .iter()
