@@ -1181,8 +1181,10 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
 
 #[test]
 fn expired_signed_urls_are_refused_and_write_nothing() {
+    // Upload sessions (and their part URLs) live 5 s: time enough for the first upload even on a
+    // busy machine; the test then waits for the expiry the server announced, however long.
     let server = TestServer::start_with(fedml_server::platform::Lifetimes {
-        upload_secs: 3,
+        upload_secs: 5,
         download_secs: 1,
         ..Default::default()
     });
