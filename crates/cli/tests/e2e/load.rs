@@ -240,7 +240,11 @@ impl Worker<'_> {
                 1 => format!("sub/f{i}.bin"),
                 _ => format!("sub/deeper/f{i}.bin"),
             };
-            let len = self.rng.below(64 << 10) as usize;
+            // Now and then a file that makes the archive travel as several parts.
+            let big = i == 0
+                && self.rng.below(25) == 0
+                && self.shared.big_uploads.fetch_add(1, Ordering::Relaxed) < BIG_UPLOADS;
+            let len = if big { self.rng.range((8 << 20) + 1, 12 << 20) } else { self.rng.below(64 << 10) } as usize;
             let tag = self.next_tag(&format!("{name}/{i}"));
             let path = root.join(&rel);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -248,6 +252,7 @@ impl Worker<'_> {
             self.shared.bytes_up.fetch_add(len as u64, Ordering::Relaxed);
             files.push((rel, tag, len));
         }
+        let multipart = files.iter().any(|f| f.2 > 8 << 20);
         let metadata = self.metadata_for(&name);
         let mut o = upload_opts(self.target.clone(), &name);
         o.metadata = Some(metadata.clone());
@@ -260,7 +265,7 @@ impl Worker<'_> {
             }
             _ => self.error(format!("upload directory {name}: {} {}", r.code, r.message)),
         }
-        self.count("upload-dir");
+        self.count(if multipart { "upload-dir-multipart" } else { "upload-dir" });
     }
 
     fn overwrite_shared(&mut self) {
@@ -623,7 +628,7 @@ fn sixty_four_clients_mixed_operations_zero_errors() {
         shared.mismatches.load(Ordering::Relaxed)
     );
     for (op, n) in &counts {
-        println!("  {op:<18} {n}");
+        println!("  {op:<20} {n:>6}");
     }
     assert!(errors.is_empty(), "{} errors, first ones:\n{}", errors.len(), errors[..errors.len().min(20)].join("\n"));
     assert_eq!(shared.mismatches.load(Ordering::Relaxed), 0);
