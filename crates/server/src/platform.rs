@@ -414,7 +414,7 @@ impl Platform {
                 report.sessions_expired += 1;
             }
         }
-        let due = self.catalogue.due_garbage(now, BLOBS).await?;
+        let due = self.catalogue.due_garbage(now, &self.service_names(), BLOBS).await?;
         let full_blobs = due.len() == BLOBS as usize;
         for item in due {
             let Ok(store) = self.store(&item.service) else {
