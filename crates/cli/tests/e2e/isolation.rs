@@ -251,10 +251,10 @@ impl World {
         let mut file_blob = String::new();
         for o in &listed {
             markers.push(o.checksum.trim_start_matches("blake3:").to_string());
-            if o.size >= 10_000 {
-                // As JSON writes it (`"size":77777`): a bare run of digits could turn up in any hex id.
-                markers.push(format!(":{}", o.size));
-            }
+            // As the answers would write a size: a bare run of digits could turn up in any hex id
+            // or port number.
+            let size = o.size;
+            markers.extend([format!("\"size\":{size}"), format!("\"fileSize\":{size}"), format!(" {size} bytes")]);
             let (_, blob) = blob_of(o.download_url.as_deref().expect("download URL"));
             if o.data_name == FILE {
                 file_blob = blob.clone();
