@@ -392,12 +392,32 @@ fn stored_state(server: &TestServer, sessions: &[&str]) -> BTreeMap<String, Stri
         let data = std::fs::read(&f).unwrap_or_default();
         state.insert(f.display().to_string(), fedml_proto::checksum::of_bytes(&data));
     }
-    for id in sessions {
-        let catalogue = server.platform.catalogue.clone();
-        let owned = id.to_string();
-        let parts = server.block_on(async move { catalogue.parts(&owned).await.expect("parts") });
-        let files: Vec<String> = server.session_files(id).iter().map(|p| p.display().to_string()).collect();
-        state.insert(format!("session {id}"), format!("{} parts recorded, part files {files:?}", parts.len()));
+    let catalogue = server.platform.catalogue.clone();
+    let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+    let recorded = server.block_on(async move {
+        let mut out = Vec::new();
+        for id in ids {
+            let parts = catalogue.parts(&id).await.expect("parts").len();
+            let store_id = catalogue.upload(&id).await.expect("session").store_upload_id;
+            out.push((id, parts, store_id));
+        }
+        out
+    });
+    // The local store's staging files are among the blob files; s3s-fs keeps multipart parts
+    // beside its buckets, named after the store's upload id.
+    let beside: Vec<String> = match &server.backend {
+        Backend::Embedded => Vec::new(),
+        Backend::PostgresS3 { s3_root, .. } => std::fs::read_dir(s3_root)
+            .expect("s3 root")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".upload_id-"))
+            .collect(),
+    };
+    for (id, parts, store_id) in recorded {
+        let prefix = format!(".upload_id-{store_id}.part-");
+        let files: Vec<&String> = beside.iter().filter(|n| !store_id.is_empty() && n.starts_with(&prefix)).collect();
+        state.insert(format!("session {id}"), format!("{parts} parts recorded, part files {files:?}"));
     }
     state
 }
