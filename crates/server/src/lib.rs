@@ -169,7 +169,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         let gc = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                match collector.collect_garbage().await {
+                match collector.collect_all_garbage().await {
                     Ok(r) if r.blobs_reclaimed + r.sessions_expired > 0 => {
                         tracing::info!(
                             reclaimed = r.blobs_reclaimed,

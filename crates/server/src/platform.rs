@@ -400,15 +400,23 @@ impl Platform {
 
     /// Aborts expired upload sessions and removes blobs nothing points at any more. Safe to run
     /// on every instance at once: each step re-checks the catalogue and tolerates missing blobs.
+    /// One pass handles a bounded batch (see [`GcReport::more`]); the periodic collector runs
+    /// [`Platform::collect_all_garbage`].
     pub async fn collect_garbage(&self) -> Result<GcReport> {
+        const SESSIONS: u32 = 500;
+        const BLOBS: u32 = 1000;
         let mut report = GcReport::default();
         let now = now_ms();
-        for upload in self.catalogue.expired_uploads(now, 500).await? {
+        let expired = self.catalogue.expired_uploads(now, SESSIONS).await?;
+        let full_sessions = expired.len() == SESSIONS as usize;
+        for upload in expired {
             if self.catalogue.abort_upload(&upload, now).await? {
                 report.sessions_expired += 1;
             }
         }
-        for item in self.catalogue.due_garbage(now, 1000).await? {
+        let due = self.catalogue.due_garbage(now, &self.service_names(), BLOBS).await?;
+        let full_blobs = due.len() == BLOBS as usize;
+        for item in due {
             let Ok(store) = self.store(&item.service) else {
                 tracing::warn!(service = %item.service, "garbage in a service this server does not serve; left for another instance");
                 continue;
@@ -430,7 +438,24 @@ impl Platform {
             report.blobs_reclaimed += 1;
         }
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
+        // More may be due when a batch came back full and this pass got somewhere with it.
+        report.more = (full_sessions && report.sessions_expired > 0) || (full_blobs && report.blobs_reclaimed > 0);
         Ok(report)
+    }
+
+    /// Passes of [`Platform::collect_garbage`] until nothing more is due, so that the periodic
+    /// collector keeps up however fast deletes, overwrites and abandoned uploads come.
+    pub async fn collect_all_garbage(&self) -> Result<GcReport> {
+        let mut total = GcReport::default();
+        loop {
+            let pass = self.collect_garbage().await?;
+            total.sessions_expired += pass.sessions_expired;
+            total.blobs_reclaimed += pass.blobs_reclaimed;
+            total.sessions_pruned += pass.sessions_pruned;
+            if !pass.more {
+                return Ok(total);
+            }
+        }
     }
 }
 
@@ -439,6 +464,8 @@ pub struct GcReport {
     pub sessions_expired: u64,
     pub blobs_reclaimed: u64,
     pub sessions_pruned: u64,
+    /// The pass stopped at its batch limit: more may be due now.
+    pub more: bool,
 }
 
 fn check_open(upload: &UploadRecord) -> Result<()> {

@@ -9,6 +9,11 @@ mod bad_input;
 mod cli;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
+/// Every route of both APIs and every signed URL against every caller but the owner: refused,
+/// nothing leaked, nothing changed.
+mod isolation;
+/// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
+mod load;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.

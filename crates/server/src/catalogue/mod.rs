@@ -613,14 +613,24 @@ impl Catalogue {
 
     // ---------------------------------------------------------------- garbage
 
-    pub async fn due_garbage(&self, now: i64, limit: u32) -> Result<Vec<GarbageRecord>> {
-        let rows = sqlx::query(
-            "SELECT service, blob_key FROM garbage WHERE reclaim_after <= $1 ORDER BY reclaim_after LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+    /// Garbage of the given services that is due, oldest first. Only the services the caller
+    /// can reach: garbage of another one (a retired service, another instance's) must not fill
+    /// every batch and keep the caller's own from ever being reached.
+    pub async fn due_garbage(&self, now: i64, services: &[String], limit: u32) -> Result<Vec<GarbageRecord>> {
+        if services.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..services.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT service, blob_key FROM garbage WHERE reclaim_after <= $1 AND service IN ({}) \
+             ORDER BY reclaim_after LIMIT $2",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(limit as i64);
+        for service in services {
+            query = query.bind(service);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| Ok(GarbageRecord { service: row.try_get("service")?, blob_key: row.try_get("blob_key")? }))
             .collect()
