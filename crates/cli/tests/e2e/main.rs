@@ -7,6 +7,10 @@
 mod bad_input;
 /// The `fedml` binary: login, every storage command, tables, JSON, exit status.
 mod cli;
+/// The real server process killed (SIGKILL) at random moments of a workload and restarted: nothing
+/// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
+/// recovery after a kill mid-transaction; two servers over one data directory.
+mod crash;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
