@@ -156,8 +156,12 @@ impl S3Store {
         if !upload.store_upload_id.is_empty() {
             match self.store.abort_multipart(&path, &upload.store_upload_id).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                // Completed (then the blob is deleted below) or already aborted.
-                Err(e) => tracing::debug!(error = %e, "abort multipart"),
+                // Not a missing upload (completed, then the blob is deleted below, or already
+                // aborted): its parts may stay in the bucket; say so.
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot abort a multipart upload; its parts may stay in the bucket until a lifecycle rule removes them"
+                ),
             }
         }
         self.delete(&upload.blob_key).await
