@@ -11,6 +11,9 @@ mod cli;
 /// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
 /// recovery after a kill mid-transaction; two servers over one data directory.
 mod crash;
+/// Failures from outside: the server killed mid-transfer, full disks on either side, lying
+/// Content-Lengths, unreadable or changing files in a directory upload.
+mod failures;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
