@@ -393,6 +393,10 @@ async fn send_tree(
     }
     let total = packed.map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData => ClientError::Failure(e.to_string()),
+        // Scanned, then gone before it was read.
+        std::io::ErrorKind::NotFound => {
+            ClientError::Failure(format!("{e}: the directory changed while it was being uploaded; upload again"))
+        }
         _ => ClientError::Error(format!("packing the directory failed: {e}")),
     })?;
     results.sort_by_key(|r| r.0);
@@ -516,7 +520,7 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
         .create_new(true)
         .open(temp)
         .map_err(|e| ClientError::io(format!("cannot create {}", temp.display()), e))?;
-    file.set_len(object.size).map_err(|e| ClientError::io("not enough room for the download", e))?;
+    file.set_len(object.size).map_err(write_error)?;
     let file = Arc::new(file);
     let size = object.size;
     let ranges = size.div_ceil(RANGE_SIZE).max(1);
@@ -555,6 +559,19 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
             .map_err(|e| ClientError::io("cannot flush the download to disk", e))?;
     }
     Ok(())
+}
+
+/// A failed write of a download; a full disk (or a file size limit) says what to do.
+fn write_error(e: std::io::Error) -> ClientError {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    if matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded) {
+        ClientError::Error(format!(
+            "not enough room for the download ({e}); nothing was written — free some space or choose another \
+             destination, then try again"
+        ))
+    } else {
+        ClientError::io("cannot write the download", e)
+    }
 }
 
 async fn get_range(
@@ -623,7 +640,7 @@ async fn get_range(
                     })
                     .await
                     .map_err(|e| (false, ClientError::Error(e.to_string())))?
-                    .map_err(|e| (false, ClientError::io("cannot write the download", e)))?;
+                    .map_err(|e| (false, write_error(e)))?;
                     received += batched as u64;
                     bar.inc(batched as u64);
                     batched = 0;
