@@ -173,13 +173,17 @@ fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<S
 fn accept_part(
     status: StatusCode,
     etag: Option<String>,
+    body: &[u8],
     crc: u32,
     part: u64,
 ) -> std::result::Result<String, (bool, ClientError)> {
     if !status.is_success() {
+        let said = store_says(body);
+        let hint = if said.as_deref().is_some_and(|m| m.contains("again")) { "" } else { "; try again" };
+        let why = said.map(|m| format!(": {m}")).unwrap_or_default();
         return Err((
             retryable(status),
-            ClientError::Error(format!("the store refused part {} (HTTP {status})", part + 1)),
+            ClientError::Error(format!("the store refused part {} (HTTP {status}{why}){hint}", part + 1)),
         ));
     }
     let etag = etag
@@ -189,6 +193,21 @@ fn accept_part(
         return Err((true, ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
     }
     Ok(etag)
+}
+
+/// What a store's error answer says: our envelope's `message`, or an S3 error's `Message`/`Code`.
+fn store_says(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let said = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v.get("message").and_then(|m| m.as_str()).map(str::to_string),
+        Err(_) => ["Message", "Code"].iter().find_map(|tag| {
+            let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+            let end = start + text[start..].find(&format!("</{tag}>"))?;
+            Some(text[start..end].to_string())
+        }),
+    }?;
+    let said = said.trim();
+    (!said.is_empty()).then(|| said.chars().take(300).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -226,24 +245,29 @@ async fn put_file_part(
         let sent =
             client.http().put(url).header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream)).send().await;
         let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
+        // Fewer bytes sent than announced: the file shrank, or the store answered (or the
+        // connection broke) before the body was through. Only the file's length tells which.
+        let shrank =
+            sent_bytes != len && tokio::fs::metadata(path).await.map(|m| m.len() < offset + len).unwrap_or(true);
         let outcome = match sent {
+            _ if shrank => Err((
+                false,
+                ClientError::Failure(format!(
+                    "{} changed while it was being uploaded (shorter than announced); upload again",
+                    path.display()
+                )),
+            )),
             Ok(response) => {
                 let status = response.status();
                 let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let _ = response.bytes().await;
-                if sent_bytes != len {
-                    Err((
-                        false,
-                        ClientError::Failure(format!(
-                            "{} changed while it was being uploaded (shorter than announced); upload again",
-                            path.display()
-                        )),
-                    ))
-                } else {
-                    match hasher.lock().map(|h| (h.0.finish(), h.1)) {
-                        Ok((digest, crc)) => accept_part(status, etag, crc, index).map(|etag| (etag, digest)),
-                        Err(_) => Err((false, ClientError::Error("the part hasher failed".into()))),
-                    }
+                let body = response.bytes().await.unwrap_or_default();
+                match hasher.lock().map(|h| (h.0.finish(), h.1)) {
+                    Ok(_) if status.is_success() && sent_bytes != len => Err((
+                        true,
+                        ClientError::Error(format!("part {} was cut short on its way; try again", index + 1)),
+                    )),
+                    Ok((digest, crc)) => accept_part(status, etag, &body, crc, index).map(|etag| (etag, digest)),
+                    Err(_) => Err((false, ClientError::Error("the part hasher failed".into()))),
                 }
             }
             Err(e) => Err((true, crate::client::network_error(client.base(), &e))),
@@ -369,6 +393,10 @@ async fn send_tree(
     }
     let total = packed.map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData => ClientError::Failure(e.to_string()),
+        // Scanned, then gone before it was read.
+        std::io::ErrorKind::NotFound => {
+            ClientError::Failure(format!("{e}: the directory changed while it was being uploaded; upload again"))
+        }
         _ => ClientError::Error(format!("packing the directory failed: {e}")),
     })?;
     results.sort_by_key(|r| r.0);
@@ -390,8 +418,8 @@ async fn put_buffer_part(
             Ok(response) => {
                 let status = response.status();
                 let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let _ = response.bytes().await;
-                accept_part(status, etag, crc, index)
+                let body = response.bytes().await.unwrap_or_default();
+                accept_part(status, etag, &body, crc, index)
             }
             Err(e) => Err((true, crate::client::network_error(client.base(), &e))),
         };
@@ -492,7 +520,7 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
         .create_new(true)
         .open(temp)
         .map_err(|e| ClientError::io(format!("cannot create {}", temp.display()), e))?;
-    file.set_len(object.size).map_err(|e| ClientError::io("not enough room for the download", e))?;
+    file.set_len(object.size).map_err(write_error)?;
     let file = Arc::new(file);
     let size = object.size;
     let ranges = size.div_ceil(RANGE_SIZE).max(1);
@@ -531,6 +559,19 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
             .map_err(|e| ClientError::io("cannot flush the download to disk", e))?;
     }
     Ok(())
+}
+
+/// A failed write of a download; a full disk (or a file size limit) says what to do.
+fn write_error(e: std::io::Error) -> ClientError {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    if matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded) {
+        ClientError::Error(format!(
+            "not enough room for the download ({e}); nothing was written — free some space or choose another \
+             destination, then try again"
+        ))
+    } else {
+        ClientError::io("cannot write the download", e)
+    }
 }
 
 async fn get_range(
@@ -599,7 +640,7 @@ async fn get_range(
                     })
                     .await
                     .map_err(|e| (false, ClientError::Error(e.to_string())))?
-                    .map_err(|e| (false, ClientError::io("cannot write the download", e)))?;
+                    .map_err(|e| (false, write_error(e)))?;
                     received += batched as u64;
                     bar.inc(batched as u64);
                     batched = 0;

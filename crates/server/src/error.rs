@@ -21,6 +21,10 @@ pub enum Error {
     /// Bad input: names, metadata, sizes, parts.
     #[error("{0}")]
     Invalid(String),
+    /// The blob store has no room left (disk full, file size limit): shown, since only the
+    /// server admin can make room.
+    #[error("{0}")]
+    StorageFull(String),
     /// Something broke on the server's side; the message is logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -48,6 +52,19 @@ impl From<BlobError> for Error {
             BlobError::TooLarge(m) => Error::Invalid(m),
             BlobError::Body(m) => Error::Invalid(format!("the upload body broke off: {m}; retry the part")),
             BlobError::Rejected(m) => Error::Invalid(m),
+            BlobError::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull
+                        | std::io::ErrorKind::FileTooLarge
+                        | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                Error::StorageFull(format!(
+                    "the server's storage is full ({e}); nothing was stored — ask the server admin to free space, \
+                     then try again"
+                ))
+            }
             BlobError::Io(e) => Error::Internal(format!("blob store: {e}")),
             BlobError::Store(m) => Error::Internal(format!("blob store: {m}")),
         }

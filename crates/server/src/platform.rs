@@ -211,6 +211,16 @@ impl Platform {
 
     /// Starts the session in its store and records it; nothing is left behind if either fails.
     pub(crate) async fn begin_session(&self, store: &BlobStore, mut upload: UploadRecord) -> Result<UploadRecord> {
+        if !store.names_its_uploads() {
+            // The record first: a crash between the two steps then leaves a session that the
+            // collector expires, never a staging file that no record points at.
+            self.catalogue.insert_upload(&upload).await?;
+            if let Err(e) = store.begin_upload(&upload).await {
+                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
+                return Err(e.into());
+            }
+            return Ok(upload);
+        }
         upload.store_upload_id = store.begin_upload(&upload).await?;
         if let Err(e) = self.catalogue.insert_upload(&upload).await {
             let _ = store.abort_upload(&upload).await;

@@ -71,12 +71,17 @@ impl IntoResponse for Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, ResponseCode::Failure),
             Error::Conflict(_) => (StatusCode::CONFLICT, ResponseCode::Failure),
             Error::Invalid(_) => (StatusCode::BAD_REQUEST, ResponseCode::Failure),
+            Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, ResponseCode::Error),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
         };
         let message = match &self {
             Error::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 "the server could not complete the request; its log has the details".to_string()
+            }
+            Error::StorageFull(message) => {
+                tracing::warn!(%message, "request failed");
+                message.clone()
             }
             other => other.to_string(),
         };

@@ -64,6 +64,44 @@ impl Backend {
         }
     }
 
+    /// The `fedml server` flags that put a server process on this backend, with `data_dir` for
+    /// its data directory (the embedded backend keeps its catalogue and blobs there).
+    pub fn server_flags(&self, data_dir: &Path) -> Vec<String> {
+        let mut flags = vec!["--data-dir".to_string(), data_dir.display().to_string()];
+        if let Backend::PostgresS3 { database_url, endpoint, bucket, .. } = self {
+            flags.extend([
+                "--database".to_string(),
+                database_url.clone(),
+                "--service".to_string(),
+                format!("R2=s3://{bucket}?endpoint={endpoint}&region=us-east-1&path_style=true"),
+            ]);
+        }
+        flags
+    }
+
+    /// The catalogue's database URL for a server on this backend with `data_dir`.
+    pub fn database_url(&self, data_dir: &Path) -> String {
+        match self {
+            Backend::Embedded => format!("sqlite://{}", data_dir.join("catalogue.db").display()),
+            Backend::PostgresS3 { database_url, .. } => database_url.clone(),
+        }
+    }
+
+    /// The files that hold blobs and unfinished uploads of a server with `data_dir` on this
+    /// backend (for S3: the bucket's objects; s3s-fs keeps multipart parts beside the buckets).
+    pub fn blob_files(&self, data_dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        match self {
+            Backend::Embedded => {
+                for sub in ["objects", "staging"] {
+                    collect_files(&data_dir.join("blobs").join(sub), &mut out);
+                }
+            }
+            Backend::PostgresS3 { s3_root, bucket, .. } => collect_files(&s3_root.join(bucket), &mut out),
+        }
+        out
+    }
+
     fn configure(&self, config: &mut ServerConfig) {
         if let Backend::PostgresS3 { database_url, endpoint, bucket, .. } = self {
             config.database_url = Some(database_url.clone());
@@ -217,16 +255,7 @@ impl TestServer {
 
     /// The files that hold blobs and unfinished uploads, wherever the backend keeps them.
     pub fn blob_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        match &self.backend {
-            Backend::Embedded => {
-                for sub in ["objects", "staging"] {
-                    collect_files(&self.data_dir.join("blobs").join(sub), &mut out);
-                }
-            }
-            Backend::PostgresS3 { s3_root, bucket, .. } => collect_files(&s3_root.join(bucket), &mut out),
-        }
-        out
+        self.backend.blob_files(&self.data_dir)
     }
 }
 

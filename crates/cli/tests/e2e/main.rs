@@ -7,6 +7,13 @@
 mod bad_input;
 /// The `fedml` binary: login, every storage command, tables, JSON, exit status.
 mod cli;
+/// The real server process killed (SIGKILL) at random moments of a workload and restarted: nothing
+/// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
+/// recovery after a kill mid-transaction; two servers over one data directory.
+mod crash;
+/// Failures from outside: the server killed mid-transfer, full disks on either side, lying
+/// Content-Lengths, unreadable or changing files in a directory upload.
+mod failures;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,

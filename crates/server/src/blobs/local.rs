@@ -138,6 +138,43 @@ impl LocalStore {
         let part_size = upload.part_size;
         let start = u64::from(part_number - 1) * part_size;
         let receiving = Receiving::start(&self.receiving);
+        let received = Self::receive_part(file.clone(), part_number, part_size, start, &receiving, &mut body).await;
+        if let Err(BlobError::Io(e)) = &received {
+            // On a full disk, what this attempt wrote is garbage: give the room back at once (the
+            // catalogue needs some to record that the upload is abandoned). Only then: a broken
+            // body's attempt may overlap a retry of the same part, whose bytes must stay.
+            if matches!(
+                e.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded
+            ) {
+                let f = file.clone();
+                let _ = tokio::task::spawn_blocking(move || free_range(&f, start, part_size)).await;
+            }
+            // A client still sending would see its connection reset and never read the answer
+            // that says why: read the rest of the part (up to its size) before answering.
+            let mut drained = 0u64;
+            while drained <= part_size {
+                match body.next().await {
+                    Some(Ok(chunk)) => drained += chunk.len() as u64,
+                    _ => break,
+                }
+            }
+        }
+        received
+    }
+
+    async fn receive_part<S, E>(
+        file: Arc<std::fs::File>,
+        part_number: u32,
+        part_size: u64,
+        start: u64,
+        receiving: &Receiving,
+        body: &mut S,
+    ) -> Result<(u64, u32), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let mut crc = 0u32;
         let mut written: u64 = 0;
         // Chunks are written as they came (no copy into a bigger buffer), a batch per hop.
@@ -245,6 +282,25 @@ impl LocalStore {
         }
         Ok(())
     }
+}
+
+/// Frees the blocks of a range of a file, which then reads as zeros (Linux; elsewhere a no-op).
+fn free_range(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor and plain integers; the call only deallocates blocks.
+        unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as i64,
+                len as i64,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// Asks the kernel to start writing a range to disk now (Linux), without waiting for it.

@@ -66,6 +66,14 @@ impl BlobStore {
         matches!(self, BlobStore::Local(_))
     }
 
+    /// Whether the store gives each upload an id of its own (which the session record must then
+    /// hold): S3's multipart uploads do; a local staging file is named after the session. A crash
+    /// between starting such an upload and recording it leaves an upload without parts, which
+    /// the bucket's lifecycle rule for incomplete multipart uploads removes.
+    pub fn names_its_uploads(&self) -> bool {
+        matches!(self, BlobStore::S3(_))
+    }
+
     /// Prepares a multipart upload; returns the store's own upload id (empty when none).
     pub async fn begin_upload(&self, upload: &UploadRecord) -> Result<String, BlobError> {
         match self {

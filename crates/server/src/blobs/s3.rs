@@ -134,10 +134,21 @@ impl S3Store {
                 self.store.put_part(&path, &upload.store_upload_id, 0, object_store::PutPayload::default()).await?,
             );
         }
-        self.store
-            .complete_multipart(&path, &upload.store_upload_id, ids)
-            .await
-            .map_err(|e| BlobError::Rejected(format!("the store refused to complete the upload: {e}")))?;
+        self.store.complete_multipart(&path, &upload.store_upload_id, ids).await.map_err(|e| {
+            // The store's own words name its endpoint and paths: they go to the log; the
+            // client gets the S3 error code and what to do.
+            let detail = e.to_string();
+            tracing::warn!(error = %detail, "the store refused to complete a multipart upload");
+            let code = detail
+                .split_once("<Code>")
+                .and_then(|(_, rest)| rest.split_once("</Code>"))
+                .map(|(code, _)| format!(" ({code})"))
+                .unwrap_or_default();
+            BlobError::Rejected(format!(
+                "the store refused to complete the upload{code}: a part is missing or differs from what was \
+                     sent; upload again"
+            ))
+        })?;
         Ok(self.store.head(&path).await?.size)
     }
 
@@ -156,8 +167,12 @@ impl S3Store {
         if !upload.store_upload_id.is_empty() {
             match self.store.abort_multipart(&path, &upload.store_upload_id).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                // Completed (then the blob is deleted below) or already aborted.
-                Err(e) => tracing::debug!(error = %e, "abort multipart"),
+                // Not a missing upload (completed, then the blob is deleted below, or already
+                // aborted): its parts may stay in the bucket; say so.
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot abort a multipart upload; its parts may stay in the bucket until a lifecycle rule removes them"
+                ),
             }
         }
         self.delete(&upload.blob_key).await
