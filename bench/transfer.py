@@ -3,7 +3,10 @@
 same disk, measured in the same run. Prints throughput, the ratio to cp, and peak RSS of the
 client (each command) and of the server.
 
-    python3 bench/transfer.py [--size-mib 1024] [--runs 3] [--workdir DIR]
+    python3 bench/transfer.py [--size-mib 1024] [--runs 3] [--sdk-runs 1] [--workdir DIR]
+
+The FedML SDK 0.9.6 (bench/fedml_sdk.py) moves the same file through the same server as a
+second anchor; --sdk-runs 0 leaves it out.
 
 Before every measured command the same state is made: dirty pages flushed (`sync`), the page
 cache dropped where allowed (root), and the inputs read once, so every command reads from the
@@ -65,6 +68,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sdk-runs", type=int, default=1, help="runs of the FedML SDK anchor (0: none)")
     ap.add_argument("--workdir", default=None, help="a directory on the disk to measure (default: a temp dir)")
     args = ap.parse_args()
     if not os.path.exists(FEDML):
@@ -120,6 +124,20 @@ def main():
             if os.path.getsize(os.path.join(out, "bench")) != size:
                 sys.exit("downloaded size differs")
             shutil.rmtree(out)
+        sdk_up, sdk_down = [], []
+        if args.sdk_runs > 0:
+            from fedml_sdk import Sdk, tree_bytes
+            sdk = Sdk(port, key, work)
+            for i in range(args.sdk_runs):
+                settle(src)
+                sdk_up.append(sdk.upload(src, f"sdk-{i}.bin"))
+                out = os.path.join(work, f"sdk-down-{i}")
+                settle(os.path.join(data_dir, "blobs", "objects"))
+                sdk_down.append(sdk.download(f"sdk-{i}.bin", out))
+                if tree_bytes(out) != size:
+                    sys.exit(f"the FedML SDK downloaded {tree_bytes(out)} bytes, expected {size}")
+                shutil.rmtree(out)
+                sdk.delete(f"sdk-{i}.bin")
         server_rss = vm_hwm(server.pid)
         server.terminate()
         server.wait(timeout=30)
@@ -139,12 +157,18 @@ def main():
             print(f"{name:<22}{r:>10.0f}{ratio:>9.0%}")
         print(f"upload+download together: {2 * mib / (med(up_s) + med(down_s)):.0f} MiB/s "
               f"= {(2 * mib / (med(up_s) + med(down_s))) / rate(cp_s):.0%} of cp")
+        if sdk_up:
+            print(f"FedML SDK 0.9.6 (anchor, median of {len(sdk_up)}): upload {mib / med(sdk_up):.0f} MiB/s, "
+                  f"download {mib / med(sdk_down):.0f} MiB/s; ours is {med(sdk_up) / med(up_s):.1f}x faster up, "
+                  f"{med(sdk_down) / med(down_s):.1f}x down   [target >= 10x]")
         print(f"client peak RSS: upload {up_rss / 1024:.1f} MiB, download {down_rss / 1024:.1f} MiB")
         print(f"server peak RSS: {server_rss / 1024:.1f} MiB")
         print(json.dumps({
             "size_mib": args.size_mib, "cp_mib_s": rate(cp_s), "cp_sync_mib_s": rate(cp_sync_s),
             "upload_mib_s": rate(up_s), "download_mib_s": rate(down_s),
             "client_rss_mib": max(up_rss, down_rss) / 1024, "server_rss_mib": server_rss / 1024,
+            "sdk_upload_mib_s": mib / med(sdk_up) if sdk_up else None,
+            "sdk_download_mib_s": mib / med(sdk_down) if sdk_down else None,
         }))
     finally:
         shutil.rmtree(work, ignore_errors=True)

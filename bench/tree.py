@@ -3,7 +3,10 @@
 local server, against `tar cf` (packing) and `tar xf` (unpacking) of the same tree on the same
 disk, measured in the same run with the page cache in the same state (see transfer.py).
 
-    python3 bench/tree.py [--files 20000] [--size-kib 10] [--runs 3]
+    python3 bench/tree.py [--files 20000] [--size-kib 10] [--runs 3] [--sdk-runs 1]
+
+The FedML SDK 0.9.6 (bench/fedml_sdk.py) moves the same tree through the same server as a second
+anchor; --sdk-runs 0 leaves it out.
 """
 import argparse
 import json
@@ -25,6 +28,7 @@ def main():
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--size-kib", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sdk-runs", type=int, default=1, help="runs of the FedML SDK anchor (0: none)")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
     if not os.path.exists(FEDML):
@@ -76,6 +80,21 @@ def main():
             if got != args.files:
                 sys.exit(f"downloaded {got} files, expected {args.files}")
             shutil.rmtree(dest)
+        sdk_up, sdk_down = [], []
+        if args.sdk_runs > 0:
+            from fedml_sdk import Sdk
+            sdk = Sdk(port, key, work)
+            for i in range(args.sdk_runs):
+                settle(tree)
+                sdk_up.append(sdk.upload(tree, f"sdk-tree-{i}"))
+                dest = os.path.join(work, f"sdk-down-{i}")
+                settle(os.path.join(data_dir, "blobs", "objects"))
+                sdk_down.append(sdk.download(f"sdk-tree-{i}", dest))
+                got = sum(len(files) for _, _, files in os.walk(dest))
+                if got != args.files:
+                    sys.exit(f"the FedML SDK downloaded {got} files, expected {args.files}")
+                shutil.rmtree(dest)
+                sdk.delete(f"sdk-tree-{i}")
         server_rss = vm_hwm(server.pid)
         med = statistics.median
         print(f"\n{args.files} files x {args.size_kib} KiB, loopback, median of {args.runs} runs (seconds)")
@@ -84,9 +103,16 @@ def main():
         print(f"{'download vs tar xf':<28}{med(down):>8.2f}{med(tar_x):>8.2f}{med(down) / med(tar_x):>7.2f}x")
         total_ours, total_tar = med(up) + med(down), med(tar_c) + med(tar_x)
         print(f"{'upload+download vs tar':<28}{total_ours:>8.2f}{total_tar:>8.2f}{total_ours / total_tar:>7.2f}x")
+        if sdk_up:
+            print(f"{'FedML SDK 0.9.6 upload':<28}{med(up):>8.2f}{med(sdk_up):>8.2f}{med(sdk_up) / med(up):>7.1f}x faster"
+                  "   [target >= 10x]")
+            print(f"{'FedML SDK 0.9.6 download':<28}{med(down):>8.2f}{med(sdk_down):>8.2f}"
+                  f"{med(sdk_down) / med(down):>7.1f}x faster")
         print(f"server peak RSS {server_rss / 1024:.1f} MiB")
         print(json.dumps({"files": args.files, "upload_s": med(up), "download_s": med(down),
-                          "tar_c_s": med(tar_c), "tar_x_s": med(tar_x)}))
+                          "tar_c_s": med(tar_c), "tar_x_s": med(tar_x),
+                          "sdk_upload_s": med(sdk_up) if sdk_up else None,
+                          "sdk_download_s": med(sdk_down) if sdk_down else None}))
     finally:
         if server:
             server.terminate()
