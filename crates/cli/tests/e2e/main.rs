@@ -9,6 +9,8 @@ mod bad_input;
 mod cli;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
+/// The OpenAPI document against real answers of every native operation.
+mod openapi;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
