@@ -11,7 +11,13 @@ use crate::error::{ClientError, Result};
 /// Extracts `archive` into the empty directory `into`.
 pub fn extract(archive: &Path, into: &Path) -> Result<()> {
     let file = fs::File::open(archive).map_err(|e| ClientError::io("cannot open the downloaded archive", e))?;
-    let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
+    extract_from(io::BufReader::new(file), into)
+}
+
+/// Extracts the archive that `reader` holds into the empty directory `into` (what [`extract`]
+/// does with a file; the fuzz target feeds it bytes from memory).
+pub fn extract_from<R: io::Read + io::Seek>(reader: R, into: &Path) -> Result<()> {
+    let mut zip = zip::ZipArchive::new(reader)
         .map_err(|e| ClientError::Error(format!("the downloaded data is not a readable archive: {e}")))?;
     // Folders already made, so that each is created once, not once per file.
     let mut created = std::collections::HashSet::new();

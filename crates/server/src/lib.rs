@@ -13,6 +13,7 @@ pub mod compat_routes;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod openapi;
 pub mod platform;
 pub mod routes;
 pub mod signing;

@@ -11,7 +11,8 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,7 @@ use fedml_proto::{
 };
 use serde::Deserialize;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::blobs::{BlobStore, LocalStore};
@@ -36,6 +38,7 @@ pub type AppState = Arc<Platform>;
 pub fn router(platform: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(handle_health))
+        .route("/api/v1/openapi.json", get(crate::openapi::handle_openapi))
         .route("/api/v1/whoami", get(handle_whoami))
         .route("/api/v1/uploads", post(handle_create_upload))
         .route("/api/v1/uploads/{id}/parts", post(handle_part_urls))
@@ -92,6 +95,36 @@ impl IntoResponse for Error {
 
 type ApiResult<T> = Result<Reply<T>, Error>;
 
+/// `Path`, refused like every other bad input: an envelope, not axum's plain-text rejection
+/// (a path segment that is not UTF-8, a part number that is not a number).
+struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(e) if e.status().is_server_error() => Err(Error::Internal(e.body_text())),
+            Err(e) => Err(Error::Invalid(e.body_text())),
+        }
+    }
+}
+
+/// `Query`, refused with an envelope (a repeated or malformed parameter).
+struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| Error::Invalid(e.body_text()))
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
@@ -144,7 +177,7 @@ async fn handle_create_upload(
 async fn handle_part_urls(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Result<axum::Json<PartUrlsRequest>, JsonRejection>,
 ) -> ApiResult<Vec<PartUrl>> {
     let caller = caller(&p, &headers).await?;
@@ -156,7 +189,7 @@ async fn handle_part_urls(
 async fn handle_complete_upload(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Result<axum::Json<CompleteUpload>, JsonRejection>,
 ) -> ApiResult<CompletedUpload> {
     let caller = caller(&p, &headers).await?;
@@ -164,7 +197,11 @@ async fn handle_complete_upload(
     Ok(Reply(format!("stored {:?}", done.object.data_name), done))
 }
 
-async fn handle_abort_upload(State(p): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<bool> {
+async fn handle_abort_upload(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<bool> {
     let caller = caller(&p, &headers).await?;
     let aborted = p.abort_upload(&caller, &id).await?;
     Ok(Reply("upload session aborted".into(), aborted))
@@ -190,7 +227,7 @@ async fn handle_list_objects(
 async fn handle_get_object(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<ObjectMeta> {
     let caller = caller(&p, &headers).await?;
     Ok(Reply("metadata".into(), p.object(&caller, &name).await?))
@@ -199,7 +236,7 @@ async fn handle_get_object(
 async fn handle_get_user_metadata(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<BTreeMap<String, String>> {
     let caller = caller(&p, &headers).await?;
     Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name).await?))
@@ -213,8 +250,8 @@ struct ServiceQuery {
 async fn handle_download(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(q): Query<ServiceQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ServiceQuery>,
 ) -> ApiResult<DownloadTicket> {
     let caller = caller(&p, &headers).await?;
     Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref()).await?))
@@ -223,8 +260,8 @@ async fn handle_download(
 async fn handle_delete_object(
     State(p): State<AppState>,
     headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(q): Query<ServiceQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ServiceQuery>,
 ) -> ApiResult<bool> {
     let caller = caller(&p, &headers).await?;
     let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
@@ -256,8 +293,8 @@ fn check_signature(store: &LocalStore, method: &str, path: &str, sig: &Signature
 
 async fn handle_put_part(
     State(p): State<AppState>,
-    Path((service, upload_id, part)): Path<(String, String, u32)>,
-    Query(sig): Query<Signature>,
+    ApiPath((service, upload_id, part)): ApiPath<(String, String, u32)>,
+    ApiQuery(sig): ApiQuery<Signature>,
     body: Body,
 ) -> Result<Response, Error> {
     let store = local_store(&p, &service)?;
@@ -308,8 +345,8 @@ fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64
 
 async fn handle_get_blob(
     State(p): State<AppState>,
-    Path((service, owner, blob)): Path<(String, String, String)>,
-    Query(sig): Query<Signature>,
+    ApiPath((service, owner, blob)): ApiPath<(String, String, String)>,
+    ApiQuery(sig): ApiQuery<Signature>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let store = local_store(&p, &service)?;

@@ -476,6 +476,7 @@ const U: Expect = No(401);
 const MATRIX: &[Row] = &[
     //   method    route                                                     other     read-only  revoked   no key    malformed
     row("GET",    "/api/v1/health",                                         [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/api/v1/openapi.json",                                   [Public,   Public,    Public,   Public,   Public]),
     row("GET",    "/api/v1/whoami",                                         [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/uploads",                                        [Own,      No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/parts",                             [No(404),  No(403),   U,        U,        U]),
@@ -641,6 +642,7 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
     let fake_checksum = format!("blake3:{}", "0".repeat(64));
     match (method, route) {
         ("GET", "/api/v1/health") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/openapi.json") => vec![Req::new("GET", route, None)],
         ("GET", "/api/v1/whoami") => vec![Req::new("GET", route, None)],
         ("POST", "/api/v1/uploads") => vec![Req::new(
             "POST",
@@ -866,6 +868,12 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
         }
     };
     match expect {
+        // The API's description: the document itself, not an envelope.
+        Public if row.route.ends_with("openapi.json") => {
+            if a.status != 200 || v["openapi"].as_str().is_none_or(|version| !version.starts_with("3.")) {
+                problems.push(format!("{label}: expected the OpenAPI document, got HTTP {}", a.status));
+            }
+        }
         Public | Own | Yes => {
             if a.status != 200 || v["code"] != "SUCCESS" {
                 problems.push(format!("{label}: expected SUCCESS, got HTTP {} {}", a.status, a.text()));

@@ -21,6 +21,8 @@ mod harness;
 mod isolation;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
+/// The OpenAPI document against real answers of every native operation.
+mod openapi;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.

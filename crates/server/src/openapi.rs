@@ -1,0 +1,103 @@
+//! The OpenAPI document of the native API (`openapi.json` beside this file), served as is at
+//! `GET /api/v1/openapi.json`. The tests below keep it and the router in step; the black-box
+//! suite (`crates/cli/tests/e2e/openapi.rs`) checks real answers against its schemas, and
+//! `scripts/schemathesis` fuzzes a running server against it.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+/// The document, checked in and embedded at build time.
+pub const DOCUMENT: &str = include_str!("openapi.json");
+
+pub(crate) async fn handle_openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::DOCUMENT;
+
+    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+
+    /// `path -> methods` of every `.route("/api/v1/…", …)` in routes.rs, read from its source.
+    fn routed() -> BTreeMap<String, BTreeSet<String>> {
+        let source = include_str!("routes.rs");
+        let mut routes = BTreeMap::new();
+        for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api/v1/")) {
+            let rest = &line[".route(\"".len()..];
+            let (path, handlers) = rest.split_once('"').expect("a quoted path");
+            let methods: BTreeSet<String> = METHODS
+                .iter()
+                .filter(|m| {
+                    handlers.match_indices(&format!("{m}(")).any(|(i, _)| {
+                        handlers[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+                    })
+                })
+                .map(|m| m.to_string())
+                .collect();
+            assert!(!methods.is_empty(), "no method found on the line {line:?}");
+            assert!(routes.insert(path.to_string(), methods).is_none(), "{path} routed twice");
+        }
+        routes
+    }
+
+    fn documented() -> BTreeMap<String, BTreeSet<String>> {
+        let doc: serde_json::Value = serde_json::from_str(DOCUMENT).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        paths
+            .iter()
+            .map(|(path, item)| {
+                let item = item.as_object().expect("path item");
+                let methods = item.keys().filter(|k| METHODS.contains(&k.as_str())).cloned().collect();
+                (path.clone(), methods)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_native_route_is_documented_and_nothing_else() {
+        let routed = routed();
+        assert!(routed.len() >= 10, "routes.rs parsed to only {routed:?}");
+        assert_eq!(routed, documented(), "routes.rs (left) and openapi.json (right) disagree");
+    }
+
+    #[test]
+    fn the_document_is_well_formed() {
+        let doc: serde_json::Value = serde_json::from_str(DOCUMENT).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer");
+        // Every $ref points at something that exists.
+        fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let pointer = r.strip_prefix('#').expect("local reference");
+            assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
+        }
+        // Operation ids are unique, every operation answers 200 and, when it needs a key, 401.
+        let mut ids = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item").iter().filter(|(k, _)| METHODS.contains(&k.as_str())) {
+                let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                assert!(ids.insert(id.to_string()), "operationId {id} twice");
+                assert!(op["responses"]["200"].is_object(), "{method} {path} has no 200 answer");
+                let public = op.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty));
+                assert_eq!(op["responses"]["401"].is_object(), !public, "{method} {path}: 401 iff a key is needed");
+            }
+        }
+    }
+}
