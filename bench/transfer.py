@@ -51,9 +51,12 @@ def settle(*paths):
         walk = os.walk(root) if os.path.isdir(root) else [(os.path.dirname(root), None, [os.path.basename(root)])]
         for dirpath, _, files in walk:
             for name in files:
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    while f.read(16 << 20):
-                        pass
+                try:
+                    with open(os.path.join(dirpath, name), "rb") as f:
+                        while f.read(16 << 20):
+                            pass
+                except FileNotFoundError:
+                    pass  # a replaced blob the server's collector just removed
 
 
 def vm_hwm(pid):
@@ -75,6 +78,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-p", "fedml-cli"], cwd=ROOT, check=True)
 
     work = tempfile.mkdtemp(prefix="fedml-bench-", dir=args.workdir)
+    server = None
     try:
         size = args.size_mib << 20
         src = os.path.join(work, "data.bin")
@@ -171,6 +175,9 @@ def main():
             "sdk_download_mib_s": mib / med(sdk_down) if sdk_down else None,
         }))
     finally:
+        if server and server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
