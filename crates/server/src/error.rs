@@ -21,6 +21,9 @@ pub enum Error {
     /// Bad input: names, metadata, sizes, parts.
     #[error("{0}")]
     Invalid(String),
+    /// A route asked with a method it does not take.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The blob store has no room left (disk full, file size limit): shown, since only the
     /// server admin can make room.
     #[error("{0}")]

@@ -52,6 +52,7 @@ pub fn router(platform: AppState) -> Router {
         .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
         .merge(crate::compat_routes::router())
         .fallback(handle_unknown_route)
+        .method_not_allowed_fallback(handle_wrong_method)
         .layer(middleware::from_fn(log_request))
         .with_state(platform)
 }
@@ -74,6 +75,7 @@ impl IntoResponse for Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, ResponseCode::Failure),
             Error::Conflict(_) => (StatusCode::CONFLICT, ResponseCode::Failure),
             Error::Invalid(_) => (StatusCode::BAD_REQUEST, ResponseCode::Failure),
+            Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, ResponseCode::Failure),
             Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, ResponseCode::Error),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
         };
@@ -151,6 +153,10 @@ async fn log_request(request: Request, next: Next) -> Response {
 
 async fn handle_unknown_route() -> Error {
     Error::NotFound("no such API route; see the README for the API".into())
+}
+
+async fn handle_wrong_method(method: axum::http::Method) -> Error {
+    Error::MethodNotAllowed(format!("this route does not take {method}; see the README for the API"))
 }
 
 // ------------------------------------------------------------------ native API

@@ -241,7 +241,10 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
     assert_ne!(r.code, ResponseCode::Success, "download into a file path: {r:?}");
     assert_eq!(std::fs::read(&not_a_dir).expect("read"), b"x", "the file in the way is untouched");
     assert_refused("unknown route", raw(&server, "GET", "/api/v1/nothing-here", None));
-    cases += 4;
+    let (status, body) = raw(&server, "PATCH", "/api/v1/objects/real", None);
+    assert_eq!(status, 405, "wrong method: {body}");
+    assert_refused("wrong method", (status, body));
+    cases += 5;
 
     // A client pointed at something that is not a server URL (1).
     let mut elsewhere = admin.clone();
