@@ -1,0 +1,529 @@
+//! Every route of both APIs against every kind of caller but the owner: the matrix, the check
+//! that it names every declared route, and the cells run against a real server.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------- the matrix
+
+/// What a cell's answer must be.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Open to anyone; the same answer whoever asks; nothing of alice's in it.
+    Public,
+    /// Succeeds on the caller's own account; nothing of alice's in it.
+    Own,
+    /// Alice's read-only key reading alice's data: succeeds.
+    Yes,
+    /// Refused with this HTTP status and FAILURE, exactly as for data that does not exist.
+    No(u16),
+    /// FedML-compatible: HTTP 200 with FAILURE (the SDK takes any other code for success),
+    /// exactly as for data that does not exist.
+    Fail,
+    /// A blob URL without signature: 401 where the local store serves it, 404 where the
+    /// service is a bucket (its bytes are not served here); no key makes up for a signature.
+    Unsigned,
+    /// The public no-op S3 endpoint: DELETE does nothing (204), every other method is refused.
+    Noop,
+}
+use Expect::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    /// Another user's read-write key (bob; the server's first admin).
+    Other,
+    /// Alice's read-only key.
+    ReadOnly,
+    /// Alice's revoked key.
+    Revoked,
+    NoKey,
+    /// Keys that are not keys, or are alice's with a wrong secret or scheme.
+    Malformed,
+}
+const WHO: [Who; 5] = [Who::Other, Who::ReadOnly, Who::Revoked, Who::NoKey, Who::Malformed];
+
+struct Row {
+    method: &'static str,
+    route: &'static str,
+    /// Other, read-only, revoked, no key, malformed.
+    expect: [Expect; 5],
+}
+
+const fn row(method: &'static str, route: &'static str, expect: [Expect; 5]) -> Row {
+    Row { method, route, expect }
+}
+
+const U: Expect = No(401);
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    //   method    route                                                     other     read-only  revoked   no key    malformed
+    row("GET",    "/api/v1/health",                                         [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/api/v1/openapi.json",                                   [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/api/v1/whoami",                                         [Own,      Yes,       U,        U,        U]),
+    row("POST",   "/api/v1/uploads",                                        [Own,      No(403),   U,        U,        U]),
+    row("POST",   "/api/v1/uploads/{id}/parts",                             [No(404),  No(403),   U,        U,        U]),
+    row("POST",   "/api/v1/uploads/{id}/complete",                          [No(404),  No(403),   U,        U,        U]),
+    row("DELETE", "/api/v1/uploads/{id}",                                   [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/objects",                                        [Own,      Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}",                                 [No(404),  Yes,       U,        U,        U]),
+    row("DELETE", "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/user-metadata",                   [No(404),  Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/download",                        [No(404),  Yes,       U,        U,        U]),
+    row("PUT",    "/blob/v1/{service}/part/{upload_id}/{part}",             [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
+    row("GET",    "/blob/v1/{service}/object/{owner}/{blob}",               [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
+    row("POST",   "/fedmlOpsServer/api/v1/cli/heartBeat",                   [Own,      Yes,       Fail,     Fail,     Fail]),
+    row("POST",   "/fedmlOpsServer/api/v1/cli/getUser",                     [Own,      Yes,       Fail,     Fail,     Fail]),
+    row("GET",    "/system/api/v1/cli/oss/multipart/presigned-url",         [Fail,     Fail,      Fail,     Fail,     Fail]),
+    row("POST",   "/system/api/v1/cli/oss/multipart/upload/complete",       [Fail,     Fail,      Fail,     Fail,     Fail]),
+    row("POST",   "/fedmlOpsServer/api/v1/cli/dataset",                     [Fail,     Fail,      Fail,     Fail,     Fail]),
+    row("DELETE", "/fedmlOpsServer/api/v1/cli/dataset",                     [Fail,     Fail,      Fail,     Fail,     Fail]),
+    row("GET",    "/fedmlOpsServer/api/v1/cli/dataset/list",                [Own,      Yes,       Fail,     Fail,     Fail]),
+    row("GET",    "/fedmlOpsServer/api/v1/cli/dataset/meta",                [Fail,     Yes,       Fail,     Fail,     Fail]),
+    row("POST",   "/fedmlOpsServer/configs/fetch",                          [Public,   Public,    Public,   Public,   Public]),
+    row("ANY",    "/fedml-s3-noop/{*rest}",                                 [Noop,     Noop,      Noop,     Noop,     Noop]),
+];
+
+/// The (method, route) pairs the two routers declare, read from their source.
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for src in
+        [include_str!("../../../../server/src/routes.rs"), include_str!("../../../../server/src/compat_routes.rs")]
+    {
+        for (at, _) in src.match_indices(".route(\"") {
+            let rest = &src[at + ".route(\"".len()..];
+            let end = rest.find('"').expect("end of the route string");
+            let route = &rest[..end];
+            // The handlers: everything up to the parenthesis that closes `.route(`.
+            let (mut depth, mut close) = (1, end + 1);
+            for (i, c) in rest[end + 1..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    close = end + 1 + i;
+                    break;
+                }
+            }
+            let handlers = &rest[end + 1..close];
+            let mut methods = 0;
+            for m in ["get", "post", "put", "delete", "patch", "head", "options", "any"] {
+                for (i, _) in handlers.match_indices(&format!("{m}(")) {
+                    let before = handlers[..i].chars().last().unwrap_or(' ');
+                    if !(before.is_alphanumeric() || before == '_') {
+                        out.insert((m.to_uppercase(), route.to_string()));
+                        methods += 1;
+                    }
+                }
+            }
+            assert!(methods > 0, "no method found for route {route}");
+        }
+    }
+    out
+}
+
+#[test]
+fn the_matrix_covers_every_route_of_both_routers() {
+    let declared = declared_routes();
+    let matrix: BTreeSet<(String, String)> =
+        MATRIX.iter().map(|r| (r.method.to_string(), r.route.to_string())).collect();
+    assert_eq!(matrix.len(), MATRIX.len(), "a route appears twice in the matrix");
+    let missing: Vec<_> = declared.difference(&matrix).collect();
+    let stale: Vec<_> = matrix.difference(&declared).collect();
+    assert!(missing.is_empty(), "routes without a row in the isolation matrix: {missing:?}");
+    assert!(stale.is_empty(), "matrix rows for routes the routers no longer declare: {stale:?}");
+    assert!(declared.len() >= 23, "the route parser found only {declared:?}");
+}
+
+/// How a key is presented.
+#[derive(Clone, Debug)]
+enum Presented {
+    Absent,
+    /// `Authorization: Bearer <key>`, or `{"apiKey": <key>}` where the route reads the body.
+    Key(String),
+    /// A raw `Authorization` value (header routes only).
+    Header(String),
+    /// A raw `apiKey` value (body-key routes only).
+    Json(Value),
+}
+
+/// Where a route reads the key from.
+#[derive(Clone, Copy, PartialEq)]
+enum KeyIn {
+    Header,
+    Body,
+}
+
+struct Req {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    key_in: KeyIn,
+    /// Alice's valid key in the `Authorization` header of a route that must ignore it.
+    stale_header: bool,
+}
+
+impl Req {
+    fn new(method: &'static str, path: impl Into<String>, body: Option<Value>) -> Req {
+        Req { method, path: path.into(), body, key_in: KeyIn::Header, stale_header: false }
+    }
+}
+
+fn presented(w: &World, who: Who, key_in: KeyIn) -> Vec<Presented> {
+    let alice = &w.alice_key;
+    let flip = |s: &str| {
+        let mut s = s.to_string();
+        let last = s.pop().expect("char");
+        s.push(if last == '0' { '1' } else { '0' });
+        s
+    };
+    match who {
+        Who::Other => vec![Presented::Key(w.bob_key.clone()), Presented::Key(w.server.admin_key.clone())],
+        Who::ReadOnly => vec![Presented::Key(w.alice_ro.clone())],
+        Who::Revoked => vec![Presented::Key(w.alice_revoked.clone())],
+        Who::NoKey => match key_in {
+            KeyIn::Body => vec![Presented::Absent, Presented::Json(json!("")), Presented::Json(Value::Null)],
+            KeyIn::Header => {
+                vec![Presented::Absent, Presented::Header("Bearer ".into()), Presented::Header("Bearer    ".into())]
+            }
+        },
+        Who::Malformed => {
+            let (prefix, secret) = alice.rsplit_once('_').expect("key shape");
+            let mut keys: Vec<Presented> = [
+                "garbage".to_string(),
+                "fml_".to_string(),
+                format!("fml_0123456789abcdef_{}", "0".repeat(64)),
+                format!("{prefix}_{}", "0".repeat(64)),
+                flip(alice),
+                alice[..alice.len() - 1].to_string(),
+                format!("{alice}0"),
+                format!("{prefix}_{}", secret.to_uppercase()),
+                format!("{prefix}_{secret}_{secret}"),
+                w.alice_uid.clone(),
+            ]
+            .into_iter()
+            .map(Presented::Key)
+            .collect();
+            match key_in {
+                KeyIn::Body => {
+                    keys.extend([json!(12345), json!([alice]), json!({"apiKey": alice})].map(Presented::Json))
+                }
+                KeyIn::Header => keys.extend(
+                    [format!("Basic {alice}"), alice.clone(), format!("Token {alice}"), format!("Bearer{alice}")]
+                        .map(Presented::Header),
+                ),
+            }
+            keys
+        }
+    }
+}
+
+/// The requests that exercise one route on alice's things.
+fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
+    let s = &w.session;
+    let uid = &w.alice_uid;
+    let fake_checksum = format!("blake3:{}", "0".repeat(64));
+    match (method, route) {
+        ("GET", "/api/v1/health") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/openapi.json") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/whoami") => vec![Req::new("GET", route, None)],
+        ("POST", "/api/v1/uploads") => vec![Req::new(
+            "POST",
+            route,
+            Some(json!({"name": FILE, "service": "R2", "kind": "file", "size": 10, "overwrite": true})),
+        )],
+        ("POST", "/api/v1/uploads/{id}/parts") => {
+            vec![Req::new("POST", format!("/api/v1/uploads/{s}/parts"), Some(json!({"first": 1, "count": 2})))]
+        }
+        ("POST", "/api/v1/uploads/{id}/complete") => [s, &w.compat_open_id]
+            .map(|id| {
+                Req::new(
+                    "POST",
+                    format!("/api/v1/uploads/{id}/complete"),
+                    Some(json!({"parts": [{"part_number": 1, "etag": "\"00000000\""}], "size": 1000,
+                                "checksum": fake_checksum})),
+                )
+            })
+            .into(),
+        ("DELETE", "/api/v1/uploads/{id}") => [s, &w.compat_open_id, &w.compat_done_id]
+            .map(|id| Req::new("DELETE", format!("/api/v1/uploads/{id}"), None))
+            .into(),
+        ("GET", "/api/v1/objects") => vec![
+            Req::new("GET", route, None),
+            Req::new("GET", format!("{route}?after=alice&limit=10"), None),
+            Req::new("GET", format!("{route}?after={FILE}&limit=1"), None),
+        ],
+        ("GET", "/api/v1/objects/{name}") => {
+            [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}"), None)).into()
+        }
+        ("DELETE", "/api/v1/objects/{name}") => vec![
+            Req::new("DELETE", format!("/api/v1/objects/{FILE}"), None),
+            Req::new("DELETE", format!("/api/v1/objects/{DIR}?service=R2"), None),
+        ],
+        ("GET", "/api/v1/objects/{name}/user-metadata") => {
+            [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}/user-metadata"), None)).into()
+        }
+        ("GET", "/api/v1/objects/{name}/download") => vec![
+            Req::new("GET", format!("/api/v1/objects/{FILE}/download"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}/download?service=R2"), None),
+        ],
+        ("PUT", "/blob/v1/{service}/part/{upload_id}/{part}") => {
+            vec![Req::new("PUT", format!("/blob/v1/R2/part/{s}/1"), None)]
+        }
+        ("GET", "/blob/v1/{service}/object/{owner}/{blob}") => {
+            vec![Req::new("GET", format!("/blob/v1/R2/object/{uid}/{}", w.file_blob), None)]
+        }
+        ("POST", "/fedmlOpsServer/api/v1/cli/heartBeat") => {
+            vec![Req { key_in: KeyIn::Body, ..Req::new("POST", route, Some(json!({}))) }]
+        }
+        ("POST", "/fedmlOpsServer/api/v1/cli/getUser") => vec![
+            Req { key_in: KeyIn::Body, ..Req::new("POST", route, Some(json!({}))) },
+            Req { key_in: KeyIn::Body, stale_header: true, ..Req::new("POST", route, Some(json!({}))) },
+        ],
+        ("GET", "/system/api/v1/cli/oss/multipart/presigned-url") => vec![
+            Req::new("GET", format!("{route}?fileKey={uid}/{FILE}&partNumber=1"), None),
+            Req::new("GET", format!("{route}?fileKey={uid}/new-in-alices-space&partNumber=3"), None),
+        ],
+        ("POST", "/system/api/v1/cli/oss/multipart/upload/complete") => {
+            let parts = json!([{"partNumber": 1, "etag": "\"00000000\""}]);
+            vec![
+                Req::new(
+                    "POST",
+                    route,
+                    Some(json!({"fileKey": format!("{uid}/alice-compat-open"), "uploadId": w.compat_open_id,
+                                "partETags": parts})),
+                ),
+                // With the caller's own id in the file key, still on alice's upload.
+                Req::new(
+                    "POST",
+                    route,
+                    Some(json!({"fileKey": format!("{}/alice-compat-open", w.bob_uid), "uploadId": w.compat_open_id,
+                                "partETags": parts})),
+                ),
+                Req::new(
+                    "POST",
+                    route,
+                    Some(json!({"fileKey": w.compat_done_key, "uploadId": w.compat_done_id, "partETags": []})),
+                ),
+            ]
+        }
+        ("POST", "/fedmlOpsServer/api/v1/cli/dataset") => vec![
+            Req::new(
+                "POST",
+                route,
+                Some(json!({"datasetName": "claimed", "description": "", "tagNameList": [],
+                            "fileUrl": w.compat_file_url})),
+            ),
+            Req::new(
+                "POST",
+                route,
+                Some(json!({"datasetName": FILE, "description": "", "tagNameList": [],
+                            "fileUrl": w.compat_file_url})),
+            ),
+        ],
+        ("DELETE", "/fedmlOpsServer/api/v1/cli/dataset") => {
+            [FILE, DIR].map(|n| Req::new("DELETE", format!("{route}?datasetName={n}"), None)).into()
+        }
+        ("GET", "/fedmlOpsServer/api/v1/cli/dataset/list") => vec![Req::new("GET", route, None)],
+        ("GET", "/fedmlOpsServer/api/v1/cli/dataset/meta") => {
+            [FILE, DIR].map(|n| Req::new("GET", format!("{route}?datasetName={n}"), None)).into()
+        }
+        ("POST", "/fedmlOpsServer/configs/fetch") => vec![Req::new("POST", route, None)],
+        ("ANY", "/fedml-s3-noop/{*rest}") => {
+            let mut v = Vec::new();
+            for path in [
+                format!("/fedml-s3-noop/fedml/{uid}/{FILE}"),
+                format!("/fedml-s3-noop/fedml/{uid}/{FILE}?uploads"),
+                format!("/fedml-s3-noop/fedml?list-type=2&prefix={uid}"),
+            ] {
+                for m in ["GET", "HEAD", "PUT", "POST", "DELETE"] {
+                    let body = (m == "PUT" || m == "POST").then(|| json!("overwritten by a stranger"));
+                    v.push(Req::new(m, path.clone(), body));
+                }
+            }
+            v
+        }
+        other => panic!("no requests for {other:?}: add them here when adding a row"),
+    }
+}
+
+/// The request as sent: URL, headers, body.
+fn materialise(w: &World, req: &Req, key: &Presented) -> (String, Vec<(String, String)>, Option<Vec<u8>>) {
+    let mut headers = Vec::new();
+    let mut body = req.body.clone();
+    match (req.key_in, key) {
+        (_, Presented::Absent) => {}
+        (KeyIn::Body, Presented::Key(k)) => body.get_or_insert(json!({}))["apiKey"] = json!(k),
+        (KeyIn::Body, Presented::Json(v)) => body.get_or_insert(json!({}))["apiKey"] = v.clone(),
+        (_, Presented::Key(k)) => headers.push(("authorization".into(), format!("Bearer {k}"))),
+        (_, Presented::Header(h)) => headers.push(("authorization".into(), h.clone())),
+        (_, Presented::Json(_)) => {}
+    }
+    if req.stale_header {
+        headers.push(("authorization".into(), format!("Bearer {}", w.alice_key)));
+    }
+    let body = body.map(|b| match b {
+        Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    });
+    if body.is_some() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    (format!("{}{}", w.server.url, req.path), headers, body)
+}
+
+fn substitute(text: &str, pairs: &[(String, String)], forward: bool) -> String {
+    let mut out = text.to_string();
+    for (real, decoy) in pairs {
+        out = if forward { out.replace(real.as_str(), decoy) } else { out.replace(decoy.as_str(), real) };
+    }
+    out
+}
+
+/// Sends one cell's request and checks the answer against `expect`; answers a line per problem.
+fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &Presented) -> Vec<String> {
+    let (url, headers, body) = materialise(w, req, key);
+    let a = send(req.method, &url, &headers, body.clone());
+    let label = format!("{} {} as {who:?} with {key:?}", req.method, req.path);
+    let mut problems = Vec::new();
+    let v = a.json();
+    let answer = format!("{}{}", a.headers, a.text());
+    let sent = format!("{}\n{}", req.path, body.as_deref().map(String::from_utf8_lossy).unwrap_or_default());
+
+    // Nothing of alice's that the request did not itself name, and never a key or a credential.
+    if expect != Yes {
+        for m in &w.markers {
+            if answer.contains(m.as_str()) && !sent.contains(m.as_str()) {
+                problems.push(format!("{label}: the answer holds {m:?}: HTTP {} {}", a.status, a.text()));
+            }
+        }
+        for data in [&w.file[..64], &w.compat_bytes[..64]] {
+            if contains(&a.body, data) {
+                problems.push(format!("{label}: the answer holds alice's bytes"));
+            }
+        }
+    }
+    for s in &w.secrets {
+        if answer.contains(s.as_str()) {
+            problems.push(format!("{label}: the answer holds a secret: {}", a.text()));
+        }
+    }
+    if row.route.ends_with("configs/fetch") || row.route.starts_with("/fedml-s3-noop") {
+        for s in &w.storage {
+            if answer.contains(s.as_str()) {
+                problems.push(format!("{label}: the public answer names the real store ({s}): {}", a.text()));
+            }
+        }
+    }
+
+    let refused = |status: u16, envelope: bool, problems: &mut Vec<String>| {
+        if a.status != status {
+            problems.push(format!("{label}: HTTP {} instead of {status}: {}", a.status, a.text()));
+        }
+        if envelope {
+            if v["code"] != "FAILURE" {
+                problems.push(format!("{label}: not a FAILURE: {}", a.text()));
+            }
+            let ok_data = v["data"].is_null() || (row.route.ends_with("heartBeat") && v["data"] == false);
+            if !ok_data {
+                problems.push(format!("{label}: a refusal with data: {}", a.text()));
+            }
+        }
+        // No existence oracle: the same request on things that do not exist reads the same.
+        let decoy = Req {
+            method: req.method,
+            path: substitute(&req.path, &w.decoys, true),
+            body: req
+                .body
+                .as_ref()
+                .map(|b| serde_json::from_str(&substitute(&b.to_string(), &w.decoys, true)).expect("decoy body")),
+            key_in: req.key_in,
+            stale_header: req.stale_header,
+        };
+        let (durl, dheaders, dbody) = materialise(w, &decoy, key);
+        let d = send(decoy.method, &durl, &dheaders, dbody);
+        let (real_text, decoy_text) = (a.text(), substitute(&d.text(), &w.decoys, false));
+        if d.status != a.status || real_text != decoy_text {
+            problems.push(format!(
+                "{label}: answers differently on alice's things ({} {real_text}) than on none ({} {decoy_text})",
+                a.status, d.status
+            ));
+        }
+    };
+    match expect {
+        // The API's description: the document itself, not an envelope.
+        Public if row.route.ends_with("openapi.json") => {
+            if a.status != 200 || v["openapi"].as_str().is_none_or(|version| !version.starts_with("3.")) {
+                problems.push(format!("{label}: expected the OpenAPI document, got HTTP {}", a.status));
+            }
+        }
+        Public | Own | Yes => {
+            if a.status != 200 || v["code"] != "SUCCESS" {
+                problems.push(format!("{label}: expected SUCCESS, got HTTP {} {}", a.status, a.text()));
+            }
+            if row.route.ends_with("heartBeat") && v["data"] != true {
+                problems.push(format!("{label}: heartBeat refused a valid key: {}", a.text()));
+            }
+            if expect == Own && row.route.ends_with("getUser") && v["data"]["id"] == json!(w.alice_uid) {
+                problems.push(format!("{label}: getUser answered alice"));
+            }
+        }
+        No(status) => refused(status, true, &mut problems),
+        Fail => refused(200, true, &mut problems),
+        Unsigned => {
+            let status = match w.server.backend {
+                Backend::Embedded => 401,
+                Backend::PostgresS3 { .. } => 404,
+            };
+            refused(status, true, &mut problems);
+        }
+        Noop => {
+            let status = if req.method == "DELETE" { 204 } else { 403 };
+            refused(status, false, &mut problems);
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_route_refuses_every_caller_but_the_owner_and_leaks_nothing() {
+    let w = World::new(TestServer::start());
+    let before = w.alice_objects();
+    assert_eq!(before.len(), 2);
+    let state = w.stored_state();
+
+    let mut problems = Vec::new();
+    let mut cells = 0;
+    let mut requests_sent = 0;
+    for row in MATRIX {
+        let reqs = requests(&w, row.method, row.route);
+        for (who, expect) in WHO.iter().zip(row.expect) {
+            cells += 1;
+            for req in &reqs {
+                for key in presented(&w, *who, req.key_in) {
+                    requests_sent += 1;
+                    problems.extend(check_cell(&w, row, *who, expect, req, &key));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert_eq!(cells, MATRIX.len() * WHO.len());
+    println!(
+        "isolation matrix: {} routes x {} callers = {cells} cells, {requests_sent} requests",
+        MATRIX.len(),
+        WHO.len()
+    );
+
+    // Nothing was written: the blobs and alice's open sessions are as they were (bob's own new
+    // sessions, from the cells where he acted on his own account, may add empty staging files).
+    let after = w.stored_state();
+    for (k, v) in &state {
+        assert_eq!(after.get(k), Some(v), "{k} changed");
+    }
+    let empty = fedml_proto::checksum::of_bytes(b"");
+    for (k, v) in &after {
+        assert!(state.contains_key(k) || *v == empty, "{k} appeared with content");
+    }
+    w.assert_owner_intact(&before);
+}
