@@ -9,6 +9,7 @@ empty modules, so the SDK starts faster here than it does for its users.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,3 +74,22 @@ class Sdk:
 
     def delete(self, name):
         return self.call("delete", data_name=name, service="R2", api_key=self.api_key)
+
+    def runs(self, runs, path, name, work, settle, blobs, check):
+        """`runs` round trips of `path` as `name`-N: page cache settled before each command (the
+        source before the upload, the server's blobs before the download), `check(dest)` on what
+        came back. Returns the upload and the download times."""
+        # The SDK gives a file's object the file's extension.
+        extension = os.path.splitext(path)[1] if os.path.isfile(path) else ""
+        up, down = [], []
+        for i in range(runs):
+            stored = f"{name}-{i}{extension}"
+            settle(path)
+            up.append(self.upload(path, stored))
+            dest = os.path.join(work, f"sdk-down-{i}")
+            settle(blobs)
+            down.append(self.download(stored, dest))
+            check(dest)
+            shutil.rmtree(dest)
+            self.delete(stored)
+        return up, down

@@ -131,17 +131,12 @@ def main():
         sdk_up, sdk_down = [], []
         if args.sdk_runs > 0:
             from fedml_sdk import Sdk, tree_bytes
-            sdk = Sdk(port, key, work)
-            for i in range(args.sdk_runs):
-                settle(src)
-                sdk_up.append(sdk.upload(src, f"sdk-{i}.bin"))
-                out = os.path.join(work, f"sdk-down-{i}")
-                settle(os.path.join(data_dir, "blobs", "objects"))
-                sdk_down.append(sdk.download(f"sdk-{i}.bin", out))
-                if tree_bytes(out) != size:
-                    sys.exit(f"the FedML SDK downloaded {tree_bytes(out)} bytes, expected {size}")
-                shutil.rmtree(out)
-                sdk.delete(f"sdk-{i}.bin")
+
+            def check(dest):
+                if tree_bytes(dest) != size:
+                    sys.exit(f"the FedML SDK downloaded {tree_bytes(dest)} bytes, expected {size}")
+            sdk_up, sdk_down = Sdk(port, key, work).runs(args.sdk_runs, src, "sdk", work, settle,
+                                                         os.path.join(data_dir, "blobs", "objects"), check)
         server_rss = vm_hwm(server.pid)
         server.terminate()
         server.wait(timeout=30)

@@ -83,18 +83,13 @@ def main():
         sdk_up, sdk_down = [], []
         if args.sdk_runs > 0:
             from fedml_sdk import Sdk
-            sdk = Sdk(port, key, work)
-            for i in range(args.sdk_runs):
-                settle(tree)
-                sdk_up.append(sdk.upload(tree, f"sdk-tree-{i}"))
-                dest = os.path.join(work, f"sdk-down-{i}")
-                settle(os.path.join(data_dir, "blobs", "objects"))
-                sdk_down.append(sdk.download(f"sdk-tree-{i}", dest))
+
+            def check(dest):
                 got = sum(len(files) for _, _, files in os.walk(dest))
                 if got != args.files:
                     sys.exit(f"the FedML SDK downloaded {got} files, expected {args.files}")
-                shutil.rmtree(dest)
-                sdk.delete(f"sdk-tree-{i}")
+            sdk_up, sdk_down = Sdk(port, key, work).runs(args.sdk_runs, tree, "sdk-tree", work, settle,
+                                                         os.path.join(data_dir, "blobs", "objects"), check)
         server_rss = vm_hwm(server.pid)
         med = statistics.median
         print(f"\n{args.files} files x {args.size_kib} KiB, loopback, median of {args.runs} runs (seconds)")
