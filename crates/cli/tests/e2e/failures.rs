@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use fedml_client::client::Client;
 use fedml_client::{ProgressBar, ResponseCode, Target};
-use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
+use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 
 use crate::crash::{Scratch, ServerProcess, admin_key};
 use crate::harness::*;
@@ -296,23 +296,8 @@ fn part_requests_with_a_lying_content_length_commit_nothing() {
         [("longer than the body", 1000, &data[..600]), ("shorter than the body", 600, &data[..])]
     {
         let name = format!("lying-{content_length}");
-        let (session, urls) = fedml_client::block_on(async {
-            let session = client
-                .create_upload(&CreateUpload {
-                    name: name.clone(),
-                    service: "R2".into(),
-                    kind: ObjectKind::File,
-                    size: Some(1000),
-                    description: String::new(),
-                    tags: vec![],
-                    metadata: Default::default(),
-                    overwrite: false,
-                })
-                .await?;
-            let urls = client.part_urls(&session.upload_id, 1, 1).await?;
-            Ok((session, urls))
-        })
-        .expect("session");
+        let (session, urls) =
+            fedml_client::block_on(open_raw_upload(&client, &name, ObjectKind::File, 1000)).expect("session");
         let status = raw_put(&urls[0].url, content_length, body);
         if content_length > body.len() {
             assert!(!status.contains(" 200 "), "{label}: a truncated part was accepted: {status:?}");

@@ -353,3 +353,26 @@ pub fn download_opts(target: Target, dest: &Path) -> fedml_client::DownloadOptio
         ..Default::default()
     }
 }
+
+/// Opens an upload session through the native API and fetches the URL of its first part.
+pub async fn open_raw_upload(
+    client: &fedml_client::client::Client,
+    name: &str,
+    kind: fedml_proto::ObjectKind,
+    size: u64,
+) -> fedml_client::error::Result<(fedml_proto::UploadSession, Vec<fedml_proto::PartUrl>)> {
+    let session = client
+        .create_upload(&fedml_proto::CreateUpload {
+            name: name.into(),
+            service: "R2".into(),
+            kind,
+            size: Some(size),
+            description: String::new(),
+            tags: vec![],
+            metadata: Default::default(),
+            overwrite: false,
+        })
+        .await?;
+    let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+    Ok((session, urls))
+}

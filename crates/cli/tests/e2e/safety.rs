@@ -1,6 +1,6 @@
 use fedml_client::ResponseCode;
 use fedml_client::client::Client;
-use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
+use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 
 use crate::harness::*;
 
@@ -26,29 +26,6 @@ fn a_corrupted_blob_is_detected_and_nothing_is_written() {
     assert_eq!(r.code, ResponseCode::Error);
     assert!(r.message.contains("checksum"), "{}", r.message);
     assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial or temporary file");
-}
-
-/// Opens an upload session through the native API and fetches the URL of its first part.
-async fn open_raw_upload(
-    client: &Client,
-    name: &str,
-    kind: ObjectKind,
-    size: u64,
-) -> fedml_client::error::Result<(fedml_proto::UploadSession, Vec<fedml_proto::PartUrl>)> {
-    let session = client
-        .create_upload(&CreateUpload {
-            name: name.into(),
-            service: "R2".into(),
-            kind,
-            size: Some(size),
-            description: String::new(),
-            tags: vec![],
-            metadata: Default::default(),
-            overwrite: false,
-        })
-        .await?;
-    let urls = client.part_urls(&session.upload_id, 1, 1).await?;
-    Ok((session, urls))
 }
 
 /// Stores raw bytes as a directory object, bypassing the SDK's packer.
