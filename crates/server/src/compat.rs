@@ -11,9 +11,9 @@
 
 use fedml_proto::{CompletedPart, ObjectKind, ObjectMeta, rules};
 
-use crate::catalogue::{CatalogueError, UploadRecord};
+use crate::catalogue::{UploadRecord, UploadState};
 use crate::error::{Error, Result};
-use crate::platform::{Caller, MAX_PARTS, Platform, check_received, name_taken};
+use crate::platform::{Caller, Completion, FinishedBlob, MAX_PARTS, Platform, check_open};
 use crate::time::now_ms;
 
 /// The SDK cuts every part but the last to exactly this size.
@@ -60,8 +60,9 @@ impl Platform {
         Ok(Presigned { upload_id: upload.id, urls })
     }
 
-    /// Step 2: finishes the blob from the parts the SDK reports; answers the file URL that the
-    /// dataset record must bring back.
+    /// Step 2: finishes the blob from the parts the SDK reports (through the same
+    /// [`Platform::finish_upload`] as every upload) and keeps it waiting for its dataset record;
+    /// answers the file URL that the dataset record must bring back.
     pub async fn compat_complete(
         &self,
         caller: &Caller,
@@ -71,37 +72,20 @@ impl Platform {
     ) -> Result<String> {
         Self::require_write(caller)?;
         let file_name = Self::own_file_name(caller, file_key)?;
-        let upload = self.open_upload(caller, upload_id).await?;
-        if upload.name != file_name || upload.blob_size.is_some() {
-            return Err(Error::Invalid("this upload id belongs to another file or is already complete".into()));
+        let upload = self.own_upload(caller, upload_id).await?;
+        if upload.name != file_name {
+            return Err(Error::Invalid("this upload id belongs to another file".into()));
         }
-        let store = self.store(&upload.service)?;
-        for (i, p) in parts.iter().enumerate() {
-            if p.part_number != i as u32 + 1 {
-                return Err(Error::Invalid(format!("part {} is missing; parts must run 1, 2, 3, …", i + 1)));
+        check_open(&upload)?;
+        let blob = self.finish_upload(&upload, Completion { parts: &parts, size: None, checksum: None }).await?;
+        match self.catalogue.set_blob_result(&upload.id, blob.size, &blob.checksum).await {
+            Ok(true) => {}
+            // Ended meanwhile (its expiry, its key's revocation): whoever ended it cleans up.
+            Ok(false) => return Err(self.moved(&upload.id).await),
+            Err(e) => {
+                self.end_claimed(&upload, UploadState::Completing).await;
+                return Err(e.into());
             }
-        }
-        let total = if store.records_parts() {
-            let stored = self.catalogue.parts(&upload.id).await?;
-            if parts.is_empty() && stored.is_empty() {
-                0
-            } else {
-                let req = fedml_proto::CompleteUpload { parts: parts.clone(), size: 0, checksum: String::new() };
-                check_received(&upload, &stored, &req)?
-            }
-        } else {
-            0
-        };
-        let finished = async {
-            let size = store.finish_upload(&upload, total, &parts).await?;
-            let checksum = store.checksum(&upload.blob_key).await?;
-            self.catalogue.set_blob_result(&upload.id, size, &checksum).await?;
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = finished.await {
-            let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
-            let _ = store.abort_upload(&upload).await;
-            return Err(e);
         }
         Ok(format!("{}{FILE_URL_PATH}{}", self.public_url.trim_end_matches('/'), upload.id))
     }
@@ -124,27 +108,29 @@ impl Platform {
         let refused = || Error::Forbidden("fileUrl is not a file this server issued to you".into());
         let path_start = file_url.find(FILE_URL_PATH).ok_or_else(refused)?;
         let upload_id = &file_url[path_start + FILE_URL_PATH.len()..];
-        let upload = match self.open_upload(caller, upload_id).await {
+        let upload = match self.own_upload(caller, upload_id).await {
             Ok(u) => u,
             Err(Error::NotFound(_)) => return Err(refused()),
             Err(e) => return Err(e),
         };
-        let (Some(size), Some(checksum)) = (upload.blob_size, upload.blob_checksum.clone()) else {
-            return Err(Error::Invalid("that file's upload is not complete yet".into()));
+        let (UploadState::Finished, Some(size), Some(checksum)) =
+            (upload.state, upload.blob_size, upload.blob_checksum.clone())
+        else {
+            return Err(match upload.state {
+                UploadState::Open | UploadState::Completing => {
+                    Error::Invalid("that file's upload is not complete yet".into())
+                }
+                _ => Error::Conflict(
+                    "that file's upload has already been recorded as a dataset, or was abandoned; upload it again"
+                        .into(),
+                ),
+            });
         };
+        if upload.expires_at < now_ms() {
+            return Err(Error::Conflict("that file's upload has expired; upload it again".into()));
+        }
         let kind = if upload.name == format!("{dataset_name}.zip") { ObjectKind::Directory } else { ObjectKind::File };
         let named = UploadRecord { name: dataset_name.to_string(), kind, description, tags, ..upload };
-        match self.catalogue.commit_upload(&named, size, &checksum, self.reclaim_after()).await {
-            Ok(meta) => Ok(meta),
-            Err(e) => {
-                // Nothing will claim this blob any more: let it go now.
-                let _ = self.catalogue.abort_upload(&named, now_ms()).await;
-                let _ = self.collect_garbage().await;
-                Err(match e {
-                    CatalogueError::NameTaken => name_taken(dataset_name),
-                    e => e.into(),
-                })
-            }
-        }
+        self.commit(&named, UploadState::Finished, &FinishedBlob { size, checksum }).await
     }
 }

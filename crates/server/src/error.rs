@@ -41,6 +41,9 @@ impl From<CatalogueError> for Error {
             CatalogueError::NotFound => Error::NotFound("not found".into()),
             CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
             CatalogueError::Conflict(m) => Error::Conflict(m),
+            CatalogueError::Moved => {
+                Error::Conflict("the upload session changed state meanwhile; start the upload again".into())
+            }
             CatalogueError::Database(e) => Error::Internal(format!("catalogue: {e}")),
             CatalogueError::Sqlite(e) => Error::Internal(format!("catalogue: {e}")),
             CatalogueError::Corrupt(m) => Error::Internal(format!("catalogue: {m}")),
@@ -53,6 +56,7 @@ impl From<BlobError> for Error {
         match e {
             BlobError::NotFound => Error::NotFound("the stored data is missing from the blob store".into()),
             BlobError::TooLarge(m) => Error::Invalid(m),
+            BlobError::Busy(m) => Error::Conflict(m),
             BlobError::Body(m) => Error::Invalid(format!("the upload body broke off: {m}; retry the part")),
             BlobError::Rejected(m) => Error::Invalid(m),
             BlobError::Io(e)

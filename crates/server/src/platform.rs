@@ -5,18 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use fedml_proto::checksum;
 use fedml_proto::rules;
-use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Identity, ObjectKind, ObjectMeta, ObjectPage,
-    PartUrl, UploadSession,
-};
+use fedml_proto::{DownloadTicket, Identity, ObjectMeta, ObjectPage};
 
 use crate::blobs::BlobStore;
-use crate::catalogue::{Catalogue, CatalogueError, PartRecord, UploadRecord};
+use crate::catalogue::{Catalogue, CatalogueError};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::time::{now_ms, now_secs};
+
+mod upload;
+
+pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
 pub const MIN_PART_SIZE: u64 = 8 << 20;
 pub const MAX_PARTS: u32 = 10_000;
@@ -148,186 +148,6 @@ impl Platform {
         Ok(())
     }
 
-    // ---------------------------------------------------------------- uploads
-
-    pub async fn create_upload(&self, caller: &Caller, req: CreateUpload) -> Result<UploadSession> {
-        Self::require_write(caller)?;
-        rules::check_name(&req.name).map_err(Error::Invalid)?;
-        rules::check_description(&req.description).map_err(Error::Invalid)?;
-        rules::check_tags(&req.tags).map_err(Error::Invalid)?;
-        rules::check_metadata(&req.metadata).map_err(Error::Invalid)?;
-        let store = self.store(&req.service)?;
-        let size = req.size.unwrap_or(0);
-        if size > MAX_OBJECT_SIZE {
-            return Err(Error::Invalid(format!(
-                "{size} bytes is more than the largest object this server stores ({MAX_OBJECT_SIZE} bytes)"
-            )));
-        }
-        if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &req.name).await? {
-            return Err(name_taken(&req.name));
-        }
-        let mut upload = self.new_session(caller, req.name, req.kind, req.service, part_size_for(size));
-        // A directory's size is an estimate (its archive is packed while streaming).
-        upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
-        upload.description = req.description;
-        upload.tags = req.tags;
-        upload.metadata = req.metadata;
-        upload.overwrite = req.overwrite;
-        let upload = self.begin_session(store, upload).await?;
-        let expires_at = upload.expires_at / 1000;
-        Ok(UploadSession { upload_id: upload.id, part_size: upload.part_size, max_parts: MAX_PARTS, expires_at })
-    }
-
-    /// A fresh, open session record of the caller's (not stored yet), writing to a fresh blob key.
-    pub(crate) fn new_session(
-        &self,
-        caller: &Caller,
-        name: String,
-        kind: ObjectKind,
-        service: String,
-        part_size: u64,
-    ) -> UploadRecord {
-        let id = keys::random_hex(16);
-        UploadRecord {
-            blob_key: format!("{}/{}", caller.user_id, id),
-            id,
-            owner_id: caller.user_id.clone(),
-            name,
-            kind,
-            service,
-            declared_size: None,
-            part_size,
-            description: String::new(),
-            tags: Vec::new(),
-            metadata: BTreeMap::new(),
-            overwrite: false,
-            store_upload_id: String::new(),
-            state: "open".into(),
-            expires_at: (now_secs() + self.lifetimes.upload_secs) * 1000,
-            blob_size: None,
-            blob_checksum: None,
-        }
-    }
-
-    /// Starts the session in its store and records it; nothing is left behind if either fails.
-    pub(crate) async fn begin_session(&self, store: &BlobStore, mut upload: UploadRecord) -> Result<UploadRecord> {
-        if !store.names_its_uploads() {
-            // The record first: a crash between the two steps then leaves a session that the
-            // collector expires, never a staging file that no record points at.
-            self.catalogue.insert_upload(&upload).await?;
-            if let Err(e) = store.begin_upload(&upload).await {
-                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
-                return Err(e.into());
-            }
-            return Ok(upload);
-        }
-        upload.store_upload_id = store.begin_upload(&upload).await?;
-        if let Err(e) = self.catalogue.insert_upload(&upload).await {
-            let _ = store.abort_upload(&upload).await;
-            return Err(e.into());
-        }
-        Ok(upload)
-    }
-
-    /// Loads an upload session of the caller's that is still open.
-    pub(crate) async fn open_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
-        let upload = match self.catalogue.upload(upload_id).await {
-            Ok(u) if u.owner_id == caller.user_id => u,
-            Ok(_) | Err(CatalogueError::NotFound) => {
-                return Err(Error::NotFound(format!("no upload session {upload_id:?}; start the upload again")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        check_open(&upload)?;
-        Ok(upload)
-    }
-
-    pub async fn part_urls(&self, caller: &Caller, upload_id: &str, first: u32, count: u32) -> Result<Vec<PartUrl>> {
-        Self::require_write(caller)?;
-        let upload = self.open_upload(caller, upload_id).await?;
-        if first == 0 || count == 0 || count > 1000 || first.saturating_add(count - 1) > MAX_PARTS {
-            return Err(Error::Invalid(format!("part numbers run from 1 to {MAX_PARTS}, at most 1000 per request")));
-        }
-        let store = self.store(&upload.service)?;
-        let expires = upload.expires_at / 1000;
-        let mut urls = Vec::with_capacity(count as usize);
-        for n in first..first + count {
-            urls.push(PartUrl { part_number: n, url: store.part_url(&upload.service, &upload, n, expires).await? });
-        }
-        Ok(urls)
-    }
-
-    /// The upload session behind a signed part URL (the signature was checked by the caller).
-    pub async fn upload_for_part(&self, upload_id: &str, part_number: u32) -> Result<UploadRecord> {
-        if part_number == 0 || part_number > MAX_PARTS {
-            return Err(Error::Invalid(format!("part numbers run from 1 to {MAX_PARTS}")));
-        }
-        let upload = self.catalogue.upload(upload_id).await.map_err(|e| match e {
-            CatalogueError::NotFound => Error::NotFound("no such upload session".into()),
-            e => e.into(),
-        })?;
-        check_open(&upload)?;
-        Ok(upload)
-    }
-
-    pub async fn record_part(&self, upload: &UploadRecord, part: PartRecord) -> Result<()> {
-        Ok(self.catalogue.put_part(&upload.id, &part).await?)
-    }
-
-    pub async fn complete_upload(
-        &self,
-        caller: &Caller,
-        upload_id: &str,
-        req: CompleteUpload,
-    ) -> Result<CompletedUpload> {
-        Self::require_write(caller)?;
-        let upload = self.open_upload(caller, upload_id).await?;
-        let store = self.store(&upload.service)?;
-        let stored = if store.records_parts() { Some(self.catalogue.parts(&upload.id).await?) } else { None };
-        let checksum = verify_parts(&upload, stored.as_deref(), &req)?;
-        let held = match store.finish_upload(&upload, req.size, &req.parts).await {
-            Ok(size) => size,
-            Err(e) => {
-                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
-                let _ = store.abort_upload(&upload).await;
-                return Err(e.into());
-            }
-        };
-        if held != req.size {
-            let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
-            let _ = store.abort_upload(&upload).await;
-            return Err(Error::Invalid(format!(
-                "the store holds {held} bytes but the client sent {}; upload again",
-                req.size
-            )));
-        }
-        match self.catalogue.commit_upload(&upload, req.size, &checksum, self.reclaim_after()).await {
-            Ok(object) => {
-                let url = self.object_url(&object.data_name);
-                Ok(CompletedUpload { object, url })
-            }
-            Err(e) => {
-                // The blob is nobody's: remove it now (the collector would find it too).
-                let _ = self.catalogue.abort_upload(&upload, now_ms()).await;
-                let _ = store.abort_upload(&upload).await;
-                Err(match e {
-                    CatalogueError::NameTaken => name_taken(&upload.name),
-                    e => e.into(),
-                })
-            }
-        }
-    }
-
-    pub async fn abort_upload(&self, caller: &Caller, upload_id: &str) -> Result<bool> {
-        Self::require_write(caller)?;
-        let upload = self.open_upload(caller, upload_id).await?;
-        let aborted = self.catalogue.abort_upload(&upload, now_ms()).await?;
-        if aborted {
-            self.collect_garbage().await?;
-        }
-        Ok(aborted)
-    }
-
     // ---------------------------------------------------------------- objects
 
     pub(crate) fn object_url(&self, name: &str) -> String {
@@ -420,7 +240,7 @@ impl Platform {
         let expired = self.catalogue.expired_uploads(now, SESSIONS).await?;
         let full_sessions = expired.len() == SESSIONS as usize;
         for upload in expired {
-            if self.catalogue.abort_upload(&upload, now).await? {
+            if self.catalogue.abort_upload(&upload, upload.state, now).await? {
                 report.sessions_expired += 1;
             }
         }
@@ -478,16 +298,6 @@ pub struct GcReport {
     pub more: bool,
 }
 
-fn check_open(upload: &UploadRecord) -> Result<()> {
-    if upload.state != "open" {
-        return Err(Error::Conflict(format!("the upload session is {}; start the upload again", upload.state)));
-    }
-    if upload.expires_at < now_ms() {
-        return Err(Error::Conflict("the upload session has expired; start the upload again".into()));
-    }
-    Ok(())
-}
-
 pub(crate) fn name_taken(name: &str) -> Error {
     Error::Conflict(format!(
         "data named {name:?} already exists; pass --overwrite (CLI) or overwrite=True (SDK) to replace it, \
@@ -497,77 +307,6 @@ pub(crate) fn name_taken(name: &str) -> Error {
 
 fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
-}
-
-/// Checks the client's account of an upload (and, where the store recorded each part, what it
-/// received: numbers, sizes, ETags) and returns the object's checksum, which the client computed
-/// while reading the data and every download verifies.
-fn verify_parts(upload: &UploadRecord, stored: Option<&[PartRecord]>, req: &CompleteUpload) -> Result<String> {
-    if req.parts.is_empty() || req.parts.len() > MAX_PARTS as usize {
-        return Err(Error::Invalid(format!("an upload has 1 to {MAX_PARTS} parts; {} listed", req.parts.len())));
-    }
-    for (i, given) in req.parts.iter().enumerate() {
-        if given.part_number != i as u32 + 1 {
-            return Err(Error::Invalid(format!("part {} is missing; parts must run 1, 2, 3, …", i + 1)));
-        }
-    }
-    let total = match stored {
-        Some(stored) => check_received(upload, stored, req)?,
-        None => req.size,
-    };
-    if total != req.size {
-        return Err(Error::Invalid(format!(
-            "the parts hold {total} bytes but the request says {}; upload again",
-            req.size
-        )));
-    }
-    if let Some(declared) = upload.declared_size
-        && declared != total
-    {
-        return Err(Error::Invalid(format!(
-            "the file was announced as {declared} bytes but {total} arrived; did it change during the upload?"
-        )));
-    }
-    if !req.checksum.starts_with(checksum::PREFIX) || req.checksum.len() != checksum::PREFIX.len() + 64 {
-        return Err(Error::Invalid("checksum must read blake3:<64 hex digits>".into()));
-    }
-    if !req.checksum[checksum::PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-        return Err(Error::Invalid("checksum must read blake3:<64 lowercase hex digits>".into()));
-    }
-    Ok(req.checksum.clone())
-}
-
-/// Compares the parts a store recorded with the client's list; returns the bytes received.
-pub(crate) fn check_received(upload: &UploadRecord, stored: &[PartRecord], req: &CompleteUpload) -> Result<u64> {
-    if req.parts.len() != stored.len() {
-        return Err(Error::Invalid(format!(
-            "the store received {} parts, the request lists {}; upload the missing parts and complete again",
-            stored.len(),
-            req.parts.len()
-        )));
-    }
-    let mut total = 0u64;
-    let last = stored.len() - 1;
-    for (i, (given, got)) in req.parts.iter().zip(stored).enumerate() {
-        let number = i as u32 + 1;
-        if got.part_number != number {
-            return Err(Error::Invalid(format!("part {number} never reached the store; upload it again")));
-        }
-        if given.etag.trim_matches('"') != got.etag.trim_matches('"') {
-            return Err(Error::Invalid(format!(
-                "part {number} differs from what the store received (ETag mismatch); upload it again"
-            )));
-        }
-        let size_ok = if i == last { got.size <= upload.part_size } else { got.size == upload.part_size };
-        if !size_ok || (got.size == 0 && stored.len() > 1) {
-            return Err(Error::Invalid(format!(
-                "part {number} has {} bytes; every part but the last must have exactly {} bytes",
-                got.size, upload.part_size
-            )));
-        }
-        total += got.size;
-    }
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::blobs::{BlobStore, LocalStore};
-use crate::catalogue::PartRecord;
 use crate::error::Error;
 use crate::platform::{Caller, Platform};
 use crate::signing::SignatureError;
@@ -210,7 +209,8 @@ async fn handle_abort_upload(
 ) -> ApiResult<bool> {
     let caller = caller(&p, &headers).await?;
     let aborted = p.abort_upload(&caller, &id).await?;
-    Ok(Reply("upload session aborted".into(), aborted))
+    let message = if aborted { "upload session aborted" } else { "the upload session was already aborted" };
+    Ok(Reply(message.into(), aborted))
 }
 
 #[derive(Deserialize)]
@@ -305,13 +305,7 @@ async fn handle_put_part(
 ) -> Result<Response, Error> {
     let store = local_store(&p, &service)?;
     check_signature(store, "PUT", &LocalStore::part_path(&service, &upload_id, part), &sig)?;
-    let upload = p.upload_for_part(&upload_id, part).await?;
-    if upload.service != service {
-        return Err(Error::Forbidden("this URL does not belong to that service".into()));
-    }
-    let (size, crc) = store.write_part(&upload, part, body.into_data_stream()).await?;
-    let etag = format!("\"{crc:08x}\"");
-    p.record_part(&upload, PartRecord { part_number: part, size, etag: etag.clone() }).await?;
+    let etag = p.receive_part(&service, &upload_id, part, body.into_data_stream()).await?;
     let mut response = StatusCode::OK.into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);

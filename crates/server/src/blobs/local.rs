@@ -32,6 +32,23 @@ const WRITE_BUDGET: usize = 16 << 20;
 const MAX_BATCH: usize = 512 << 10;
 const MIN_BATCH: usize = 64 << 10;
 
+/// A part being received: holds a shared lock on the session's staging file for as long as it
+/// lives. A completion seals the file with an exclusive lock, so that while any part is being
+/// written (and recorded) no completion can finish the file, and once a completion has sealed it
+/// no part can be written into it any more. The lock is the kernel's (`flock`), so it holds
+/// between several server processes over one folder, and a crashed process holds none.
+pub struct PartSlot {
+    file: Arc<std::fs::File>,
+}
+
+/// A staging file sealed for its completion: no part can be written while this lives.
+pub struct Sealed {
+    file: std::fs::File,
+}
+
+/// How long a completion waits for parts still being written before it says so.
+const SEAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Counts one part being received for as long as it lives.
 struct Receiving(Arc<AtomicUsize>);
 
@@ -115,12 +132,58 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Receives part `part_number` of `upload`: writes it at its offset in the staging file and
-    /// computes its CRC-32C on the way (the part's ETag, which the client checks against its own).
-    /// Refuses a body longer than the part size. Once written, the part's pages are handed to the
-    /// disk at once, so that completing the upload does not wait for all of them.
+    /// Opens the staging file of `upload` for receiving a part: refused while a completion has
+    /// it sealed ([`BlobError::Busy`]) and once the file is gone ([`BlobError::NotFound`]).
+    pub fn open_part(&self, upload: &UploadRecord) -> Result<PartSlot, BlobError> {
+        let file = match std::fs::OpenOptions::new().write(true).open(self.staging_path(&upload.id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(PartSlot { file: Arc::new(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(BlobError::Busy("the upload is being completed; no part is accepted any more".into()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    /// Seals the staging file of `upload` for its completion, waiting a little for parts still
+    /// being written; [`BlobError::Busy`] if some still are.
+    pub(super) async fn seal(&self, upload: &UploadRecord) -> Result<Sealed, BlobError> {
+        let file = match std::fs::OpenOptions::new().write(true).open(self.staging_path(&upload.id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let started = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Sealed { file }),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < SEAL_PATIENCE => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(BlobError::Busy(
+                        "parts of this upload are still being received; wait until every part upload has \
+                         answered, then complete again"
+                            .into(),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Receives part `part_number` of `upload` into the slot [`LocalStore::open_part`] gave:
+    /// writes it at its offset in the staging file and computes its CRC-32C on the way (the
+    /// part's ETag, which the client checks against its own). Refuses a body longer than the part
+    /// size. Once written, the part's pages are handed to the disk at once, so that completing
+    /// the upload does not wait for all of them.
     pub async fn write_part<S, E>(
         &self,
+        slot: &PartSlot,
         upload: &UploadRecord,
         part_number: u32,
         mut body: S,
@@ -129,12 +192,7 @@ impl LocalStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let path = self.staging_path(&upload.id);
-        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => Arc::new(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
+        let file = slot.file.clone();
         let part_size = upload.part_size;
         let start = u64::from(part_number - 1) * part_size;
         let receiving = Receiving::start(&self.receiving);
@@ -223,15 +281,17 @@ impl LocalStore {
         Ok((written, crc))
     }
 
-    pub(super) async fn finish_upload(&self, upload: &UploadRecord, total: u64) -> Result<(), BlobError> {
+    /// Makes the sealed staging file the blob: its final length, durable, renamed into place.
+    pub(super) async fn finish_upload(
+        &self,
+        upload: &UploadRecord,
+        total: u64,
+        sealed: Sealed,
+    ) -> Result<(), BlobError> {
         let staging = self.staging_path(&upload.id);
         let target = self.object_path(&upload.blob_key).ok_or(BlobError::NotFound)?;
         tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
-            let file = match std::fs::OpenOptions::new().write(true).open(&staging) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
-                Err(e) => return Err(e.into()),
-            };
+            let file = sealed.file;
             file.set_len(total)?;
             file.sync_all()?;
             if let Some(dir) = target.parent() {

@@ -14,7 +14,7 @@ use std::io;
 
 use fedml_proto::CompletedPart;
 
-pub use local::LocalStore;
+pub use local::{LocalStore, PartSlot};
 pub use s3::{S3Spec, S3Store};
 
 use crate::catalogue::UploadRecord;
@@ -28,6 +28,10 @@ pub enum BlobError {
     TooLarge(String),
     #[error("{0}")]
     Rejected(String),
+    /// The upload is in a step that excludes this one right now (a part while its completion
+    /// runs, a completion while parts are being written).
+    #[error("{0}")]
+    Busy(String),
     #[error("the upload body ended early or broke off: {0}")]
     Body(String),
     #[error("blob store I/O: {0}")]
@@ -43,6 +47,14 @@ impl From<object_store::Error> for BlobError {
             other => BlobError::Store(other.to_string()),
         }
     }
+}
+
+/// What keeps parts out of a session's bytes while its completion finishes them: the local
+/// folder's exclusive lock on the staging file. An S3 bucket needs none: it only assembles the
+/// parts the completion lists, by their ETags, and refuses parts once the upload is complete.
+pub enum Seal {
+    Local(local::Sealed),
+    Remote,
 }
 
 /// One configured store. A service name maps to one of these.
@@ -96,16 +108,33 @@ impl BlobStore {
         }
     }
 
-    /// Makes the uploaded parts the blob `upload.blob_key`; returns its size in bytes.
+    /// Seals the session's bytes for its completion (see [`Seal`]); [`BlobError::Busy`] while
+    /// parts are still being written, [`BlobError::NotFound`] when the bytes are gone.
+    pub async fn seal(&self, upload: &UploadRecord) -> Result<Seal, BlobError> {
+        match self {
+            BlobStore::Local(local) => local.seal(upload).await.map(Seal::Local),
+            BlobStore::S3(_) => Ok(Seal::Remote),
+        }
+    }
+
+    /// Makes the uploaded parts the blob `upload.blob_key`; returns its size in bytes. `total`
+    /// is what the store recorded receiving, where it records parts.
     pub async fn finish_upload(
         &self,
         upload: &UploadRecord,
-        total: u64,
+        total: Option<u64>,
         parts: &[CompletedPart],
+        seal: Seal,
     ) -> Result<u64, BlobError> {
-        match self {
-            BlobStore::Local(local) => local.finish_upload(upload, total).await.map(|()| total),
-            BlobStore::S3(s3) => s3.finish_upload(upload, parts).await,
+        match (self, seal) {
+            (BlobStore::Local(local), Seal::Local(sealed)) => {
+                let total = total.ok_or_else(|| BlobError::Rejected("the received parts are not known".into()))?;
+                local.finish_upload(upload, total, sealed).await.map(|()| total)
+            }
+            (BlobStore::S3(s3), _) => s3.finish_upload(upload, parts).await,
+            (BlobStore::Local(_), Seal::Remote) => {
+                Err(BlobError::Rejected("a local upload must be sealed before it is finished".into()))
+            }
         }
     }
 

@@ -17,12 +17,16 @@ mod reader;
 mod records;
 
 use reader::{Bind, SqliteReader};
-pub use records::{ApiKeyRecord, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, User};
+pub use records::{ApiKeyRecord, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
 use records::{Columns, key_from_row, object_from_row, to_json, upload_from_row};
 
-/// The migrations, applied in order at start-up; never edit one that has shipped.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_initial.sql"), include_str!("../../migrations/0002_fedml_compat.sql")];
+/// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
+/// split at every `;`, so none may appear in a comment.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_fedml_compat.sql"),
+    include_str!("../../migrations/0003_upload_states.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
@@ -32,6 +36,9 @@ pub enum CatalogueError {
     NameTaken,
     #[error("{0}")]
     Conflict(String),
+    /// A compare-and-set found the upload session in another state than expected.
+    #[error("the upload session changed state meanwhile")]
+    Moved,
     #[error("catalogue database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("catalogue database: {0}")]
@@ -297,18 +304,48 @@ impl Catalogue {
         rows.iter().map(|row| key_from_row(row)).collect()
     }
 
-    /// Revokes a key; `Ok(false)` when it was already revoked.
+    /// Revokes a key and, in the same transaction, ends the upload sessions it opened that have
+    /// not reached their commit (open ones, and FedML SDK blobs waiting for their dataset
+    /// record): their part URLs stop working at once and their bytes go to the collector. A
+    /// completion already under way is left to finish. `Ok(false)` when it was already revoked.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool> {
         let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        let now = now_ms();
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 1 {
-            return Ok(true);
+        if done.rows_affected() != 1 {
+            drop(tx);
+            return self.api_key(id).await.map(|_| false);
         }
-        self.api_key(id).await.map(|_| false)
+        let sessions = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, service FROM uploads WHERE key_id = $1 AND state IN ('{}', '{}'){}",
+            UploadState::Open,
+            UploadState::Finished,
+            self.lock_rows()
+        )))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &sessions {
+            let upload_id: String = row.try_get("id")?;
+            let service: String = row.try_get("service")?;
+            end_session(&mut tx, &upload_id, &service, now).await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE uploads SET state = '{}' WHERE key_id = $1 AND state IN ('{}', '{}')",
+            UploadState::Aborted,
+            UploadState::Open,
+            UploadState::Finished
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     // ---------------------------------------------------------------- objects
@@ -367,8 +404,8 @@ impl Catalogue {
         let _gate = self.gate().await;
         sqlx::query(
             "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
-             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&upload.id)
         .bind(&upload.owner_id)
@@ -383,53 +420,72 @@ impl Catalogue {
         .bind(upload.overwrite as i64)
         .bind(&upload.blob_key)
         .bind(&upload.store_upload_id)
-        .bind(&upload.state)
+        .bind(upload.state.as_str())
         .bind(now_ms())
         .bind(upload.expires_at)
+        .bind(upload.key_id.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
-        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum \
-        FROM uploads";
+        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
+        key_id FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
             .await
     }
 
-    /// Records that an open session's blob is finished, with its size and checksum.
-    pub async fn set_blob_result(&self, upload_id: &str, size: u64, checksum: &str) -> Result<()> {
+    /// Moves a session from `from` to `to` if it is still in `from`; `Ok(false)` if another
+    /// request moved it first. (Moves that carry more — commit, abort — have their own calls.)
+    pub async fn move_upload(&self, upload_id: &str, from: UploadState, to: UploadState) -> Result<bool> {
         let _gate = self.gate().await;
-        let done =
-            sqlx::query("UPDATE uploads SET blob_size = $1, blob_checksum = $2 WHERE id = $3 AND state = 'open'")
-                .bind(size as i64)
-                .bind(checksum)
-                .bind(upload_id)
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() != 1 {
-            return Err(CatalogueError::Conflict("the upload session is no longer open".into()));
-        }
-        Ok(())
+        let done = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
+            .bind(to.as_str())
+            .bind(upload_id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Records (or replaces, on retry) one received part.
-    pub async fn put_part(&self, upload_id: &str, part: &PartRecord) -> Result<()> {
+    /// Records that a completing session's blob is finished, with its size and checksum: the
+    /// session is then `finished`, waiting for its dataset record. `Ok(false)` if the session
+    /// was no longer completing (its expiry or its key's revocation ended it meanwhile).
+    pub async fn set_blob_result(&self, upload_id: &str, size: u64, checksum: &str) -> Result<bool> {
         let _gate = self.gate().await;
-        sqlx::query(
-            "INSERT INTO upload_parts (upload_id, part_number, size, etag) VALUES ($1, $2, $3, $4) \
+        let done = sqlx::query(
+            "UPDATE uploads SET blob_size = $1, blob_checksum = $2, state = $3 WHERE id = $4 AND state = $5",
+        )
+        .bind(size as i64)
+        .bind(checksum)
+        .bind(UploadState::Finished.as_str())
+        .bind(upload_id)
+        .bind(UploadState::Completing.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records (or replaces, on retry) one received part, only while the session is open.
+    /// `Ok(false)` when it is not (aborted, expired, revoked or being completed meanwhile).
+    pub async fn put_part(&self, upload_id: &str, part: &PartRecord) -> Result<bool> {
+        let _gate = self.gate().await;
+        let done = sqlx::query(
+            "INSERT INTO upload_parts (upload_id, part_number, size, etag) \
+             SELECT id, $2, $3, $4 FROM uploads WHERE id = $1 AND state = $5 \
              ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag",
         )
         .bind(upload_id)
         .bind(part.part_number as i64)
         .bind(part.size as i64)
         .bind(&part.etag)
+        .bind(UploadState::Open.as_str())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
@@ -449,23 +505,26 @@ impl Catalogue {
             .collect()
     }
 
-    /// The commit of an upload: the object appears (or replaces the old one) in one transaction.
+    /// The commit of an upload: the object appears (or replaces the old one) in one transaction,
+    /// which moves the session from `from` (`completing`, or `finished` for FedML SDK uploads) to
+    /// `committed`.
     ///
     /// Fails with [`CatalogueError::NameTaken`] when the name exists and the session did not ask
-    /// to overwrite, and with `Conflict` when the session is no longer open. A replaced blob
-    /// goes to the collector.
+    /// to overwrite, and with [`CatalogueError::Moved`] when the session is no longer in `from`
+    /// (nothing is changed then). A replaced blob goes to the collector.
     pub async fn commit_upload(
         &self,
         upload: &UploadRecord,
+        from: UploadState,
         size: u64,
         checksum: &str,
         reclaim_after: i64,
     ) -> Result<ObjectMeta> {
-        match self.commit_upload_once(upload, size, checksum, reclaim_after).await {
+        match self.commit_upload_once(upload, from, size, checksum, reclaim_after).await {
             // Another server created the name between our read and our insert: an overwrite
             // then replaces what it committed (last writer wins), in a fresh transaction.
             Err(CatalogueError::NameTaken) if upload.overwrite => {
-                self.commit_upload_once(upload, size, checksum, reclaim_after).await
+                self.commit_upload_once(upload, from, size, checksum, reclaim_after).await
             }
             other => other,
         }
@@ -474,20 +533,21 @@ impl Catalogue {
     async fn commit_upload_once(
         &self,
         upload: &UploadRecord,
+        from: UploadState,
         size: u64,
         checksum: &str,
         reclaim_after: i64,
     ) -> Result<ObjectMeta> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
-        let claimed = sqlx::query("UPDATE uploads SET state = 'committed' WHERE id = $1 AND state = 'open'")
+        let claimed = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
+            .bind(UploadState::Committed.as_str())
             .bind(&upload.id)
+            .bind(from.as_str())
             .execute(&mut *tx)
             .await?;
         if claimed.rows_affected() != 1 {
-            return Err(CatalogueError::Conflict(
-                "this upload session is no longer open (completed, aborted or expired); start the upload again".into(),
-            ));
+            return Err(CatalogueError::Moved);
         }
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
@@ -570,29 +630,38 @@ impl Catalogue {
         })
     }
 
-    /// Marks an open session aborted and hands its blob to the collector. `Ok(false)` if it was
-    /// not open.
-    pub async fn abort_upload(&self, upload: &UploadRecord, reclaim_after: i64) -> Result<bool> {
+    /// Moves a session from `from` to `aborted` and hands its bytes to the collector, in one
+    /// transaction. `Ok(false)` if it was no longer in `from` (another request moved it first:
+    /// then its bytes are that request's business, and nothing is changed here).
+    pub async fn abort_upload(&self, upload: &UploadRecord, from: UploadState, reclaim_after: i64) -> Result<bool> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE uploads SET state = 'aborted' WHERE id = $1 AND state = 'open'")
+        let done = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
+            .bind(UploadState::Aborted.as_str())
             .bind(&upload.id)
+            .bind(from.as_str())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
-        insert_garbage(&mut tx, &upload.service, &format!("upload:{}", upload.id), reclaim_after).await?;
+        end_session(&mut tx, &upload.id, &upload.service, reclaim_after).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Open sessions whose expiry has passed.
+    /// Sessions to end: live ones (open, completing, finished) whose expiry has passed, and open
+    /// or finished ones whose key was revoked (revocation ends them itself; this catches a
+    /// session opened in the instant before, by a request that had already authenticated).
     pub async fn expired_uploads(&self, now: i64, limit: u32) -> Result<Vec<UploadRecord>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} WHERE state = 'open' AND expires_at < $1 ORDER BY expires_at LIMIT $2",
-            Self::UPLOAD_COLUMNS
+            "SELECT {columns} WHERE (state IN ('{open}', '{completing}', '{finished}') AND expires_at < $1) \
+             OR (state IN ('{open}', '{finished}') AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)) \
+             ORDER BY expires_at LIMIT $2",
+            columns = Self::UPLOAD_COLUMNS,
+            open = UploadState::Open,
+            completing = UploadState::Completing,
+            finished = UploadState::Finished
         )))
         .bind(now)
         .bind(limit as i64)
@@ -604,10 +673,14 @@ impl Catalogue {
     /// Forgets finished sessions older than `before` (their rows only serve diagnosis).
     pub async fn prune_sessions(&self, before: i64) -> Result<u64> {
         let _gate = self.gate().await;
-        let done = sqlx::query("DELETE FROM uploads WHERE state <> 'open' AND expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM uploads WHERE state IN ('{}', '{}') AND expires_at < $1",
+            UploadState::Committed,
+            UploadState::Aborted
+        )))
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -660,6 +733,17 @@ impl Catalogue {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM garbage").fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// What ending a session leaves: its recorded parts go, its bytes become garbage.
+async fn end_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    upload_id: &str,
+    service: &str,
+    reclaim_after: i64,
+) -> Result<()> {
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
+    insert_garbage(tx, service, &format!("upload:{upload_id}"), reclaim_after).await
 }
 
 async fn insert_garbage(

@@ -53,11 +53,72 @@ pub struct UploadRecord {
     pub blob_key: String,
     /// The store's own multipart id (S3); empty for the local folder.
     pub store_upload_id: String,
-    pub state: String,
+    /// The API key that opened the session (none for sessions recorded before keys were kept).
+    pub key_id: Option<String>,
+    pub state: UploadState,
     pub expires_at: i64,
     /// Size and checksum of a blob finished ahead of its commit (FedML SDK uploads).
     pub blob_size: Option<u64>,
     pub blob_checksum: Option<String>,
+}
+
+/// Where an upload session stands. Every change of state is a compare-and-set in the catalogue
+/// (`UPDATE … WHERE state = <expected>`), so that of any number of requests racing on one
+/// session (completions, aborts, part uploads, the collector, a key's revocation) exactly one
+/// moves it on, and the others see what happened instead.
+///
+/// ```text
+/// open ──claim──> completing ──commit──> committed
+///   │                 │  └──blob done (FedML SDK)──> finished ──dataset record──> committed
+///   └──abort / expiry / revocation / failure of the claimant──> aborted  (from any but committed)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    /// Accepting parts.
+    Open,
+    /// One request has claimed the session and is finishing its blob; no part is accepted.
+    Completing,
+    /// The blob is finished and waits for the FedML SDK's dataset record to name it.
+    Finished,
+    /// The object is in the catalogue.
+    Committed,
+    /// Abandoned; its bytes are garbage.
+    Aborted,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Open => "open",
+            UploadState::Completing => "completing",
+            UploadState::Finished => "finished",
+            UploadState::Committed => "committed",
+            UploadState::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<UploadState> {
+        [
+            UploadState::Open,
+            UploadState::Completing,
+            UploadState::Finished,
+            UploadState::Committed,
+            UploadState::Aborted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Whether the session can still come to something (and so expires, and pins its bytes).
+    pub fn is_live(self) -> bool {
+        matches!(self, UploadState::Open | UploadState::Completing | UploadState::Finished)
+    }
+}
+
+impl std::fmt::Display for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -178,7 +239,12 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
         overwrite: row.int("overwrite")? != 0,
         blob_key: row.text("blob_key")?,
         store_upload_id: row.text("store_upload_id")?,
-        state: row.text("state")?,
+        key_id: row.opt_text("key_id")?,
+        state: {
+            let state = row.text("state")?;
+            UploadState::parse(&state)
+                .ok_or_else(|| CatalogueError::Corrupt(format!("unknown upload state {state:?}")))?
+        },
         expires_at: row.int("expires_at")?,
         blob_size: row.opt_int("blob_size")?.map(|s| s as u64),
         blob_checksum: row.opt_text("blob_checksum")?,
