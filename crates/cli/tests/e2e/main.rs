@@ -23,6 +23,9 @@ mod isolation;
 mod load;
 /// The OpenAPI document against real answers of every native operation.
 mod openapi;
+/// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
+/// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
+mod races;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
