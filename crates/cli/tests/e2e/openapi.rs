@@ -276,8 +276,15 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     let done = c.call("post", "/api/v1/uploads/{id}/complete", &complete_path, key, Some(complete.clone()));
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["data"]["object"]["dataName"], "doc.txt");
-    // Completing twice, or taking the name again without overwrite: conflicts.
-    assert_eq!(c.call("post", "/api/v1/uploads/{id}/complete", &complete_path, key, Some(complete)).status, 409);
+    // Completing again with the same account (a retry whose answer was lost) answers the same
+    // object; with another account of the bytes, or taking the name again without overwrite:
+    // conflicts.
+    let again = c.call("post", "/api/v1/uploads/{id}/complete", &complete_path, key, Some(complete.clone()));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["data"]["object"]["checksum"], done.body["data"]["object"]["checksum"]);
+    let mut other = complete;
+    other["checksum"] = json!(fedml_proto::checksum::of_bytes(b"other bytes"));
+    assert_eq!(c.call("post", "/api/v1/uploads/{id}/complete", &complete_path, key, Some(other)).status, 409);
     assert_eq!(c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(create)).status, 409);
 
     // A second object through the SDK, and a session that is aborted.
@@ -288,8 +295,13 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     let open = json!({"name": "aborted", "service": "R2", "kind": "directory", "size": null});
     let session = c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(open));
     let aborted_path = format!("/api/v1/uploads/{}", session.body["data"]["upload_id"].as_str().expect("id"));
-    assert_eq!(c.call("delete", "/api/v1/uploads/{id}", &aborted_path, key, None).status, 200);
-    assert_eq!(c.call("delete", "/api/v1/uploads/{id}", &aborted_path, key, None).status, 409);
+    let first = c.call("delete", "/api/v1/uploads/{id}", &aborted_path, key, None);
+    assert_eq!((first.status, &first.body["data"]), (200, &json!(true)));
+    // Aborting again: nothing to do, and the answer says so; a committed session is not aborted.
+    let again = c.call("delete", "/api/v1/uploads/{id}", &aborted_path, key, None);
+    assert_eq!((again.status, &again.body["data"]), (200, &json!(false)));
+    let committed_path = format!("/api/v1/uploads/{id}");
+    assert_eq!(c.call("delete", "/api/v1/uploads/{id}", &committed_path, key, None).status, 409);
     assert_eq!(c.call("delete", "/api/v1/uploads/{id}", "/api/v1/uploads/nope", key, None).status, 404);
     let bad_parts = Some(json!({"first": 0, "count": 1}));
     assert_eq!(c.call("post", "/api/v1/uploads/{id}/parts", &parts_path, key, bad_parts.clone()).status, 409);
