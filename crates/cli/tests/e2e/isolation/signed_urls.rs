@@ -258,6 +258,14 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
     call(&server, &alice_key, "DELETE", &format!("/api/v1/uploads/{sess_b}"), None);
     refuse("part URL of a completed session", "PUT", &part_a);
     refuse("part URL of an aborted session", "PUT", &urls_b[0]);
+    // Revoked: a part URL of a session whose key was revoked — refused at once on the local
+    // folder, and once the collector has aborted the multipart upload on S3.
+    let doomed = server.new_key("alice", false);
+    let (sess_d, part_d, _) = open_session(&server, &doomed, "a-revoked", 1000);
+    server.revoke(&doomed);
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("collect") });
+    assert_refused(&server, &[&sess_d], "part URL of a revoked key's session", "PUT", &part_d, &secret);
     let dest = work.path().join("out");
     assert!(fedml_client::download_with("a-late", &download_opts(server.target(&alice_key), &dest)).is_success());
     assert!(std::fs::read(dest.join("a-late")).expect("read") == late, "the completed object was rewritten");
