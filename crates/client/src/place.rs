@@ -300,3 +300,73 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(r: Result<()>) -> String {
+        match r {
+            Err(ClientError::Failure(m)) => m,
+            other => panic!("expected a FAILURE, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn temporary_names_have_a_fixed_short_length() {
+        for kind in [Scratch::Partial, Scratch::Unpack, Scratch::Old] {
+            let p = scratch(Path::new("/d"), kind);
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            assert!(name.starts_with(".fedml-") && name.len() <= 31, "{name}");
+        }
+        let long = "é".repeat(127);
+        let marker = Placement::new(Path::new("/d"), &long, ObjectKind::Directory, false).marker_path();
+        assert_eq!(marker.file_name().map(|n| n.len()), Some(".fedml-download-".len() + 16));
+    }
+
+    #[test]
+    fn what_appears_after_the_check_is_refused_just_before_placing() {
+        let dest = tempfile::tempdir().expect("tmp");
+        // A directory object: its first download, then a check that recognises it...
+        let place = Placement::new(dest.path(), "ds", ObjectKind::Directory, false);
+        let first = dest.path().join("first");
+        fs::create_dir(&first).expect("mkdir");
+        place.check().expect("nothing in the way");
+        place.place(&first).expect("placed");
+        place.check().expect("an earlier download of ds");
+        // ...and meanwhile the user swaps in a directory of their own: refused, both kept.
+        fs::rename(dest.path().join("ds"), dest.path().join("moved")).expect("mv");
+        fs::create_dir(dest.path().join("ds")).expect("mkdir");
+        fs::write(dest.path().join("ds/own.txt"), b"own").expect("write");
+        let second = dest.path().join("second");
+        fs::create_dir(&second).expect("mkdir");
+        let why = failure(place.place(&second));
+        assert!(why.contains("no earlier download of \"ds\""), "{why}");
+        assert_eq!(fs::read(dest.path().join("ds/own.txt")).expect("read"), b"own");
+        assert!(second.is_dir(), "the new data is left for the caller to remove");
+
+        // A file object checked against an empty slot, then a directory appears there.
+        let place = Placement::new(dest.path(), "f", ObjectKind::File, false);
+        place.check().expect("nothing in the way");
+        fs::create_dir(dest.path().join("f")).expect("mkdir");
+        let new = dest.path().join("new-file");
+        fs::write(&new, b"new").expect("write");
+        let why = failure(place.place(&new));
+        assert!(why.contains("it is a directory (empty)"), "{why}");
+        assert!(dest.path().join("f").is_dir());
+    }
+
+    #[test]
+    fn placing_into_an_empty_slot_never_replaces_what_appears_there() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        fs::write(&from, b"new").expect("write");
+        fs::write(&to, b"theirs").expect("write");
+        let e = rename_no_replace(&from, &to).expect_err("refused");
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&to).expect("read"), b"theirs");
+        fs::remove_file(&to).expect("rm");
+        rename_no_replace(&from, &to).expect("placed");
+        assert_eq!(fs::read(&to).expect("read"), b"new");
+    }
+}
