@@ -25,7 +25,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FEDML = os.environ.get("FEDML_BIN") or os.path.join(ROOT, "target", "release", "fedml")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from cargo_target import fedml_binary  # noqa: E402
+
+# The release build, wherever cargo keeps it (CARGO_TARGET_DIR honoured), or FEDML_BIN.
+FEDML = str(fedml_binary("release"))
 
 
 def timed(cmd, env=None):

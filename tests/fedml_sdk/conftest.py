@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FEDML = Path(os.environ.get("FEDML_BIN", REPO / "target" / "debug" / "fedml"))
+sys.path.insert(0, str(REPO / "tests"))
+from cargo_target import fedml_binary  # noqa: E402
+
+# The debug build that `cargo build` / `cargo test` makes, wherever cargo keeps it.
+FEDML = fedml_binary("debug")
 DRIVER = Path(__file__).with_name("sdk_driver.py")
 
 

@@ -87,6 +87,11 @@ pub enum StorageCommand {
         /// Storage service.
         #[arg(short = 's', long)]
         service: Option<String>,
+        /// Replace whatever is at DEST/NAME (a directory, a link, …). Without it, only a regular
+        /// file (for a file object) or an earlier download of the same directory object is
+        /// replaced; anything else is refused and left untouched.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         transfer: TransferArgs,
         #[command(flatten)]
@@ -227,6 +232,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             data_name,
             dest_path,
             service,
+            replace,
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
@@ -236,6 +242,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 target,
                 service,
                 dest_path,
+                replace,
                 show_progress: progress_wanted(no_progress, common.output),
                 out_progress_to_err: true,
                 progress_desc: None,

@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod pack;
+pub mod place;
 pub mod progress;
 pub mod transfer;
 pub mod unpack;
@@ -272,6 +273,10 @@ pub struct DownloadOptions {
     pub service: Option<String>,
     /// The directory to download into (default: the current directory).
     pub dest_path: Option<PathBuf>,
+    /// Replace whatever is at `dest_path/<name>` (a directory, a link, …). Without it only a
+    /// regular file (for a file object) or an earlier download of the same directory object
+    /// (for a directory object) is replaced; anything else is refused and left untouched.
+    pub replace: bool,
     pub show_progress: bool,
     pub out_progress_to_err: bool,
     pub progress_desc: Option<String>,
@@ -285,6 +290,7 @@ impl Default for DownloadOptions {
             target: Target::default(),
             service: None,
             dest_path: None,
+            replace: false,
             show_progress: true,
             out_progress_to_err: true,
             progress_desc: None,
@@ -323,8 +329,15 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
             external: options.progress_bar.clone(),
         };
         let cancel = options.target.cancel_token();
-        let path =
-            block_on(transfer::download(&client, data_name, options.service.as_deref(), &dest, &progress, &cancel))?;
+        let path = block_on(transfer::download(
+            &client,
+            data_name,
+            options.service.as_deref(),
+            &dest,
+            options.replace,
+            &progress,
+            &cancel,
+        ))?;
         Ok(std::path::absolute(&path).unwrap_or(path))
     })();
     FedMLResponse::from_result(result, |p| format!("downloaded {data_name:?} to {}", p.display()))

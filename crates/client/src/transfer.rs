@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Client, retryable};
 use crate::error::{ClientError, Result};
 use crate::pack;
+use crate::place::{self, Placement, Scratch};
 use crate::progress::{self, ProgressOptions};
 use crate::unpack;
 
@@ -442,20 +443,24 @@ async fn put_buffer_part(
 // ---------------------------------------------------------------------- download
 
 /// Downloads `name` into the directory `dest_dir`: a file becomes `dest_dir/<name>`, a directory
-/// `dest_dir/<name>/`. An existing target is replaced only after the new data is verified.
+/// `dest_dir/<name>/`. What is already there is replaced only after the new data is verified,
+/// and only when [`place`] allows it (or `replace` asks for it); the check runs before any byte
+/// is fetched.
 pub async fn download(
     client: &Client,
     name: &str,
     service: Option<&str>,
     dest_dir: &Path,
+    replace: bool,
     progress: &ProgressOptions,
     cancel: &CancellationToken,
 ) -> Result<PathBuf> {
     let ticket = client.download_ticket(name, service).await?;
     std::fs::create_dir_all(dest_dir)
         .map_err(|e| ClientError::io(format!("cannot create the destination {}", dest_dir.display()), e))?;
-    let target = dest_dir.join(name);
-    let temp = dest_dir.join(format!(".{name}.{}.fedml-partial", random_suffix()));
+    let placement = Placement::new(dest_dir, name, ticket.object.kind, replace);
+    placement.check()?;
+    let temp = place::scratch(dest_dir, Scratch::Partial);
     let bar = progress::bar(progress, ticket.object.size);
     let fetched = async { fetch(client, &ticket.url, &ticket.object, &temp, &bar).await };
     let result = tokio::select! {
@@ -465,14 +470,14 @@ pub async fn download(
     bar.finish_and_clear();
     let placed = match result {
         Ok(()) => match ticket.object.kind {
-            ObjectKind::File => replace_with(&temp, &target),
+            ObjectKind::File => placement.place(&temp),
             ObjectKind::Directory => {
-                let staging = dest_dir.join(format!(".{name}.{}.fedml-unpack", random_suffix()));
+                let staging = place::scratch(dest_dir, Scratch::Unpack);
                 let unpacked = std::fs::create_dir(&staging)
                     .map_err(|e| ClientError::io(format!("cannot create {}", staging.display()), e))
                     .and_then(|()| unpack::extract(&temp, &staging))
                     .and_then(|()| unpack::content_root(&staging))
-                    .and_then(|root| replace_with(&root, &target));
+                    .and_then(|root| placement.place(&root));
                 let _ = std::fs::remove_dir_all(&staging);
                 unpacked
             }
@@ -480,38 +485,7 @@ pub async fn download(
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&temp);
-    placed.map(|()| target)
-}
-
-fn random_suffix() -> String {
-    use rand::RngCore;
-    format!("{:016x}", rand::rng().next_u64())
-}
-
-/// Puts `new` at `target`, replacing whatever is there (file or directory) only at the end.
-fn replace_with(new: &Path, target: &Path) -> Result<()> {
-    let err = |e| ClientError::io(format!("cannot place the data at {}", target.display()), e);
-    match std::fs::symlink_metadata(target) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(new, target).map_err(err),
-        Err(e) => Err(err(e)),
-        Ok(old) if old.is_file() && std::fs::metadata(new).map(|m| m.is_file()).unwrap_or(false) => {
-            std::fs::rename(new, target).map_err(err)
-        }
-        Ok(old) => {
-            let aside = target.with_file_name(format!(
-                ".{}.{}.fedml-old",
-                target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                random_suffix()
-            ));
-            std::fs::rename(target, &aside).map_err(err)?;
-            if let Err(e) = std::fs::rename(new, target) {
-                let _ = std::fs::rename(&aside, target);
-                return Err(err(e));
-            }
-            let _ = if old.is_dir() { std::fs::remove_dir_all(&aside) } else { std::fs::remove_file(&aside) };
-            Ok(())
-        }
-    }
+    placed.map(|()| placement.target().to_path_buf())
 }
 
 async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar: &ProgressBar) -> Result<()> {

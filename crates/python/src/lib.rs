@@ -59,6 +59,13 @@ where
             Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
         })
     };
+    // Stops the transfer, lets it remove what it started (the upload session, the temporary
+    // file), then hands back the exception to raise.
+    let stop = |raised: PyErr| {
+        cancel.cancel();
+        let _ = wait(None);
+        raised
+    };
     let mut last = (u64::MAX, u64::MAX);
     loop {
         let got = wait(Some(Duration::from_millis(100)));
@@ -66,7 +73,12 @@ where
             let now = (bar.position(), bar.length().unwrap_or(0));
             if now != last {
                 last = now;
-                cb.call1(py, now)?;
+                // The callback is Python code: Ctrl-C (or any exception) can surface inside it.
+                if let Err(raised) = cb.call1(py, now) {
+                    let raised = stop(raised);
+                    let _ = handle.join();
+                    return Err(raised);
+                }
             }
         }
         match got {
@@ -81,10 +93,8 @@ where
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if let Err(interrupt) = py.check_signals() {
-            // Ctrl-C (or another signal handler raising): stop the transfer, let it remove what
-            // it started (the upload session, the temporary file), then raise.
-            cancel.cancel();
-            let _ = wait(None);
+            // Ctrl-C (or another signal handler raising).
+            let interrupt = stop(interrupt);
             let _ = handle.join();
             return Err(interrupt);
         }
@@ -177,7 +187,7 @@ fn upload(
 
 #[pyfunction]
 #[pyo3(signature = (data_name, api_key=None, service="R2".to_string(), dest_path=None, show_progress=true,
-    out_progress_to_err=true, progress_desc=None, progress=None))]
+    out_progress_to_err=true, progress_desc=None, progress=None, replace=false))]
 #[allow(clippy::too_many_arguments)]
 fn download(
     py: Python<'_>,
@@ -189,6 +199,7 @@ fn download(
     out_progress_to_err: bool,
     progress_desc: Option<String>,
     progress: Option<Py<PyAny>>,
+    replace: bool,
 ) -> PyResult<Answer> {
     let cancel = CancellationToken::new();
     let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
@@ -196,6 +207,7 @@ fn download(
         target: target(api_key, Some(cancel.clone())),
         service: Some(service),
         dest_path,
+        replace,
         show_progress: show_progress && progress.is_none(),
         out_progress_to_err,
         progress_desc,

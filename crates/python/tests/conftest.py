@@ -4,13 +4,18 @@ directory, and a clean client environment (no saved login, no inherited key)."""
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-FEDML = Path(os.environ.get("FEDML_BIN", REPO / "target" / "debug" / "fedml"))
+sys.path.insert(0, str(REPO / "tests"))
+from cargo_target import fedml_binary  # noqa: E402
+
+# The debug build that `cargo build` / `cargo test` makes, wherever cargo keeps it.
+FEDML = fedml_binary("debug")
 
 
 def free_port() -> int:

@@ -104,15 +104,53 @@ def test_the_gil_is_released_during_transfers(server, tmp_path):
     assert len(during) >= 0.3 * elapsed / 0.005, f"{len(during)} ticks in {elapsed:.2f}s: the GIL was held"
 
 
-def test_ctrl_c_cancels_cleanly(server, tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt for the test's duration, whatever disposition the test run
+    inherited (a job started with `&` or `nohup`, and some CI runners, start with SIGINT ignored,
+    which Python keeps)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+class _Watch:
+    """Stands in for the progress bar: notes when the first bytes have moved."""
+
+    def __init__(self):
+        self.moving = threading.Event()
+        self.seen = 0
+
+    def __call__(self, done, total):
+        self.seen = done
+        if done > 0:
+            self.moving.set()
+
+    def close(self):
+        pass
+
+
+def _ctrl_c_once_moving(monkeypatch):
+    """Watches the next transfer's progress; once bytes have moved, sends SIGINT to this process
+    (as Ctrl-C does). Answers the watch and the thread that sends it (which gives up after a
+    minute and sends it anyway, so that a transfer that never moves cannot hang the test)."""
+    watch = _Watch()
+    monkeypatch.setattr(fedml.api._progress, "make", lambda *_: watch)
+    sender = threading.Thread(target=lambda: (watch.moving.wait(60), os.kill(os.getpid(), signal.SIGINT)))
+    sender.start()
+    return watch, sender
+
+
+def test_ctrl_c_cancels_cleanly(server, tmp_path, monkeypatch, ctrl_c_raises):
     f = tmp_path / "huge.bin"
     with open(f, "wb") as out:
         out.truncate(8 << 30)  # sparse: takes no disk, reads as zeros
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    watch, sender = _ctrl_c_once_moving(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        fedml.api.upload(f, api_key=server.admin_key)
-    timer.join()
+        fedml.api.upload(f, api_key=server.admin_key, show_progress=True)
+    sender.join()
+    assert watch.moving.is_set(), "the upload never moved"
+    assert watch.seen < 8 << 30, "interrupted before the end"
     assert fedml.api.list_storage_objects(api_key=server.admin_key).data == []
     assert server.blob_files() == [], server.blob_files()
 
@@ -121,12 +159,55 @@ def test_ctrl_c_cancels_cleanly(server, tmp_path):
         out.truncate(1 << 30)
     assert fedml.api.upload(small, api_key=server.admin_key).code == ResponseCode.SUCCESS
     dest = tmp_path / "dest"
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    watch, sender = _ctrl_c_once_moving(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        fedml.api.download("small.bin", api_key=server.admin_key, dest_path=dest, show_progress=False)
-    timer.join()
+        fedml.api.download("small.bin", api_key=server.admin_key, dest_path=dest, show_progress=True)
+    sender.join()
+    assert watch.moving.is_set(), "the download never moved"
     assert list(dest.iterdir()) == [], "no partial file"
+
+
+def test_an_exception_in_the_progress_callback_cancels_cleanly(server, tmp_path, monkeypatch):
+    """The callback is Python code: Ctrl-C, or any exception, can surface inside it. The transfer
+    then stops and cleans up before the exception propagates, as on Ctrl-C between callbacks."""
+    f = tmp_path / "huge.bin"
+    with open(f, "wb") as out:
+        out.truncate(4 << 30)
+
+    class Broken(_Watch):
+        def __call__(self, done, total):
+            super().__call__(done, total)
+            if done > 0:
+                raise RuntimeError("the bar broke")
+
+    monkeypatch.setattr(fedml.api._progress, "make", lambda *_: Broken())
+    with pytest.raises(RuntimeError, match="the bar broke"):
+        fedml.api.upload(f, api_key=server.admin_key, show_progress=True)
+    # Nothing goes on in the background: nothing is stored, now or later.
+    time.sleep(1)
+    assert fedml.api.list_storage_objects(api_key=server.admin_key).data == []
+    assert server.blob_files() == [], server.blob_files()
+
+
+def test_download_refuses_what_is_in_the_way(server, tmp_path):
+    tree = tmp_path / "ds"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "x.txt").write_text("stored")
+    assert fedml.api.upload(tree, api_key=server.admin_key).code == ResponseCode.SUCCESS
+    dest = tmp_path / "dest"
+    (dest / "ds").mkdir(parents=True)
+    (dest / "ds" / "mine.txt").write_text("keep me")
+    r = fedml.api.download("ds", api_key=server.admin_key, dest_path=dest, show_progress=False)
+    assert r.code == ResponseCode.FAILURE, r
+    assert str(dest / "ds") in r.message and "in the way" in r.message and "replace=True" in r.message
+    assert (dest / "ds" / "mine.txt").read_text() == "keep me"
+    r = fedml.api.download("ds", api_key=server.admin_key, dest_path=dest, show_progress=False, replace=True)
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert not (dest / "ds" / "mine.txt").exists()
+    assert (dest / "ds" / "sub" / "x.txt").read_text() == "stored"
+    # Now an earlier download of this directory object: replaced without being asked.
+    r = fedml.api.download("ds", api_key=server.admin_key, dest_path=dest, show_progress=False)
+    assert r.code == ResponseCode.SUCCESS, r.message
 
 
 def test_interop_with_the_command_line(server, tmp_path):

@@ -240,6 +240,26 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
     let r = fedml_client::download_with("real", &download_opts(admin.clone(), &not_a_dir));
     assert_ne!(r.code, ResponseCode::Success, "download into a file path: {r:?}");
     assert_eq!(std::fs::read(&not_a_dir).expect("read"), b"x", "the file in the way is untouched");
+    // Something in the way of the download that it may not replace: refused, left as it is.
+    let in_the_way = work.path().join("in-the-way");
+    std::fs::create_dir_all(in_the_way.join("real")).expect("mkdir");
+    std::fs::write(in_the_way.join("real/keep.txt"), b"keep").expect("write");
+    assert_failure(
+        "a directory where the file goes",
+        fedml_client::download_with("real", &download_opts(admin.clone(), &in_the_way)),
+        "is in the way: it is a directory",
+    );
+    assert_eq!(std::fs::read(in_the_way.join("real/keep.txt")).expect("read"), b"keep");
+    let linked = work.path().join("linked");
+    std::fs::create_dir(&linked).expect("mkdir");
+    std::os::unix::fs::symlink(&not_a_dir, linked.join("real")).expect("link");
+    assert_failure(
+        "a link where the file goes",
+        fedml_client::download_with("real", &download_opts(admin.clone(), &linked)),
+        "is in the way: it is a symbolic link",
+    );
+    assert_eq!(std::fs::read(&not_a_dir).expect("read"), b"x", "what the link points to is untouched");
+    cases += 2;
     assert_refused("unknown route", raw(&server, "GET", "/api/v1/nothing-here", None));
     let (status, body) = raw(&server, "PATCH", "/api/v1/objects/real", None);
     assert_eq!(status, 405, "wrong method: {body}");

@@ -11,6 +11,9 @@ mod cli;
 /// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
 /// recovery after a kill mid-transaction; two servers over one data directory.
 mod crash;
+/// Where a download lands: what it may replace without being asked, what it refuses and leaves
+/// untouched, `--replace`, names at the 255-byte limit.
+mod downloads;
 /// Failures from outside: the server killed mid-transfer, full disks on either side, lying
 /// Content-Lengths, unreadable or changing files in a directory upload.
 mod failures;

@@ -188,3 +188,87 @@ fn abandoned_upload_sessions_expire_and_leave_nothing() {
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
     assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
 }
+
+/// Bytes the process `pid` has read and written so far (`/proc/PID/io`: rchar, wchar).
+fn io_of(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let field =
+        |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    (field("rchar:"), field("wchar:"))
+}
+
+/// Starts `fedml storage ARGS…` against `server` as an interactive command starts: SIGINT at its
+/// default disposition whatever this test process inherited (a run started with `&` or `nohup`
+/// ignores it); waits until `moving(rchar, wchar)` says the transfer is under way (or a minute
+/// passed); sends SIGINT, as Ctrl-C does; answers the output.
+fn ctrl_c_once_moving(
+    server: &TestServer,
+    config: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    moving: impl Fn((u64, u64)) -> bool,
+) -> (std::process::Output, bool) {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"));
+    command
+        .env("FEDML_CONFIG_DIR", config)
+        .env_remove("FEDML_API_KEY")
+        .env_remove("FEDML_SERVER_URL")
+        .arg("storage")
+        .args(args)
+        .args(["--no-progress", "-k", &server.admin_key, "--server", &server.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = command.spawn().expect("start fedml");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = false;
+    while std::time::Instant::now() < deadline {
+        if moving(io_of(child.id())) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: a signal to our own child, which has not been waited for yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    (child.wait_with_output().expect("wait"), seen)
+}
+
+#[test]
+fn ctrl_c_stops_the_command_line_cleanly_once_bytes_move() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let config = work.path().join("cfg");
+    let big = work.path().join("big.bin");
+    // Sparse: takes no disk, reads as zeros; far more than the 32 MiB after which Ctrl-C comes.
+    std::fs::File::create(&big).and_then(|f| f.set_len(8 << 30)).expect("sparse file");
+    let (out, seen) =
+        ctrl_c_once_moving(&server, &config, &["upload".as_ref(), big.as_os_str()], |(read, _)| read > 32 << 20);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(seen, "the upload never moved: {said}");
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(said.contains("cancelled"), "{said}");
+    assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+
+    let stored = work.path().join("stored.bin");
+    std::fs::File::create(&stored).and_then(|f| f.set_len(1 << 30)).expect("sparse file");
+    assert!(fedml_client::upload_with(&stored, &upload_opts(server.admin(), "stored")).is_success());
+    let dest = work.path().join("dest");
+    let (out, seen) = ctrl_c_once_moving(
+        &server,
+        &config,
+        &["download".as_ref(), "stored".as_ref(), "-d".as_ref(), dest.as_os_str()],
+        |(_, written)| written > 32 << 20,
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(seen, "the download never moved: {said}");
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial download left");
+}

@@ -81,7 +81,15 @@ fn directory_round_trip_keeps_structure_bytes_and_names() {
     let again = fedml_client::download_with("dataset", &download_opts(server.admin(), &dest));
     assert_eq!(again.code, ResponseCode::Success, "{}", again.message);
     assert_same_tree(&tree, &dest.join("dataset"));
-    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 1);
+    // Nothing temporary beside it: only the directory and the marker of its download.
+    let mut beside: Vec<String> = std::fs::read_dir(&dest)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside.len(), 2, "{beside:?}");
+    assert!(beside[0].starts_with(".fedml-download-") && beside[1] == "dataset", "{beside:?}");
 }
 
 #[test]

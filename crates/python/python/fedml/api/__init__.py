@@ -90,11 +90,16 @@ def download(
     service: str = "R2",
     dest_path: Optional[PathLike] = None,
     show_progress: bool = True,
+    replace: bool = False,
 ) -> FedMLResponse[str]:
     """Downloads stored data into the directory ``dest_path`` (default: the current directory).
 
     A file lands at ``dest_path/<data_name>``, a directory is unpacked into
     ``dest_path/<data_name>/``; an existing copy is replaced only once the new data is verified.
+    Without ``replace``, only a regular file (for a file object) or an earlier download of the
+    same directory object is replaced: anything else at that path (a directory the download did
+    not make, a file where a directory goes, a link, …) is left untouched and the answer is a
+    FAILURE that says what is in the way. ``replace=True`` replaces whatever is there.
 
     Returns:
         ``data`` is the absolute path of the downloaded file or directory.
@@ -103,7 +108,7 @@ def download(
     try:
         answer = _native.download(
             data_name, api_key, service, None if dest_path is None else os.fspath(dest_path), show_progress,
-            True, None, bar,
+            True, None, bar, replace=replace,
         )
     finally:
         _progress.close(bar)
