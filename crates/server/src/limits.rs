@@ -133,10 +133,10 @@ struct Pace {
 /// Why a body was ended.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyTimeout {
-    #[error("no byte of the request body arrived for {} s; the connection is closed", .0.as_secs_f64())]
+    #[error("no byte of the request body arrived for {} s", .0.as_secs_f64())]
     Silent(Duration),
-    #[error("the request body arrived slower than {0} bytes/s")]
-    Slow(u64),
+    #[error("the request body arrived slower than {rate} bytes/s ({received} bytes in {:.1} s)", .waited.as_secs_f64())]
+    Slow { rate: u64, received: u64, waited: Duration },
 }
 
 /// A request body that may not keep the server waiting too long (see the module's text).
@@ -166,7 +166,11 @@ impl PacedBody {
         // take at the minimum rate.
         let earned = self.pace.idle + Duration::from_secs_f64(self.received as f64 / self.pace.min_rate as f64);
         let left = earned.saturating_sub(self.waited);
-        if left < self.pace.idle { (since + left, BodyTimeout::Slow(self.pace.min_rate)) } else { silent }
+        if left >= self.pace.idle {
+            return silent;
+        }
+        let slow = BodyTimeout::Slow { rate: self.pace.min_rate, received: self.received, waited: self.waited + left };
+        (since + left, slow)
     }
 }
 
@@ -309,7 +313,7 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        assert!(err.to_string().contains("slower than 100 bytes/s"), "{err}");
+        assert!(err.to_string().contains("slower than 100 bytes/s ("), "{err}");
         // Allowed: 300 ms of grace plus 10 ms per byte received (about 0.4 s in all), far less
         // than the 10 s the trickle would last.
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());

@@ -258,3 +258,67 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
         fedml_client::list_storage_objects_with(&admin).data.expect("list").into_iter().map(|o| o.data_name).collect();
     assert_eq!(names, vec!["real".to_string()]);
 }
+
+/// Sends `GET path` with a raw `Authorization` value; answers (HTTP status, envelope).
+fn with_authorization(server: &TestServer, path: &str, value: &[u8]) -> (u16, Value) {
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    fedml_client::block_on(async {
+        let value = reqwest::header::HeaderValue::from_bytes(value).expect("header value");
+        let resp = client
+            .http()
+            .get(format!("{}{path}", server.url))
+            .header(reqwest::header::AUTHORIZATION, value)
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })
+    .expect("request")
+}
+
+/// The `Authorization` scheme is read in any case (RFC 9110 §11.1); a malformed header is
+/// refused with what is wrong and how to send the key, alike on the native and the
+/// FedML-compatible routes (one parser serves both).
+#[test]
+fn authorization_headers_in_any_case_and_malformed_ones() {
+    let server = TestServer::start();
+    let key = server.admin_key.clone();
+    const NATIVE: &str = "/api/v1/whoami";
+    const COMPAT: &str = "/fedmlOpsServer/api/v1/cli/dataset/list";
+    let mut cases = 0;
+    for scheme in ["BEARER", "bearer", "Bearer", "bEaReR"] {
+        let value = format!("{scheme} {key}");
+        let (status, body) = with_authorization(&server, NATIVE, value.as_bytes());
+        assert!(status == 200 && body["code"] == "SUCCESS", "{scheme}: HTTP {status} {body}");
+        let (status, body) = with_authorization(&server, COMPAT, value.as_bytes());
+        assert!(status == 200 && body["code"] == "SUCCESS", "{scheme} (compat): HTTP {status} {body}");
+        cases += 1;
+    }
+    let mut non_ascii = format!("Bearer {key}").into_bytes();
+    non_ascii.extend_from_slice("é".as_bytes());
+    let malformed: [(&str, Vec<u8>, &str); 6] = [
+        ("Basic", b"Basic YWRtaW46c2VjcmV0".to_vec(), "\"Basic\" scheme"),
+        ("Bearer with no token", b"Bearer".to_vec(), "carries no key"),
+        ("Bearer and spaces only", b"Bearer    ".to_vec(), "carries no key"),
+        ("non-ASCII bytes", non_ascii, "not visible ASCII"),
+        ("a bare key", key.clone().into_bytes(), "no scheme"),
+        ("two words", format!("Bearer {key} {key}").into_bytes(), "more than one word"),
+    ];
+    for (label, value, says) in malformed {
+        let (status, body) = with_authorization(&server, NATIVE, &value);
+        assert_eq!(status, 401, "{label}: {body}");
+        assert_refused(label, (status, body.clone()));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{label}: {message:?} does not say {says:?}");
+        assert!(message.contains("send `Authorization: Bearer <API key>`"), "{label}: {message:?}");
+        let (status, compat) = with_authorization(&server, COMPAT, &value);
+        assert_eq!((status, &compat["code"]), (200, &json!("FAILURE")), "{label} (compat): {compat}");
+        assert_eq!(compat["message"], body["message"], "{label}: the two APIs word it differently");
+        cases += 1;
+    }
+    assert_eq!(cases, 10);
+    let listed = fedml_client::list_storage_objects_with(&server.admin());
+    assert_eq!(listed.data.map(|l| l.len()), Some(0), "nothing is stored");
+}
