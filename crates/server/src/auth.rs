@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn the_scheme_is_case_insensitive() {
-        for value in ["Bearer fml_k", "bearer fml_k", "BEARER fml_k", "bEaReR fml_k", "Bearer   fml_k ", "Bearer\tfml_k"]
+        for value in
+            ["Bearer fml_k", "bearer fml_k", "BEARER fml_k", "bEaReR fml_k", "Bearer   fml_k ", "Bearer\tfml_k"]
         {
             assert_eq!(parse(value.as_bytes()), Ok(Some("fml_k".into())), "{value:?}");
         }
@@ -170,7 +171,8 @@ mod tests {
             let presented = presented.to_string();
             async move {
                 let before = keys::secret_hashes_on_this_thread();
-                let answer = platform.authenticate(Some(&presented)).await.map(|c| c.user_name).map_err(|e| e.to_string());
+                let answer =
+                    platform.authenticate(Some(&presented)).await.map(|c| c.user_name).map_err(|e| e.to_string());
                 (answer, keys::secret_hashes_on_this_thread() - before)
             }
         };

@@ -35,7 +35,10 @@ pub const NOOP_S3_KEY: &str = "fedml-public-noop";
 pub fn router() -> Router<AppState> {
     Router::new()
         // These two read their key from the body, before anyone is authenticated: small bodies.
-        .route("/fedmlOpsServer/api/v1/cli/heartBeat", post(handle_heartbeat).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
+        .route(
+            "/fedmlOpsServer/api/v1/cli/heartBeat",
+            post(handle_heartbeat).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)),
+        )
         .route("/fedmlOpsServer/api/v1/cli/getUser", post(handle_get_user).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
         .route("/system/api/v1/cli/oss/multipart/presigned-url", get(handle_presign))
         .route("/system/api/v1/cli/oss/multipart/upload/complete", post(handle_complete))

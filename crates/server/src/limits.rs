@@ -26,7 +26,7 @@ pub const JSON_BODY_LIMIT: usize = 2 << 20;
 
 /// The body of the FedML-compatible calls that carry their key inside (heartBeat, getUser): it
 /// is read before anyone is authenticated, so it is kept small.
-pub const KEY_BODY_LIMIT: usize = 4 << 10;
+pub const KEY_BODY_LIMIT: usize = 16 << 10;
 
 /// File descriptors one connection may use: its socket and a blob or staging file.
 const FDS_PER_CONNECTION: u64 = 2;
@@ -39,7 +39,7 @@ const FD_HEADROOM: u64 = 64;
 const MOST_CONNECTIONS: usize = 1 << 20;
 
 /// How far the soft limit on open files is raised towards the hard one at start.
-const RAISE_FILES_TO: u64 = 65_536;
+const RAISE_FILES_TO: libc::rlim_t = 65_536;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -100,15 +100,15 @@ fn open_files_limit() -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return 1024;
     }
-    let target = (rl.rlim_max as u64).min(RAISE_FILES_TO);
-    if (rl.rlim_cur as u64) < target {
-        let raised = libc::rlimit { rlim_cur: target as libc::rlim_t, rlim_max: rl.rlim_max };
+    let target = rl.rlim_max.min(RAISE_FILES_TO);
+    if rl.rlim_cur < target {
+        let raised = libc::rlimit { rlim_cur: target, rlim_max: rl.rlim_max };
         // SAFETY: setrlimit reads the struct it is given.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             return target;
         }
     }
-    rl.rlim_cur as u64
+    rl.rlim_cur
 }
 
 fn open_files_now() -> Option<u64> {

@@ -25,10 +25,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::auth::ApiJson;
 use crate::blobs::{BlobStore, LocalStore};
 use crate::catalogue::PartRecord;
 use crate::error::Error;
-use crate::auth::ApiJson;
 use crate::platform::{Caller, Platform};
 use crate::signing::SignatureError;
 use crate::time::now_secs;

@@ -94,7 +94,8 @@ fn signed_parts(url: &str, key: &str, name: &str, count: u32) -> (Vec<String>, u
     fedml_client::block_on(async {
         let (mut paths, mut part_size) = (Vec::new(), 0);
         for i in 0..count {
-            let (session, mut urls) = open_raw_upload(&client, &format!("{name}-{i}"), ObjectKind::File, 8 << 20).await?;
+            let (session, mut urls) =
+                open_raw_upload(&client, &format!("{name}-{i}"), ObjectKind::File, 8 << 20).await?;
             let url = urls.remove(0).url;
             let at = url.find("/blob/").expect("a blob URL");
             paths.push(url[at..].to_string());
@@ -251,7 +252,8 @@ fn a_server_at_its_open_files_limit_keeps_serving() {
 fn sigterm_ends_the_server_within_the_grace_while_a_body_is_stalled() {
     const GRACE: u64 = 2;
     let scratch = Scratch::new();
-    let (mut server, key) = server(&scratch, &["--idle-timeout", "120", "--shutdown-grace", &GRACE.to_string()], |_| {});
+    let (mut server, key) =
+        server(&scratch, &["--idle-timeout", "120", "--shutdown-grace", &GRACE.to_string()], |_| {});
     let at = authority(&server.url);
     let (signed, part_size) = signed_parts(&server.url, &key, "stalled", 1);
     let mut part = stall(&at, &part_put(&at, &signed[0], part_size), &[1u8; 64 << 10]);

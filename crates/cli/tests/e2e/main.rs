@@ -16,11 +16,11 @@ mod crash;
 mod failures;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
-/// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM.
-mod limits;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;
+/// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM.
+mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
 /// The OpenAPI document against real answers of every native operation.
