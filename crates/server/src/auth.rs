@@ -68,6 +68,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        // A body announced larger than the limit is refused before a byte of it is read.
+        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > crate::limits::JSON_BODY_LIMIT as u64) {
+            return Err(too_large());
+        }
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(e) => Err(body_error(e)),
@@ -78,15 +83,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// A JSON body that could not be taken, as the client should read it.
 pub fn body_error(e: JsonRejection) -> Error {
     match e {
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::Invalid(format!(
-            "the request body is larger than this call takes (at most {} bytes)",
-            crate::limits::JSON_BODY_LIMIT
-        )),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         JsonRejection::BytesRejection(e) => {
             Error::Invalid(format!("the request body could not be read: {}; send it again", source_text(&e)))
         }
         e => Error::Invalid(format!("the request body is not what this call takes: {}", e.body_text())),
     }
+}
+
+fn too_large() -> Error {
+    Error::Invalid(format!(
+        "the request body is larger than this call takes (at most {} bytes)",
+        crate::limits::JSON_BODY_LIMIT
+    ))
 }
 
 /// The innermost cause of a body that broke off (a timeout says which).

@@ -322,3 +322,60 @@ fn authorization_headers_in_any_case_and_malformed_ones() {
     let listed = fedml_client::list_storage_objects_with(&server.admin());
     assert_eq!(listed.data.map(|l| l.len()), Some(0), "nothing is stored");
 }
+
+/// JSON bodies are bounded: 2 MiB for the native calls (a body just under it is read and judged
+/// on its content), 16 KiB for the FedML calls that carry their key in the body.
+#[test]
+fn oversized_json_bodies_are_refused() {
+    let server = TestServer::start();
+    let upload = |description_len: usize| {
+        let body = json!({"name": "big", "service": "R2", "kind": "file", "size": 1,
+                          "description": "d".repeat(description_len)});
+        raw(&server, "POST", "/api/v1/uploads", Some(&body.to_string()))
+    };
+    // Announced larger than the limit: refused before a byte of it is sent (a client that sent
+    // it all could see the connection reset under its feet, the rest of its body unread).
+    let answer = {
+        use std::io::{Read, Write};
+        let authority = server.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+        let head = format!(
+            "POST /api/v1/uploads HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            server.admin_key,
+            3 << 20
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("larger than this call takes (at most 2097152 bytes)"), "{answer}");
+    let (status, body) = upload((2 << 20) - 1000);
+    assert_refused("a long description", (status, body.clone()));
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("description")), "read and judged: {body}");
+
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    let heartbeat = |pad: usize| {
+        let body = json!({"apiKey": server.admin_key, "pad": "p".repeat(pad)}).to_string();
+        fedml_client::block_on(async {
+            let resp = client
+                .http()
+                .post(format!("{}/fedmlOpsServer/api/v1/cli/heartBeat", server.url))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+            Ok((resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null)))
+        })
+        .expect("request")
+    };
+    assert_eq!(heartbeat(100), (200, json!({"code": "SUCCESS", "message": "", "data": true})));
+    let (status, body) = heartbeat(20 << 10);
+    assert_eq!((status, &body["code"], &body["data"]), (200, &json!("FAILURE"), &json!(false)), "{body}");
+    let listed = fedml_client::list_storage_objects_with(&server.admin());
+    assert_eq!(listed.data.map(|l| l.len()), Some(0), "nothing is stored");
+}
