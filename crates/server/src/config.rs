@@ -208,6 +208,13 @@ mod tests {
         let specs = file.service_specs().expect("specs");
         assert_eq!(specs.len(), 2);
         assert!(matches!(&specs[0].1, ServiceSpec::S3(s) if s.region.as_deref() == Some("auto")));
+        let limits: FileConfig =
+            toml::from_str("idle_timeout = 5\nmin_body_rate = 0\nmax_connections = 100\nshutdown_grace = 3")
+                .expect("limits parse");
+        assert_eq!(
+            (limits.idle_timeout, limits.min_body_rate, limits.max_connections, limits.shutdown_grace),
+            (Some(5), Some(0), Some(100), Some(3))
+        );
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err(), "typos are reported");
         assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"ftp\"").is_err());
     }

@@ -226,7 +226,7 @@ async fn serve(
     let cap = limits.connection_cap();
     tracing::info!(max_connections = cap, "accepting connections");
     let slots = Arc::new(tokio::sync::Semaphore::new(cap));
-    // Dropped (or sent) when the grace is over: every connection still open is closed.
+    // Dropped when the grace is over: every connection still open is closed.
     let (close_all, closing) = tokio::sync::watch::channel(());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
