@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use fedml_server::config::FileConfig;
 use fedml_server::platform::Lifetimes;
-use fedml_server::{DEFAULT_PORT, ServerConfig, ServiceSpec};
+use fedml_server::{DEFAULT_PORT, Limits, ServerConfig, ServiceSpec};
 
 use crate::Outcome;
 
@@ -48,6 +48,22 @@ pub struct ServerArgs {
     /// Seconds between runs of the collector [default: 60].
     #[arg(long)]
     gc_interval: Option<u64>,
+    /// Seconds a request's headers may take, and a request body may send nothing, before the
+    /// connection is closed [default: 30].
+    #[arg(long)]
+    idle_timeout: Option<u64>,
+    /// Bytes per second every request body must average after the first idle timeout; 0: no
+    /// minimum [default: 16384].
+    #[arg(long)]
+    min_body_rate: Option<u64>,
+    /// Connections served at once; more wait until one ends [default: what the open-files limit
+    /// (`ulimit -n`) leaves room for].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds a shutdown (Ctrl-C, SIGTERM) lets requests in flight finish before closing their
+    /// connections [default: 10].
+    #[arg(long)]
+    shutdown_grace: Option<u64>,
 }
 
 /// `$FEDML_DATA_DIR`, else `$XDG_DATA_HOME/fedml-server`, else `~/.local/share/fedml-server`.
@@ -98,6 +114,23 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
             return Err(format!("{name} must be a positive number of seconds"));
         }
     }
+    let default_limits = Limits::default();
+    let idle_timeout = args.idle_timeout.or(file.idle_timeout).map_or(default_limits.idle_timeout, Duration::from_secs);
+    if idle_timeout.is_zero() {
+        return Err("idle_timeout must be a positive number of seconds".into());
+    }
+    if args.max_connections.or(file.max_connections) == Some(0) {
+        return Err("max_connections must be at least 1".into());
+    }
+    let limits = Limits {
+        idle_timeout,
+        min_body_rate: args.min_body_rate.or(file.min_body_rate).unwrap_or(default_limits.min_body_rate),
+        max_connections: args.max_connections.or(file.max_connections),
+        shutdown_grace: args
+            .shutdown_grace
+            .or(file.shutdown_grace)
+            .map_or(default_limits.shutdown_grace, Duration::from_secs),
+    };
     let config = ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         data_dir: data_dir.clone(),
@@ -107,6 +140,7 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         public_url: args.public_url.or(file.public_url),
         lifetimes,
         gc_interval: Duration::from_secs(args.gc_interval.or(file.gc_interval).unwrap_or(60).max(1)),
+        limits,
     };
     Ok((config, data_dir))
 }
@@ -129,7 +163,7 @@ pub fn run(args: ServerArgs) -> Outcome {
             return Outcome::Error;
         }
     };
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let server = match fedml_server::start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -158,5 +192,9 @@ pub fn run(args: ServerArgs) -> Outcome {
                 Outcome::Error
             }
         }
-    })
+    });
+    // The connections are closed; a file write of the blocking pool still running is given a
+    // moment, not a wait without end.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome
 }

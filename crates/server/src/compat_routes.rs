@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use fedml_proto::{CompletedPart, ObjectMeta};
@@ -23,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::platform::{Caller, Platform};
+use crate::limits::KEY_BODY_LIMIT;
+use crate::platform::Caller;
 use crate::routes::AppState;
 
 pub const NOOP_S3_PATH: &str = "/fedml-s3-noop";
@@ -32,8 +34,12 @@ pub const NOOP_S3_KEY: &str = "fedml-public-noop";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/fedmlOpsServer/api/v1/cli/heartBeat", post(handle_heartbeat))
-        .route("/fedmlOpsServer/api/v1/cli/getUser", post(handle_get_user))
+        // These two read their key from the body, before anyone is authenticated: small bodies.
+        .route(
+            "/fedmlOpsServer/api/v1/cli/heartBeat",
+            post(handle_heartbeat).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)),
+        )
+        .route("/fedmlOpsServer/api/v1/cli/getUser", post(handle_get_user).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)))
         .route("/system/api/v1/cli/oss/multipart/presigned-url", get(handle_presign))
         .route("/system/api/v1/cli/oss/multipart/upload/complete", post(handle_complete))
         .route("/fedmlOpsServer/api/v1/cli/dataset", post(handle_create_dataset).delete(handle_delete_dataset))
@@ -70,12 +76,17 @@ fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Error> {
     v.get(key).and_then(Value::as_str).ok_or_else(|| Error::Invalid(format!("{key} is missing")))
 }
 
-async fn bearer_caller(p: &Platform, headers: &HeaderMap) -> Result<Caller, Error> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    p.authenticate(key).await
+/// The caller of the routes that take the Bearer key, authenticated from the headers before the
+/// body is read; refused as the SDK expects (HTTP 200, FAILURE).
+struct BearerCaller(Caller);
+
+impl FromRequestParts<AppState> for BearerCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, p: &AppState) -> Result<Self, Response> {
+        let key = crate::auth::bearer_key(&parts.headers).map_err(|e| reply(Err(e)))?;
+        p.authenticate(key).await.map(BearerCaller).map_err(|e| reply(Err(e)))
+    }
 }
 
 /// A dataset as the SDK reads it (`StorageMetadata`).
@@ -130,12 +141,11 @@ struct PresignQuery {
 
 async fn handle_presign(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    BearerCaller(caller): BearerCaller,
     query: Result<Query<PresignQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let Query(q) = query.map_err(|e| Error::Invalid(e.body_text()))?;
             let presigned = p.compat_presign(&caller, &q.file_key, q.part_number).await?;
             Ok(json!({"uploadId": presigned.upload_id, "urls": presigned.urls}))
@@ -146,12 +156,11 @@ async fn handle_presign(
 
 async fn handle_complete(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    BearerCaller(caller): BearerCaller,
     json: Result<axum::Json<Value>, JsonRejection>,
 ) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let v = body(json)?;
             let mut parts = Vec::new();
             for part in v.get("partETags").and_then(Value::as_array).cloned().unwrap_or_default() {
@@ -168,12 +177,11 @@ async fn handle_complete(
 
 async fn handle_create_dataset(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    BearerCaller(caller): BearerCaller,
     json: Result<axum::Json<Value>, JsonRejection>,
 ) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let v = body(json)?;
             let tags = v
                 .get("tagNameList")
@@ -190,10 +198,9 @@ async fn handle_create_dataset(
     )
 }
 
-async fn handle_list_datasets(State(p): State<AppState>, headers: HeaderMap) -> Response {
+async fn handle_list_datasets(State(p): State<AppState>, BearerCaller(caller): BearerCaller) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let mut all = Vec::new();
             let mut after: Option<String> = None;
             loop {
@@ -211,12 +218,11 @@ async fn handle_list_datasets(State(p): State<AppState>, headers: HeaderMap) -> 
 
 async fn handle_dataset_meta(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    BearerCaller(caller): BearerCaller,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
             Ok(dataset(p.object(&caller, name).await?))
         }
@@ -226,12 +232,11 @@ async fn handle_dataset_meta(
 
 async fn handle_delete_dataset(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    BearerCaller(caller): BearerCaller,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     reply(
         async {
-            let caller = bearer_caller(&p, &headers).await?;
             let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
             Ok(Value::Bool(p.delete(&caller, name, None).await?))
         }

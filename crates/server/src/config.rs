@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::blobs::S3Spec;
+use crate::limits::Limits;
 use crate::platform::Lifetimes;
 
 /// Where a service keeps its bytes.
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub lifetimes: Lifetimes,
     pub gc_interval: Duration,
+    /// What one client can hold: body timeouts, connections, the shutdown bound.
+    pub limits: Limits,
 }
 
 impl ServerConfig {
@@ -105,6 +108,7 @@ impl ServerConfig {
             public_url: None,
             lifetimes: Lifetimes::default(),
             gc_interval: Duration::from_secs(60),
+            limits: Limits::default(),
         }
     }
 
@@ -128,6 +132,10 @@ pub struct FileConfig {
     pub download_ttl: Option<i64>,
     pub reclaim_grace: Option<i64>,
     pub gc_interval: Option<u64>,
+    pub idle_timeout: Option<u64>,
+    pub min_body_rate: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub shutdown_grace: Option<u64>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
 }
@@ -200,6 +208,13 @@ mod tests {
         let specs = file.service_specs().expect("specs");
         assert_eq!(specs.len(), 2);
         assert!(matches!(&specs[0].1, ServiceSpec::S3(s) if s.region.as_deref() == Some("auto")));
+        let limits: FileConfig =
+            toml::from_str("idle_timeout = 5\nmin_body_rate = 0\nmax_connections = 100\nshutdown_grace = 3")
+                .expect("limits parse");
+        assert_eq!(
+            (limits.idle_timeout, limits.min_body_rate, limits.max_connections, limits.shutdown_grace),
+            (Some(5), Some(0), Some(100), Some(3))
+        );
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err(), "typos are reported");
         assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"ftp\"").is_err());
     }

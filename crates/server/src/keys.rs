@@ -37,6 +37,27 @@ pub fn parse(key: &str) -> Option<(&str, &str)> {
     (hex_ok(id, 16) && hex_ok(secret, 64)).then_some((id, secret))
 }
 
+/// Whether `secret` hashes to `stored_sha256`. With `None` (no key has that id) the secret is
+/// still hashed and compared, against a digest no secret has, so that an unknown id and a known
+/// id with a wrong secret cost the same and cannot be told apart by the time they take.
+pub fn secret_matches(secret: &str, stored_sha256: Option<&str>) -> bool {
+    // 64 characters, like every SHA-256 in hex, but not hex: no secret's digest equals it.
+    const NO_KEY: &str = "no-key-has-this-digest-no-key-has-this-digest-no-key-has-this-di";
+    SECRET_HASHES.with(|n| n.set(n.get() + 1));
+    let matches = constant_time_eq(sha256_hex(secret).as_bytes(), stored_sha256.unwrap_or(NO_KEY).as_bytes());
+    matches && stored_sha256.is_some()
+}
+
+thread_local! {
+    static SECRET_HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many presented secrets this thread has hashed (the work a key check does, counted so that
+/// a test can show that every path through `Platform::authenticate` does it).
+pub fn secret_hashes_on_this_thread() -> u64 {
+    SECRET_HASHES.with(|n| n.get())
+}
+
 /// Equality that takes the same time wherever the first difference is.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -55,5 +76,11 @@ mod tests {
         assert!(parse("fml_short_x").is_none());
         assert!(parse(&key.full.replace("fml_", "xyz_")).is_none());
         assert_ne!(mint().full, key.full);
+        assert!(secret_matches(secret, Some(&key.secret_sha256)));
+        let wrong = format!("{}{}", if secret.starts_with('0') { '1' } else { '0' }, &secret[1..]);
+        assert!(!secret_matches(&wrong, Some(&key.secret_sha256)));
+        let before = secret_hashes_on_this_thread();
+        assert!(!secret_matches(secret, None), "no stored digest never matches");
+        assert_eq!(secret_hashes_on_this_thread(), before + 1, "an unknown id hashes the secret too");
     }
 }

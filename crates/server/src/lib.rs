@@ -6,6 +6,7 @@
 //! configuration, one of several stateless instances.
 
 pub mod admin;
+pub mod auth;
 pub mod blobs;
 pub mod catalogue;
 pub mod compat;
@@ -13,6 +14,7 @@ pub mod compat_routes;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod openapi;
 pub mod platform;
 pub mod routes;
@@ -30,6 +32,7 @@ use crate::platform::Platform;
 use crate::signing::UrlSigner;
 
 pub use crate::config::{ServerConfig, ServiceSpec, check_service_name};
+pub use crate::limits::Limits;
 pub use crate::platform::GcReport;
 
 pub const DEFAULT_PORT: u16 = 8780;
@@ -71,7 +74,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in flight finish, and returns.
+    /// Stops accepting, lets requests in flight finish for at most the shutdown grace
+    /// ([`Limits::shutdown_grace`]), closes the connections still open, and returns.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -163,7 +167,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     ));
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = routes::router(platform.clone());
+    let app = limits::apply(routes::router(platform.clone()), &config.limits);
+    let limits = config.limits.clone();
     let collector = platform.clone();
     let interval = config.gc_interval;
     let task = tokio::spawn(async move {
@@ -183,7 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 }
             }
         });
-        let served = serve(listener, app, async {
+        let served = serve(listener, app, &limits, async {
             let _ = rx.await;
         })
         .await;
@@ -208,19 +213,30 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 /// in read buffers alone; 64 KiB keeps a loopback upload at full speed.
 const READ_BUFFER: usize = 64 << 10;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests in flight finish.
+/// Serves `app` on `listener` until `shutdown` resolves, at most `limits.connection_cap()`
+/// connections at once (more wait in the kernel's backlog, so that the process never runs out of
+/// file descriptors); then stops accepting, lets the requests in flight finish for at most
+/// `limits.shutdown_grace`, and closes the connections still open.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: &Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let cap = limits.connection_cap();
+    tracing::info!(max_connections = cap, "accepting connections");
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    // Dropped when the grace is over: every connection still open is closed.
+    let (close_all, closing) = tokio::sync::watch::channel(());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_buf_size(READ_BUFFER)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30));
+    http.max_buf_size(READ_BUFFER).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.idle_timeout);
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -235,17 +251,28 @@ async fn serve(
                 let _ = stream.set_nodelay(true);
                 let service = hyper_util::service::TowerToHyperService::new(app.clone());
                 let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                let mut closing = closing.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    tokio::select! {
+                        ended = connection => if let Err(e) = ended {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        },
+                        _ = closing.changed() => tracing::debug!("connection closed at shutdown"),
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace = ?limits.shutdown_grace, "requests still in flight at the end of the shutdown grace; closing their connections");
+        drop(close_all);
+        // The connections end as soon as their tasks run again.
+        let all = u32::try_from(cap).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), slots.acquire_many(all)).await;
+    }
     Ok(())
 }
 

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,6 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::auth::ApiJson;
 use crate::blobs::{BlobStore, LocalStore};
 use crate::error::Error;
 use crate::platform::{Caller, Platform};
@@ -126,20 +126,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))
-}
-
-async fn caller(platform: &Platform, headers: &HeaderMap) -> Result<Caller, Error> {
-    platform.authenticate(bearer(headers)).await
-}
-
-fn json_body<T>(body: Result<axum::Json<T>, JsonRejection>) -> Result<T, Error> {
-    body.map(|axum::Json(v)| v)
-        .map_err(|e| Error::Invalid(format!("the request body is not what this call takes: {}", e.body_text())))
-}
-
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // The path only: query strings carry URL signatures.
@@ -164,50 +150,44 @@ async fn handle_health() -> Reply<&'static str> {
     Reply("ok".into(), "ok")
 }
 
-async fn handle_whoami(State(p): State<AppState>, headers: HeaderMap) -> ApiResult<Identity> {
-    let caller = caller(&p, &headers).await?;
+async fn handle_whoami(State(p): State<AppState>, caller: Caller) -> ApiResult<Identity> {
     Ok(Reply(format!("authenticated as {}", caller.user_name), p.whoami(&caller)))
 }
 
 async fn handle_create_upload(
     State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<axum::Json<CreateUpload>, JsonRejection>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateUpload>,
 ) -> ApiResult<UploadSession> {
-    let caller = caller(&p, &headers).await?;
-    let session = p.create_upload(&caller, json_body(body)?).await?;
+    let session = p.create_upload(&caller, body).await?;
     Ok(Reply("upload session opened".into(), session))
 }
 
 async fn handle_part_urls(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
-    body: Result<axum::Json<PartUrlsRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<PartUrlsRequest>,
 ) -> ApiResult<Vec<PartUrl>> {
-    let caller = caller(&p, &headers).await?;
-    let req = json_body(body)?;
     let urls = p.part_urls(&caller, &id, req.first, req.count).await?;
     Ok(Reply(format!("{} part URLs", urls.len()), urls))
 }
 
 async fn handle_complete_upload(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
-    body: Result<axum::Json<CompleteUpload>, JsonRejection>,
+    ApiJson(body): ApiJson<CompleteUpload>,
 ) -> ApiResult<CompletedUpload> {
-    let caller = caller(&p, &headers).await?;
-    let done = p.complete_upload(&caller, &id, json_body(body)?).await?;
+    let done = p.complete_upload(&caller, &id, body).await?;
     Ok(Reply(format!("stored {:?}", done.object.data_name), done))
 }
 
 async fn handle_abort_upload(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<bool> {
-    let caller = caller(&p, &headers).await?;
     let aborted = p.abort_upload(&caller, &id).await?;
     let message = if aborted { "upload session aborted" } else { "the upload session was already aborted" };
     Ok(Reply(message.into(), aborted))
@@ -221,10 +201,9 @@ struct ListQuery {
 
 async fn handle_list_objects(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<ObjectPage> {
-    let caller = caller(&p, &headers).await?;
     let Query(q) = query.map_err(|e| Error::Invalid(e.body_text()))?;
     let page = p.list(&caller, q.after.as_deref(), q.limit).await?;
     Ok(Reply(format!("{} objects", page.objects.len()), page))
@@ -232,19 +211,17 @@ async fn handle_list_objects(
 
 async fn handle_get_object(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<ObjectMeta> {
-    let caller = caller(&p, &headers).await?;
     Ok(Reply("metadata".into(), p.object(&caller, &name).await?))
 }
 
 async fn handle_get_user_metadata(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let caller = caller(&p, &headers).await?;
     Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name).await?))
 }
 
@@ -255,21 +232,19 @@ struct ServiceQuery {
 
 async fn handle_download(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ServiceQuery>,
 ) -> ApiResult<DownloadTicket> {
-    let caller = caller(&p, &headers).await?;
     Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref()).await?))
 }
 
 async fn handle_delete_object(
     State(p): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ServiceQuery>,
 ) -> ApiResult<bool> {
-    let caller = caller(&p, &headers).await?;
     let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
     Ok(Reply(format!("deleted {name:?}"), deleted))
 }

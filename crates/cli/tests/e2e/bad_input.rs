@@ -278,3 +278,124 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
         fedml_client::list_storage_objects_with(&admin).data.expect("list").into_iter().map(|o| o.data_name).collect();
     assert_eq!(names, vec!["real".to_string()]);
 }
+
+/// Sends `GET path` with a raw `Authorization` value; answers (HTTP status, envelope).
+fn with_authorization(server: &TestServer, path: &str, value: &[u8]) -> (u16, Value) {
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    fedml_client::block_on(async {
+        let value = reqwest::header::HeaderValue::from_bytes(value).expect("header value");
+        let resp = client
+            .http()
+            .get(format!("{}{path}", server.url))
+            .header(reqwest::header::AUTHORIZATION, value)
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })
+    .expect("request")
+}
+
+/// The `Authorization` scheme is read in any case (RFC 9110 §11.1); a malformed header is
+/// refused with what is wrong and how to send the key, alike on the native and the
+/// FedML-compatible routes (one parser serves both).
+#[test]
+fn authorization_headers_in_any_case_and_malformed_ones() {
+    let server = TestServer::start();
+    let key = server.admin_key.clone();
+    const NATIVE: &str = "/api/v1/whoami";
+    const COMPAT: &str = "/fedmlOpsServer/api/v1/cli/dataset/list";
+    let mut cases = 0;
+    for scheme in ["BEARER", "bearer", "Bearer", "bEaReR"] {
+        let value = format!("{scheme} {key}");
+        let (status, body) = with_authorization(&server, NATIVE, value.as_bytes());
+        assert!(status == 200 && body["code"] == "SUCCESS", "{scheme}: HTTP {status} {body}");
+        let (status, body) = with_authorization(&server, COMPAT, value.as_bytes());
+        assert!(status == 200 && body["code"] == "SUCCESS", "{scheme} (compat): HTTP {status} {body}");
+        cases += 1;
+    }
+    let mut non_ascii = format!("Bearer {key}").into_bytes();
+    non_ascii.extend_from_slice("é".as_bytes());
+    let malformed: [(&str, Vec<u8>, &str); 6] = [
+        ("Basic", b"Basic YWRtaW46c2VjcmV0".to_vec(), "\"Basic\" scheme"),
+        ("Bearer with no token", b"Bearer".to_vec(), "carries no key"),
+        ("Bearer and spaces only", b"Bearer    ".to_vec(), "carries no key"),
+        ("non-ASCII bytes", non_ascii, "not visible ASCII"),
+        ("a bare key", key.clone().into_bytes(), "no scheme"),
+        ("two words", format!("Bearer {key} {key}").into_bytes(), "more than one word"),
+    ];
+    for (label, value, says) in malformed {
+        let (status, body) = with_authorization(&server, NATIVE, &value);
+        assert_eq!(status, 401, "{label}: {body}");
+        assert_refused(label, (status, body.clone()));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{label}: {message:?} does not say {says:?}");
+        assert!(message.contains("send `Authorization: Bearer <API key>`"), "{label}: {message:?}");
+        let (status, compat) = with_authorization(&server, COMPAT, &value);
+        assert_eq!((status, &compat["code"]), (200, &json!("FAILURE")), "{label} (compat): {compat}");
+        assert_eq!(compat["message"], body["message"], "{label}: the two APIs word it differently");
+        cases += 1;
+    }
+    assert_eq!(cases, 10);
+    let listed = fedml_client::list_storage_objects_with(&server.admin());
+    assert_eq!(listed.data.map(|l| l.len()), Some(0), "nothing is stored");
+}
+
+/// JSON bodies are bounded: 2 MiB for the native calls (a body just under it is read and judged
+/// on its content), 16 KiB for the FedML calls that carry their key in the body.
+#[test]
+fn oversized_json_bodies_are_refused() {
+    let server = TestServer::start();
+    let upload = |description_len: usize| {
+        let body = json!({"name": "big", "service": "R2", "kind": "file", "size": 1,
+                          "description": "d".repeat(description_len)});
+        raw(&server, "POST", "/api/v1/uploads", Some(&body.to_string()))
+    };
+    // Announced larger than the limit: refused before a byte of it is sent (a client that sent
+    // it all could see the connection reset under its feet, the rest of its body unread).
+    let answer = {
+        use std::io::{Read, Write};
+        let authority = server.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+        let head = format!(
+            "POST /api/v1/uploads HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            server.admin_key,
+            3 << 20
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("larger than this call takes (at most 2097152 bytes)"), "{answer}");
+    let (status, body) = upload((2 << 20) - 1000);
+    assert_refused("a long description", (status, body.clone()));
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("description")), "read and judged: {body}");
+
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    let heartbeat = |pad: usize| {
+        let body = json!({"apiKey": server.admin_key, "pad": "p".repeat(pad)}).to_string();
+        fedml_client::block_on(async {
+            let resp = client
+                .http()
+                .post(format!("{}/fedmlOpsServer/api/v1/cli/heartBeat", server.url))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+            Ok((resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null)))
+        })
+        .expect("request")
+    };
+    assert_eq!(heartbeat(100), (200, json!({"code": "SUCCESS", "message": "", "data": true})));
+    let (status, body) = heartbeat(20 << 10);
+    assert_eq!((status, &body["code"], &body["data"]), (200, &json!("FAILURE"), &json!(false)), "{body}");
+    let listed = fedml_client::list_storage_objects_with(&server.admin());
+    assert_eq!(listed.data.map(|l| l.len()), Some(0), "nothing is stored");
+}

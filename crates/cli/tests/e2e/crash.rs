@@ -90,6 +90,25 @@ impl ServerProcess {
     pub fn target(&self, key: &str) -> Target {
         Target { api_key: Some(key.to_string()), server: Some(self.url.clone()), parallel: Some(3), cancel: None }
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, at most `within`: its exit status, or
+    /// `None` if it was still running then (it is killed on drop).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for ServerProcess {

@@ -22,6 +22,8 @@ mod harness;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;
+/// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM.
+mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
 /// The OpenAPI document against real answers of every native operation.

@@ -178,9 +178,22 @@ fn presented(w: &World, who: Who, key_in: KeyIn) -> Vec<Presented> {
         s
     };
     match who {
-        Who::Other => vec![Presented::Key(w.bob_key.clone()), Presented::Key(w.server.admin_key.clone())],
+        // The scheme in any case is the same key (RFC 9110 §11.1).
+        Who::Other => {
+            let mut keys = vec![Presented::Key(w.bob_key.clone()), Presented::Key(w.server.admin_key.clone())];
+            if key_in == KeyIn::Header {
+                keys.push(Presented::Header(format!("BEARER {}", w.bob_key)));
+            }
+            keys
+        }
         Who::ReadOnly => vec![Presented::Key(w.alice_ro.clone())],
-        Who::Revoked => vec![Presented::Key(w.alice_revoked.clone())],
+        Who::Revoked => {
+            let mut keys = vec![Presented::Key(w.alice_revoked.clone())];
+            if key_in == KeyIn::Header {
+                keys.push(Presented::Header(format!("bearer {}", w.alice_revoked)));
+            }
+            keys
+        }
         Who::NoKey => match key_in {
             KeyIn::Body => vec![Presented::Absent, Presented::Json(json!("")), Presented::Json(Value::Null)],
             KeyIn::Header => {
@@ -209,8 +222,15 @@ fn presented(w: &World, who: Who, key_in: KeyIn) -> Vec<Presented> {
                     keys.extend([json!(12345), json!([alice]), json!({"apiKey": alice})].map(Presented::Json))
                 }
                 KeyIn::Header => keys.extend(
-                    [format!("Basic {alice}"), alice.clone(), format!("Token {alice}"), format!("Bearer{alice}")]
-                        .map(Presented::Header),
+                    [
+                        format!("Basic {alice}"),
+                        alice.clone(),
+                        format!("Token {alice}"),
+                        format!("Bearer{alice}"),
+                        format!("Bearer {alice} {alice}"),
+                        format!("Bearer {alice}é"),
+                    ]
+                    .map(Presented::Header),
                 ),
             }
             keys
