@@ -8,7 +8,7 @@ use fedml_server::catalogue::Catalogue;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::output::{Format, message, quoted, table, visible};
+use crate::output::{Format, json_line, message, quoted, table, visible};
 use crate::server::default_data_dir;
 
 #[derive(Args)]
@@ -68,7 +68,7 @@ enum KeyCommand {
 
 fn fail(format: Format, code: &str, text: &str) -> Outcome {
     if format == Format::Json {
-        println!("{}", json!({"code": code, "message": text, "data": null}));
+        println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
     } else {
         eprintln!("{}", message(code, text));
     }
@@ -109,7 +109,7 @@ pub fn run(args: AdminArgs) -> Outcome {
             AdminCommand::User(UserCommand::Create { name }) => match admin::create_user(&catalogue, &name).await {
                 Ok(user) => {
                     if format == Format::Json {
-                        println!("{}", json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}})));
                     } else {
                         println!(
                             "created user {}; give it a key with `fedml admin key create --user {}`",
@@ -125,7 +125,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(users) => {
                     if format == Format::Json {
                         let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at)})).collect();
-                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["User", "Id", "Created At"]);
                         for u in &users {
@@ -141,7 +141,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                 match admin::create_key(&catalogue, &user, read_only, &label).await {
                     Ok((id, key)) => {
                         if format == Format::Json {
-                            println!("{}", json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}}));
+                            println!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}})));
                         } else {
                             println!(
                                 "API key {} for {} ({}), shown only now:",
@@ -165,7 +165,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                                 "createdAt": fedml_server::time::rfc3339(k.created_at),
                                 "revokedAt": k.revoked_at.map(fedml_server::time::rfc3339)}))
                             .collect();
-                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["Key Id", "User", "Access", "Label", "Created At", "Revoked At"]);
                         for k in &keys {
@@ -188,7 +188,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(changed) => {
                     let message = if changed { "key revoked; it no longer works" } else { "the key was already revoked" };
                     if format == Format::Json {
-                        println!("{}", json!({"code": "SUCCESS", "message": message, "data": changed}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": changed})));
                     } else {
                         println!("{message}");
                     }

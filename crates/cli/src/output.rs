@@ -45,6 +45,38 @@ pub fn table(header: &[&str]) -> TextTable {
     TextTable(t)
 }
 
+/// JSON text safe to print on a terminal and exactly the same data: serde already escapes C0
+/// controls inside strings; DEL, C1 controls and invisible characters (which it writes raw)
+/// become `\uXXXX` escapes too. Such characters occur only inside strings, so the JSON parses
+/// to the same values.
+fn terminal_safe_json(text: String) -> String {
+    if !text.chars().any(|c| (c.is_control() && c != '\n') || fedml_proto::text::is_invisible(c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    for c in text.chars() {
+        if (c.is_control() && c != '\n') || fedml_proto::text::is_invisible(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `--output json` text of `value` on one line.
+pub fn json_line(value: &serde_json::Value) -> String {
+    terminal_safe_json(value.to_string())
+}
+
+/// `--output json` text of `value`, indented.
+pub fn json_pretty(value: &serde_json::Value) -> String {
+    terminal_safe_json(serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
 /// `"name"`, shown through [`visible`].
 pub fn quoted(s: &str) -> String {
     format!("\"{}\"", visible(s))
@@ -84,7 +116,7 @@ pub fn emit<T: serde::Serialize>(format: Format, response: &FedMLResponse<T>, sh
     match format {
         Format::Json => {
             let value = json!({"code": response.code, "message": response.message, "data": response.data});
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            println!("{}", json_pretty(&value));
         }
         Format::Table => match (&response.code, &response.data) {
             (ResponseCode::Success, Some(data)) => show(data),

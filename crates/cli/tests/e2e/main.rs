@@ -31,3 +31,6 @@ mod scale_out;
 mod sdk;
 /// Keys (bad, revoked, read-only), isolation between users, signed URLs.
 mod security;
+/// What people are shown: stored control and bidirectional characters escaped in every table and
+/// message, exact in `--output json`.
+mod terminal;
