@@ -23,6 +23,8 @@ mod isolation;
 mod load;
 /// The OpenAPI document against real answers of every native operation.
 mod openapi;
+/// Byte ranges on a real signed download URL: 206, invalid ranges ignored, 416, If-Range.
+mod ranges;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
