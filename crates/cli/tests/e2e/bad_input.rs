@@ -429,6 +429,21 @@ fn fedml_routes_refuse_wrong_types_naming_the_field() {
     );
     cases += 1;
 
+    // presign: the part count must be a number.
+    for bad in ["abc", "-1", "1.5", ""] {
+        assert_compat_failure(
+            &format!("presign partNumber={bad}"),
+            raw(
+                &server,
+                "GET",
+                &format!("/system/api/v1/cli/oss/multipart/presigned-url?fileKey=1%2Fx&partNumber={bad}"),
+                None,
+            ),
+            "partNumber",
+        );
+        cases += 1;
+    }
+
     // complete: every field and every part's fields, with the real session still open after.
     let uid = compat_ok(
         "getUser",
