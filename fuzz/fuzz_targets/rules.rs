@@ -1,12 +1,13 @@
-//! Names, descriptions, tags and user metadata (crates/proto/src/rules.rs): no input panics, and
-//! whatever the rules accept keeps the promises they make.
+//! Names, descriptions, tags and user metadata (crates/proto/src/rules.rs) and how text is shown
+//! (crates/proto/src/text.rs): no input panics, and whatever the rules accept keeps the promises
+//! they make.
 
 #![no_main]
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
-use fedml_proto::rules;
+use fedml_proto::{rules, text};
 use libfuzzer_sys::fuzz_target;
 
 /// Undoes `encode_path_segment`: `%XX` escapes, everything else verbatim.
@@ -34,6 +35,9 @@ fn check_name(s: &str) {
     assert!(!s.contains(['/', '\\', '\0']), "{s:?} holds a separator or NUL");
     assert!(!s.chars().any(char::is_control), "{s:?} holds a control character");
     assert_eq!(s.trim(), s, "{s:?} has surrounding white space");
+    // Nothing invisible: no bidirectional control, zero-width or other format character that
+    // would make the name display as another.
+    assert_eq!(text::find_invisible(s), None, "{s:?} holds an invisible character");
     // One plain path component wherever it is used as a file name: it cannot climb or nest.
     let components: Vec<_> = Path::new(s).components().collect();
     assert!(matches!(components.as_slice(), [Component::Normal(c)] if c.to_str() == Some(s)), "{s:?}: {components:?}");
@@ -59,6 +63,7 @@ fn check_tags(s: &str) {
     if rules::check_tags(&tags).is_ok() {
         assert!(tags.len() <= rules::MAX_TAGS);
         assert!(tags.iter().all(|t| t.len() <= rules::MAX_TAG_BYTES && !t.chars().any(char::is_control)));
+        assert!(tags.iter().all(|t| text::find_invisible(t).is_none()), "{tags:?} holds an invisible character");
     }
 }
 
@@ -70,6 +75,7 @@ fn check_metadata(s: &str) {
     assert!(total <= rules::MAX_METADATA_TOTAL_BYTES);
     for (k, v) in &map {
         assert!(!k.is_empty() && k.len() <= rules::MAX_METADATA_KEY_BYTES && !k.chars().any(char::is_control));
+        assert_eq!(text::find_invisible(k), None, "metadata key {k:?} holds an invisible character");
         assert!(v.len() <= rules::MAX_METADATA_VALUE_BYTES && !v.contains('\0'));
     }
     // What was accepted survives a trip through JSON unchanged.
@@ -78,9 +84,20 @@ fn check_metadata(s: &str) {
     assert_eq!(again, map);
 }
 
+/// What people are shown of any text holds no control or invisible character, and is the text
+/// itself when there was none.
+fn check_visible(s: &str) {
+    let shown = text::visible(s);
+    assert!(!shown.chars().any(|c| c.is_control() || text::is_invisible(c)), "{s:?} shows as {shown:?}");
+    if !s.chars().any(|c| c.is_control() || text::is_invisible(c)) {
+        assert_eq!(shown, s);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let s: &str = &text;
+    let lossy = String::from_utf8_lossy(data);
+    let s: &str = &lossy;
+    check_visible(s);
     check_name(s);
     let _ = rules::check_description(s);
     check_tags(s);

@@ -8,7 +8,7 @@ use fedml_server::catalogue::Catalogue;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::output::{Format, table};
+use crate::output::{Format, json_line, message, quoted, table, visible};
 use crate::server::default_data_dir;
 
 #[derive(Args)]
@@ -66,11 +66,11 @@ enum KeyCommand {
     Revoke { id: String },
 }
 
-fn fail(format: Format, code: &str, message: &str) -> Outcome {
+fn fail(format: Format, code: &str, text: &str) -> Outcome {
     if format == Format::Json {
-        println!("{}", json!({"code": code, "message": message, "data": null}));
+        println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
     } else {
-        eprintln!("{code}: {message}");
+        eprintln!("{}", message(code, text));
     }
     if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
 }
@@ -109,9 +109,13 @@ pub fn run(args: AdminArgs) -> Outcome {
             AdminCommand::User(UserCommand::Create { name }) => match admin::create_user(&catalogue, &name).await {
                 Ok(user) => {
                     if format == Format::Json {
-                        println!("{}", json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}})));
                     } else {
-                        println!("created user {:?}; give it a key with `fedml admin key create --user {}`", user.name, user.name);
+                        println!(
+                            "created user {}; give it a key with `fedml admin key create --user {}`",
+                            quoted(&user.name),
+                            visible(&user.name)
+                        );
                     }
                     Outcome::Success
                 }
@@ -121,11 +125,11 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(users) => {
                     if format == Format::Json {
                         let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at)})).collect();
-                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["User", "Id", "Created At"]);
                         for u in &users {
-                            t.add_row(vec![u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at)]);
+                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at)]);
                         }
                         println!("{t}");
                     }
@@ -137,9 +141,14 @@ pub fn run(args: AdminArgs) -> Outcome {
                 match admin::create_key(&catalogue, &user, read_only, &label).await {
                     Ok((id, key)) => {
                         if format == Format::Json {
-                            println!("{}", json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}}));
+                            println!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}})));
                         } else {
-                            println!("API key {id} for {user:?} ({}), shown only now:", if read_only { "read-only" } else { "read-write" });
+                            println!(
+                                "API key {} for {} ({}), shown only now:",
+                                visible(&id),
+                                quoted(&user),
+                                if read_only { "read-only" } else { "read-write" }
+                            );
                             println!("  {key}");
                         }
                         Outcome::Success
@@ -156,11 +165,11 @@ pub fn run(args: AdminArgs) -> Outcome {
                                 "createdAt": fedml_server::time::rfc3339(k.created_at),
                                 "revokedAt": k.revoked_at.map(fedml_server::time::rfc3339)}))
                             .collect();
-                        println!("{}", json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["Key Id", "User", "Access", "Label", "Created At", "Revoked At"]);
                         for k in &keys {
-                            t.add_row(vec![
+                            t.row([
                                 k.id.clone(),
                                 k.user_name.clone(),
                                 if k.read_only { "read-only".into() } else { "read-write".into() },
@@ -179,7 +188,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(changed) => {
                     let message = if changed { "key revoked; it no longer works" } else { "the key was already revoked" };
                     if format == Format::Json {
-                        println!("{}", json!({"code": "SUCCESS", "message": message, "data": changed}));
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": changed})));
                     } else {
                         println!("{message}");
                     }

@@ -150,7 +150,7 @@ pub fn run(args: ServerArgs) -> Outcome {
     let (config, data_dir) = match build_config(args) {
         Ok(c) => c,
         Err(message) => {
-            eprintln!("FAILURE: {message}");
+            eprintln!("{}", crate::output::message("FAILURE", &message));
             return Outcome::Failure;
         }
     };
@@ -167,7 +167,7 @@ pub fn run(args: ServerArgs) -> Outcome {
         let server = match fedml_server::start(config).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("FAILURE: {e}");
+                eprintln!("{}", crate::output::message("FAILURE", &e.to_string()));
                 return Outcome::Failure;
             }
         };
@@ -188,7 +188,7 @@ pub fn run(args: ServerArgs) -> Outcome {
         match server.wait_for_signal().await {
             Ok(()) => Outcome::Success,
             Err(e) => {
-                eprintln!("ERROR: the server stopped: {e}");
+                eprintln!("{}", crate::output::message("ERROR", &format!("the server stopped: {e}")));
                 Outcome::Error
             }
         }

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use fedml_client::{CancellationToken, DownloadOptions, Target, UploadOptions};
 
 use crate::Outcome;
-use crate::output::{self, Format, emit, human_size, metadata_table, table};
+use crate::output::{self, Format, emit, human_size, message, metadata_table, quoted, table, visible};
 
 #[derive(Args)]
 pub struct LoginArgs {
@@ -128,9 +128,9 @@ pub fn login(args: LoginArgs) -> Outcome {
     let response = fedml_client::fedml_login_to(&args.api_key, args.server.as_deref());
     if response.is_success() {
         let path = fedml_client::config::config_path().map(|p| p.display().to_string()).unwrap_or_default();
-        println!("{} (saved in {path})", response.message);
+        println!("{} (saved in {})", visible(&response.message), visible(&path));
     } else {
-        eprintln!("{}: {}", response.code, response.message);
+        eprintln!("{}", message(response.code, &response.message));
     }
     output::outcome(response.code)
 }
@@ -139,18 +139,18 @@ pub fn logout() -> Outcome {
     let mut saved = match fedml_client::config::load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}: {}", e.code(), e.message());
+            eprintln!("{}", message(e.code(), e.message()));
             return output::outcome(e.code());
         }
     };
     saved.api_key = None;
     match fedml_client::config::save(&saved) {
         Ok(path) => {
-            println!("the saved API key is removed from {}", path.display());
+            println!("the saved API key is removed from {}", visible(&path.display().to_string()));
             Outcome::Success
         }
         Err(e) => {
-            eprintln!("{}: {}", e.code(), e.message());
+            eprintln!("{}", message(e.code(), e.message()));
             output::outcome(e.code())
         }
     }
@@ -218,14 +218,14 @@ pub fn run(command: StorageCommand) -> Outcome {
             let response = fedml_client::upload_with(&data_path, &options);
             emit(common.output, &response, |done| {
                 println!(
-                    "Uploaded {:?} ({}, {}) to service {}",
-                    done.object.data_name,
+                    "Uploaded {} ({}, {}) to service {}",
+                    quoted(&done.object.data_name),
                     done.object.kind.as_str(),
                     human_size(done.object.size),
-                    done.object.service
+                    visible(&done.object.service)
                 );
-                println!("  checksum {}", done.object.checksum);
-                println!("  url      {}", done.url);
+                println!("  checksum {}", visible(&done.object.checksum));
+                println!("  url      {}", visible(&done.url));
             })
         }
         StorageCommand::Download {
@@ -249,11 +249,13 @@ pub fn run(command: StorageCommand) -> Outcome {
                 progress_bar: None,
             };
             let response = fedml_client::download_with(&data_name, &options);
-            emit(common.output, &response, |path| println!("Downloaded {data_name:?} to {}", path.display()))
+            emit(common.output, &response, |path| {
+                println!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
+            })
         }
         StorageCommand::Delete { data_name, service, common } => {
             let response = fedml_client::delete_with(&data_name, service.as_deref(), &common.target(None));
-            emit(common.output, &response, |_| println!("Deleted {data_name:?}"))
+            emit(common.output, &response, |_| println!("Deleted {}", quoted(&data_name)))
         }
         StorageCommand::List { common } => {
             let response = fedml_client::list_storage_objects_with(&common.target(None));
@@ -264,7 +266,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 }
                 let mut t = table(&["Data Name", "Kind", "Size", "Description", "Tags", "Created At", "Updated At"]);
                 for o in objects {
-                    t.add_row(vec![
+                    t.row([
                         o.data_name.clone(),
                         o.kind.as_str().to_string(),
                         human_size(o.size),
@@ -285,12 +287,12 @@ pub fn run(command: StorageCommand) -> Outcome {
             let response = fedml_client::get_storage_user_defined_metadata_with(&data_name, &common.target(None));
             emit(common.output, &response, |map| {
                 if map.is_empty() {
-                    println!("{data_name:?} has no user-defined metadata.");
+                    println!("{} has no user-defined metadata.", quoted(&data_name));
                     return;
                 }
                 let mut t = table(&["Key", "Value"]);
                 for (k, v) in map {
-                    t.add_row(vec![k, v]);
+                    t.row([k, v]);
                 }
                 println!("{t}");
             })

@@ -39,6 +39,7 @@ pub fn bar(options: &ProgressOptions, total: u64) -> ProgressBar {
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
     bar.set_style(style);
-    bar.set_message(options.description.clone());
+    // The caller's text, shown through the same escaping as every CLI table.
+    bar.set_message(fedml_proto::text::visible(&options.description).into_owned());
     bar
 }

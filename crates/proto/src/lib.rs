@@ -3,10 +3,12 @@
 //! This crate does no I/O. It defines the response envelope (`code`, `message`, `data`), the
 //! object metadata the seed's examples read (`dataName`, `description`, `createdAt`, …), the
 //! request bodies of the native API, the rules every name, tag and metadata map must follow,
-//! and the content checksum (BLAKE3, computed part by part and merged, see [`checksum`]).
+//! the content checksum (BLAKE3, computed part by part and merged, see [`checksum`]), and how
+//! stored text is shown to people ([`text::visible`]).
 
 pub mod checksum;
 pub mod rules;
+pub mod text;
 mod wire;
 
 pub use wire::*;

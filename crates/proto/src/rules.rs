@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::text;
+
 pub const MAX_NAME_BYTES: usize = 255;
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
 pub const MAX_TAGS: usize = 32;
@@ -15,7 +17,8 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 1024;
 pub const MAX_METADATA_TOTAL_BYTES: usize = 16 * 1024;
 
 /// Checks an object name: 1–255 bytes of UTF-8, no `/`, `\`, NUL or control characters, no
-/// leading or trailing white space, not `.` or `..`.
+/// invisible characters (bidirectional controls, zero-width and other format characters: see
+/// [`text::is_invisible`]), no leading or trailing white space, not `.` or `..`.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the data name is empty; give a name of 1 to 255 bytes".into());
@@ -31,6 +34,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "the data name {name:?} contains {c:?}; names may not contain '/', '\\', NUL or control characters"
         ));
     }
+    refuse_invisible("the data name", name, "a name")?;
     if name.trim() != name {
         return Err(format!("the data name {name:?} starts or ends with white space; remove it"));
     }
@@ -61,6 +65,7 @@ pub fn check_tags(tags: &[String]) -> Result<(), String> {
         if tag.chars().any(|c| c == ',' || c.is_control()) || tag.trim() != tag {
             return Err(format!("tag {tag:?} may not contain commas, control characters or surrounding white space"));
         }
+        refuse_invisible("tag", tag, "a tag")?;
     }
     Ok(())
 }
@@ -77,6 +82,7 @@ pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), String>
         if key.chars().any(char::is_control) {
             return Err(format!("metadata key {key:?} contains a control character"));
         }
+        refuse_invisible("metadata key", key, "a key")?;
         if value.len() > MAX_METADATA_VALUE_BYTES {
             return Err(format!(
                 "the value of metadata key {key:?} is {} bytes long; the limit is {MAX_METADATA_VALUE_BYTES}",
@@ -94,6 +100,18 @@ pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+/// Refuses text that holds an invisible character, naming it: such a name shows as another one
+/// (`invoice\u{202E}gpj.exe` reads "invoiceexe.jpg"), or two names look the same.
+fn refuse_invisible(what: &str, s: &str, a_thing: &str) -> Result<(), String> {
+    match text::find_invisible(s) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{what} {s:?} contains {}, an invisible character that makes {a_thing} display as another; remove it",
+            text::describe(c)
+        )),
+    }
 }
 
 /// Parses user metadata given as JSON text: an object whose keys and values are all strings.
@@ -150,6 +168,60 @@ mod tests {
         }
         assert!(check_name(&"x".repeat(255)).is_ok());
         assert!(check_name(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_names_tags_and_keys_and_named() {
+        let bad = [
+            '\u{061C}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{2061}',
+            '\u{2062}',
+            '\u{2063}',
+            '\u{2064}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{0600}',
+            '\u{FFF9}',
+            '\u{E0001}',
+            '\u{2028}',
+        ];
+        for c in bad {
+            let s = format!("a{c}b");
+            let code = format!("U+{:04X}", c as u32);
+            let name = check_name(&s).expect_err(&code);
+            assert!(name.contains(&code) && name.contains("invisible") && name.contains("remove it"), "{name}");
+            let tag = check_tags(std::slice::from_ref(&s)).expect_err(&code);
+            assert!(tag.contains(&code), "{tag}");
+            let key = check_metadata(&BTreeMap::from([(s.clone(), "v".to_string())])).expect_err(&code);
+            assert!(key.contains(&code), "{key}");
+            // Descriptions and metadata values may hold them (they are escaped when shown).
+            assert!(check_description(&s).is_ok());
+            assert!(check_metadata(&BTreeMap::from([("k".to_string(), s.clone())])).is_ok());
+        }
+        let message = check_name("invoice\u{202E}gpj.exe").expect_err("RLO");
+        assert!(message.contains("U+202E RIGHT-TO-LEFT OVERRIDE"), "{message}");
+        assert!(!message.contains('\u{202E}'), "the message quotes the name escaped: {message}");
+        // Ordinary non-ASCII text stays allowed, emoji with their variation selector too.
+        for ok in ["données 数据", "Ünïcödé-✓", "مرحبا", "❤\u{FE0F} data", "naïve\u{0301}"] {
+            assert!(check_name(ok).is_ok(), "{ok:?}");
+            assert!(check_tags(&[ok.to_string()]).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

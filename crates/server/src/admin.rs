@@ -25,6 +25,12 @@ fn check_user_name(name: &str) -> Result<(), AdminError> {
             "user name {name:?} must be 1 to 64 characters without spaces or control characters"
         )));
     }
+    if let Some(c) = fedml_proto::text::find_invisible(name) {
+        return Err(AdminError::Refused(format!(
+            "user name {name:?} contains {}, an invisible character that makes a name display as another; remove it",
+            fedml_proto::text::describe(c)
+        )));
+    }
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use fedml_proto::{CompletedPart, ObjectMeta};
+use fedml_proto::ObjectMeta;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,6 +27,10 @@ use crate::error::Error;
 use crate::limits::KEY_BODY_LIMIT;
 use crate::platform::Caller;
 use crate::routes::AppState;
+
+mod bodies;
+
+use bodies::{CompleteBody, DatasetBody, KeyBody};
 
 pub const NOOP_S3_PATH: &str = "/fedml-s3-noop";
 /// Not a secret: it grants nothing.
@@ -72,10 +76,6 @@ fn body(json: Result<axum::Json<Value>, JsonRejection>) -> Result<Value, Error> 
     json.map(|axum::Json(v)| v).map_err(|e| Error::Invalid(format!("the request body is not JSON: {}", e.body_text())))
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Error> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| Error::Invalid(format!("{key} is missing")))
-}
-
 /// The caller of the routes that take the Bearer key, authenticated from the headers before the
 /// body is read; refused as the SDK expects (HTTP 200, FAILURE).
 struct BearerCaller(Caller);
@@ -106,8 +106,8 @@ fn dataset(meta: ObjectMeta) -> Value {
 
 async fn handle_heartbeat(State(p): State<AppState>, json: Result<axum::Json<Value>, JsonRejection>) -> Response {
     let result = async {
-        let v = body(json)?;
-        p.authenticate(v.get("apiKey").and_then(Value::as_str)).await?;
+        let key = KeyBody::parse(&body(json)?)?;
+        p.authenticate(key.api_key.as_deref()).await?;
         Ok::<_, Error>(Value::Bool(true))
     }
     .await;
@@ -123,8 +123,8 @@ async fn handle_get_user(State(p): State<AppState>, json: Result<axum::Json<Valu
     reply(
         async {
             // The body's key only: the SDK sends a stale Authorization header here.
-            let v = body(json)?;
-            let caller = p.authenticate(v.get("apiKey").and_then(Value::as_str)).await?;
+            let key = KeyBody::parse(&body(json)?)?;
+            let caller = p.authenticate(key.api_key.as_deref()).await?;
             Ok(json!({"id": caller.user_id, "userName": caller.user_name}))
         }
         .await,
@@ -161,14 +161,8 @@ async fn handle_complete(
 ) -> Response {
     reply(
         async {
-            let v = body(json)?;
-            let mut parts = Vec::new();
-            for part in v.get("partETags").and_then(Value::as_array).cloned().unwrap_or_default() {
-                let number = part.get("partNumber").and_then(Value::as_u64).unwrap_or(0);
-                let etag = part.get("etag").and_then(Value::as_str).unwrap_or_default().to_string();
-                parts.push(CompletedPart { part_number: number as u32, etag });
-            }
-            let url = p.compat_complete(&caller, text(&v, "fileKey")?, text(&v, "uploadId")?, parts).await?;
+            let b = CompleteBody::parse(&body(json)?)?;
+            let url = p.compat_complete(&caller, &b.file_key, &b.upload_id, b.parts).await?;
             Ok(Value::String(url))
         }
         .await,
@@ -182,16 +176,8 @@ async fn handle_create_dataset(
 ) -> Response {
     reply(
         async {
-            let v = body(json)?;
-            let tags = v
-                .get("tagNameList")
-                .and_then(Value::as_array)
-                .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default();
-            let description = v.get("description").and_then(Value::as_str).map(str::to_string);
-            let meta = p
-                .compat_create_dataset(&caller, text(&v, "datasetName")?, description, tags, text(&v, "fileUrl")?)
-                .await?;
+            let b = DatasetBody::parse(&body(json)?)?;
+            let meta = p.compat_create_dataset(&caller, &b.dataset_name, b.description, b.tags, &b.file_url).await?;
             Ok(dataset(meta))
         }
         .await,

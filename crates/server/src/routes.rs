@@ -23,10 +23,9 @@ use fedml_proto::{
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::auth::ApiJson;
-use crate::blobs::{BlobStore, LocalStore};
+use crate::blobs::{BlobError, BlobStore, LocalStore};
 use crate::error::Error;
 use crate::platform::{Caller, Platform};
 use crate::signing::SignatureError;
@@ -288,36 +287,8 @@ async fn handle_put_part(
     Ok(response)
 }
 
-/// Parses a single `bytes=` range against a blob of `len` bytes: `Some((start, end_inclusive))`,
-/// `None` for no usable range header, `Err` when the range cannot be satisfied.
-fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = value.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().strip_prefix("bytes=")) else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None); // several ranges: answer the whole blob, as RFC 9110 allows
-    }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| ())?;
-            if n == 0 {
-                return Err(());
-            }
-            (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
-        }
-        (s, "") => (s.parse().map_err(|_| ())?, len.checked_sub(1).ok_or(())?),
-        (s, e) => {
-            let e: u64 = e.parse().map_err(|_| ())?;
-            (s.parse().map_err(|_| ())?, e.min(len.saturating_sub(1)))
-        }
-    };
-    if start >= len || start > end {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
+/// Serves a finished blob of the local store; byte ranges (`Range`, `If-Range`) are the store's
+/// business (`blobs::serve`).
 async fn handle_get_blob(
     State(p): State<AppState>,
     ApiPath((service, owner, blob)): ApiPath<(String, String, String)>,
@@ -327,64 +298,8 @@ async fn handle_get_blob(
     let store = local_store(&p, &service)?;
     let key = format!("{owner}/{blob}");
     check_signature(store, "GET", &LocalStore::object_url_path(&service, &key), &sig)?;
-    let path = store.object_path(&key).ok_or_else(|| Error::NotFound("no such blob".into()))?;
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotFound("the data behind this URL no longer exists".into()));
-        }
-        Err(e) => return Err(Error::Internal(format!("open blob: {e}"))),
-    };
-    let len = file.metadata().await.map_err(|e| Error::Internal(format!("stat blob: {e}")))?.len();
-    let range = match parse_range(headers.get(header::RANGE), len) {
-        Ok(r) => r,
-        Err(()) => {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                response.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(response);
-        }
-    };
-    let (status, start, count) = match range {
-        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        None => (StatusCode::OK, 0, len),
-    };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| Error::Internal(format!("seek blob: {e}")))?;
-    }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
-    let mut response = Response::new(Body::from_stream(stream));
-    *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{blob}\"")) {
-        h.insert(header::ETAG, v);
-    }
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
-    Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        let h = |s: &str| HeaderValue::from_str(s).ok();
-        assert_eq!(parse_range(None, 10), Ok(None));
-        assert_eq!(parse_range(h("bytes=0-3").as_ref(), 10), Ok(Some((0, 3))));
-        assert_eq!(parse_range(h("bytes=5-").as_ref(), 10), Ok(Some((5, 9))));
-        assert_eq!(parse_range(h("bytes=-4").as_ref(), 10), Ok(Some((6, 9))));
-        assert_eq!(parse_range(h("bytes=8-100").as_ref(), 10), Ok(Some((8, 9))));
-        assert_eq!(parse_range(h("bytes=10-").as_ref(), 10), Err(()));
-        assert_eq!(parse_range(h("bytes=0-0").as_ref(), 0), Err(()));
-        assert_eq!(parse_range(h("bytes=x-1").as_ref(), 10), Err(()));
-    }
+    store.serve(&key, &headers).await.map_err(|e| match e {
+        BlobError::NotFound => Error::NotFound("the data behind this URL no longer exists".into()),
+        other => other.into(),
+    })
 }

@@ -31,6 +31,8 @@ mod openapi;
 /// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
 /// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
 mod races;
+/// Byte ranges on a real signed download URL: 206, invalid ranges ignored, 416, If-Range.
+mod ranges;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
@@ -39,3 +41,6 @@ mod scale_out;
 mod sdk;
 /// Keys (bad, revoked, read-only), isolation between users, signed URLs.
 mod security;
+/// What people are shown: stored control and bidirectional characters escaped in every table and
+/// message, exact in `--output json`.
+mod terminal;

@@ -9,6 +9,7 @@
 
 mod local;
 mod s3;
+mod serve;
 
 use std::io;
 
