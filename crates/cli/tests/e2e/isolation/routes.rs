@@ -88,8 +88,9 @@ fn declared_routes() -> BTreeSet<(String, String)> {
     for src in
         [include_str!("../../../../server/src/routes.rs"), include_str!("../../../../server/src/compat_routes.rs")]
     {
-        for (at, _) in src.match_indices(".route(\"") {
-            let rest = &src[at + ".route(\"".len()..];
+        for (at, _) in src.match_indices(".route(") {
+            // rustfmt may put the route string on the next line.
+            let Some(rest) = src[at + ".route(".len()..].trim_start().strip_prefix('"') else { continue };
             let end = rest.find('"').expect("end of the route string");
             let route = &rest[..end];
             // The handlers: everything up to the parenthesis that closes `.route(`.
