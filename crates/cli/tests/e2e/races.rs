@@ -34,7 +34,7 @@ impl Pair {
 
     /// A fresh client (its own connection pool) of server `i % 2`, with `key`.
     fn client(&self, i: usize, key: &str) -> Client {
-        let server = if i % 2 == 0 { &self.a } else { &self.b };
+        let server = if i.is_multiple_of(2) { &self.a } else { &self.b };
         Client::new(&server.url, key).expect("client")
     }
 
@@ -114,8 +114,11 @@ fn listed(server: &TestServer) -> Vec<String> {
     list.data.expect("list").into_iter().map(|o| o.data_name).collect()
 }
 
+/// One request of a race, run on its own thread.
+type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
 /// Runs `jobs` at the same moment, each on its own thread; answers their results in order.
-fn at_once<T: Send + 'static>(jobs: Vec<Box<dyn FnOnce() -> T + Send>>) -> Vec<T> {
+fn at_once<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
     let barrier = Arc::new(Barrier::new(jobs.len()));
     let handles: Vec<_> = jobs
         .into_iter()
@@ -139,7 +142,7 @@ fn concurrent_completions_of_one_session_commit_once_and_lose_nothing() {
         let session = Session::open(&pair.client(round, &key), &name, bytes(1000 + round, round as u64));
         let completion = session.completion();
         let racers = if round % 2 == 0 { 2 } else { 4 };
-        let jobs: Vec<Box<dyn FnOnce() -> Result<CompletedUpload, ClientError> + Send>> = (0..racers)
+        let jobs: Vec<Job<Result<CompletedUpload, ClientError>>> = (0..racers)
             .map(|i| {
                 let client = pair.client(i, &key);
                 let (id, completion) = (session.id.clone(), completion.clone());
@@ -173,7 +176,7 @@ fn abort_and_complete_racing_have_exactly_one_outcome() {
         let session = Session::open(&pair.client(round, &key), &name, bytes(2000 + round, 50 + round as u64));
         let (completer, aborter) = (pair.client(round, &key), pair.client(round + 1, &key));
         let (id, id2, completion) = (session.id.clone(), session.id.clone(), session.completion());
-        let jobs: Vec<Box<dyn FnOnce() -> Result<Option<bool>, ClientError> + Send>> = vec![
+        let jobs: Vec<Job<Result<Option<bool>, ClientError>>> = vec![
             Box::new(move || fedml_client::block_on(completer.complete_upload(&id, &completion)).map(|_| None)),
             Box::new(move || fedml_client::block_on(aborter.abort_upload(&id2)).map(Some)),
         ];
@@ -310,7 +313,7 @@ enum Op {
 
 #[derive(Debug)]
 enum Answer {
-    Completed(Result<CompletedUpload, ClientError>),
+    Completed(Result<Box<CompletedUpload>, ClientError>),
     Aborted(Result<bool, ClientError>),
     Part(u16),
 }
@@ -339,7 +342,7 @@ fn any_interleaving_on_one_session_has_one_truthful_outcome() {
         let mut ops: Vec<Op> = (0..count).map(|_| all[(next() % 4) as usize]).collect();
         ops.push(Op::Complete);
         let label = format!("round {round} {ops:?}");
-        let jobs: Vec<Box<dyn FnOnce() -> Answer + Send>> = ops
+        let jobs: Vec<Job<Answer>> = ops
             .iter()
             .enumerate()
             .map(|(i, op)| {
@@ -349,7 +352,9 @@ fn any_interleaving_on_one_session_has_one_truthful_outcome() {
                 let other_url = session.other_part_url.clone();
                 let op = *op;
                 Box::new(move || match op {
-                    Op::Complete => Answer::Completed(fedml_client::block_on(client.complete_upload(&id, &completion))),
+                    Op::Complete => Answer::Completed(
+                        fedml_client::block_on(client.complete_upload(&id, &completion)).map(Box::new),
+                    ),
                     Op::Abort => Answer::Aborted(fedml_client::block_on(client.abort_upload(&id))),
                     Op::RetryPart => Answer::Part(put(&client, &url, &data).0),
                     Op::OtherPart => Answer::Part(put(&client, &other_url, &data[..100]).0),
