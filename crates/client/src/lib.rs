@@ -20,6 +20,7 @@ pub mod error;
 pub mod pack;
 pub mod place;
 pub mod progress;
+pub mod retry;
 pub mod transfer;
 pub mod unpack;
 

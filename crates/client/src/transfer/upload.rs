@@ -1,0 +1,405 @@
+//! Uploads: a file in equal parts PUT in parallel to signed URLs, a directory packed into its
+//! archive while its parts are sent, both hashed on the way (BLAKE3 by parts, see
+//! `fedml_proto::checksum`) and never held whole in memory; each part through the one retry
+//! helper (`crate::retry`).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use fedml_proto::checksum::{self, PartDigest, PartHasher};
+use fedml_proto::{CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind};
+use futures_util::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, ETAG};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::sync::CancellationToken;
+
+use super::cancelled;
+use crate::client::{Client, retryable};
+use crate::error::{ClientError, Result};
+use crate::pack;
+use crate::progress::{self, ProgressOptions};
+use crate::retry::{self, Failed};
+
+/// What an upload stores, besides its bytes.
+#[derive(Debug, Clone)]
+pub struct UploadRequest {
+    pub name: String,
+    pub service: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub overwrite: bool,
+}
+
+/// Uploads a file or directory; aborts the server-side session on any failure or cancellation.
+pub async fn upload(
+    client: &Client,
+    path: &Path,
+    req: UploadRequest,
+    progress: &ProgressOptions,
+    cancel: &CancellationToken,
+) -> Result<CompletedUpload> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ClientError::Failure(format!("{} does not exist; check the data path", path.display()))
+        } else {
+            ClientError::io(format!("cannot read {}", path.display()), e)
+        }
+    })?;
+    let (kind, size, tree) = if meta.is_dir() {
+        let entries = pack::scan(path)?;
+        (ObjectKind::Directory, pack::estimate_size(&req.name, &entries), Some(entries))
+    } else if meta.is_file() {
+        std::fs::File::open(path).map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+        (ObjectKind::File, meta.len(), None)
+    } else {
+        return Err(ClientError::Failure(format!("{} is neither a file nor a directory", path.display())));
+    };
+    let session = client
+        .create_upload(&CreateUpload {
+            name: req.name.clone(),
+            service: req.service.clone(),
+            kind,
+            size: Some(size),
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+            metadata: req.metadata.clone(),
+            overwrite: req.overwrite,
+        })
+        .await?;
+    let bar = progress::bar(progress, size);
+    let sent = async {
+        match tree {
+            None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await,
+            Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await,
+        }
+    };
+    let result = tokio::select! {
+        r = sent => r,
+        _ = cancel.cancelled() => Err(cancelled()),
+    };
+    let result = match result {
+        Ok((parts, total, checksum)) => {
+            let done =
+                client.complete_upload(&session.upload_id, &CompleteUpload { parts, size: total, checksum }).await;
+            if done.is_ok() {
+                bar.set_length(total);
+                bar.set_position(total);
+            }
+            done
+        }
+        Err(e) => Err(e),
+    };
+    bar.finish_and_clear();
+    if result.is_err() {
+        // Best effort: the collector reclaims the session at its expiry otherwise.
+        let _ = client.abort_upload(&session.upload_id).await;
+    }
+    result
+}
+
+type Sent = (Vec<CompletedPart>, u64, String);
+
+/// Fetches signed URLs for parts `first..first+count`.
+async fn urls(client: &Client, upload_id: &str, first: u32, count: u32) -> Result<Vec<String>> {
+    let urls = client.part_urls(upload_id, first, count).await?;
+    if urls.len() != count as usize {
+        return Err(ClientError::Error(format!("the server gave {} part URLs for {count} parts", urls.len())));
+    }
+    Ok(urls.into_iter().map(|u| u.url).collect())
+}
+
+async fn send_file(
+    client: &Client,
+    upload_id: &str,
+    part_size: u64,
+    path: &Path,
+    size: u64,
+    bar: &ProgressBar,
+) -> Result<Sent> {
+    let count = size.div_ceil(part_size).max(1);
+    let count = u32::try_from(count).map_err(|_| ClientError::Failure("the file is too large".into()))?;
+    let mut all_urls = Vec::with_capacity(count as usize);
+    let mut first = 1;
+    while first <= count {
+        let n = (count - first + 1).min(1000);
+        all_urls.extend(urls(client, upload_id, first, n).await?);
+        first += n;
+    }
+    let path = Arc::new(path.to_path_buf());
+    let mut results: Vec<(u32, String, PartDigest)> = futures_util::stream::iter(all_urls.into_iter().enumerate())
+        .map(|(i, url)| {
+            let path = path.clone();
+            async move {
+                let offset = i as u64 * part_size;
+                let len = part_size.min(size - offset.min(size));
+                let (etag, digest) = put_file_part(client, &url, &path, i as u64, part_size, offset, len, bar).await?;
+                Ok::<_, ClientError>((i as u32 + 1, etag, digest))
+            }
+        })
+        .buffer_unordered(client.parallel.max(1))
+        .try_collect()
+        .await?;
+    results.sort_by_key(|r| r.0);
+    finish_parts(results, size)
+}
+
+fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<Sent> {
+    let digests: Vec<PartDigest> = results.iter().map(|r| r.2).collect();
+    let checksum = checksum::merge(&digests).ok_or_else(|| ClientError::Error("no part was hashed".into()))?;
+    let parts = results.into_iter().map(|(part_number, etag, _)| CompletedPart { part_number, etag }).collect();
+    Ok((parts, total, checksum))
+}
+
+/// Checks a part's answer: success status and an ETag; where the store's ETag is the CRC-32C of
+/// what it received (the local folder), it must be the CRC-32C of what we sent.
+fn accept_part(
+    status: StatusCode,
+    etag: Option<String>,
+    body: &[u8],
+    crc: u32,
+    part: u64,
+) -> std::result::Result<String, Failed> {
+    if !status.is_success() {
+        let said = store_says(body);
+        let hint = if said.as_deref().is_some_and(|m| m.contains("again")) { "" } else { "; try again" };
+        let why = said.map(|m| format!(": {m}")).unwrap_or_default();
+        return Err(Failed::retry_if(
+            retryable(status),
+            ClientError::Error(format!("the store refused part {} (HTTP {status}{why}){hint}", part + 1)),
+        ));
+    }
+    let etag = etag.ok_or_else(|| {
+        Failed::retry(ClientError::Error(format!("the store answered part {} without an ETag", part + 1)))
+    })?;
+    let theirs = etag.trim_matches('"');
+    if theirs.len() == 8 && theirs.bytes().all(|b| b.is_ascii_hexdigit()) && theirs != format!("{crc:08x}") {
+        return Err(Failed::retry(ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
+    }
+    Ok(etag)
+}
+
+/// What a store's error answer says: our envelope's `message`, or an S3 error's `Message`/`Code`.
+fn store_says(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let said = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v.get("message").and_then(|m| m.as_str()).map(str::to_string),
+        Err(_) => ["Message", "Code"].iter().find_map(|tag| {
+            let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+            let end = start + text[start..].find(&format!("</{tag}>"))?;
+            Some(text[start..end].to_string())
+        }),
+    }?;
+    let said = said.trim();
+    (!said.is_empty()).then(|| said.chars().take(300).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn put_file_part(
+    client: &Client,
+    url: &str,
+    path: &Path,
+    index: u64,
+    part_size: u64,
+    offset: u64,
+    len: u64,
+    bar: &ProgressBar,
+) -> Result<(String, PartDigest)> {
+    let unreadable = |e| Failed::give_up(ClientError::io(format!("cannot read {}", path.display()), e));
+    retry::with_retries(|| async move {
+        let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+        file.seek(std::io::SeekFrom::Start(offset)).await.map_err(unreadable)?;
+        let hasher = Arc::new(Mutex::new((PartHasher::new(index, part_size), 0u32)));
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (h, c, b) = (hasher.clone(), counted.clone(), bar.clone());
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file.take(len), 1 << 20).map_ok(move |chunk: Bytes| {
+                if let Ok(mut h) = h.lock() {
+                    h.0.update(&chunk);
+                    h.1 = crc32c::crc32c_append(h.1, &chunk);
+                }
+                c.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                b.inc(chunk.len() as u64);
+                chunk
+            });
+        let sent =
+            client.http().put(url).header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream)).send().await;
+        let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
+        // Fewer bytes sent than announced: the file shrank, or the store answered (or the
+        // connection broke) before the body was through. Only the file's length tells which.
+        let shrank =
+            sent_bytes != len && tokio::fs::metadata(path).await.map(|m| m.len() < offset + len).unwrap_or(true);
+        let outcome = match sent {
+            _ if shrank => Err(Failed::give_up(ClientError::Failure(format!(
+                "{} changed while it was being uploaded (shorter than announced); upload again",
+                path.display()
+            )))),
+            Ok(response) => {
+                let status = response.status();
+                let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let body = response.bytes().await.unwrap_or_default();
+                match hasher.lock().map(|h| (h.0.finish(), h.1)) {
+                    Ok(_) if status.is_success() && sent_bytes != len => Err(Failed::retry(ClientError::Error(
+                        format!("part {} was cut short on its way; try again", index + 1),
+                    ))),
+                    Ok((digest, crc)) => accept_part(status, etag, &body, crc, index).map(|etag| (etag, digest)),
+                    Err(_) => Err(Failed::give_up(ClientError::Error("the part hasher failed".into()))),
+                }
+            }
+            Err(e) => Err(Failed::retry(crate::client::network_error(client.base(), &e))),
+        };
+        if outcome.is_err() {
+            bar.set_position(bar.position().saturating_sub(sent_bytes));
+        }
+        outcome
+    })
+    .await
+}
+
+/// Writes the archive into part-sized buffers handed to the uploader as they fill.
+struct PartSink {
+    buffer: Vec<u8>,
+    part_size: usize,
+    index: u64,
+    tx: tokio::sync::mpsc::Sender<(u64, Bytes, PartDigest, u32)>,
+}
+
+impl PartSink {
+    fn ship(&mut self) -> std::io::Result<()> {
+        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.part_size));
+        let mut hasher = PartHasher::new(self.index, self.part_size as u64);
+        hasher.update(&data);
+        let digest = hasher.finish();
+        let crc = crc32c::crc32c(&data);
+        self.tx
+            .blocking_send((self.index, Bytes::from(data), digest, crc))
+            .map_err(|_| std::io::Error::other("the upload stopped"))?;
+        self.index += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.part_size - self.buffer.len();
+        let n = room.min(buf.len());
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == self.part_size {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn send_tree(
+    client: &Client,
+    upload_id: &str,
+    part_size: u64,
+    top: &str,
+    entries: Vec<pack::TreeEntry>,
+    bar: &ProgressBar,
+) -> Result<Sent> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Bytes, PartDigest, u32)>(1);
+    let top = top.to_string();
+    let packer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let sink =
+            PartSink { buffer: Vec::with_capacity(part_size as usize), part_size: part_size as usize, index: 0, tx };
+        let (total, mut sink) = pack::pack(&top, &entries, sink)?;
+        // The last part: shorter, or the only one.
+        if !sink.buffer.is_empty() || sink.index == 0 {
+            sink.ship()?;
+        }
+        Ok(total)
+    });
+    let mut url_cache: Vec<String> = Vec::new();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut results = Vec::new();
+    let parallel = client.parallel.max(1);
+    let mut upload_error: Option<ClientError> = None;
+    loop {
+        tokio::select! {
+            next = rx.recv(), if in_flight.len() < parallel && upload_error.is_none() => {
+                let Some((index, data, digest, crc)) = next else { break };
+                let needed = index as usize + 1;
+                if url_cache.len() < needed {
+                    match urls(client, upload_id, url_cache.len() as u32 + 1, 64).await {
+                        Ok(more) => url_cache.extend(more),
+                        Err(e) => { upload_error = Some(e); break; }
+                    }
+                }
+                let url = url_cache[index as usize].clone();
+                in_flight.push(async move {
+                    let etag = put_buffer_part(client, &url, data, crc, index, bar).await?;
+                    Ok::<_, ClientError>((index as u32 + 1, etag, digest))
+                });
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                match done {
+                    Ok(r) => results.push(r),
+                    Err(e) => { upload_error = Some(e); break; }
+                }
+            }
+        }
+    }
+    if upload_error.is_none() {
+        while let Some(done) = in_flight.next().await {
+            match done {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    upload_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    drop(rx);
+    let packed = packer.await.map_err(|e| ClientError::Error(format!("packing stopped: {e}")))?;
+    if let Some(e) = upload_error {
+        return Err(e);
+    }
+    let total = packed.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => ClientError::Failure(e.to_string()),
+        // Scanned, then gone before it was read.
+        std::io::ErrorKind::NotFound => {
+            ClientError::Failure(format!("{e}: the directory changed while it was being uploaded; upload again"))
+        }
+        _ => ClientError::Error(format!("packing the directory failed: {e}")),
+    })?;
+    results.sort_by_key(|r| r.0);
+    finish_parts(results, total)
+}
+
+async fn put_buffer_part(
+    client: &Client,
+    url: &str,
+    data: Bytes,
+    crc: u32,
+    index: u64,
+    bar: &ProgressBar,
+) -> Result<String> {
+    let etag = retry::with_retries(|| {
+        let data = data.clone();
+        async move {
+            let len = data.len();
+            match client.http().put(url).header(CONTENT_LENGTH, len).body(data).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let body = response.bytes().await.unwrap_or_default();
+                    accept_part(status, etag, &body, crc, index)
+                }
+                Err(e) => Err(Failed::retry(crate::client::network_error(client.base(), &e))),
+            }
+        }
+    })
+    .await?;
+    bar.inc(data.len() as u64);
+    Ok(etag)
+}
