@@ -60,9 +60,7 @@ fn xet_gear(data: &[u8]) -> Vec<usize> {
 
 /// FastCDC (2020) with normalized chunking at the given level.
 fn fastcdc_level(data: &[u8], level: fastcdc::v2020::Normalization) -> Vec<usize> {
-    fastcdc::v2020::FastCDC::with_level(data, MIN as u32, AVG as u32, MAX as u32, level)
-        .map(|c| c.length)
-        .collect()
+    fastcdc::v2020::FastCDC::with_level(data, MIN as u32, AVG as u32, MAX as u32, level).map(|c| c.length).collect()
 }
 
 fn fastcdc_nc1(data: &[u8]) -> Vec<usize> {
@@ -128,7 +126,8 @@ fn main() {
         "{:<14} {:>10} {:>12} {:>9} {:>9} {:>9} {:>14} {:>12}",
         "chunker", "cut MiB/s", "cut+id MiB/s", "chunks", "mean KiB", "sd KiB", "re-upload sent", "same file"
     );
-    let chunkers: [(&str, Cutter); 3] = [("xet-gear", xet_gear), ("fastcdc-nc1", fastcdc_nc1), ("fastcdc-nc2", fastcdc_nc2)];
+    let chunkers: [(&str, Cutter); 3] =
+        [("xet-gear", xet_gear), ("fastcdc-nc1", fastcdc_nc1), ("fastcdc-nc2", fastcdc_nc2)];
     for (name, cut) in chunkers {
         let lengths = cut(&data);
         let cut_s = best(&|| {
