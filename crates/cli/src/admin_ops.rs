@@ -232,8 +232,8 @@ fn run_fsck(format: Format, config: &ServerConfig, url: &str, deep: bool) -> Res
         let catalogue = Catalogue::open(url)
             .await
             .map_err(|e| fail(format, "ERROR", &format!("cannot open the catalogue: {e}")))?;
-        let (stores, problems) = fsck::open_stores(config).map_err(|e| fail(format, "FAILURE", &e.to_string()))?;
-        fsck::fsck(&catalogue, &stores, deep, problems).await.map_err(|e| fail(format, "ERROR", &e.to_string()))
+        let stores = fsck::open_stores(config).map_err(|e| fail(format, "FAILURE", &e.to_string()))?;
+        fsck::fsck(&catalogue, &stores, deep).await.map_err(|e| fail(format, "ERROR", &e.to_string()))
     })
 }
 

@@ -379,6 +379,13 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 /// What `fedml admin fsck` reads of the folder: listing and sizes, never a change.
 impl LocalStore {
+    /// The folder at `root` for reading only: nothing is created (a missing folder holds
+    /// nothing), and no URL it could sign is ever issued.
+    pub fn for_reading(root: PathBuf) -> Self {
+        let signer = UrlSigner::new(crate::keys::random_hex(32).as_bytes());
+        LocalStore { root, public_url: "http://127.0.0.1".into(), signer, receiving: Arc::new(AtomicUsize::new(0)) }
+    }
+
     /// Every file under `objects/` (as blob keys `<owner>/<id>`, or the relative path of a file
     /// that is not where a blob would be) and under `staging/` (as upload ids), with sizes.
     pub(super) fn list_stored(&self) -> Result<Vec<super::StoredBlob>, BlobError> {

@@ -13,7 +13,6 @@ use serde::Serialize;
 use crate::blobs::{BlobStore, LocalStore, S3Store, StoredPlace};
 use crate::catalogue::{BlobReference, Catalogue, SESSION_GARBAGE_PREFIX, UploadState};
 use crate::config::{ServerConfig, ServiceSpec};
-use crate::signing::UrlSigner;
 
 /// Something wrong that the operator must look at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,35 +91,14 @@ pub enum FsckError {
     Catalogue(#[from] crate::catalogue::CatalogueError),
 }
 
-/// The blob stores of `config`'s services, for reading. A local folder without its `objects/`
-/// directory is not created: it is reported as unreadable.
-pub fn open_stores(config: &ServerConfig) -> Result<(BTreeMap<String, BlobStore>, Vec<Problem>), FsckError> {
-    // No URL is ever issued from here; the key only fills the field.
-    let signer = UrlSigner::new(crate::keys::random_hex(32).as_bytes());
+/// The blob stores of `config`'s services, for reading only: a local folder that does not
+/// exist is not created (it holds nothing, so every blob it should hold is reported missing).
+pub fn open_stores(config: &ServerConfig) -> Result<BTreeMap<String, BlobStore>, FsckError> {
     let mut stores = BTreeMap::new();
-    let mut problems = Vec::new();
     for (name, spec) in config.service_specs() {
         crate::config::check_service_name(&name).map_err(FsckError::Config)?;
         let store = match spec {
-            ServiceSpec::Local(root) => {
-                if !root.join("objects").is_dir() {
-                    problems.push(Problem::StoreUnreadable {
-                        service: name.clone(),
-                        error: format!("no blob folder at {} (expected {}/objects)", root.display(), root.display()),
-                    });
-                    continue;
-                }
-                match LocalStore::new(root.clone(), "http://127.0.0.1", signer.clone()) {
-                    Ok(store) => BlobStore::Local(store),
-                    Err(e) => {
-                        problems.push(Problem::StoreUnreadable {
-                            service: name.clone(),
-                            error: format!("{}: {e}", root.display()),
-                        });
-                        continue;
-                    }
-                }
-            }
+            ServiceSpec::Local(root) => BlobStore::Local(LocalStore::for_reading(root)),
             ServiceSpec::S3(spec) => BlobStore::S3(
                 S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?,
             ),
@@ -129,7 +107,7 @@ pub fn open_stores(config: &ServerConfig) -> Result<(BTreeMap<String, BlobStore>
             return Err(FsckError::Config(format!("service {name:?} is configured twice")));
         }
     }
-    Ok((stores, problems))
+    Ok(stores)
 }
 
 /// Checks the catalogue against the stores (see the module's description).
@@ -137,8 +115,8 @@ pub async fn fsck(
     catalogue: &Catalogue,
     stores: &BTreeMap<String, BlobStore>,
     deep: bool,
-    mut problems: Vec<Problem>,
 ) -> Result<FsckReport, FsckError> {
+    let mut problems = Vec::new();
     let mut report = FsckReport { deep, ..FsckReport::default() };
     // 1. What the stores hold (before the catalogue is read).
     let mut listed: HashMap<(String, StoredPlace, String), u64> = HashMap::new();
