@@ -204,6 +204,13 @@ pub fn restore(at: Location, args: RestoreArgs) -> Outcome {
     report_fsck(format, &report, Some(&text))
 }
 
+/// After a restore, files the restored catalogue does not reference are expected (whatever was
+/// uploaded after the backup): they are listed, and only what it references and the stores lack
+/// (or hold damaged) makes the restore a FAILURE.
+fn restore_is_clean(report: &FsckReport) -> bool {
+    report.problems.iter().all(|p| matches!(p, Problem::Unknown { .. }))
+}
+
 pub fn fsck(at: Location, args: FsckArgs) -> Outcome {
     let format = at.format;
     let config = match config(&at, args.stores.config, args.stores.services) {
@@ -309,12 +316,13 @@ fn place_name(place: fedml_server::blobs::StoredPlace) -> &'static str {
     }
 }
 
-fn report_fsck(format: Format, report: &FsckReport, before: Option<&str>) -> Outcome {
+/// Prints the report; `restored` is what a restore did before the check, if one did.
+fn report_fsck(format: Format, report: &FsckReport, restored: Option<&str>) -> Outcome {
     let mut text = summary(report);
-    if let Some(before) = before {
-        text = format!("{before}. {text}");
+    if let Some(restored) = restored {
+        text = format!("{restored}. {text}");
     }
-    let clean = report.is_clean();
+    let clean = if restored.is_some() { restore_is_clean(report) } else { report.is_clean() };
     if format == Format::Json {
         let code = if clean { "SUCCESS" } else { "FAILURE" };
         println!("{}", json_pretty(&json!({"code": code, "message": text, "data": report})));
