@@ -35,9 +35,10 @@ pub struct BackupArgs {
     /// `pg_dump`).
     #[arg(long)]
     blobs_only: bool,
-    /// The server's TOML configuration file.
-    #[arg(long, env = "FEDML_SERVER_CONFIG")]
-    config: Option<PathBuf>,
+    /// The server's configuration (the services are not needed for a backup; the same flags
+    /// as for `fsck` are accepted).
+    #[command(flatten)]
+    stores: StoreArgs,
 }
 
 #[derive(Args)]
@@ -106,7 +107,7 @@ fn runtime(format: Format) -> Result<tokio::runtime::Runtime, Outcome> {
 
 pub fn backup(at: Location, args: BackupArgs) -> Outcome {
     let format = at.format;
-    let config = match config(&at, args.config, Vec::new()) {
+    let config = match config(&at, args.stores.config, args.stores.services) {
         Ok(c) => c,
         Err(m) => return fail(format, "FAILURE", &m),
     };
