@@ -59,3 +59,23 @@ impl DataDirLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_share_the_directory_and_a_restore_excludes_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let one = DataDirLock::shared(dir.path()).expect("a server");
+        let two = DataDirLock::shared(dir.path()).expect("a second server on the same directory");
+        let refused = DataDirLock::exclusive(dir.path()).expect_err("a restore while servers run");
+        assert!(refused.to_string().contains("a server is running"), "{refused}");
+        drop((one, two));
+        let restore = DataDirLock::exclusive(dir.path()).expect("a restore once they stopped");
+        let refused = DataDirLock::shared(dir.path()).expect_err("a server during the restore");
+        assert!(refused.to_string().contains("a restore is under way"), "{refused}");
+        drop(restore);
+        DataDirLock::shared(dir.path()).expect("a server after the restore");
+    }
+}
