@@ -202,7 +202,14 @@ pub fn restore(at: Location, args: RestoreArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     drop(restored.lock);
-    report_fsck(format, &report, Some(&text))
+    let done = json!({
+        "src": args.src.display().to_string(),
+        "data_dir": config.data_dir.display().to_string(),
+        "schema_version": restored.schema_version,
+        "objects": restored.objects,
+        "kept_aside": restored.kept_aside.map(|p| p.display().to_string()),
+    });
+    report_fsck(format, &report, Some((&text, done)))
 }
 
 /// After a restore, files the restored catalogue does not reference are expected (whatever was
@@ -317,16 +324,21 @@ fn place_name(place: fedml_server::blobs::StoredPlace) -> &'static str {
     }
 }
 
-/// Prints the report; `restored` is what a restore did before the check, if one did.
-fn report_fsck(format: Format, report: &FsckReport, restored: Option<&str>) -> Outcome {
+/// Prints the report; `restored` is what a restore did before the check (its words and its
+/// JSON), if one did: its JSON data is then `{"restore": …, "fsck": report}`.
+fn report_fsck(format: Format, report: &FsckReport, restored: Option<(&str, serde_json::Value)>) -> Outcome {
     let mut text = summary(report);
-    if let Some(restored) = restored {
-        text = format!("{restored}. {text}");
-    }
     let clean = if restored.is_some() { restore_is_clean(report) } else { report.is_clean() };
+    let data = match restored {
+        Some((done, restore)) => {
+            text = format!("{done}. {text}");
+            json!({"restore": restore, "fsck": report})
+        }
+        None => json!(report),
+    };
     if format == Format::Json {
         let code = if clean { "SUCCESS" } else { "FAILURE" };
-        println!("{}", json_pretty(&json!({"code": code, "message": text, "data": report})));
+        println!("{}", json_pretty(&json!({"code": code, "message": text, "data": data})));
     } else {
         if !report.problems.is_empty() {
             let mut t = table(&["Problem", "Service", "Object", "Blob", "Detail"]);

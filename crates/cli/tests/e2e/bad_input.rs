@@ -745,7 +745,8 @@ fn admin_backup_restore_and_fsck_refuse_bad_paths_clearly() {
     std::fs::write(work.path().join("busy/keep.txt"), b"mine").expect("write");
     let not_sqlite = path("not-sqlite");
     std::fs::create_dir(&not_sqlite).expect("mkdir");
-    std::fs::write(work.path().join("not-sqlite/catalogue.db"), b"this is not a database at all, just text").expect("write");
+    std::fs::write(work.path().join("not-sqlite/catalogue.db"), b"this is not a database at all, just text")
+        .expect("write");
     let pg_backup = path("pg-backup");
     std::fs::create_dir(&pg_backup).expect("mkdir");
     std::fs::write(work.path().join("pg-backup/catalogue.dump"), b"PGDMP").expect("write");
@@ -759,7 +760,10 @@ fn admin_backup_restore_and_fsck_refuse_bad_paths_clearly() {
         (vec!["restore", &not_sqlite, "--data-dir", &target], "not a readable catalogue"),
         (vec!["restore", &pg_backup, "--data-dir", &target], "pg_restore"),
         (vec!["restore", &empty, "--database", "postgres://u:secret@127.0.0.1:1/db"], "pg_restore"),
-        (vec!["restore", &empty, "--data-dir", &target, "--database", "sqlite:///elsewhere.db"], "--data-dir instead of --database"),
+        (
+            vec!["restore", &empty, "--data-dir", &target, "--database", "sqlite:///elsewhere.db"],
+            "--data-dir instead of --database",
+        ),
         (vec!["backup", &b2, "--database", "postgres://u:secret@127.0.0.1:1/db"], "pg_dump --format=custom"),
         (vec!["fsck", "--data-dir", &empty, "--service", "R2=ftp://x"], "--service"),
         (vec!["fsck", "--data-dir", &empty, "--config", &missing], "cannot read"),

@@ -26,12 +26,12 @@ mod isolation;
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
+/// The OpenAPI document against real answers of every native operation.
+mod openapi;
 /// `fedml admin backup`, `restore` and `fsck`: a backup taken under writes, a restored data
 /// directory serving, each damaged or unknown blob reported, restores refused where they would
 /// lose data.
 mod ops;
-/// The OpenAPI document against real answers of every native operation.
-mod openapi;
 /// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
 /// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
 mod races;

@@ -134,7 +134,8 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
             assert!(line["checksum"].as_str().is_some_and(|c| c.starts_with("blake3:")), "{line}");
         }
         let manifest: Value =
-            serde_json::from_str(&std::fs::read_to_string(dest.join("manifest.json")).expect("manifest")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(dest.join("manifest.json")).expect("manifest"))
+                .expect("json");
         assert_eq!(manifest["schema_version"], 3);
         assert_eq!(manifest["backend"], "sqlite");
         assert_eq!(manifest["objects"], names.len());
@@ -220,11 +221,25 @@ fn a_restored_data_directory_serves_the_same_objects_and_signed_urls() {
     let fresh = work.path().join("fresh");
     std::fs::create_dir(&fresh).expect("mkdir");
     copy_tree(&server.data_dir.join("blobs"), &fresh.join("blobs"));
-    let out = admin(&["restore".into(), dest.display().to_string(), "--data-dir".into(), fresh.display().to_string()]);
+    let out = admin(&[
+        "restore".into(),
+        dest.display().to_string(),
+        "--data-dir".into(),
+        fresh.display().to_string(),
+        "--deep".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("2 objects checked") && text(&out).contains("no problem"), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["code"], "SUCCESS", "{report}");
+    assert_eq!(report["data"]["restore"]["objects"], 2, "{report}");
+    assert_eq!(report["data"]["restore"]["kept_aside"], Value::Null, "{report}");
+    assert_eq!(report["data"]["fsck"]["objects_checked"], 2, "{report}");
+    assert_eq!(report["data"]["fsck"]["problems"], serde_json::json!([]), "{report}");
 
-    let restored = ServerProcess::start(&strings(&["--data-dir", &fresh.display().to_string()]), &work.path().join("log"));
+    let restored =
+        ServerProcess::start(&strings(&["--data-dir", &fresh.display().to_string()]), &work.path().join("log"));
     let target = restored.target(&server.admin_key);
     let listed = fedml_client::list_storage_objects_with(&target);
     assert_eq!(listed.code, ResponseCode::Success, "{}", listed.message);
@@ -290,8 +305,8 @@ fn fsck_reports_each_missing_truncated_altered_and_unknown_blob() {
     assert_eq!(r.code, ResponseCode::Success, "{}", r.message);
     // An upload under way: its bytes are the session's, not a problem.
     let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
-    let (session, _) =
-        fedml_client::block_on(open_raw_upload(&client, "pending", fedml_proto::ObjectKind::File, 10)).expect("session");
+    let (session, _) = fedml_client::block_on(open_raw_upload(&client, "pending", fedml_proto::ObjectKind::File, 10))
+        .expect("session");
 
     for deep in [false, true] {
         let (code, report) = fsck(&flags, deep);
@@ -353,7 +368,9 @@ fn fsck_reports_each_missing_truncated_altered_and_unknown_blob() {
     let out = admin(&args);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let shown = text(&out);
-    for needle in ["admin/gone", "admin/short", "admin/flipped", stray, "missing", "wrong size", "wrong checksum", "unknown file"] {
+    for needle in
+        ["admin/gone", "admin/short", "admin/flipped", stray, "missing", "wrong size", "wrong checksum", "unknown file"]
+    {
         assert!(shown.contains(needle), "{needle:?} not in\n{shown}");
     }
     assert!(!shown.contains("admin/intact"), "{shown}");
@@ -401,13 +418,24 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
     let out = restore(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("already holds a catalogue") && text(&out).contains("--force"), "{}", text(&out));
+    // A data directory restored from itself: refused, and its catalogue is still there.
+    let mut args = vec!["restore".to_string(), data.display().to_string(), "--force".to_string()];
+    args.extend(data_flag.iter().cloned());
+    let out = admin(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(object_names_in(&data.join("catalogue.db")).contains("after-backup"), "{}", text(&out));
+
     let out = restore(&["--force"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("unknown file"), "the blob uploaded after the backup is listed: {}", text(&out));
     let kept: Vec<_> = std::fs::read_dir(&data)
         .expect("data dir")
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("catalogue.db.before-restore-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // The WAL files, if any, go aside with it under the same name.
+            name.starts_with("catalogue.db.before-restore-") && !name.ends_with("-wal") && !name.ends_with("-shm")
+        })
         .collect();
     assert_eq!(kept.len(), 1, "the replaced catalogue is kept aside");
     assert!(object_names_in(&kept[0].path()).contains("after-backup"));
@@ -423,7 +451,6 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
     // The blob of the object uploaded after the backup is now unknown to the catalogue.
     let (code, report) = fsck(&data_flag, false);
     assert_eq!(code, Some(1), "{report}");
-    let kinds: Vec<String> =
-        problems(&report).into_iter().map(|(what, _, _)| what).collect();
+    let kinds: Vec<String> = problems(&report).into_iter().map(|(what, _, _)| what).collect();
     assert_eq!(kinds, vec!["unknown".to_string()], "{report}");
 }

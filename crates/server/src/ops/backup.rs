@@ -151,7 +151,8 @@ pub fn backup_sqlite(db_path: &Path, dest: &Path) -> Result<Manifest, OpsError> 
     }
     prepare_dest(dest)?;
     let partial = dest.join(format!("{CATALOGUE_FILE}.partial"));
-    let source = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let source =
+        Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     source.busy_timeout(Duration::from_secs(10))?;
     source.pragma_update(None, "query_only", true)?;
     let mut copy = Connection::open(&partial)?;
@@ -181,7 +182,9 @@ pub fn backup_sqlite(db_path: &Path, dest: &Path) -> Result<Manifest, OpsError> 
     copy.pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get::<_, String>(0))?;
     let check: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     if check != "ok" {
-        return Err(OpsError::Refused(format!("the copy fails SQLite's integrity check ({check}); the live catalogue may be damaged")));
+        return Err(OpsError::Refused(format!(
+            "the copy fails SQLite's integrity check ({check}); the live catalogue may be damaged"
+        )));
     }
     let schema_version = schema_version_of(&copy)?;
     let blobs = referenced_blobs_of(&copy)?;
@@ -243,10 +246,9 @@ pub fn restore_sqlite(src: &Path, data_dir: &Path, force: bool) -> Result<Restor
                 source_path.display()
             )));
         }
-        let version = schema_version_of(&source).map_err(|e| {
-            OpsError::Refused(format!("{} is not a FedML catalogue ({e})", source_path.display()))
-        })?;
-        if version < 1 || version > SCHEMA_VERSION {
+        let version = schema_version_of(&source)
+            .map_err(|e| OpsError::Refused(format!("{} is not a FedML catalogue ({e})", source_path.display())))?;
+        if !(1..=SCHEMA_VERSION).contains(&version) {
             return Err(OpsError::Refused(format!(
                 "{} is at schema version {version}; this fedml knows versions 1 to {SCHEMA_VERSION}{}",
                 source_path.display(),
@@ -265,33 +267,66 @@ pub fn restore_sqlite(src: &Path, data_dir: &Path, force: bool) -> Result<Restor
         }
         builder.create(data_dir).map_err(io_error(data_dir))?;
     }
+    if std::fs::canonicalize(src).ok() == std::fs::canonicalize(data_dir).ok() {
+        return Err(OpsError::Refused(format!(
+            "{} is the data directory itself; restore from a directory `fedml admin backup` wrote",
+            src.display()
+        )));
+    }
     let lock = DataDirLock::exclusive(data_dir)?;
     let target = data_dir.join(CATALOGUE_FILE);
     let companions = |base: &Path| -> Vec<PathBuf> {
         ["", "-wal", "-shm"].iter().map(|s| PathBuf::from(format!("{}{s}", base.display()))).collect()
     };
     let present: Vec<PathBuf> = companions(&target).into_iter().filter(|p| p.exists()).collect();
+    if !present.is_empty() && !force {
+        return Err(OpsError::Refused(format!(
+            "{} already holds a catalogue; pass --force to restore over it (the current one is kept as {CATALOGUE_FILE}.before-restore-<time>)",
+            data_dir.display()
+        )));
+    }
+    // The copy is made (and durable) before anything already there is touched.
+    let partial = data_dir.join(format!("{CATALOGUE_FILE}.restoring"));
+    let copied = (|| {
+        std::fs::copy(&source_path, &partial).map_err(io_error(&partial))?;
+        set_mode(&partial, 0o600)?;
+        std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io_error(&partial))
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
     let mut kept_aside = None;
     if !present.is_empty() {
-        if !force {
-            return Err(OpsError::Refused(format!(
-                "{} already holds a catalogue; pass --force to restore over it (the current one is kept as {CATALOGUE_FILE}.before-restore-<time>)",
-                data_dir.display()
-            )));
-        }
         let aside = data_dir.join(format!("{CATALOGUE_FILE}.before-restore-{}", crate::time::now_ms()));
+        let mut moved = Vec::new();
         for (from, to) in companions(&target).into_iter().zip(companions(&aside)) {
-            if from.exists() {
-                std::fs::rename(&from, &to).map_err(io_error(&from))?;
+            if !from.exists() {
+                continue;
             }
+            if let Err(e) = std::fs::rename(&from, &to) {
+                for (from, to) in moved {
+                    let _ = std::fs::rename(to, from);
+                }
+                let _ = std::fs::remove_file(&partial);
+                return Err(io_error(&from)(e));
+            }
+            moved.push((from, to));
         }
         kept_aside = Some(aside);
     }
-    let partial = data_dir.join(format!("{CATALOGUE_FILE}.restoring"));
-    std::fs::copy(&source_path, &partial).map_err(io_error(&partial))?;
-    set_mode(&partial, 0o600)?;
-    std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io_error(&partial))?;
-    std::fs::rename(&partial, &target).map_err(io_error(&target))?;
-    sync_dir(data_dir)?;
+    let installed = std::fs::rename(&partial, &target).map_err(io_error(&target)).and_then(|()| sync_dir(data_dir));
+    if let Err(e) = installed {
+        // Nothing half-done stays: the catalogue that was there comes back.
+        let _ = std::fs::remove_file(&partial);
+        if let Some(aside) = &kept_aside {
+            for (from, to) in companions(aside).into_iter().zip(companions(&target)) {
+                if from.exists() {
+                    let _ = std::fs::rename(&from, &to);
+                }
+            }
+        }
+        return Err(e);
+    }
     Ok(Restored { schema_version, objects, kept_aside, lock })
 }

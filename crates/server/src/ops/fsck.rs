@@ -99,9 +99,9 @@ pub fn open_stores(config: &ServerConfig) -> Result<BTreeMap<String, BlobStore>,
         crate::config::check_service_name(&name).map_err(FsckError::Config)?;
         let store = match spec {
             ServiceSpec::Local(root) => BlobStore::Local(LocalStore::for_reading(root)),
-            ServiceSpec::S3(spec) => BlobStore::S3(
-                S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?,
-            ),
+            ServiceSpec::S3(spec) => {
+                BlobStore::S3(S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
+            }
         };
         if stores.insert(name.clone(), store).is_some() {
             return Err(FsckError::Config(format!("service {name:?} is configured twice")));
@@ -157,7 +157,8 @@ pub async fn fsck(
             None => match store.blob_size(&reference.blob_key).await {
                 Ok(size) => size,
                 Err(e) => {
-                    problems.push(Problem::StoreUnreadable { service: reference.service.clone(), error: e.to_string() });
+                    problems
+                        .push(Problem::StoreUnreadable { service: reference.service.clone(), error: e.to_string() });
                     continue;
                 }
             },
@@ -196,7 +197,9 @@ pub async fn fsck(
         // Where the bytes must be: a finished session's blob; an open local session's staging
         // file. A completing one is between the two; an S3 multipart upload is not listed.
         let missing = match (session.state, store) {
-            (UploadState::Finished, _) => !has_blob && store.blob_size(&session.blob_key).await.ok().flatten().is_none(),
+            (UploadState::Finished, _) => {
+                !has_blob && store.blob_size(&session.blob_key).await.ok().flatten().is_none()
+            }
             (UploadState::Open, BlobStore::Local(_)) => {
                 !has_staging && store.staging_size(&session.id).ok().flatten().is_none()
             }
