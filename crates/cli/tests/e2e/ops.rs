@@ -454,3 +454,22 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
     let kinds: Vec<String> = problems(&report).into_iter().map(|(what, _, _)| what).collect();
     assert_eq!(kinds, vec!["unknown".to_string()], "{report}");
 }
+
+#[test]
+fn fsck_shows_file_names_from_the_store_escaped() {
+    let server = TestServer::start();
+    if let Backend::PostgresS3 { .. } = server.backend {
+        // The table is the same for every store; the local folder lets the test name a file
+        // with control characters.
+        return;
+    }
+    let stray = server.data_dir.join("blobs").join("objects").join("evil\x1b[2J\r");
+    std::fs::write(&stray, b"x").expect("stray file");
+    let out = admin(&["fsck".into(), "--data-dir".into(), server.data_dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(!shown.contains('\x1b') && !shown.contains('\r'), "raw control characters in {shown:?}");
+    assert!(shown.contains("evil\\x1b[2J\\r"), "{shown}");
+    let (_, report) = fsck(&[String::from("--data-dir"), server.data_dir.display().to_string()], false);
+    assert_eq!(report["data"]["problems"][0]["key"], "evil\x1b[2J\r", "exact in JSON: {report}");
+}
