@@ -75,7 +75,7 @@ enum KeyCommand {
     Revoke { id: String },
 }
 
-fn fail(format: Format, code: &str, text: &str) -> Outcome {
+pub(crate) fn fail(format: Format, code: &str, text: &str) -> Outcome {
     if format == Format::Json {
         println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
     } else {

@@ -13,6 +13,7 @@ use fedml_server::{ServerConfig, redact_url};
 use serde_json::json;
 
 use crate::Outcome;
+use crate::admin::fail;
 use crate::output::{Format, human_size, json_pretty, message, table, visible};
 
 /// Where the server's services are configured (as for `fedml server`).
@@ -69,15 +70,6 @@ pub struct Location {
     pub format: Format,
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
-}
-
-fn fail(format: Format, code: &str, text: &str) -> Outcome {
-    if format == Format::Json {
-        println!("{}", json_pretty(&json!({"code": code, "message": text, "data": null})));
-    } else {
-        eprintln!("{}", message(code, text));
-    }
-    if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
 }
 
 fn ops_error(format: Format, e: OpsError) -> Outcome {

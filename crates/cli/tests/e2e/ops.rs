@@ -388,6 +388,21 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
     }
     let data = work.path().join("data");
     let data_flag = strings(&["--data-dir", &data.display().to_string()]);
+    // While a restore holds the data directory, a server does not start on it.
+    std::fs::create_dir(&data).expect("mkdir");
+    let restoring = std::fs::File::create(data.join("server.lock")).expect("lock file");
+    restoring.try_lock().expect("the restore's lock");
+    let out = Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .arg("server")
+        .args(&data_flag)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("FEDML_SERVER_CONFIG")
+        .env_remove("FEDML_DATABASE_URL")
+        .output()
+        .expect("run fedml server");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("a restore is under way"), "{}", text(&out));
+    drop(restoring);
     let server = ServerProcess::start(&data_flag, &work.path().join("log"));
     let key = std::fs::read_to_string(data.join("admin-api-key")).expect("admin key").trim().to_string();
     let file = work.path().join("f.bin");
