@@ -102,6 +102,8 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         })
     };
     let count = || committed.lock().expect("lock").len();
+    // Objects committed while a backup ran (none would make the test prove nothing).
+    let mut overlapped = 0;
     for round in 0..8 {
         let wait = Instant::now();
         while count() < 5 * (round + 1) {
@@ -113,6 +115,7 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         let mut args = vec!["backup".to_string(), dest.display().to_string()];
         args.extend(flags.iter().cloned());
         let out = admin(&args);
+        overlapped += count() - before.len();
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("URL-signing key"), "{}", text(&out));
         assert_eq!(mode_of(&dest), 0o700, "the backup directory holds secrets");
@@ -141,6 +144,7 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         assert_eq!(manifest["objects"], names.len());
         assert!(!dest.join("catalogue.db-wal").exists(), "the copy is one self-contained file");
     }
+    assert!(overlapped > 0, "no upload committed while a backup ran");
     // The writer kept committing while the backups ran.
     let at_last_backup = count();
     let wait = Instant::now();
@@ -377,6 +381,26 @@ fn fsck_reports_each_missing_truncated_altered_and_unknown_blob() {
     // Read-only: the damage is still there, nothing was added or removed.
     assert!(!blob_path(&server, &key_of("gone")).exists());
     assert!(stray_path.exists());
+
+    // An open upload whose staging file is gone can never complete: reported by its id.
+    if let Backend::Embedded = server.backend {
+        std::fs::remove_file(server.data_dir.join("blobs").join("staging").join(&session.upload_id))
+            .expect("remove the staging file");
+        let (code, report) = fsck(&flags, false);
+        assert_eq!(code, Some(1), "{report}");
+        let mut expected = expected_shallow.clone();
+        expected.insert(("session_bytes_missing".to_string(), String::new(), String::new()));
+        assert_eq!(problems(&report), expected, "{report}");
+        let session_problem = report["data"]["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .find(|p| p["problem"] == "session_bytes_missing")
+            .cloned()
+            .expect("the session's problem");
+        assert_eq!(session_problem["upload_id"], session.upload_id.as_str(), "{session_problem}");
+        assert_eq!(session_problem["name"], "pending", "{session_problem}");
+    }
 }
 
 #[test]

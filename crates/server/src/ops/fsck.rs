@@ -196,14 +196,20 @@ pub async fn fsck(
         }
         // Where the bytes must be: a finished session's blob; an open local session's staging
         // file. A completing one is between the two; an S3 multipart upload is not listed.
-        let missing = match (session.state, store) {
-            (UploadState::Finished, _) => {
-                !has_blob && store.blob_size(&session.blob_key).await.ok().flatten().is_none()
-            }
-            (UploadState::Open, BlobStore::Local(_)) => {
-                !has_staging && store.staging_size(&session.id).ok().flatten().is_none()
-            }
+        // Not in the listing: written since, or really gone? Ask the store once more.
+        let recheck = match (session.state, store) {
+            (UploadState::Finished, _) if has_blob => Ok(Some(0)),
+            (UploadState::Finished, _) => store.blob_size(&session.blob_key).await,
+            (UploadState::Open, BlobStore::Local(_)) if has_staging => Ok(Some(0)),
+            (UploadState::Open, BlobStore::Local(_)) => store.staging_size(&session.id),
             _ => continue,
+        };
+        let missing = match recheck {
+            Ok(found) => found.is_none(),
+            Err(e) => {
+                problems.push(Problem::StoreUnreadable { service: session.service.clone(), error: e.to_string() });
+                continue;
+            }
         };
         report.sessions_checked += 1;
         if missing && catalogue.upload(&session.id).await.is_ok_and(|now| now.state == session.state) {
