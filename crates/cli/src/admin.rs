@@ -34,6 +34,15 @@ enum AdminCommand {
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Copy the catalogue (SQLite's online backup, while the server runs) and the list of the
+    /// blobs it references into a new directory (mode 0700: it holds the URL-signing key).
+    Backup(crate::admin_ops::BackupArgs),
+    /// Put a backup's catalogue back into a data directory no server is using, then check it
+    /// against the blob stores.
+    Restore(crate::admin_ops::RestoreArgs),
+    /// Check that every blob the catalogue references is in its store with the recorded size
+    /// (--deep: checksum), and list what the stores hold that nothing references. Changes nothing.
+    Fsck(crate::admin_ops::FsckArgs),
 }
 
 #[derive(Subcommand)]
@@ -66,7 +75,7 @@ enum KeyCommand {
     Revoke { id: String },
 }
 
-fn fail(format: Format, code: &str, text: &str) -> Outcome {
+pub(crate) fn fail(format: Format, code: &str, text: &str) -> Outcome {
     if format == Format::Json {
         println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
     } else {
@@ -84,6 +93,14 @@ fn admin_error(format: Format, e: admin::AdminError) -> Outcome {
 
 pub fn run(args: AdminArgs) -> Outcome {
     let format = args.output;
+    // Backup, restore and fsck open the catalogue (or not) their own way.
+    let at = || crate::admin_ops::Location { format, data_dir: args.data_dir.clone(), database: args.database.clone() };
+    let command = match args.command {
+        AdminCommand::Backup(a) => return crate::admin_ops::backup(at(), a),
+        AdminCommand::Restore(a) => return crate::admin_ops::restore(at(), a),
+        AdminCommand::Fsck(a) => return crate::admin_ops::fsck(at(), a),
+        other => other,
+    };
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let url = args.database.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalogue.db").display()));
     if url.starts_with("sqlite:") && !data_dir.join("catalogue.db").exists() && args_uses_default(&url, &data_dir) {
@@ -105,7 +122,10 @@ pub fn run(args: AdminArgs) -> Outcome {
             Ok(c) => c,
             Err(e) => return fail(format, "ERROR", &format!("cannot open the catalogue: {e}")),
         };
-        match args.command {
+        match command {
+            AdminCommand::Backup(_) | AdminCommand::Restore(_) | AdminCommand::Fsck(_) => {
+                unreachable!("dispatched before the catalogue is opened")
+            }
             AdminCommand::User(UserCommand::Create { name }) => match admin::create_user(&catalogue, &name).await {
                 Ok(user) => {
                     if format == Format::Json {

@@ -5,6 +5,7 @@
 //! (something broke) and on bad command lines, 130 when interrupted.
 
 mod admin;
+mod admin_ops;
 mod output;
 mod server;
 mod storage;

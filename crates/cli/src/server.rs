@@ -198,3 +198,31 @@ pub fn run(args: ServerArgs) -> Outcome {
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }
+
+/// The configuration `fedml admin` commands that reach the blob stores read: the same file,
+/// flags and defaults as `fedml server`, so that they see the services the server serves.
+pub fn admin_config(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    services: Vec<String>,
+) -> Result<ServerConfig, String> {
+    let args = ServerArgs {
+        config,
+        listen: None,
+        data_dir,
+        database,
+        services,
+        default_service: None,
+        public_url: None,
+        upload_ttl: None,
+        download_ttl: None,
+        reclaim_grace: None,
+        gc_interval: None,
+        idle_timeout: None,
+        min_body_rate: None,
+        max_connections: None,
+        shutdown_grace: None,
+    };
+    build_config(args).map(|(config, _)| config)
+}

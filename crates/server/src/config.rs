@@ -112,6 +112,15 @@ impl ServerConfig {
         }
     }
 
+    /// The configured services, or the default: `R2` in `<data_dir>/blobs`.
+    pub fn service_specs(&self) -> Vec<(String, ServiceSpec)> {
+        if self.services.is_empty() {
+            vec![(crate::DEFAULT_SERVICE.to_string(), ServiceSpec::Local(self.data_dir.join("blobs")))]
+        } else {
+            self.services.clone()
+        }
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

@@ -16,6 +16,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod openapi;
+pub mod ops;
 pub mod platform;
 pub mod routes;
 pub mod signing;
@@ -114,6 +115,8 @@ fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
 /// Starts the platform.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     private_dir(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
+    // Held while serving: `fedml admin restore` refuses a data directory a server uses.
+    let data_lock = ops::lock::DataDirLock::shared(&config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
     let database = config.database_url();
     let catalogue = Catalogue::open(&database).await?;
     let secret = catalogue.setting_or_insert("url_signing_key", || keys::random_hex(32)).await?;
@@ -125,13 +128,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
-    let specs = if config.services.is_empty() {
-        vec![(DEFAULT_SERVICE.to_string(), ServiceSpec::Local(config.data_dir.join("blobs")))]
-    } else {
-        config.services.clone()
-    };
     let mut services = BTreeMap::new();
-    for (name, spec) in specs {
+    for (name, spec) in config.service_specs() {
         check_service_name(&name).map_err(StartError::Config)?;
         let store = match spec {
             ServiceSpec::Local(root) => BlobStore::Local(
@@ -172,6 +170,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let collector = platform.clone();
     let interval = config.gc_interval;
     let task = tokio::spawn(async move {
+        let _data_lock = data_lock;
         let gc = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;

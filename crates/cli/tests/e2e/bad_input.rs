@@ -720,3 +720,72 @@ fn fedml_routes_refuse_wrong_types_naming_the_field() {
     assert_eq!(stored_names(&server), vec!["typed".to_string()]);
     assert!(cases >= 40, "{cases} cases");
 }
+
+/// `fedml admin backup`, `restore` and `fsck` given what they cannot use: each a FAILURE (exit
+/// 1) that says what to do, and nothing written or replaced.
+#[test]
+fn admin_backup_restore_and_fsck_refuse_bad_paths_clearly() {
+    let work = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+            .arg("admin")
+            .args(args)
+            .env_remove("FEDML_DATA_DIR")
+            .env_remove("FEDML_DATABASE_URL")
+            .env_remove("FEDML_SERVER_CONFIG")
+            .output()
+            .expect("run fedml admin");
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let path = |name: &str| work.path().join(name).display().to_string();
+    let empty = path("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let busy = path("busy");
+    std::fs::create_dir(&busy).expect("mkdir");
+    std::fs::write(work.path().join("busy/keep.txt"), b"mine").expect("write");
+    let not_sqlite = path("not-sqlite");
+    std::fs::create_dir(&not_sqlite).expect("mkdir");
+    std::fs::write(work.path().join("not-sqlite/catalogue.db"), b"this is not a database at all, just text")
+        .expect("write");
+    let pg_backup = path("pg-backup");
+    std::fs::create_dir(&pg_backup).expect("mkdir");
+    std::fs::write(work.path().join("pg-backup/catalogue.dump"), b"PGDMP").expect("write");
+    let target = path("target");
+    let (b1, b2, missing) = (path("b1"), path("b2"), path("missing.toml"));
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["backup", &b1, "--data-dir", &empty], "no catalogue at"),
+        (vec!["fsck", "--data-dir", &empty], "no catalogue at"),
+        (vec!["restore", &empty, "--data-dir", &target], "no catalogue.db in"),
+        (vec!["restore", &not_sqlite, "--data-dir", &target], "not a readable catalogue"),
+        (vec!["restore", &pg_backup, "--data-dir", &target], "pg_restore"),
+        (vec!["restore", &empty, "--database", "postgres://u:secret@127.0.0.1:1/db"], "pg_restore"),
+        (
+            vec!["restore", &empty, "--data-dir", &target, "--database", "sqlite:///elsewhere.db"],
+            "--data-dir instead of --database",
+        ),
+        (vec!["backup", &b2, "--database", "postgres://u:secret@127.0.0.1:1/db"], "pg_dump --format=custom"),
+        (vec!["fsck", "--data-dir", &empty, "--service", "R2=ftp://x"], "--service"),
+        (vec!["fsck", "--data-dir", &empty, "--config", &missing], "cannot read"),
+    ];
+    for (args, says) in &cases {
+        let (code, shown) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {shown}");
+        assert!(shown.contains(says), "{args:?}: {shown:?} does not say {says:?}");
+        assert!(!shown.contains("secret"), "{args:?} shows a password: {shown}");
+    }
+    assert!(!work.path().join("target").join("catalogue.db").exists(), "nothing restored");
+    assert!(!work.path().join("b1").exists() && !work.path().join("b2").exists(), "no backup directory made");
+
+    // A backup into a directory that holds files is refused and leaves them alone (the
+    // catalogue it would copy comes from a real data directory).
+    let server = TestServer::start();
+    if let Backend::Embedded = server.backend {
+        let data = server.data_dir.display().to_string();
+        let (code, shown) = run(&["backup", &busy, "--data-dir", &data]);
+        assert_eq!(code, Some(1), "{shown}");
+        assert!(shown.contains("already holds files"), "{shown}");
+        assert_eq!(std::fs::read(work.path().join("busy/keep.txt")).expect("kept"), b"mine");
+        assert_eq!(std::fs::read_dir(&busy).expect("dir").count(), 1);
+    }
+}

@@ -28,6 +28,10 @@ mod limits;
 mod load;
 /// The OpenAPI document against real answers of every native operation.
 mod openapi;
+/// `fedml admin backup`, `restore` and `fsck`: a backup taken under writes, a restored data
+/// directory serving, each damaged or unknown blob reported, restores refused where they would
+/// lose data.
+mod ops;
 /// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
 /// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
 mod races;

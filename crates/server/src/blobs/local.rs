@@ -376,3 +376,74 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
 }
+
+/// What `fedml admin fsck` reads of the folder: listing and sizes, never a change.
+impl LocalStore {
+    /// The folder at `root` for reading only: nothing is created (a missing folder holds
+    /// nothing), and no URL it could sign is ever issued.
+    pub fn for_reading(root: PathBuf) -> Self {
+        let signer = UrlSigner::new(crate::keys::random_hex(32).as_bytes());
+        LocalStore { root, public_url: "http://127.0.0.1".into(), signer, receiving: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Every file under `objects/` (as blob keys `<owner>/<id>`, or the relative path of a file
+    /// that is not where a blob would be) and under `staging/` (as upload ids), with sizes.
+    pub(super) fn list_stored(&self) -> Result<Vec<super::StoredBlob>, BlobError> {
+        let mut out = Vec::new();
+        list_files(&self.root.join("objects"), "", &mut |key, size| {
+            out.push(super::StoredBlob { place: super::StoredPlace::Blob, key, size })
+        })?;
+        list_files(&self.root.join("staging"), "", &mut |key, size| {
+            out.push(super::StoredBlob { place: super::StoredPlace::Staging, key, size })
+        })?;
+        Ok(out)
+    }
+
+    /// The size of a finished blob, `None` when it is absent.
+    pub(super) fn blob_size(&self, blob_key: &str) -> Result<Option<u64>, BlobError> {
+        match self.object_path(blob_key) {
+            Some(path) => file_size(&path),
+            None => Ok(None),
+        }
+    }
+
+    /// The size of a session's staging file, `None` when it is absent.
+    pub(super) fn staging_size(&self, upload_id: &str) -> Result<Option<u64>, BlobError> {
+        if upload_id.is_empty() || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        file_size(&self.staging_path(upload_id))
+    }
+}
+
+fn file_size(path: &Path) -> Result<Option<u64>, BlobError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Calls `found(relative path, size)` for every regular file below `dir` (a missing `dir` has
+/// none); links are reported as files of size 0 and never followed.
+fn list_files(dir: &Path, prefix: &str, found: &mut dyn FnMut(String, u64)) -> Result<(), BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            list_files(&entry.path(), &relative, found)?;
+        } else {
+            let size = if kind.is_file() { entry.metadata()?.len() } else { 0 };
+            found(relative, size);
+        }
+    }
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! between client and bucket). Contract of every backend: a blob appears whole or not at all,
 //! and deleting a missing blob is not an error.
 
+mod inventory;
 mod local;
 mod s3;
 mod serve;
@@ -15,6 +16,7 @@ use std::io;
 
 use fedml_proto::CompletedPart;
 
+pub use inventory::{StoredBlob, StoredPlace};
 pub use local::{LocalStore, PartSlot};
 pub use s3::{S3Spec, S3Store};
 

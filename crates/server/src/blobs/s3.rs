@@ -189,3 +189,32 @@ impl S3Store {
         }
     }
 }
+
+/// What `fedml admin fsck` reads of the bucket: listing and sizes, never a change.
+impl S3Store {
+    /// Every object under the service's prefix, as blob keys (the prefix taken off), with sizes.
+    pub(super) async fn list_stored(&self) -> Result<Vec<super::StoredBlob>, BlobError> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let prefix = self.spec.prefix.as_deref().unwrap_or("");
+        let under = (!prefix.is_empty()).then(|| Path::from(prefix.trim_end_matches('/')));
+        let listed: Vec<object_store::ObjectMeta> = self.store.list(under.as_ref()).try_collect().await?;
+        Ok(listed
+            .into_iter()
+            .map(|meta| {
+                let location = meta.location.to_string();
+                let key = location.strip_prefix(prefix).unwrap_or(&location).to_string();
+                super::StoredBlob { place: super::StoredPlace::Blob, key, size: meta.size }
+            })
+            .collect())
+    }
+
+    /// The size of a blob, `None` when the bucket has none under its key.
+    pub(super) async fn blob_size(&self, blob_key: &str) -> Result<Option<u64>, BlobError> {
+        match self.store.head(&self.path(blob_key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -13,9 +13,11 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::time::{now_ms, rfc3339};
 
+mod inventory;
 mod reader;
 mod records;
 
+pub use inventory::{BlobReference, SCHEMA_VERSION, SESSION_GARBAGE_PREFIX, referenced_blobs_of, schema_version_of};
 use reader::{Bind, SqliteReader};
 pub use records::{ApiKeyRecord, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
 use records::{Columns, key_from_row, object_from_row, to_json, upload_from_row};

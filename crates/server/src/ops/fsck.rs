@@ -1,0 +1,291 @@
+//! `fedml admin fsck`: does every blob the catalogue references exist, with the recorded size
+//! (and, deep, the recorded checksum)? What does each store hold that nothing references?
+//! Read-only: it changes nothing in the catalogue or the stores.
+//!
+//! The stores are listed first and the catalogue read after, so a blob written while fsck runs
+//! is already known to the catalogue when it is classified; a reference not found in the
+//! listing is looked up once more before it is reported missing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::blobs::{BlobStore, LocalStore, S3Store, StoredPlace};
+use crate::catalogue::{BlobReference, Catalogue, SESSION_GARBAGE_PREFIX, UploadState};
+use crate::config::{ServerConfig, ServiceSpec};
+
+/// Something wrong that the operator must look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    /// An object's blob is not in its store.
+    Missing { service: String, owner: String, object: String, blob_key: String, size: u64 },
+    /// An object's blob has another size than the catalogue records.
+    WrongSize { service: String, owner: String, object: String, blob_key: String, size: u64, found_size: u64 },
+    /// An object's blob hashes to another checksum than the catalogue records (`--deep`).
+    WrongChecksum {
+        service: String,
+        owner: String,
+        object: String,
+        blob_key: String,
+        checksum: String,
+        found_checksum: String,
+    },
+    /// Objects are stored in a service this configuration does not name: they were not checked.
+    ServiceNotConfigured { service: String, objects: u64 },
+    /// A store could not be listed or read.
+    StoreUnreadable { service: String, error: String },
+    /// A live upload session's bytes are gone (its staging file, or its finished blob).
+    SessionBytesMissing { service: String, upload_id: String, name: String, state: String },
+    /// A file in a store that no object, live session or garbage row accounts for: nothing will
+    /// ever reclaim it.
+    Unknown { service: String, place: StoredPlace, key: String, size: u64 },
+}
+
+/// Why an unreferenced file is in a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unreferenced {
+    /// Recorded in the `garbage` table: the collector removes it once its grace has passed.
+    Garbage,
+    /// The bytes of an upload session still under way.
+    InFlight,
+    /// Nothing accounts for it (also listed among the problems).
+    Unknown,
+}
+
+/// A file in a store that no object references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreferencedFile {
+    pub service: String,
+    pub place: StoredPlace,
+    pub key: String,
+    pub size: u64,
+    pub status: Unreferenced,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FsckReport {
+    pub deep: bool,
+    /// Objects whose blob was checked.
+    pub objects_checked: u64,
+    /// Files found in the stores.
+    pub files_listed: u64,
+    /// Live upload sessions whose bytes were checked.
+    pub sessions_checked: u64,
+    pub problems: Vec<Problem>,
+    pub unreferenced: Vec<UnreferencedFile>,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsckError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
+}
+
+/// The blob stores of `config`'s services, for reading only: a local folder that does not
+/// exist is not created (it holds nothing, so every blob it should hold is reported missing).
+pub fn open_stores(config: &ServerConfig) -> Result<BTreeMap<String, BlobStore>, FsckError> {
+    let mut stores = BTreeMap::new();
+    for (name, spec) in config.service_specs() {
+        crate::config::check_service_name(&name).map_err(FsckError::Config)?;
+        let store = match spec {
+            ServiceSpec::Local(root) => BlobStore::Local(LocalStore::for_reading(root)),
+            ServiceSpec::S3(spec) => {
+                BlobStore::S3(S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
+            }
+        };
+        if stores.insert(name.clone(), store).is_some() {
+            return Err(FsckError::Config(format!("service {name:?} is configured twice")));
+        }
+    }
+    Ok(stores)
+}
+
+/// Checks the catalogue against the stores (see the module's description).
+pub async fn fsck(
+    catalogue: &Catalogue,
+    stores: &BTreeMap<String, BlobStore>,
+    deep: bool,
+) -> Result<FsckReport, FsckError> {
+    let mut problems = Vec::new();
+    let mut report = FsckReport { deep, ..FsckReport::default() };
+    // 1. What the stores hold (before the catalogue is read).
+    let mut listed: HashMap<(String, StoredPlace, String), u64> = HashMap::new();
+    let mut readable: HashSet<String> = HashSet::new();
+    for (service, store) in stores {
+        match store.list_stored().await {
+            Ok(files) => {
+                readable.insert(service.clone());
+                for file in files {
+                    listed.insert((service.clone(), file.place, file.key), file.size);
+                }
+            }
+            Err(e) => problems.push(Problem::StoreUnreadable { service: service.clone(), error: e.to_string() }),
+        }
+    }
+    report.files_listed = listed.len() as u64;
+
+    // 2. What the catalogue references.
+    let references = catalogue.referenced_blobs().await?;
+    let sessions = catalogue.live_uploads().await?;
+    let garbage: HashSet<(String, String)> =
+        catalogue.all_garbage().await?.into_iter().map(|g| (g.service, g.blob_key)).collect();
+
+    let mut accounted: HashSet<(String, StoredPlace, String)> = HashSet::new();
+    let mut unconfigured: BTreeMap<String, u64> = BTreeMap::new();
+    for reference in &references {
+        let Some(store) = stores.get(&reference.service) else {
+            *unconfigured.entry(reference.service.clone()).or_default() += 1;
+            continue;
+        };
+        if !readable.contains(&reference.service) {
+            continue;
+        }
+        let id = (reference.service.clone(), StoredPlace::Blob, reference.blob_key.clone());
+        let found = match listed.get(&id) {
+            Some(size) => Some(*size),
+            // Committed after the listing, or really gone: ask the store once more.
+            None => match store.blob_size(&reference.blob_key).await {
+                Ok(size) => size,
+                Err(e) => {
+                    problems
+                        .push(Problem::StoreUnreadable { service: reference.service.clone(), error: e.to_string() });
+                    continue;
+                }
+            },
+        };
+        accounted.insert(id);
+        report.objects_checked += 1;
+        check_reference(catalogue, store, reference, found, deep, &mut problems).await?;
+    }
+    for (service, objects) in unconfigured {
+        problems.push(Problem::ServiceNotConfigured { service, objects });
+    }
+
+    // 3. Live sessions: their bytes must be there, and they account for them.
+    let mut in_flight = Vec::new();
+    for session in &sessions {
+        let Some(store) = stores.get(&session.service) else { continue };
+        if !readable.contains(&session.service) {
+            continue;
+        }
+        let blob = (session.service.clone(), StoredPlace::Blob, session.blob_key.clone());
+        let staging = (session.service.clone(), StoredPlace::Staging, session.id.clone());
+        let has_blob = listed.contains_key(&blob);
+        let has_staging = listed.contains_key(&staging);
+        for id in [blob, staging] {
+            if let Some(size) = listed.get(&id) {
+                in_flight.push(UnreferencedFile {
+                    service: id.0.clone(),
+                    place: id.1,
+                    key: id.2.clone(),
+                    size: *size,
+                    status: Unreferenced::InFlight,
+                });
+            }
+            accounted.insert(id);
+        }
+        // Where the bytes must be: a finished session's blob; an open local session's staging
+        // file. A completing one is between the two; an S3 multipart upload is not listed.
+        // Not in the listing: written since, or really gone? Ask the store once more.
+        let recheck = match (session.state, store) {
+            (UploadState::Finished, _) if has_blob => Ok(Some(0)),
+            (UploadState::Finished, _) => store.blob_size(&session.blob_key).await,
+            (UploadState::Open, BlobStore::Local(_)) if has_staging => Ok(Some(0)),
+            (UploadState::Open, BlobStore::Local(_)) => store.staging_size(&session.id),
+            _ => continue,
+        };
+        let missing = match recheck {
+            Ok(found) => found.is_none(),
+            Err(e) => {
+                problems.push(Problem::StoreUnreadable { service: session.service.clone(), error: e.to_string() });
+                continue;
+            }
+        };
+        report.sessions_checked += 1;
+        if missing && catalogue.upload(&session.id).await.is_ok_and(|now| now.state == session.state) {
+            problems.push(Problem::SessionBytesMissing {
+                service: session.service.clone(),
+                upload_id: session.id.clone(),
+                name: session.name.clone(),
+                state: session.state.to_string(),
+            });
+        }
+    }
+
+    // 4. Whatever is left is unreferenced: garbage awaiting the collector, or unknown.
+    let mut unreferenced: Vec<UnreferencedFile> = listed
+        .into_iter()
+        .filter(|(id, _)| !accounted.contains(id))
+        .map(|((service, place, key), size)| {
+            let session_id = match place {
+                StoredPlace::Blob => key.rsplit('/').next().unwrap_or(&key).to_string(),
+                StoredPlace::Staging => key.clone(),
+            };
+            let is_garbage = (place == StoredPlace::Blob && garbage.contains(&(service.clone(), key.clone())))
+                || garbage.contains(&(service.clone(), format!("{SESSION_GARBAGE_PREFIX}{session_id}")));
+            let status = if is_garbage { Unreferenced::Garbage } else { Unreferenced::Unknown };
+            UnreferencedFile { service, place, key, size, status }
+        })
+        .collect();
+    unreferenced.extend(in_flight);
+    unreferenced.sort_by(|a, b| (&a.service, a.place, &a.key).cmp(&(&b.service, b.place, &b.key)));
+    for file in &unreferenced {
+        if file.status == Unreferenced::Unknown {
+            problems.push(Problem::Unknown {
+                service: file.service.clone(),
+                place: file.place,
+                key: file.key.clone(),
+                size: file.size,
+            });
+        }
+    }
+    report.problems = problems;
+    report.unreferenced = unreferenced;
+    Ok(report)
+}
+
+async fn check_reference(
+    catalogue: &Catalogue,
+    store: &BlobStore,
+    reference: &BlobReference,
+    found: Option<u64>,
+    deep: bool,
+    problems: &mut Vec<Problem>,
+) -> Result<(), FsckError> {
+    let BlobReference { service, blob_key, size, checksum, owner, object } = reference.clone();
+    match found {
+        None => {
+            // Deleted (and collected) since the catalogue was read is not a problem.
+            if catalogue.blob_in_use(&service, &blob_key).await? {
+                problems.push(Problem::Missing { service, owner, object, blob_key, size });
+            }
+        }
+        Some(found_size) if found_size != size => {
+            problems.push(Problem::WrongSize { service, owner, object, blob_key, size, found_size });
+        }
+        Some(_) if deep && !checksum.is_empty() => match store.checksum(&blob_key).await {
+            Ok(found_checksum) if found_checksum != checksum => {
+                problems.push(Problem::WrongChecksum { service, owner, object, blob_key, checksum, found_checksum });
+            }
+            Ok(_) => {}
+            Err(crate::blobs::BlobError::NotFound) => {
+                if catalogue.blob_in_use(&service, &blob_key).await? {
+                    problems.push(Problem::Missing { service, owner, object, blob_key, size });
+                }
+            }
+            Err(e) => problems.push(Problem::StoreUnreadable { service, error: e.to_string() }),
+        },
+        Some(_) => {}
+    }
+    Ok(())
+}
