@@ -8,6 +8,8 @@ use fedml_server::catalogue::Catalogue;
 use serde_json::json;
 
 use crate::Outcome;
+
+mod quota;
 use crate::output::{Format, json_line, message, quoted, table, visible};
 use crate::server::default_data_dir;
 
@@ -42,6 +44,18 @@ enum UserCommand {
     Create { name: String },
     /// List users.
     List,
+    /// Show a user's quota and usage; with --bytes / --objects, set the limits first.
+    Quota {
+        name: String,
+        /// Bytes the user may store: a size (10GiB, 500MB, 1024), none (no limit) or default (the
+        /// server's --quota-bytes).
+        #[arg(long, value_name = "SIZE|none|default", allow_hyphen_values = true)]
+        bytes: Option<String>,
+        /// Objects the user may store: a number, none (no limit) or default (the server's
+        /// --quota-objects).
+        #[arg(long, value_name = "N|none|default", allow_hyphen_values = true)]
+        objects: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +151,9 @@ pub fn run(args: AdminArgs) -> Outcome {
                 }
                 Err(e) => fail(format, "ERROR", &e.to_string()),
             },
+            AdminCommand::User(UserCommand::Quota { name, bytes, objects }) => {
+                quota::run(format, &catalogue, &name, bytes, objects).await
+            }
             AdminCommand::Key(KeyCommand::Create { user, read_only, label }) => {
                 match admin::create_key(&catalogue, &user, read_only, &label).await {
                     Ok((id, key)) => {

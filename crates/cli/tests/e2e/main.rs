@@ -28,6 +28,9 @@ mod limits;
 mod load;
 /// The OpenAPI document against real answers of every native operation.
 mod openapi;
+/// Quotas: default and per-user limits, refusal at the start, deletes, overwrites, object counts,
+/// the FedML presign, uploads racing for the last bytes over two servers.
+mod quotas;
 /// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
 /// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
 mod races;
