@@ -239,6 +239,14 @@ mod tests {
             (limits.idle_timeout, limits.min_body_rate, limits.max_connections, limits.shutdown_grace),
             (Some(5), Some(0), Some(100), Some(3))
         );
+        let quota: FileConfig = toml::from_str("quota_bytes = \"10GiB\"\nquota_objects = 7").expect("quota parses");
+        assert_eq!(quota.quota_bytes.map(|q| q.bytes()), Some(Ok(10 << 30)));
+        assert_eq!(quota.quota_objects, Some(7));
+        let quota: FileConfig = toml::from_str("quota_bytes = 1000").expect("quota in bytes");
+        assert_eq!(quota.quota_bytes.map(|q| q.bytes()), Some(Ok(1000)));
+        let quota: FileConfig = toml::from_str("quota_bytes = \"lots\"").expect("parsed, refused at start");
+        assert!(quota.quota_bytes.map(|q| q.bytes()).is_some_and(|r| r.is_err()));
+        assert!(toml::from_str::<FileConfig>("quota_objects = -1").is_err());
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err(), "typos are reported");
         assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"ftp\"").is_err());
     }
