@@ -137,13 +137,20 @@ pub fn run(args: AdminArgs) -> Outcome {
             },
             AdminCommand::User(UserCommand::List) => match catalogue.list_users().await {
                 Ok(users) => {
+                    let quotas: std::collections::BTreeMap<String, _> = match catalogue.user_quotas().await {
+                        Ok(quotas) => quotas.into_iter().collect(),
+                        Err(e) => return fail(format, "ERROR", &e.to_string()),
+                    };
+                    let quota_of = |name: &str| quotas.get(name).copied().unwrap_or_default();
                     if format == Format::Json {
-                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at)})).collect();
+                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at),
+                            "quotaBytes": quota::setting_json(quota_of(&u.name).bytes), "quotaObjects": quota::setting_json(quota_of(&u.name).objects)})).collect();
                         println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
-                        let mut t = table(&["User", "Id", "Created At"]);
+                        let mut t = table(&["User", "Id", "Created At", "Quota Bytes", "Quota Objects"]);
                         for u in &users {
-                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at)]);
+                            let q = quota_of(&u.name);
+                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
                         }
                         println!("{t}");
                     }

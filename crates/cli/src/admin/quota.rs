@@ -42,7 +42,17 @@ pub async fn run(
     Outcome::Success
 }
 
-fn setting_json(o: Override) -> Value {
+/// For `fedml admin user list`: `default`, `none`, `10.00 GiB`, `5`.
+pub fn setting_short(o: Override, bytes: bool) -> String {
+    match o {
+        Override::Default => "default".into(),
+        Override::Unlimited => "none".into(),
+        Override::Max(n) if bytes => size_text(n),
+        Override::Max(n) => n.to_string(),
+    }
+}
+
+pub fn setting_json(o: Override) -> Value {
     match o {
         Override::Default => json!("default"),
         Override::Unlimited => json!("none"),

@@ -105,6 +105,7 @@ fn the_default_quota_refuses_at_the_start_and_overrides_change_it() {
     assert_eq!(server.blob_files(), blobs, "no bytes left anywhere");
     // Another user's quota is their own.
     assert_ok(upload(&server, &bob, work.path(), "bobs", 90_000, false), "bob has his own room");
+    assert_eq!(usage(&server, "alice").stored_bytes, 60_000, "bob's objects are not alice's");
 
     let set = admin_json(&server, &["user", "quota", "alice", "--bytes", "200kB"]);
     assert_eq!(set["data"]["quotaBytes"], 200_000, "{set}");
@@ -123,6 +124,14 @@ fn the_default_quota_refuses_at_the_start_and_overrides_change_it() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success() && text.contains("bob") && text.contains("87.89 KiB in 1 object"), "{text}");
     assert!(text.contains("server's default"), "{text}");
+    let listed = admin_json(&server, &["user", "list"]);
+    let quotas: Vec<(&str, &Value)> = listed["data"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap_or(""), &u["quotaBytes"]))
+        .collect();
+    assert!(quotas.contains(&("alice", &Value::from("default"))), "{listed}");
 }
 
 #[test]
