@@ -100,6 +100,17 @@ fn the_default_quota_refuses_at_the_start_and_overrides_change_it() {
         "this upload needs 48.83 KiB but alice has 39.06 KiB left of a 97.66 KiB quota (58.59 KiB in 1 object, \
          0 B reserved by uploads in progress)",
     );
+    // The command line says the same, exit status 1.
+    let file = work.path().join("second.bin");
+    let out = Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["storage", "upload", "--no-progress", "-k", &alice, "--server", &server.url])
+        .arg(&file)
+        .env("FEDML_CONFIG_DIR", work.path().join("cfg"))
+        .output()
+        .expect("run fedml storage upload");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("FAILURE: this upload needs 48.83 KiB but alice has 39.06 KiB left"), "{stderr}");
     assert_eq!(names(&server, &alice), ["first"], "nothing stored");
     assert_eq!(usage(&server, "alice").uploads, 0, "no session left");
     assert_eq!(server.blob_files(), blobs, "no bytes left anywhere");
@@ -351,4 +362,27 @@ fn an_upload_may_not_store_more_than_it_announced() {
     assert_eq!(e.code(), ResponseCode::Failure, "{e:?}");
     assert!(e.message().contains("more than the 1000 it announced"), "{e:?}");
     assert!(fedml_client::list_storage_objects_with(&server.admin()).data.expect("list").is_empty());
+}
+
+#[test]
+fn an_open_session_reserves_until_it_is_aborted_or_expires() {
+    let lifetimes = Lifetimes { upload_secs: 3, reclaim_grace_secs: 0, ..Default::default() };
+    let server = TestServer::start_with_quota(lifetimes, quota(Some(10_000), None));
+    let alice = server.new_user("alice");
+    let client = Client::new(&server.url, &alice).expect("client");
+    let work = tempfile::tempdir().expect("tmp");
+    let (session, _) =
+        fedml_client::block_on(open_raw_upload(&client, "pending", ObjectKind::File, 8_000)).expect("session");
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "later", 5_000, false),
+        "while a session holds 8 kB",
+        "has 1.95 KiB left of a 9.77 KiB quota (0 B in 0 objects, 7.81 KiB reserved by uploads in progress)",
+    );
+    assert_eq!(fedml_client::block_on(client.abort_upload(&session.upload_id)).ok(), Some(true));
+    assert_ok(upload(&server, &alice, work.path(), "later", 5_000, false), "the abort freed its reservation");
+    fedml_client::block_on(open_raw_upload(&client, "abandoned", ObjectKind::File, 5_000)).expect("session");
+    assert_over_quota(upload(&server, &alice, work.path(), "one", 1, false), "full", "has 0 B left");
+    // Abandoned without an abort: its reservation ends with the session's lifetime.
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    assert_ok(upload(&server, &alice, work.path(), "one", 1, false), "the expired session reserves nothing");
 }
