@@ -8,6 +8,8 @@ use fedml_server::catalogue::Catalogue;
 use serde_json::json;
 
 use crate::Outcome;
+
+mod quota;
 use crate::output::{Format, json_line, message, quoted, table, visible};
 use crate::server::default_data_dir;
 
@@ -51,6 +53,18 @@ enum UserCommand {
     Create { name: String },
     /// List users.
     List,
+    /// Show a user's quota and usage; with --bytes / --objects, set the limits first.
+    Quota {
+        name: String,
+        /// Bytes the user may store: a size (10GiB, 500MB, 1024), none (no limit) or default (the
+        /// server's --quota-bytes).
+        #[arg(long, value_name = "SIZE|none|default", allow_hyphen_values = true)]
+        bytes: Option<String>,
+        /// Objects the user may store: a number, none (no limit) or default (the server's
+        /// --quota-objects).
+        #[arg(long, value_name = "N|none|default", allow_hyphen_values = true)]
+        objects: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,13 +157,20 @@ pub fn run(args: AdminArgs) -> Outcome {
             },
             AdminCommand::User(UserCommand::List) => match catalogue.list_users().await {
                 Ok(users) => {
+                    let quotas: std::collections::BTreeMap<String, _> = match catalogue.user_quotas().await {
+                        Ok(quotas) => quotas.into_iter().collect(),
+                        Err(e) => return fail(format, "ERROR", &e.to_string()),
+                    };
+                    let quota_of = |name: &str| quotas.get(name).copied().unwrap_or_default();
                     if format == Format::Json {
-                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at)})).collect();
+                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at),
+                            "quotaBytes": quota::setting_json(quota_of(&u.name).bytes), "quotaObjects": quota::setting_json(quota_of(&u.name).objects)})).collect();
                         println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
-                        let mut t = table(&["User", "Id", "Created At"]);
+                        let mut t = table(&["User", "Id", "Created At", "Quota Bytes", "Quota Objects"]);
                         for u in &users {
-                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at)]);
+                            let q = quota_of(&u.name);
+                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
                         }
                         println!("{t}");
                     }
@@ -157,6 +178,9 @@ pub fn run(args: AdminArgs) -> Outcome {
                 }
                 Err(e) => fail(format, "ERROR", &e.to_string()),
             },
+            AdminCommand::User(UserCommand::Quota { name, bytes, objects }) => {
+                quota::run(format, &catalogue, &name, bytes, objects).await
+            }
             AdminCommand::Key(KeyCommand::Create { user, read_only, label }) => {
                 match admin::create_key(&catalogue, &user, read_only, &label).await {
                     Ok((id, key)) => {

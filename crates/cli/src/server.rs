@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use fedml_server::config::FileConfig;
 use fedml_server::platform::Lifetimes;
+use fedml_server::quota::{Limit, Quota, parse_size};
 use fedml_server::{DEFAULT_PORT, Limits, ServerConfig, ServiceSpec};
 
 use crate::Outcome;
@@ -64,6 +65,14 @@ pub struct ServerArgs {
     /// connections [default: 10].
     #[arg(long)]
     shutdown_grace: Option<u64>,
+    /// Bytes each user may store (uploads in progress count), e.g. 10GiB, unless `fedml admin user
+    /// quota` gives them their own [default: no limit].
+    #[arg(long, value_name = "SIZE")]
+    quota_bytes: Option<String>,
+    /// Objects each user may store (uploads in progress count), unless `fedml admin user quota`
+    /// gives them their own [default: no limit].
+    #[arg(long, value_name = "N")]
+    quota_objects: Option<u64>,
 }
 
 /// `$FEDML_DATA_DIR`, else `$XDG_DATA_HOME/fedml-server`, else `~/.local/share/fedml-server`.
@@ -131,6 +140,12 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
             .or(file.shutdown_grace)
             .map_or(default_limits.shutdown_grace, Duration::from_secs),
     };
+    let quota_bytes = match args.quota_bytes {
+        Some(text) => Some(parse_size(&text).map_err(|e| format!("--quota-bytes: {e}"))?),
+        None => file.quota_bytes.as_ref().map(|s| s.bytes().map_err(|e| format!("quota_bytes: {e}"))).transpose()?,
+    };
+    let limit = |n: Option<u64>| n.map_or(Limit::Unlimited, Limit::Max);
+    let quota = Quota { bytes: limit(quota_bytes), objects: limit(args.quota_objects.or(file.quota_objects)) };
     let config = ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         data_dir: data_dir.clone(),
@@ -141,6 +156,7 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         lifetimes,
         gc_interval: Duration::from_secs(args.gc_interval.or(file.gc_interval).unwrap_or(60).max(1)),
         limits,
+        quota,
     };
     Ok((config, data_dir))
 }
@@ -223,6 +239,8 @@ pub fn admin_config(
         min_body_rate: None,
         max_connections: None,
         shutdown_grace: None,
+        quota_bytes: None,
+        quota_objects: None,
     };
     build_config(args).map(|(config, _)| config)
 }

@@ -50,7 +50,10 @@ impl Platform {
         let service = self.default_service.clone();
         let store = self.store(&service)?;
         // Provisional name and kind: the dataset record names the object and says what it is.
-        let upload = self.new_session(caller, file_name.to_string(), ObjectKind::File, service.clone(), SDK_PART_SIZE);
+        let mut upload =
+            self.new_session(caller, file_name.to_string(), ObjectKind::File, service.clone(), SDK_PART_SIZE);
+        // The SDK cuts parts of 20 MiB: that is the most this upload can hold of the quota.
+        upload.reserved_bytes = u64::from(part_count) * SDK_PART_SIZE;
         let upload = self.begin_session(store, upload).await?;
         let expires_at = upload.expires_at / 1000;
         let mut urls = Vec::with_capacity(part_count as usize);

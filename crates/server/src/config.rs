@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::blobs::S3Spec;
 use crate::limits::Limits;
 use crate::platform::Lifetimes;
+use crate::quota::Quota;
 
 /// Where a service keeps its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub gc_interval: Duration,
     /// What one client can hold: body timeouts, connections, the shutdown bound.
     pub limits: Limits,
+    /// The quota of users without their own; unlimited by default.
+    pub quota: Quota,
 }
 
 impl ServerConfig {
@@ -109,6 +112,7 @@ impl ServerConfig {
             lifetimes: Lifetimes::default(),
             gc_interval: Duration::from_secs(60),
             limits: Limits::default(),
+            quota: Quota::default(),
         }
     }
 
@@ -145,8 +149,28 @@ pub struct FileConfig {
     pub min_body_rate: Option<u64>,
     pub max_connections: Option<usize>,
     pub shutdown_grace: Option<u64>,
+    /// The default quota: a number of bytes or a size such as "10GiB".
+    pub quota_bytes: Option<SizeValue>,
+    pub quota_objects: Option<u64>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
+}
+
+/// A size in the file: `10737418240` or `"10GiB"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+impl SizeValue {
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            SizeValue::Bytes(n) => Ok(*n),
+            SizeValue::Text(text) => crate::quota::parse_size(text),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +248,14 @@ mod tests {
             (limits.idle_timeout, limits.min_body_rate, limits.max_connections, limits.shutdown_grace),
             (Some(5), Some(0), Some(100), Some(3))
         );
+        let quota: FileConfig = toml::from_str("quota_bytes = \"10GiB\"\nquota_objects = 7").expect("quota parses");
+        assert_eq!(quota.quota_bytes.map(|q| q.bytes()), Some(Ok(10 << 30)));
+        assert_eq!(quota.quota_objects, Some(7));
+        let quota: FileConfig = toml::from_str("quota_bytes = 1000").expect("quota in bytes");
+        assert_eq!(quota.quota_bytes.map(|q| q.bytes()), Some(Ok(1000)));
+        let quota: FileConfig = toml::from_str("quota_bytes = \"lots\"").expect("parsed, refused at start");
+        assert!(quota.quota_bytes.map(|q| q.bytes()).is_some_and(|r| r.is_err()));
+        assert!(toml::from_str::<FileConfig>("quota_objects = -1").is_err());
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err(), "typos are reported");
         assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"ftp\"").is_err());
     }

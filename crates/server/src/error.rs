@@ -47,6 +47,7 @@ impl From<CatalogueError> for Error {
             CatalogueError::Database(e) => Error::Internal(format!("catalogue: {e}")),
             CatalogueError::Sqlite(e) => Error::Internal(format!("catalogue: {e}")),
             CatalogueError::Corrupt(m) => Error::Internal(format!("catalogue: {m}")),
+            CatalogueError::OverQuota(refusal) => Error::Forbidden(refusal.to_string()),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod openapi;
 pub mod ops;
 pub mod platform;
+pub mod quota;
 pub mod routes;
 pub mod signing;
 pub mod time;
@@ -156,13 +157,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let described = services.iter().map(|(n, s)| (n.clone(), s.describe())).collect();
 
     let bootstrap = admin::bootstrap(&catalogue, &config.data_dir).await?;
-    let platform = Arc::new(Platform::new(
-        catalogue,
-        services,
-        default_service.clone(),
-        public_url.clone(),
-        config.lifetimes.clone(),
-    ));
+    let platform = Arc::new(
+        Platform::new(catalogue, services, default_service.clone(), public_url.clone(), config.lifetimes.clone())
+            .with_default_quota(config.quota),
+    );
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = limits::apply(routes::router(platform.clone()), &config.limits);

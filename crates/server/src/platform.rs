@@ -12,6 +12,7 @@ use crate::blobs::BlobStore;
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
 mod upload;
@@ -56,6 +57,8 @@ pub struct Platform {
     pub(crate) default_service: String,
     pub(crate) public_url: String,
     pub(crate) lifetimes: Lifetimes,
+    /// The quota of users without their own (`crate::quota`).
+    pub(crate) quota: Quota,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -76,7 +79,13 @@ impl Platform {
         public_url: String,
         lifetimes: Lifetimes,
     ) -> Self {
-        Platform { catalogue, services, default_service, public_url, lifetimes }
+        Platform { catalogue, services, default_service, public_url, lifetimes, quota: Quota::default() }
+    }
+
+    /// The quota of every user without their own (unlimited unless set).
+    pub fn with_default_quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
     }
 
     pub fn service_names(&self) -> Vec<String> {

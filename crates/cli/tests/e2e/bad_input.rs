@@ -789,3 +789,53 @@ fn admin_backup_restore_and_fsck_refuse_bad_paths_clearly() {
         assert_eq!(std::fs::read_dir(&busy).expect("dir").count(), 1);
     }
 }
+
+#[test]
+fn admin_quota_refuses_bad_values_and_changes_nothing() {
+    let server = TestServer::start();
+    server.new_user("alice");
+    let admin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+            .arg("admin")
+            .args(server.admin_location())
+            .args(["user", "quota"])
+            .args(args)
+            .output()
+            .expect("run fedml admin")
+    };
+    assert!(admin(&["alice", "--bytes", "1000", "--objects", "5"]).status.success());
+    let cases: [(&[&str], &str); 9] = [
+        (&["alice", "--bytes", "-5"], "not a size"),
+        (&["alice", "--bytes", "lots"], "not a size"),
+        (&["alice", "--bytes", "10XB"], "not a size"),
+        (&["alice", "--bytes", "1.5GiB"], "whole number"),
+        (&["alice", "--bytes", "99999999999TiB"], "smaller size"),
+        (&["alice", "--objects", "-1"], "not a number of objects"),
+        (&["alice", "--objects", "many"], "not a number of objects"),
+        (&["alice", "--bytes", "2000", "--objects", "1.5"], "--objects"),
+        (&["nobody", "--bytes", "1000"], "fedml admin user list"),
+    ];
+    for (args, says) in cases {
+        let out = admin(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: a FAILURE, exit 1: {stderr}");
+        assert!(stderr.starts_with("FAILURE: ") && stderr.contains(says), "{args:?}: {stderr:?} does not say {says:?}");
+    }
+    let out = admin(&["alice", "--bytes", "garbage", "-o", "json"]);
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!((out.status.code(), body["code"].as_str()), (Some(1), Some("FAILURE")), "{body}");
+    // The server's default is checked the same way before it starts.
+    let data = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["server", "--listen", "127.0.0.1:0", "--quota-bytes", "lots", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("run fedml server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--quota-bytes: \"lots\" is not a size"), "{stderr}");
+    // Nothing changed: the limits set first still hold.
+    let out = admin(&["alice", "-o", "json"]);
+    let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!((body["data"]["quotaBytes"].as_u64(), body["data"]["quotaObjects"].as_u64()), (Some(1000), Some(5)));
+}

@@ -4,6 +4,7 @@ use std::sync::mpsc;
 use fedml_client::Target;
 use fedml_server::blobs::S3Spec;
 use fedml_server::platform::{Lifetimes, Platform};
+use fedml_server::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec, admin};
 
 pub struct TestServer {
@@ -13,6 +14,7 @@ pub struct TestServer {
     pub platform: std::sync::Arc<Platform>,
     pub backend: Backend,
     lifetimes: Lifetimes,
+    quota: Quota,
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -125,8 +127,13 @@ impl TestServer {
     }
 
     pub fn start_with(lifetimes: Lifetimes) -> TestServer {
+        Self::start_with_quota(lifetimes, Quota::default())
+    }
+
+    /// A server whose users without a quota of their own get `quota`.
+    pub fn start_with_quota(lifetimes: Lifetimes, quota: Quota) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, Some(dir), None)
+        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, quota, Some(dir), None)
     }
 
     /// Another instance over the same catalogue and blob store (the embedded backend: the same
@@ -136,6 +143,7 @@ impl TestServer {
             other.backend.clone(),
             other.data_dir.clone(),
             other.lifetimes.clone(),
+            other.quota,
             None,
             Some(other.admin_key.clone()),
         )
@@ -145,11 +153,13 @@ impl TestServer {
         backend: Backend,
         data_dir: PathBuf,
         lifetimes: Lifetimes,
+        quota: Quota,
         dir: Option<tempfile::TempDir>,
         admin_key: Option<String>,
     ) -> TestServer {
         let mut config = ServerConfig::embedded(data_dir.clone(), "127.0.0.1:0".parse().expect("addr"));
         config.lifetimes = lifetimes.clone();
+        config.quota = quota;
         backend.configure(&mut config);
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -177,6 +187,7 @@ impl TestServer {
             platform,
             backend,
             lifetimes,
+            quota,
             _dir: dir,
             stop: Some(stop_tx),
             thread: Some(thread),

@@ -32,6 +32,9 @@ mod openapi;
 /// directory serving, each damaged or unknown blob reported, restores refused where they would
 /// lose data.
 mod ops;
+/// Quotas: default and per-user limits, refusal at the start, deletes, overwrites, object counts,
+/// the FedML presign, uploads racing for the last bytes over two servers.
+mod quotas;
 /// Races on one upload session (completions, aborts, part uploads, revocation), repeated with
 /// barriers across two servers: one outcome, truthful answers, committed bytes unchanged.
 mod races;

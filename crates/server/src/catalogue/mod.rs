@@ -14,6 +14,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::time::{now_ms, rfc3339};
 
 mod inventory;
+mod quota;
 mod reader;
 mod records;
 
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_fedml_compat.sql"),
     include_str!("../../migrations/0003_upload_states.sql"),
+    include_str!("../../migrations/0004_quotas.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,9 @@ pub enum CatalogueError {
     Sqlite(#[from] rusqlite::Error),
     #[error("catalogue: {0}")]
     Corrupt(String),
+    /// Opening an upload session would take its owner over a quota (nothing was recorded).
+    #[error("{0}")]
+    OverQuota(Box<crate::quota::QuotaRefusal>),
 }
 
 type Result<T> = std::result::Result<T, CatalogueError>;
@@ -402,12 +407,18 @@ impl Catalogue {
 
     // ---------------------------------------------------------------- uploads
 
-    pub async fn insert_upload(&self, upload: &UploadRecord) -> Result<()> {
+    /// Records a new session, reserving what it needs of its owner's quota in the same
+    /// transaction (`default` is the server's quota for users without their own): of uploads
+    /// opened at the same moment, on any instance, only those that fit are recorded.
+    pub async fn insert_upload(&self, upload: &UploadRecord, default: &crate::quota::Quota) -> Result<()> {
         let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        let quota = self.lock_quota(&mut tx, &upload.owner_id, default).await?;
         sqlx::query(
             "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
-             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id, \
+             reserved_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&upload.id)
         .bind(&upload.owner_id)
@@ -426,14 +437,19 @@ impl Catalogue {
         .bind(now_ms())
         .bind(upload.expires_at)
         .bind(upload.key_id.as_deref())
-        .execute(&self.pool)
+        .bind(upload.reserved_bytes as i64)
+        .execute(&mut *tx)
         .await?;
+        if let Some(quota) = quota {
+            self.check_quota(&mut tx, upload, &quota).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
         description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
-        key_id FROM uploads";
+        key_id, reserved_bytes FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)

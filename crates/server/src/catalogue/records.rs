@@ -60,6 +60,9 @@ pub struct UploadRecord {
     /// Size and checksum of a blob finished ahead of its commit (FedML SDK uploads).
     pub blob_size: Option<u64>,
     pub blob_checksum: Option<String>,
+    /// What the session holds of its owner's quota while live, and the most it may store: the
+    /// announced size (a file's exact size, a directory's upper bound), else all its parts can hold.
+    pub reserved_bytes: u64,
 }
 
 /// Where an upload session stands. Every change of state is a compare-and-set in the catalogue
@@ -248,5 +251,6 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
         expires_at: row.int("expires_at")?,
         blob_size: row.opt_int("blob_size")?.map(|s| s as u64),
         blob_checksum: row.opt_text("blob_checksum")?,
+        reserved_bytes: row.int("reserved_bytes")? as u64,
     })
 }

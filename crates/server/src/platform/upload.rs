@@ -55,6 +55,9 @@ impl Platform {
         let mut upload = self.new_session(caller, req.name, req.kind, req.service, part_size_for(size));
         // A directory's size is an estimate (its archive is packed while streaming).
         upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
+        // What it holds of the quota, and the most it may store: the size announced (for a
+        // directory an upper bound), else all its parts can hold.
+        upload.reserved_bytes = req.size.unwrap_or(upload.part_size * u64::from(MAX_PARTS));
         upload.description = req.description;
         upload.tags = req.tags;
         upload.metadata = req.metadata;
@@ -93,15 +96,17 @@ impl Platform {
             expires_at: (now_secs() + self.lifetimes.upload_secs) * 1000,
             blob_size: None,
             blob_checksum: None,
+            reserved_bytes: 0,
         }
     }
 
-    /// Starts the session in its store and records it; nothing is left behind if either fails.
+    /// Starts the session in its store and records it, reserving its `reserved_bytes` of its
+    /// owner's quota (refused when they do not fit); nothing is left behind if either fails.
     pub(crate) async fn begin_session(&self, store: &BlobStore, mut upload: UploadRecord) -> Result<UploadRecord> {
         if !store.names_its_uploads() {
             // The record first: a crash between the two steps then leaves a session that the
             // collector expires, never a staging file that no record points at.
-            self.catalogue.insert_upload(&upload).await?;
+            self.catalogue.insert_upload(&upload, &self.quota).await?;
             if let Err(e) = store.begin_upload(&upload).await {
                 self.end_claimed(&upload, UploadState::Open).await;
                 return Err(e.into());
@@ -109,7 +114,7 @@ impl Platform {
             return Ok(upload);
         }
         upload.store_upload_id = store.begin_upload(&upload).await?;
-        if let Err(e) = self.catalogue.insert_upload(&upload).await {
+        if let Err(e) = self.catalogue.insert_upload(&upload, &self.quota).await {
             let _ = store.abort_upload(&upload).await;
             return Err(e.into());
         }
@@ -274,6 +279,13 @@ impl Platform {
         }
         let finished = async {
             let held = store.finish_upload(upload, received, completion.parts, seal).await?;
+            if held > upload.reserved_bytes {
+                return Err(Error::Invalid(format!(
+                    "the upload holds {held} bytes, more than the {} it announced when it started; start it again \
+                     announcing its true size",
+                    upload.reserved_bytes
+                )));
+            }
             if let Some(size) = completion.size
                 && held != size
             {

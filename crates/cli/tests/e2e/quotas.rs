@@ -1,0 +1,388 @@
+//! Quotas: the server's default and per-user overrides (`fedml admin user quota`, the real
+//! binary), refusal when an upload starts (nothing stored, no session left), deletes and
+//! overwrites, the object count, the FedML SDK's presign, uploads racing for the last bytes
+//! over two servers, and an upload that sends more than it announced.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Barrier};
+
+use fedml_client::ResponseCode;
+use fedml_client::client::Client;
+use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
+use fedml_server::platform::Lifetimes;
+use fedml_server::quota::{Limit, Quota, Usage};
+use serde_json::Value;
+
+use crate::harness::*;
+
+fn quota(bytes: Option<u64>, objects: Option<u64>) -> Quota {
+    let limit = |n: Option<u64>| n.map_or(Limit::Unlimited, Limit::Max);
+    Quota { bytes: limit(bytes), objects: limit(objects) }
+}
+
+fn no_grace() -> Lifetimes {
+    Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
+}
+
+/// `fedml admin ARGS` on the server's catalogue.
+fn admin(server: &TestServer, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .arg("admin")
+        .args(server.admin_location())
+        .args(args)
+        .env_remove("FEDML_DATA_DIR")
+        .env_remove("FEDML_DATABASE_URL")
+        .output()
+        .expect("run fedml admin")
+}
+
+fn admin_json(server: &TestServer, args: &[&str]) -> Value {
+    let out = admin(server, &[args, &["-o", "json"]].concat());
+    assert!(out.status.success(), "fedml admin {args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn usage(server: &TestServer, user: &str) -> Usage {
+    let catalogue = server.platform.catalogue.clone();
+    let user = user.to_string();
+    server.block_on(async move { fedml_server::quota::report(&catalogue, &user).await.expect("report").usage })
+}
+
+/// Uploads `size` pseudo-random bytes as `name`.
+fn upload(
+    server: &TestServer,
+    key: &str,
+    dir: &Path,
+    name: &str,
+    size: usize,
+    overwrite: bool,
+) -> (ResponseCode, String) {
+    let file = dir.join(format!("{name}.bin"));
+    std::fs::write(&file, bytes(size, size as u64)).expect("write");
+    let mut options = upload_opts(server.target(key), name);
+    options.overwrite = overwrite;
+    let r = fedml_client::upload_with(&file, &options);
+    (r.code, r.message)
+}
+
+fn assert_ok((code, message): (ResponseCode, String), label: &str) {
+    assert_eq!(code, ResponseCode::Success, "{label}: {message}");
+}
+
+fn assert_over_quota((code, message): (ResponseCode, String), label: &str, says: &str) {
+    assert_eq!(code, ResponseCode::Failure, "{label}: {message}");
+    assert!(message.contains(says), "{label}: {message:?} does not say {says:?}");
+    assert!(message.contains("fedml storage delete NAME") && message.contains("fedml admin user quota"), "{message}");
+}
+
+fn names(server: &TestServer, key: &str) -> Vec<String> {
+    let list = fedml_client::list_storage_objects_with(&server.target(key));
+    list.data.expect("list").into_iter().map(|o| o.data_name).collect()
+}
+
+fn delete(server: &TestServer, key: &str, name: &str) {
+    let r = fedml_client::delete_with(name, None, &server.target(key));
+    assert!(r.is_success(), "delete {name}: {}", r.message);
+}
+
+#[test]
+fn the_default_quota_refuses_at_the_start_and_overrides_change_it() {
+    let server = TestServer::start_with_quota(no_grace(), quota(Some(100_000), None));
+    let (alice, bob) = (server.new_user("alice"), server.new_user("bob"));
+    let work = tempfile::tempdir().expect("tmp");
+    assert_ok(upload(&server, &alice, work.path(), "first", 60_000, false), "fits");
+    let blobs = server.blob_files();
+
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "second", 50_000, false),
+        "over the default",
+        "this upload needs 48.83 KiB but alice has 39.06 KiB left of a 97.66 KiB quota (58.59 KiB in 1 object, \
+         0 B reserved by uploads in progress)",
+    );
+    // The command line says the same, exit status 1.
+    let file = work.path().join("second.bin");
+    let out = Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["storage", "upload", "--no-progress", "-k", &alice, "--server", &server.url])
+        .arg(&file)
+        .env("FEDML_CONFIG_DIR", work.path().join("cfg"))
+        .output()
+        .expect("run fedml storage upload");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("FAILURE: this upload needs 48.83 KiB but alice has 39.06 KiB left"), "{stderr}");
+    assert_eq!(names(&server, &alice), ["first"], "nothing stored");
+    assert_eq!(usage(&server, "alice").uploads, 0, "no session left");
+    assert_eq!(server.blob_files(), blobs, "no bytes left anywhere");
+    // Another user's quota is their own.
+    assert_ok(upload(&server, &bob, work.path(), "bobs", 90_000, false), "bob has his own room");
+    assert_eq!(usage(&server, "alice").stored_bytes, 60_000, "bob's objects are not alice's");
+
+    let set = admin_json(&server, &["user", "quota", "alice", "--bytes", "200kB"]);
+    assert_eq!(set["data"]["quotaBytes"], 200_000, "{set}");
+    assert_ok(upload(&server, &alice, work.path(), "second", 50_000, false), "within the override");
+    let out = admin(&server, &["user", "quota", "alice", "--bytes", "none"]);
+    assert!(out.status.success());
+    assert_ok(upload(&server, &alice, work.path(), "big", 300_000, false), "no limit");
+    assert_eq!(admin_json(&server, &["user", "quota", "alice", "--bytes", "default"])["data"]["quotaBytes"], "default");
+    assert_over_quota(upload(&server, &alice, work.path(), "one", 1, false), "back to the default", "needs 1 B");
+
+    let shown = admin_json(&server, &["user", "quota", "alice"])["data"].clone();
+    assert_eq!(shown["storedBytes"], 410_000, "{shown}");
+    assert_eq!(shown["storedObjects"], 3, "{shown}");
+    assert_eq!((shown["reservedBytes"].as_u64(), shown["uploadsInProgress"].as_u64()), (Some(0), Some(0)));
+    let table = admin(&server, &["user", "quota", "bob"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success() && text.contains("bob") && text.contains("87.89 KiB in 1 object"), "{text}");
+    assert!(text.contains("server's default"), "{text}");
+    let listed = admin_json(&server, &["user", "list"]);
+    let quotas: Vec<(&str, &Value)> = listed["data"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap_or(""), &u["quotaBytes"]))
+        .collect();
+    assert!(quotas.contains(&("alice", &Value::from("default"))), "{listed}");
+}
+
+#[test]
+fn deletes_free_room_and_overwrites_count_the_net_change() {
+    let server = TestServer::start_with_quota(no_grace(), quota(Some(100_000), None));
+    let alice = server.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    assert_ok(upload(&server, &alice, work.path(), "a", 60_000, false), "a");
+    assert_over_quota(upload(&server, &alice, work.path(), "b", 50_000, false), "b", "needs 48.83 KiB");
+    delete(&server, &alice, "a");
+    assert_ok(upload(&server, &alice, work.path(), "b", 50_000, false), "a deleted: room for b");
+    // An overwrite needs only what it adds to the object it replaces.
+    assert_ok(upload(&server, &alice, work.path(), "b", 90_000, true), "b grows by 40 kB");
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "b", 110_000, true),
+        "b grows by 20 kB more than the quota",
+        "needs 19.53 KiB but alice has 9.77 KiB left",
+    );
+    assert_ok(upload(&server, &alice, work.path(), "c", 10_000, false), "the last 10 kB");
+    assert_eq!(usage(&server, "alice").bytes(), 100_000);
+    assert_over_quota(upload(&server, &alice, work.path(), "d", 1, false), "full", "has 0 B left");
+    // Below a lowered quota, an overwrite that shrinks an object still goes through.
+    assert!(admin(&server, &["user", "quota", "alice", "--bytes", "50000"]).status.success());
+    assert_ok(upload(&server, &alice, work.path(), "c", 5_000, true), "shrinking over the quota");
+    assert_eq!(usage(&server, "alice").stored_bytes, 95_000);
+    assert_eq!(names(&server, &alice), ["b", "c"]);
+}
+
+#[test]
+fn the_object_count_is_limited_too() {
+    let server = TestServer::start_with_quota(no_grace(), quota(None, Some(3)));
+    let alice = server.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    for name in ["o1", "o2", "o3"] {
+        assert_ok(upload(&server, &alice, work.path(), name, 100, false), name);
+    }
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "o4", 100, false),
+        "a fourth",
+        "this upload needs 1 more object but alice has 0 left of a 3-object quota (3 objects stored, 0 more \
+         reserved by uploads in progress)",
+    );
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+    let r = fedml_client::upload_with(&tree, &upload_opts(server.target(&alice), "tree"));
+    assert_eq!(r.code, ResponseCode::Failure, "a directory is one object too: {}", r.message);
+    assert_ok(upload(&server, &alice, work.path(), "o1", 200, true), "an overwrite adds no object");
+    delete(&server, &alice, "o2");
+    assert_ok(upload(&server, &alice, work.path(), "o4", 100, false), "room after a delete");
+    assert!(admin(&server, &["user", "quota", "alice", "--objects", "4"]).status.success());
+    let r = fedml_client::upload_with(&tree, &upload_opts(server.target(&alice), "tree"));
+    assert!(r.is_success(), "{}", r.message);
+    assert_eq!(names(&server, &alice), ["o1", "o3", "o4", "tree"]);
+}
+
+/// Runs `jobs` at the same moment, each on its own thread; answers their results in order.
+fn at_once<T: Send + 'static>(jobs: Vec<Box<dyn FnOnce() -> T + Send>>) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(jobs.len()));
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                job()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().expect("racer")).collect()
+}
+
+#[test]
+fn uploads_racing_for_the_last_bytes_fill_the_quota_exactly() {
+    let a = TestServer::start_with_quota(no_grace(), quota(Some(10_000), Some(20)));
+    let b = TestServer::start_sharing(&a);
+    let alice = a.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    assert_ok(upload(&a, &alice, work.path(), "base", 7_000, false), "base");
+    for round in 0..8 {
+        let jobs: Vec<Box<dyn FnOnce() -> (ResponseCode, String) + Send>> = (0..8)
+            .map(|i| {
+                let file = work.path().join(format!("r{round}-{i}.bin"));
+                std::fs::write(&file, bytes(1_000, (round * 8 + i) as u64)).expect("write");
+                let options = upload_opts((if i % 2 == 0 { &a } else { &b }).target(&alice), &format!("r{round}-{i}"));
+                Box::new(move || {
+                    let r = fedml_client::upload_with(&file, &options);
+                    (r.code, r.message)
+                }) as Box<dyn FnOnce() -> _ + Send>
+            })
+            .collect();
+        let results = at_once(jobs);
+        let won: Vec<usize> = (0..8).filter(|&i| results[i].0 == ResponseCode::Success).collect();
+        assert_eq!(won.len(), 3, "round {round}: exactly the 3 that fit: {results:?}");
+        for (code, message) in results.iter().filter(|r| r.0 != ResponseCode::Success) {
+            assert_over_quota((*code, message.clone()), &format!("round {round}"), "quota");
+        }
+        let used = usage(&a, "alice");
+        assert_eq!((used.stored_bytes, used.uploads), (10_000, 0), "round {round}: {used:?}");
+        for i in won {
+            delete(if i % 2 == 0 { &b } else { &a }, &alice, &format!("r{round}-{i}"));
+        }
+    }
+    // Sessions reserve an object each as they open: 16 racing for the last 4 of 20 objects.
+    let clients: Vec<Client> =
+        (0..2).map(|i| Client::new(if i == 0 { &a.url } else { &b.url }, &alice).expect("client")).collect();
+    for i in 0..15 {
+        assert_ok(upload(&a, &alice, work.path(), &format!("fill-{i}"), 0, false), "fill");
+    }
+    for round in 0..6 {
+        let jobs: Vec<Box<dyn FnOnce() -> Result<String, String> + Send>> = (0..16)
+            .map(|i| {
+                let client = clients[i % 2].clone();
+                let req = CreateUpload {
+                    name: format!("s{round}-{i}"),
+                    service: "R2".into(),
+                    kind: ObjectKind::File,
+                    size: Some(0),
+                    description: String::new(),
+                    tags: vec![],
+                    metadata: Default::default(),
+                    overwrite: false,
+                };
+                Box::new(move || {
+                    fedml_client::block_on(client.create_upload(&req))
+                        .map(|s| s.upload_id)
+                        .map_err(|e| e.message().to_string())
+                }) as Box<dyn FnOnce() -> _ + Send>
+            })
+            .collect();
+        let results = at_once(jobs);
+        let opened: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(opened.len(), 4, "round {round}: exactly the 4 objects left: {results:?}");
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|m| m.contains("1 more object")), "{results:?}");
+        for id in opened {
+            assert_eq!(fedml_client::block_on(clients[0].abort_upload(id)).ok(), Some(true));
+        }
+    }
+}
+
+#[test]
+fn the_fedml_presign_reserves_its_parts_and_is_refused_as_a_failure() {
+    let server = TestServer::start_with_quota(no_grace(), quota(Some(30 << 20), None));
+    let alice = server.new_user("alice");
+    let client = Client::new(&server.url, &alice).expect("client");
+    let call = |path: String| -> (u16, Value) {
+        fedml_client::block_on(async {
+            let r = client.http().get(format!("{}{path}", server.url)).bearer_auth(&alice).send().await;
+            let r = r.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+            let status = r.status().as_u16();
+            Ok((status, r.json::<Value>().await.unwrap_or(Value::Null)))
+        })
+        .expect("request")
+    };
+    let uid = fedml_client::block_on(async {
+        let r = client
+            .http()
+            .post(format!("{}/fedmlOpsServer/api/v1/cli/getUser", server.url))
+            .json(&serde_json::json!({"apiKey": alice}))
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        Ok(r.json::<Value>().await.unwrap_or(Value::Null))
+    })
+    .expect("getUser")["data"]["id"]
+        .as_str()
+        .expect("user id")
+        .to_string();
+    let presign = |name: &str, parts: u32| {
+        call(format!("/system/api/v1/cli/oss/multipart/presigned-url?fileKey={uid}/{name}&partNumber={parts}"))
+    };
+    let (status, body) = presign("big.bin", 2);
+    assert_eq!((status, body["code"].as_str()), (200, Some("FAILURE")), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("this upload needs 40.00 MiB but alice has 30.00 MiB left"), "{message}");
+    assert_eq!(usage(&server, "alice").uploads, 0, "no session left");
+    let (_, body) = presign("one.bin", 1);
+    assert_eq!(body["code"], "SUCCESS", "{body}");
+    let (_, body) = presign("two.bin", 1);
+    assert_eq!(body["code"], "FAILURE", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("10.00 MiB left") && message.contains("20.00 MiB reserved by uploads in progress"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_upload_may_not_store_more_than_it_announced() {
+    let server = TestServer::start();
+    let client = Client::new(&server.url, &server.admin_key).expect("client");
+    let data = bytes(5_000, 3);
+    let session = fedml_client::block_on(client.create_upload(&CreateUpload {
+        name: "packed".into(),
+        service: "R2".into(),
+        kind: ObjectKind::Directory,
+        size: Some(1_000),
+        description: String::new(),
+        tags: vec![],
+        metadata: Default::default(),
+        overwrite: false,
+    }))
+    .expect("session");
+    let url = fedml_client::block_on(client.part_urls(&session.upload_id, 1, 1)).expect("URL")[0].url.clone();
+    let etag = fedml_client::block_on(async {
+        let r = client.http().put(&url).body(data.clone()).send().await;
+        let r = r.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        Ok(r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string))
+    })
+    .expect("PUT")
+    .expect("ETag");
+    let completion = CompleteUpload {
+        parts: vec![CompletedPart { part_number: 1, etag }],
+        size: data.len() as u64,
+        checksum: fedml_proto::checksum::of_bytes(&data),
+    };
+    let e = fedml_client::block_on(client.complete_upload(&session.upload_id, &completion)).expect_err("refused");
+    assert_eq!(e.code(), ResponseCode::Failure, "{e:?}");
+    assert!(e.message().contains("more than the 1000 it announced"), "{e:?}");
+    assert!(fedml_client::list_storage_objects_with(&server.admin()).data.expect("list").is_empty());
+}
+
+#[test]
+fn an_open_session_reserves_until_it_is_aborted_or_expires() {
+    let lifetimes = Lifetimes { upload_secs: 3, reclaim_grace_secs: 0, ..Default::default() };
+    let server = TestServer::start_with_quota(lifetimes, quota(Some(10_000), None));
+    let alice = server.new_user("alice");
+    let client = Client::new(&server.url, &alice).expect("client");
+    let work = tempfile::tempdir().expect("tmp");
+    let (session, _) =
+        fedml_client::block_on(open_raw_upload(&client, "pending", ObjectKind::File, 8_000)).expect("session");
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "later", 5_000, false),
+        "while a session holds 8 kB",
+        "has 1.95 KiB left of a 9.77 KiB quota (0 B in 0 objects, 7.81 KiB reserved by uploads in progress)",
+    );
+    assert_eq!(fedml_client::block_on(client.abort_upload(&session.upload_id)).ok(), Some(true));
+    assert_ok(upload(&server, &alice, work.path(), "later", 5_000, false), "the abort freed its reservation");
+    fedml_client::block_on(open_raw_upload(&client, "abandoned", ObjectKind::File, 5_000)).expect("session");
+    assert_over_quota(upload(&server, &alice, work.path(), "one", 1, false), "full", "has 0 B left");
+    // Abandoned without an abort: its reservation ends with the session's lifetime.
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    assert_ok(upload(&server, &alice, work.path(), "one", 1, false), "the expired session reserves nothing");
+}
