@@ -62,7 +62,7 @@ fn reply(result: Result<Value, Error>) -> Response {
             let message = match &e {
                 Error::Internal(cause) => {
                     tracing::error!(%cause, "FedML-compatible request failed");
-                    "the server could not complete the request; its log has the details".to_string()
+                    crate::observe::internal_error_message()
                 }
                 other => other.to_string(),
             };

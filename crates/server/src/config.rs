@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub gc_interval: Duration,
     /// What one client can hold: body timeouts, connections, the shutdown bound.
     pub limits: Limits,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -109,6 +111,7 @@ impl ServerConfig {
             lifetimes: Lifetimes::default(),
             gc_interval: Duration::from_secs(60),
             limits: Limits::default(),
+            metrics_token: None,
         }
     }
 
@@ -136,6 +139,7 @@ pub struct FileConfig {
     pub min_body_rate: Option<u64>,
     pub max_connections: Option<usize>,
     pub shutdown_grace: Option<u64>,
+    pub metrics_token: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
 }

@@ -56,6 +56,8 @@ pub struct Platform {
     pub(crate) default_service: String,
     pub(crate) public_url: String,
     pub(crate) lifetimes: Lifetimes,
+    /// Metrics and the token that guards them (`observe`).
+    pub observe: crate::observe::Observer,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -76,7 +78,7 @@ impl Platform {
         public_url: String,
         lifetimes: Lifetimes,
     ) -> Self {
-        Platform { catalogue, services, default_service, public_url, lifetimes }
+        Platform { catalogue, services, default_service, public_url, lifetimes, observe: Default::default() }
     }
 
     pub fn service_names(&self) -> Vec<String> {
@@ -205,6 +207,7 @@ impl Platform {
         let record = self.object_record(caller, name).await?;
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
+        self.observe.metrics.download_ticket(record.meta.size);
         Ok(DownloadTicket {
             url: store.get_url(&record.meta.service, &record.blob_key, expires_at).await?,
             object: record.meta,
@@ -272,6 +275,7 @@ impl Platform {
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
         // More may be due when a batch came back full and this pass got somewhere with it.
         report.more = (full_sessions && report.sessions_expired > 0) || (full_blobs && report.blobs_reclaimed > 0);
+        self.observe.metrics.collected(&report);
         Ok(report)
     }
 

@@ -188,4 +188,13 @@ impl S3Store {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Whether the bucket answers: a HEAD of a key nothing stores (not found is the answer
+    /// expected; found is as good).
+    pub(crate) async fn answers(&self) -> Result<(), BlobError> {
+        match self.store.head(&self.path(".fedml-ready-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::time::{now_ms, rfc3339};
 
+mod probe;
 mod reader;
 mod records;
 
