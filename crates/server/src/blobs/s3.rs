@@ -189,12 +189,11 @@ impl S3Store {
         }
     }
 
-    /// Whether the bucket answers: a HEAD of a key nothing stores (not found is the answer
-    /// expected; found is as good).
+    /// Whether the bucket takes an object: a few bytes put under a key of the probe's own and
+    /// deleted again (a HEAD would not tell a missing bucket from a missing key).
     pub(crate) async fn answers(&self) -> Result<(), BlobError> {
-        match self.store.head(&self.path(".fedml-ready-probe")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let path = self.path(".fedml-ready-probe");
+        self.store.put(&path, object_store::PutPayload::from_static(b"ready")).await?;
+        self.delete(".fedml-ready-probe").await
     }
 }

@@ -168,7 +168,7 @@ pub async fn handle_readyz(State(platform): State<Arc<Platform>>) -> Response {
 /// `GET /metrics`: the counters in the OpenMetrics text format; with a metrics token
 /// configured, only for `Authorization: Bearer <token>`.
 pub async fn handle_metrics(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Result<Response, Error> {
-    platform.check_metrics_token(crate::auth::bearer_key(&headers)?)?;
+    platform.check_metrics_token(&headers)?;
     let text = platform.metrics_text().await?;
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
@@ -178,10 +178,11 @@ fn envelope(status: StatusCode, code: fedml_proto::ResponseCode, message: String
 }
 
 impl Platform {
-    /// Refuses a scrape without the configured metrics token (compared in constant time).
-    pub fn check_metrics_token(&self, presented: Option<&str>) -> crate::error::Result<()> {
+    /// Refuses a scrape without the configured metrics token (compared in constant time). With
+    /// no token configured, `/metrics` is open and the `Authorization` header is not read.
+    pub fn check_metrics_token(&self, headers: &HeaderMap) -> crate::error::Result<()> {
         let Some(token) = &self.observe.metrics_token else { return Ok(()) };
-        let presented = presented.ok_or_else(|| {
+        let presented = crate::auth::bearer_key(headers)?.ok_or_else(|| {
             Error::Unauthorized(
                 "/metrics needs the server's metrics token: send `Authorization: Bearer <metrics token>`".into(),
             )
