@@ -86,7 +86,7 @@ impl IntoResponse for Error {
             }
             Error::StorageFull(message) => {
                 tracing::warn!(%message, "request failed");
-                message.clone()
+                crate::observe::with_request_id(message)
             }
             other => other.to_string(),
         };

@@ -66,9 +66,8 @@ fn get(url: &str) -> Answer {
 fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     let mut types = BTreeMap::new();
     let mut samples = BTreeMap::new();
-    let mut lines = text.lines().peekable();
     let mut ended = false;
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         assert!(!ended, "lines after # EOF: {line:?}");
         if line == "# EOF" {
             ended = true;

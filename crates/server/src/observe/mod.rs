@@ -60,6 +60,14 @@ pub fn internal_error_message() -> String {
     }
 }
 
+/// `message` with the request's id after it, for ERROR messages that say what happened.
+pub fn with_request_id(message: &str) -> String {
+    match current_request_id() {
+        Some(id) => format!("{message} (request {id})"),
+        None => message.to_string(),
+    }
+}
+
 /// The caller's `X-Request-Id` when it is sane (1 to 64 visible ASCII characters), else a fresh
 /// one of 16 hex digits.
 fn request_id(headers: &HeaderMap) -> Arc<str> {
