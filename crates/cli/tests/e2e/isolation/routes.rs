@@ -26,7 +26,7 @@ enum Expect {
     Noop,
     /// `/metrics` on a server without a metrics token: the OpenMetrics text to anyone, whatever
     /// key comes with it, counting by route template (nothing of alice's). With a token, every
-    /// caller without it is refused: `observe::the_metrics_token_guards_metrics_and_nothing_else`.
+    /// caller without it is refused: `observe::metrics::the_metrics_token_guards_metrics_and_nothing_else`.
     Metrics,
 }
 use Expect::*;
