@@ -16,16 +16,14 @@ fn probes_answer_without_a_key_name_a_broken_store_and_hold_no_secret() {
         json!([{"name": "catalogue", "status": "ok"}, {"name": "service R2", "status": "ok"}])
     );
 
-    // Break the store: its folder replaced by a file (root ignores permissions), or its bucket
-    // moved away.
+    // Break the store: its folder (or, on S3, the bucket's folder in s3s-fs) replaced by a file;
+    // root ignores permissions, and s3s-fs would make a missing bucket's folder again.
     let (broken, aside) = match &server.backend {
         Backend::Embedded => (server.data_dir.join("blobs"), server.data_dir.join("blobs.aside")),
         Backend::PostgresS3 { s3_root, bucket, .. } => (s3_root.join(bucket), s3_root.join(format!("{bucket}.aside"))),
     };
     std::fs::rename(&broken, &aside).expect("move the store away");
-    if matches!(server.backend, Backend::Embedded) {
-        std::fs::write(&broken, b"not a folder").expect("a file in its place");
-    }
+    std::fs::write(&broken, b"not a folder").expect("a file in its place");
     let a = get(&format!("{}/readyz", server.url));
     assert_eq!(a.status, 503, "{}", a.text);
     let v = a.json();
@@ -59,9 +57,7 @@ fn probes_answer_without_a_key_name_a_broken_store_and_hold_no_secret() {
     }
 
     // Mended, ready again.
-    if matches!(server.backend, Backend::Embedded) {
-        std::fs::remove_file(&broken).expect("remove the file");
-    }
+    std::fs::remove_file(&broken).expect("remove the file");
     std::fs::rename(&aside, &broken).expect("put the store back");
     let again = get(&format!("{}/readyz", server.url));
     assert_eq!(again.status, 200, "{}", again.text);
