@@ -73,6 +73,21 @@ pub struct ServerArgs {
     /// gives them their own [default: no limit].
     #[arg(long, value_name = "N")]
     quota_objects: Option<u64>,
+    /// A token that `GET /metrics` then requires as `Authorization: Bearer <token>` [default: none,
+    /// /metrics is open].
+    #[arg(long, env = "FEDML_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// How log lines on stderr read: `text` for people, `json` (one object per line) for log
+    /// shippers [default: text].
+    #[arg(long, value_enum, env = "FEDML_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The shape of the server's log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `$FEDML_DATA_DIR`, else `$XDG_DATA_HOME/fedml-server`, else `~/.local/share/fedml-server`.
@@ -86,14 +101,16 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
-pub fn init_logging() {
+/// Logs to stderr. Each request's lines carry its id (the `request` span's `request_id`): in the
+/// text format as `request{request_id=…}:`, in JSON as `"span":{"request_id":…}`.
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FEDML_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 /// Flags and environment over the file over the defaults.
@@ -157,12 +174,18 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         gc_interval: Duration::from_secs(args.gc_interval.or(file.gc_interval).unwrap_or(60).max(1)),
         limits,
         quota,
+        metrics_token: match args.metrics_token.or(file.metrics_token) {
+            Some(token) if token.trim().is_empty() => {
+                return Err("metrics_token is empty; give a token, or leave it out to keep /metrics open".into());
+            }
+            token => token,
+        },
     };
     Ok((config, data_dir))
 }
 
 pub fn run(args: ServerArgs) -> Outcome {
-    init_logging();
+    init_logging(args.log_format);
     let (config, data_dir) = match build_config(args) {
         Ok(c) => c,
         Err(message) => {
@@ -241,6 +264,8 @@ pub fn admin_config(
         shutdown_grace: None,
         quota_bytes: None,
         quota_objects: None,
+        metrics_token: None,
+        log_format: LogFormat::Text,
     };
     build_config(args).map(|(config, _)| config)
 }

@@ -60,6 +60,7 @@ impl Platform {
         for n in 1..=part_count {
             urls.push(store.part_url(&service, &upload, n, expires_at).await?);
         }
+        self.observe.metrics.upload_urls(upload.part_size, urls.len());
         Ok(Presigned { upload_id: upload.id, urls })
     }
 

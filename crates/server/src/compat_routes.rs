@@ -58,18 +58,21 @@ pub fn router() -> Router<AppState> {
 fn reply(result: Result<Value, Error>) -> Response {
     let body = match result {
         Ok(data) => json!({"code": "SUCCESS", "message": "", "data": data}),
-        Err(e) => {
-            let message = match &e {
-                Error::Internal(cause) => {
-                    tracing::error!(%cause, "FedML-compatible request failed");
-                    "the server could not complete the request; its log has the details".to_string()
-                }
-                other => other.to_string(),
-            };
-            json!({"code": "FAILURE", "message": message, "data": null})
-        }
+        Err(e) => json!({"code": "FAILURE", "message": failure_message(&e), "data": null}),
     };
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// What a FAILURE says: the refusal, or for a breakage only that it happened and the request's
+/// id (the cause goes to the log).
+fn failure_message(e: &Error) -> String {
+    match e {
+        Error::Internal(cause) => {
+            tracing::error!(%cause, "FedML-compatible request failed");
+            crate::observe::internal_error_message()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn body(json: Result<axum::Json<Value>, JsonRejection>) -> Result<Value, Error> {
@@ -114,8 +117,10 @@ async fn handle_heartbeat(State(p): State<AppState>, json: Result<axum::Json<Val
     match result {
         Ok(v) => reply(Ok(v)),
         // The SDK reads `data: false` as "key refused".
-        Err(e) => (StatusCode::OK, axum::Json(json!({"code": "FAILURE", "message": e.to_string(), "data": false})))
-            .into_response(),
+        Err(e) => {
+            (StatusCode::OK, axum::Json(json!({"code": "FAILURE", "message": failure_message(&e), "data": false})))
+                .into_response()
+        }
     }
 }
 

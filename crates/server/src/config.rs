@@ -98,6 +98,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The quota of users without their own; unlimited by default.
     pub quota: Quota,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -112,6 +114,7 @@ impl ServerConfig {
             lifetimes: Lifetimes::default(),
             gc_interval: Duration::from_secs(60),
             limits: Limits::default(),
+            metrics_token: None,
             quota: Quota::default(),
         }
     }
@@ -152,6 +155,7 @@ pub struct FileConfig {
     /// The default quota: a number of bytes or a size such as "10GiB".
     pub quota_bytes: Option<SizeValue>,
     pub quota_objects: Option<u64>,
+    pub metrics_token: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod limits;
+pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod platform;
@@ -157,10 +158,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let described = services.iter().map(|(n, s)| (n.clone(), s.describe())).collect();
 
     let bootstrap = admin::bootstrap(&catalogue, &config.data_dir).await?;
-    let platform = Arc::new(
+    let mut platform =
         Platform::new(catalogue, services, default_service.clone(), public_url.clone(), config.lifetimes.clone())
-            .with_default_quota(config.quota),
-    );
+            .with_default_quota(config.quota);
+    platform.observe.metrics_token = config.metrics_token.clone();
+    let platform = Arc::new(platform);
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = limits::apply(routes::router(platform.clone()), &config.limits);

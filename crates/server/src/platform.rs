@@ -59,6 +59,8 @@ pub struct Platform {
     pub(crate) lifetimes: Lifetimes,
     /// The quota of users without their own (`crate::quota`).
     pub(crate) quota: Quota,
+    /// Metrics and the token that guards them (`observe`).
+    pub observe: crate::observe::Observer,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -79,7 +81,15 @@ impl Platform {
         public_url: String,
         lifetimes: Lifetimes,
     ) -> Self {
-        Platform { catalogue, services, default_service, public_url, lifetimes, quota: Quota::default() }
+        Platform {
+            catalogue,
+            services,
+            default_service,
+            public_url,
+            lifetimes,
+            quota: Quota::default(),
+            observe: Default::default(),
+        }
     }
 
     /// The quota of every user without their own (unlimited unless set).
@@ -214,6 +224,7 @@ impl Platform {
         let record = self.object_record(caller, name).await?;
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
+        self.observe.metrics.download_ticket(record.meta.size);
         Ok(DownloadTicket {
             url: store.get_url(&record.meta.service, &record.blob_key, expires_at).await?,
             object: record.meta,
@@ -281,6 +292,7 @@ impl Platform {
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
         // More may be due when a batch came back full and this pass got somewhere with it.
         report.more = (full_sessions && report.sessions_expired > 0) || (full_blobs && report.blobs_reclaimed > 0);
+        self.observe.metrics.collected(&report);
         Ok(report)
     }
 

@@ -6,14 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use fedml_proto::{
@@ -35,6 +34,9 @@ pub type AppState = Arc<Platform>;
 
 pub fn router(platform: AppState) -> Router {
     Router::new()
+        .route("/healthz", get(crate::observe::handle_healthz))
+        .route("/readyz", get(crate::observe::handle_readyz))
+        .route("/metrics", get(crate::observe::handle_metrics))
         .route("/api/v1/health", get(handle_health))
         .route("/api/v1/openapi.json", get(crate::openapi::handle_openapi))
         .route("/api/v1/whoami", get(handle_whoami))
@@ -51,7 +53,7 @@ pub fn router(platform: AppState) -> Router {
         .merge(crate::compat_routes::router())
         .fallback(handle_unknown_route)
         .method_not_allowed_fallback(handle_wrong_method)
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(platform.clone(), crate::observe::track))
         .with_state(platform)
 }
 
@@ -80,11 +82,11 @@ impl IntoResponse for Error {
         let message = match &self {
             Error::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
-                "the server could not complete the request; its log has the details".to_string()
+                crate::observe::internal_error_message()
             }
             Error::StorageFull(message) => {
                 tracing::warn!(%message, "request failed");
-                message.clone()
+                crate::observe::with_request_id(message)
             }
             other => other.to_string(),
         };
@@ -123,16 +125,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(|Query(value)| ApiQuery(value))
             .map_err(|e| Error::Invalid(e.body_text()))
     }
-}
-
-async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    // The path only: query strings carry URL signatures.
-    let path = request.uri().path().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64);
-    response
 }
 
 async fn handle_unknown_route() -> Error {
@@ -279,7 +271,8 @@ async fn handle_put_part(
 ) -> Result<Response, Error> {
     let store = local_store(&p, &service)?;
     check_signature(store, "PUT", &LocalStore::part_path(&service, &upload_id, part), &sig)?;
-    let etag = p.receive_part(&service, &upload_id, part, body.into_data_stream()).await?;
+    let body = crate::observe::count_received(&p, body.into_data_stream());
+    let etag = p.receive_part(&service, &upload_id, part, body).await?;
     let mut response = StatusCode::OK.into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
@@ -298,8 +291,9 @@ async fn handle_get_blob(
     let store = local_store(&p, &service)?;
     let key = format!("{owner}/{blob}");
     check_signature(store, "GET", &LocalStore::object_url_path(&service, &key), &sig)?;
-    store.serve(&key, &headers).await.map_err(|e| match e {
+    let response = store.serve(&key, &headers).await.map_err(|e| match e {
         BlobError::NotFound => Error::NotFound("the data behind this URL no longer exists".into()),
         other => other.into(),
-    })
+    })?;
+    Ok(crate::observe::count_served(&p, response))
 }

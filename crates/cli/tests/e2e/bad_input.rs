@@ -839,3 +839,61 @@ fn admin_quota_refuses_bad_values_and_changes_nothing() {
     let body: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!((body["data"]["quotaBytes"].as_u64(), body["data"]["quotaObjects"].as_u64()), (Some(1000), Some(5)));
 }
+
+/// Operator settings and headers of the observability features: a wrong log format, an empty or
+/// mistyped metrics token are refused before anything is created; an `X-Request-Id` that is not
+/// sane is replaced, never echoed; a wrong metrics token is a FAILURE that says what to send.
+#[test]
+fn observability_settings_and_headers_that_are_wrong() {
+    let work = tempfile::tempdir().expect("tmp");
+    let data = work.path().join("data");
+    let config = work.path().join("fedml.toml");
+    let server_with = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+            .arg("server")
+            .args(["--data-dir", &data.display().to_string(), "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("FEDML_METRICS_TOKEN")
+            .env_remove("FEDML_LOG_FORMAT")
+            .env_remove("FEDML_SERVER_CONFIG")
+            .output()
+            .expect("run fedml server");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let mut cases = 0;
+    let (code, err) = server_with(&["--log-format", "xml"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("'xml'") && err.contains("text, json"), "{err}");
+    cases += 1;
+    for token in ["", "   "] {
+        let (code, err) = server_with(&["--metrics-token", token]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("metrics_token is empty") && err.contains("leave it out"), "{err}");
+        cases += 1;
+    }
+    for (text, says) in [("metrics_token = \"\"", "metrics_token is empty"), ("metrics_token = 5", "expected a string")]
+    {
+        std::fs::write(&config, text).expect("config");
+        let (code, err) = server_with(&["--config", &config.display().to_string()]);
+        assert_eq!(code, Some(1), "{text}: {err}");
+        assert!(err.contains(says), "{text}: {err}");
+        cases += 1;
+    }
+    assert!(!data.exists(), "a refused start created the data directory");
+
+    let server = TestServer::start();
+    let http = fedml_client::client::http_client().expect("HTTP client");
+    for bad in ["", "with space", "ünïcode", &"x".repeat(65), "tab\there", "quote\"d é"] {
+        let id = fedml_client::block_on(async {
+            let r =
+                http.get(format!("{}/api/v1/whoami", server.url)).header("x-request-id", bad.as_bytes()).send().await;
+            let r = r.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+            assert_eq!(r.status().as_u16(), 401, "the request is still answered");
+            Ok(r.headers().get("x-request-id").map(|v| v.as_bytes().to_vec()).unwrap_or_default())
+        })
+        .expect("request");
+        assert!(id.len() == 16 && id.iter().all(u8::is_ascii_hexdigit), "{bad:?} answered with id {id:?}");
+        cases += 1;
+    }
+    println!("{cases} observability bad inputs");
+}

@@ -26,6 +26,9 @@ mod isolation;
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
+/// Probes, metrics (exact counts by route and status), the metrics token, request ids in ERROR
+/// messages and log lines, JSON logs.
+mod observe;
 /// The OpenAPI document against real answers of every native operation.
 mod openapi;
 /// `fedml admin backup`, `restore` and `fsck`: a backup taken under writes, a restored data

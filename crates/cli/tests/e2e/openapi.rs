@@ -247,6 +247,8 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
 
     c.call("get", "/api/v1/openapi.json", "/api/v1/openapi.json", None, None);
     c.call("get", "/api/v1/health", "/api/v1/health", None, None);
+    c.call("get", "/healthz", "/healthz", None, None);
+    assert_eq!(c.call("get", "/readyz", "/readyz", None, None).body["data"]["ready"], true);
     let me = c.call("get", "/api/v1/whoami", "/api/v1/whoami", key, None);
     assert_eq!(me.body["data"]["read_only"], false);
     assert_eq!(c.call("get", "/api/v1/whoami", "/api/v1/whoami", None, None).status, 401);

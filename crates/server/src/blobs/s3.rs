@@ -188,6 +188,14 @@ impl S3Store {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Whether the bucket takes an object: a few bytes put under a key of the probe's own and
+    /// deleted again (a HEAD would not tell a missing bucket from a missing key).
+    pub(crate) async fn answers(&self) -> Result<(), BlobError> {
+        let path = self.path(".fedml-ready-probe");
+        self.store.put(&path, object_store::PutPayload::from_static(b"ready")).await?;
+        self.delete(".fedml-ready-probe").await
+    }
 }
 
 /// What `fedml admin fsck` reads of the bucket: listing and sizes, never a change.

@@ -14,6 +14,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::time::{now_ms, rfc3339};
 
 mod inventory;
+mod probe;
 mod quota;
 mod reader;
 mod records;

@@ -153,6 +153,7 @@ impl Platform {
         for n in first..first + count {
             urls.push(PartUrl { part_number: n, url: store.part_url(&upload.service, &upload, n, expires).await? });
         }
+        self.observe.metrics.upload_urls(upload.part_size, urls.len());
         Ok(urls)
     }
 

@@ -24,6 +24,10 @@ enum Expect {
     Unsigned,
     /// The public no-op S3 endpoint: DELETE does nothing (204), every other method is refused.
     Noop,
+    /// `/metrics` on a server without a metrics token: the OpenMetrics text to anyone, whatever
+    /// key comes with it, counting by route template (nothing of alice's). With a token, every
+    /// caller without it is refused: `observe::metrics::the_metrics_token_guards_metrics_and_nothing_else`.
+    Metrics,
 }
 use Expect::*;
 
@@ -58,6 +62,9 @@ const MATRIX: &[Row] = &[
     //   method    route                                                     other     read-only  revoked   no key    malformed
     row("GET",    "/api/v1/health",                                         [Public,   Public,    Public,   Public,   Public]),
     row("GET",    "/api/v1/openapi.json",                                   [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/healthz",                                               [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/readyz",                                                [Public,   Public,    Public,   Public,   Public]),
+    row("GET",    "/metrics",                                               [Metrics,  Metrics,   Metrics,  Metrics,  Metrics]),
     row("GET",    "/api/v1/whoami",                                         [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/uploads",                                        [Own,      No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/parts",                             [No(404),  No(403),   U,        U,        U]),
@@ -247,6 +254,7 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
     match (method, route) {
         ("GET", "/api/v1/health") => vec![Req::new("GET", route, None)],
         ("GET", "/api/v1/openapi.json") => vec![Req::new("GET", route, None)],
+        ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") => vec![Req::new("GET", route, None)],
         ("GET", "/api/v1/whoami") => vec![Req::new("GET", route, None)],
         ("POST", "/api/v1/uploads") => vec![Req::new(
             "POST",
@@ -501,6 +509,12 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
         Noop => {
             let status = if req.method == "DELETE" { 204 } else { 403 };
             refused(status, false, &mut problems);
+        }
+        Metrics => {
+            let text = a.text();
+            if a.status != 200 || !text.contains("fedml_http_requests_total{") || !text.trim_end().ends_with("# EOF") {
+                problems.push(format!("{label}: expected the metrics text, got HTTP {} {text}", a.status));
+            }
         }
     }
     problems
