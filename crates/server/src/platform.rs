@@ -9,7 +9,7 @@ use fedml_proto::rules;
 use fedml_proto::{DownloadTicket, Identity, ObjectMeta, ObjectPage};
 
 use crate::blobs::BlobStore;
-use crate::catalogue::{Catalogue, CatalogueError};
+use crate::catalogue::{Catalogue, CatalogueError, Garbage};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::quota::Quota;
@@ -273,8 +273,8 @@ impl Platform {
                 tracing::warn!(service = %item.service, "garbage in a service this server does not serve; left for another instance");
                 continue;
             };
-            if let Some(upload_id) = item.blob_key.strip_prefix("upload:") {
-                match self.catalogue.upload(upload_id).await {
+            match &item.item {
+                Garbage::Session(upload_id) => match self.catalogue.upload(upload_id).await {
                     Ok(upload) => {
                         if !self.catalogue.blob_in_use(&item.service, &upload.blob_key).await? {
                             store.abort_upload(&upload).await?;
@@ -282,9 +282,12 @@ impl Platform {
                     }
                     Err(CatalogueError::NotFound) => {}
                     Err(e) => return Err(e.into()),
+                },
+                Garbage::Blob(blob_key) => {
+                    if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
+                        store.delete(blob_key).await?;
+                    }
                 }
-            } else if !self.catalogue.blob_in_use(&item.service, &item.blob_key).await? {
-                store.delete(&item.blob_key).await?;
             }
             self.catalogue.forget_garbage(&item).await?;
             report.blobs_reclaimed += 1;

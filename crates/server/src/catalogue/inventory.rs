@@ -11,9 +11,6 @@ use super::{Catalogue, GarbageRecord, MIGRATIONS, Result, UploadRecord, UploadSt
 /// The schema version this build migrates catalogues to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Where garbage rows name the bytes of a whole ended session rather than one blob.
-pub const SESSION_GARBAGE_PREFIX: &str = "upload:";
-
 /// One blob an object points at.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlobReference {
@@ -83,9 +80,7 @@ impl Catalogue {
         let rows = sqlx::query("SELECT service, blob_key FROM garbage ORDER BY service, blob_key")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| Ok(GarbageRecord { service: row.try_get("service")?, blob_key: row.try_get("blob_key")? }))
-            .collect()
+        rows.iter().map(|row| super::records::garbage_from_row(row)).collect()
     }
 
     /// The schema version the catalogue is at.

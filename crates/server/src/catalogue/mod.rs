@@ -19,10 +19,10 @@ mod quota;
 mod reader;
 mod records;
 
-pub use inventory::{BlobReference, SCHEMA_VERSION, SESSION_GARBAGE_PREFIX, referenced_blobs_of, schema_version_of};
+pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
 use reader::{Bind, SqliteReader};
-pub use records::{ApiKeyRecord, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
-use records::{Columns, key_from_row, object_from_row, to_json, upload_from_row};
+pub use records::{ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
+use records::{Columns, garbage_from_row, key_from_row, object_from_row, to_json, upload_from_row};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
 /// split at every `;`, so none may appear in a comment.
@@ -401,7 +401,7 @@ impl Catalogue {
         if deleted.rows_affected() != 1 {
             return Err(CatalogueError::NotFound);
         }
-        insert_garbage(&mut tx, &record.meta.service, &record.blob_key, reclaim_after).await?;
+        insert_garbage(&mut tx, &record.meta.service, &Garbage::Blob(record.blob_key.clone()), reclaim_after).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -600,7 +600,7 @@ impl Catalogue {
                 .bind(&old_id)
                 .execute(&mut *tx)
                 .await?;
-                insert_garbage(&mut tx, &old_service, &old_blob, reclaim_after).await?;
+                insert_garbage(&mut tx, &old_service, &Garbage::Blob(old_blob), reclaim_after).await?;
                 created_at
             }
             None => {
@@ -723,16 +723,14 @@ impl Catalogue {
             query = query.bind(service);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| Ok(GarbageRecord { service: row.try_get("service")?, blob_key: row.try_get("blob_key")? }))
-            .collect()
+        rows.iter().map(|row| garbage_from_row(row)).collect()
     }
 
     pub async fn forget_garbage(&self, item: &GarbageRecord) -> Result<()> {
         let _gate = self.gate().await;
         sqlx::query("DELETE FROM garbage WHERE service = $1 AND blob_key = $2")
             .bind(&item.service)
-            .bind(&item.blob_key)
+            .bind(item.item.column())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -762,13 +760,13 @@ async fn end_session(
     reclaim_after: i64,
 ) -> Result<()> {
     sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
-    insert_garbage(tx, service, &format!("upload:{upload_id}"), reclaim_after).await
+    insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await
 }
 
 async fn insert_garbage(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     service: &str,
-    blob_key: &str,
+    item: &Garbage,
     reclaim_after: i64,
 ) -> Result<()> {
     sqlx::query(
@@ -776,7 +774,7 @@ async fn insert_garbage(
          ON CONFLICT (service, blob_key) DO NOTHING",
     )
     .bind(service)
-    .bind(blob_key)
+    .bind(item.column())
     .bind(reclaim_after)
     .execute(&mut **tx)
     .await?;

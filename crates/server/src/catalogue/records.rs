@@ -131,10 +131,45 @@ pub struct PartRecord {
     pub etag: String,
 }
 
+/// What a garbage row hands to the collector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Garbage {
+    /// One finished blob that no object points at any more (replaced or deleted).
+    Blob(String),
+    /// Whatever an ended upload session left, by its id: its staging file or multipart upload,
+    /// and its blob if it was finished but never committed.
+    Session(String),
+}
+
+impl Garbage {
+    /// How a session's garbage is written in the `garbage.blob_key` column (a blob key never
+    /// holds a colon: it is `<hex>/<hex>`).
+    const SESSION_PREFIX: &'static str = "upload:";
+
+    /// The value of the `garbage.blob_key` column.
+    pub fn column(&self) -> String {
+        match self {
+            Garbage::Blob(key) => key.clone(),
+            Garbage::Session(upload_id) => format!("{}{upload_id}", Self::SESSION_PREFIX),
+        }
+    }
+
+    pub fn from_column(value: &str) -> Garbage {
+        match value.strip_prefix(Self::SESSION_PREFIX) {
+            Some(upload_id) => Garbage::Session(upload_id.to_string()),
+            None => Garbage::Blob(value.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GarbageRecord {
     pub service: String,
-    pub blob_key: String,
+    pub item: Garbage,
+}
+
+pub(super) fn garbage_from_row(row: &dyn Columns) -> Result<GarbageRecord> {
+    Ok(GarbageRecord { service: row.text("service")?, item: Garbage::from_column(&row.text("blob_key")?) })
 }
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::blobs::{BlobStore, LocalStore, S3Store, StoredPlace};
-use crate::catalogue::{BlobReference, Catalogue, SESSION_GARBAGE_PREFIX, UploadState};
+use crate::catalogue::{BlobReference, Catalogue, Garbage, UploadState};
 use crate::config::{ServerConfig, ServiceSpec};
 
 /// Something wrong that the operator must look at.
@@ -137,8 +137,8 @@ pub async fn fsck(
     // 2. What the catalogue references.
     let references = catalogue.referenced_blobs().await?;
     let sessions = catalogue.live_uploads().await?;
-    let garbage: HashSet<(String, String)> =
-        catalogue.all_garbage().await?.into_iter().map(|g| (g.service, g.blob_key)).collect();
+    let garbage: HashSet<(String, Garbage)> =
+        catalogue.all_garbage().await?.into_iter().map(|g| (g.service, g.item)).collect();
 
     let mut accounted: HashSet<(String, StoredPlace, String)> = HashSet::new();
     let mut unconfigured: BTreeMap<String, u64> = BTreeMap::new();
@@ -231,8 +231,9 @@ pub async fn fsck(
                 StoredPlace::Blob => key.rsplit('/').next().unwrap_or(&key).to_string(),
                 StoredPlace::Staging => key.clone(),
             };
-            let is_garbage = (place == StoredPlace::Blob && garbage.contains(&(service.clone(), key.clone())))
-                || garbage.contains(&(service.clone(), format!("{SESSION_GARBAGE_PREFIX}{session_id}")));
+            let is_garbage = (place == StoredPlace::Blob
+                && garbage.contains(&(service.clone(), Garbage::Blob(key.clone()))))
+                || garbage.contains(&(service.clone(), Garbage::Session(session_id)));
             let status = if is_garbage { Unreferenced::Garbage } else { Unreferenced::Unknown };
             UnreferencedFile { service, place, key, size, status }
         })
