@@ -387,3 +387,35 @@ pub async fn open_raw_upload(
     let urls = client.part_urls(&session.upload_id, 1, 1).await?;
     Ok((session, urls))
 }
+
+/// CRC-32C (Castagnoli), as the local store's ETags.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// One request of a race, run on its own thread by [`at_once`].
+pub type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// Runs `jobs` at the same moment (released together by a barrier), each on its own thread;
+/// answers their results in order.
+pub fn at_once<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(jobs.len()));
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                job()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().expect("a racing thread")).collect()
+}

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Barrier};
 
 use fedml_client::ResponseCode;
 use fedml_client::client::Client;
@@ -198,22 +197,6 @@ fn the_object_count_is_limited_too() {
     assert_eq!(names(&server, &alice), ["o1", "o3", "o4", "tree"]);
 }
 
-/// Runs `jobs` at the same moment, each on its own thread; answers their results in order.
-fn at_once<T: Send + 'static>(jobs: Vec<Box<dyn FnOnce() -> T + Send>>) -> Vec<T> {
-    let barrier = Arc::new(Barrier::new(jobs.len()));
-    let handles: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                job()
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().expect("racer")).collect()
-}
-
 #[test]
 fn uploads_racing_for_the_last_bytes_fill_the_quota_exactly() {
     let a = TestServer::start_with_quota(no_grace(), quota(Some(10_000), Some(20)));
@@ -222,7 +205,7 @@ fn uploads_racing_for_the_last_bytes_fill_the_quota_exactly() {
     let work = tempfile::tempdir().expect("tmp");
     assert_ok(upload(&a, &alice, work.path(), "base", 7_000, false), "base");
     for round in 0..8 {
-        let jobs: Vec<Box<dyn FnOnce() -> (ResponseCode, String) + Send>> = (0..8)
+        let jobs: Vec<Job<(ResponseCode, String)>> = (0..8)
             .map(|i| {
                 let file = work.path().join(format!("r{round}-{i}.bin"));
                 std::fs::write(&file, bytes(1_000, (round * 8 + i) as u64)).expect("write");

@@ -5,7 +5,6 @@
 //! committed bytes never change afterwards.
 
 use std::io::{Read, Write};
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use fedml_client::ResponseCode;
@@ -112,25 +111,6 @@ fn assert_holds(server: &TestServer, name: &str, expected: &[u8], label: &str) {
 fn listed(server: &TestServer) -> Vec<String> {
     let list = fedml_client::list_storage_objects_with(&server.admin());
     list.data.expect("list").into_iter().map(|o| o.data_name).collect()
-}
-
-/// One request of a race, run on its own thread.
-type Job<T> = Box<dyn FnOnce() -> T + Send>;
-
-/// Runs `jobs` at the same moment, each on its own thread; answers their results in order.
-fn at_once<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
-    let barrier = Arc::new(Barrier::new(jobs.len()));
-    let handles: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                job()
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().expect("race thread")).collect()
 }
 
 #[test]
@@ -287,18 +267,6 @@ fn a_part_arriving_during_completion_never_changes_committed_bytes() {
         let holds = if completed.is_ok() { &session.data } else { &other };
         assert_holds(&pair.b, &name, holds, &label);
     }
-}
-
-/// CRC-32C (Castagnoli), as the local store's ETags.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
 
 #[derive(Debug, Clone, Copy)]
