@@ -338,14 +338,13 @@ fn any_interleaving_on_one_session_has_one_truthful_outcome() {
             match a {
                 Answer::Completed(Err(e)) | Answer::Aborted(Err(e)) => assert_refusal(&label, e),
                 Answer::Part(status) => {
-                    // Accepted, or refused because the session moved on; an S3 server answers
-                    // a part of an upload it is completing or has completed in its own way
-                    // (s3s-fs: 403 or 404).
-                    let refusals: &[u16] = if local { &[409] } else { &[403, 404] };
-                    assert!(
-                        *status == 200 || refusals.contains(status),
-                        "{label}: a part answered HTTP {status}: {answers:?}"
-                    )
+                    // Accepted, or refused because the session moved on (409 from our local
+                    // store). On S3 the part goes to the bucket, not to this server: the bucket
+                    // answers a part of an upload it is completing or has completed as it sees
+                    // fit (s3s-fs: 403, 404, or 500 when the completion moves the part files
+                    // under it), and only the outcome below is ours to hold.
+                    let ok = *status == 200 || if local { *status == 409 } else { *status >= 400 };
+                    assert!(ok, "{label}: a part answered HTTP {status}: {answers:?}")
                 }
                 _ => {}
             }
