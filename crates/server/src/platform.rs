@@ -262,8 +262,21 @@ impl Platform {
         let expired = self.catalogue.expired_uploads(now, SESSIONS).await?;
         let full_sessions = expired.len() == SESSIONS as usize;
         for upload in expired {
-            if self.catalogue.abort_upload(&upload, upload.state, now).await? {
-                report.sessions_expired += 1;
+            match self.catalogue.abort_upload(&upload, upload.state, now).await {
+                Ok(true) => report.sessions_expired += 1,
+                Ok(false) => {}
+                // The record of the abort does not fit on the disk that the session's own bytes
+                // fill. The session has expired, so nothing can complete it any more: give its
+                // bytes' room back now, and the next pass records the abort.
+                Err(e) if e.is_storage_full() => {
+                    tracing::warn!(upload = %upload.id, "the catalogue's disk is full; releasing an expired upload's space");
+                    if let Ok(store) = self.store(&upload.service)
+                        && let Err(e) = store.release_space(&upload).await
+                    {
+                        tracing::warn!(error = %e, "cannot release the space of an expired upload");
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         let due = self.catalogue.due_garbage(now, &self.service_names(), BLOBS).await?;

@@ -281,6 +281,14 @@ impl LocalStore {
         Ok((written, crc))
     }
 
+    /// Empties a sealed staging file, giving its blocks back.
+    pub(super) async fn empty(&self, sealed: Sealed) -> Result<(), BlobError> {
+        tokio::task::spawn_blocking(move || sealed.file.set_len(0))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+        Ok(())
+    }
+
     /// Makes the sealed staging file the blob: its final length, durable, renamed into place.
     pub(super) async fn finish_upload(
         &self,

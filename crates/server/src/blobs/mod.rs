@@ -141,6 +141,20 @@ impl BlobStore {
         }
     }
 
+    /// Gives back the room an expired upload's bytes take while its abort cannot be recorded
+    /// (the disk is full): the local staging file is emptied, under the seal so that no part or
+    /// completion is writing it. Nothing to do for a bucket.
+    pub async fn release_space(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Local(local) => match local.seal(upload).await {
+                Ok(sealed) => local.empty(sealed).await,
+                Err(BlobError::NotFound) => Ok(()),
+                Err(e) => Err(e),
+            },
+            BlobStore::S3(_) => Ok(()),
+        }
+    }
+
     /// Removes whatever an unfinished or abandoned upload left (parts and any finished blob).
     pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
         match self {

@@ -67,6 +67,23 @@ pub struct Catalogue {
     postgres: bool,
 }
 
+impl CatalogueError {
+    /// Whether the database could not write for want of room (a full disk, a file size limit).
+    pub fn is_storage_full(&self) -> bool {
+        use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        match self {
+            CatalogueError::Database(sqlx::Error::Database(db)) => {
+                db.code().as_deref() == Some("13") || db.message().contains("database or disk is full")
+            }
+            CatalogueError::Database(sqlx::Error::Io(e)) => {
+                matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded)
+            }
+            CatalogueError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
+            _ => false,
+        }
+    }
+}
+
 impl Catalogue {
     /// Opens (creating if needed) the catalogue at `url` (`sqlite://path` or `postgres://…`) and
     /// applies pending migrations.

@@ -268,11 +268,9 @@ impl Platform {
             Err(e) => return Err(e.into()),
         };
         // Sealed now: had another completion claimed the session while this one waited for the
-        // seal, it shows here (and its parts are gone).
-        let current = self.catalogue.upload(&upload.id).await?;
-        if current.state != UploadState::Open {
-            return Err(state_error(&current));
-        }
+        // seal, it shows here (and its parts are gone); so does an expiry, after which the
+        // collector may empty the bytes of a session whose abort it cannot record.
+        check_open(&self.catalogue.upload(&upload.id).await?)?;
         let stored = if store.records_parts() { Some(self.catalogue.parts(&upload.id).await?) } else { None };
         let received = check_completion(upload, stored.as_deref(), &completion)?;
         if !self.catalogue.move_upload(&upload.id, UploadState::Open, UploadState::Completing).await? {
