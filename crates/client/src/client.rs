@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, Result};
+use crate::retry::{self, Failed};
 
 #[derive(Clone)]
 pub struct Client {
@@ -84,6 +85,41 @@ impl Client {
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
+        self.call_sent(method, path, body).await.0
+    }
+
+    /// [`Client::call`], sent again (through [`retry::with_retries`]) when it never reached the
+    /// server or its connection broke before an answer came, as when a server behind a load
+    /// balancer restarts and closes its idle connections; answers the result and how many times
+    /// the request was sent. Every call of this API may be sent twice: reads change nothing, a
+    /// repeated completion or abort answers as the first did, a repeated opening of an upload
+    /// leaves a session that expires unused, and [`Client::delete`] takes a repeat that finds
+    /// nothing for the delete it repeats. A time-out is not repeated.
+    async fn call_sent<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> (Result<T>, u32) {
+        let sent = std::sync::atomic::AtomicU32::new(0);
+        let result = retry::with_retries(|| {
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.call_once(method.clone(), path, body)
+        })
+        .await;
+        (result, sent.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    async fn call_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> std::result::Result<T, Failed> {
+        let broken = |e: reqwest::Error| {
+            let error = network_error(&self.base, &e);
+            if e.is_timeout() { Failed::give_up(error) } else { Failed::retry(error) }
+        };
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -92,25 +128,25 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| network_error(&self.base, &e))?;
+        let response = request.send().await.map_err(broken)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| network_error(&self.base, &e))?;
+        let bytes = response.bytes().await.map_err(broken)?;
         let envelope: Envelope<T> = match serde_json::from_slice(&bytes) {
             Ok(env) => env,
             Err(_) => {
-                return Err(ClientError::Error(format!(
+                return Err(Failed::give_up(ClientError::Error(format!(
                     "the server at {} answered HTTP {status} with something that is not a FedML reply; \
                      is this the right address?",
                     self.base
-                )));
+                ))));
             }
         };
         match envelope.code {
-            ResponseCode::Success => {
-                envelope.data.ok_or_else(|| ClientError::Error(format!("the server answered {path} without data")))
-            }
-            ResponseCode::Failure => Err(ClientError::Failure(envelope.message)),
-            ResponseCode::Error => Err(ClientError::Error(envelope.message)),
+            ResponseCode::Success => envelope
+                .data
+                .ok_or_else(|| Failed::give_up(ClientError::Error(format!("the server answered {path} without data")))),
+            ResponseCode::Failure => Err(Failed::give_up(ClientError::Failure(envelope.message))),
+            ResponseCode::Error => Err(Failed::give_up(ClientError::Error(envelope.message))),
         }
     }
 
@@ -177,7 +213,15 @@ impl Client {
         if let Some(service) = service {
             path.push_str(&format!("?service={}", encode_segment(service)));
         }
-        self.call::<(), _>(Method::DELETE, &path, None).await
+        match self.call_sent::<(), bool>(Method::DELETE, &path, None).await {
+            // Sent twice after a broken connection, and the second found nothing: the first
+            // most likely deleted it. Whatever did, it is gone, which is what was asked.
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(name).await {
+                Err(ClientError::Failure(_)) => Ok(true),
+                _ => Err(ClientError::Failure(m)),
+            },
+            (result, _) => result,
+        }
     }
 }
 

@@ -29,8 +29,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `fedml server <flags> --listen 127.0.0.1:0`, appending its log to `log`, and
-    /// waits until it listens.
+    /// Starts `fedml server <flags>` (on `--listen 127.0.0.1:0` unless the flags say where),
+    /// appending its log to `log`, and waits until it listens.
     pub fn start(flags: &[String], log: &Path) -> ServerProcess {
         Self::start_with(flags, log, |_| {})
     }
@@ -39,10 +39,12 @@ impl ServerProcess {
     pub fn start_with(flags: &[String], log: &Path, adjust: impl FnOnce(&mut Command)) -> ServerProcess {
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("server log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_fedml"));
+        command.arg("server").args(flags);
+        // A port of its own unless the flags give one.
+        if !flags.iter().any(|f| f == "--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .arg("server")
-            .args(flags)
-            .args(["--listen", "127.0.0.1:0"])
             .env("FEDML_LOG", "info,fedml_server=debug")
             .env_remove("FEDML_SERVER_CONFIG")
             .env_remove("FEDML_LISTEN")

@@ -43,6 +43,8 @@ mod quotas;
 mod races;
 /// Byte ranges on a real signed download URL: 206, invalid ranges ignored, 416, If-Range.
 mod ranges;
+/// A rolling restart of two instances behind a balancer under load: no request lost.
+mod rolling;
 /// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
 mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
