@@ -89,14 +89,7 @@ pub fn message(code: impl fmt::Display, text: &str) -> String {
 }
 
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
+    fedml_proto::text::size(bytes)
 }
 
 pub fn outcome(code: ResponseCode) -> Outcome {

@@ -206,14 +206,7 @@ pub fn objects_text(n: u64) -> String {
 
 /// `1.50 GiB`, `512 B`.
 pub fn size_text(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
+    fedml_proto::text::size(bytes)
 }
 
 /// A whole number of bytes, optionally with a unit: `1000`, `10GiB`, `500 MB`.

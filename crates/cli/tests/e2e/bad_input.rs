@@ -727,14 +727,7 @@ fn fedml_routes_refuse_wrong_types_naming_the_field() {
 fn admin_backup_restore_and_fsck_refuse_bad_paths_clearly() {
     let work = tempfile::tempdir().expect("tmp");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
-            .arg("admin")
-            .args(args)
-            .env_remove("FEDML_DATA_DIR")
-            .env_remove("FEDML_DATABASE_URL")
-            .env_remove("FEDML_SERVER_CONFIG")
-            .output()
-            .expect("run fedml admin");
+        let out = fedml_admin(args);
         (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
     let path = |name: &str| work.path().join(name).display().to_string();

@@ -419,3 +419,15 @@ pub fn at_once<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
         .collect();
     handles.into_iter().map(|h| h.join().expect("a racing thread")).collect()
 }
+
+/// Runs `fedml admin ARGS` with no FedML settings inherited from the environment.
+pub fn fedml_admin<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .arg("admin")
+        .args(args)
+        .env_remove("FEDML_DATA_DIR")
+        .env_remove("FEDML_DATABASE_URL")
+        .env_remove("FEDML_SERVER_CONFIG")
+        .output()
+        .expect("run fedml admin")
+}

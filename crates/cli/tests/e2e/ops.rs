@@ -20,14 +20,7 @@ use crate::harness::*;
 
 /// `fedml admin <args>` with no FedML settings inherited.
 fn admin(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedml"))
-        .arg("admin")
-        .args(args)
-        .env_remove("FEDML_DATA_DIR")
-        .env_remove("FEDML_DATABASE_URL")
-        .env_remove("FEDML_SERVER_CONFIG")
-        .output()
-        .expect("run fedml admin")
+    fedml_admin(args)
 }
 
 fn text(out: &Output) -> String {

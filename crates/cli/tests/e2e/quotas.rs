@@ -26,14 +26,7 @@ fn no_grace() -> Lifetimes {
 
 /// `fedml admin ARGS` on the server's catalogue.
 fn admin(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedml"))
-        .arg("admin")
-        .args(server.admin_location())
-        .args(args)
-        .env_remove("FEDML_DATA_DIR")
-        .env_remove("FEDML_DATABASE_URL")
-        .output()
-        .expect("run fedml admin")
+    fedml_admin(server.admin_location().iter().map(String::as_str).chain(args.iter().copied()))
 }
 
 fn admin_json(server: &TestServer, args: &[&str]) -> Value {

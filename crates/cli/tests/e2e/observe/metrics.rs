@@ -6,19 +6,7 @@ use super::*;
 /// complete). Answers the session's part size.
 fn upload_by_hand(client: &Client, name: &str, data: &[u8]) -> u64 {
     fedml_client::block_on(async {
-        let session = client
-            .create_upload(&CreateUpload {
-                name: name.into(),
-                service: "R2".into(),
-                kind: ObjectKind::File,
-                size: Some(data.len() as u64),
-                description: String::new(),
-                tags: vec![],
-                metadata: Default::default(),
-                overwrite: false,
-            })
-            .await?;
-        let urls = client.part_urls(&session.upload_id, 1, 1).await?;
+        let (session, urls) = open_raw_upload(client, name, ObjectKind::File, data.len() as u64).await?;
         let put = client.http().put(&urls[0].url).body(data.to_vec()).send().await;
         let put = put.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
         assert!(put.status().is_success(), "part refused: {}", put.status());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use fedml_client::client::Client;
-use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
+use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 use serde_json::{Value, json};
 
 use crate::crash::{ServerProcess, admin_key};
