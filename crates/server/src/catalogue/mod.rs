@@ -7,22 +7,22 @@
 
 use std::sync::Arc;
 
-use fedml_proto::ObjectMeta;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::time::{now_ms, rfc3339};
+use crate::time::now_ms;
 
 mod inventory;
 mod probe;
 mod quota;
 mod reader;
 mod records;
+mod uploads;
 
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
 use reader::{Bind, SqliteReader};
 pub use records::{ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
-use records::{Columns, garbage_from_row, key_from_row, object_from_row, to_json, upload_from_row};
+use records::{Columns, garbage_from_row, key_from_row, object_from_row};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
 /// split at every `;`, so none may appear in a comment.
@@ -358,7 +358,7 @@ impl Catalogue {
         for row in &sessions {
             let upload_id: String = row.try_get("id")?;
             let service: String = row.try_get("service")?;
-            end_session(&mut tx, &upload_id, &service, now).await?;
+            uploads::end_session(&mut tx, &upload_id, &service, now).await?;
         }
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE uploads SET state = '{}' WHERE key_id = $1 AND state IN ('{}', '{}')",
@@ -423,303 +423,6 @@ impl Catalogue {
         Ok(record)
     }
 
-    // ---------------------------------------------------------------- uploads
-
-    /// Records a new session, reserving what it needs of its owner's quota in the same
-    /// transaction (`default` is the server's quota for users without their own): of uploads
-    /// opened at the same moment, on any instance, only those that fit are recorded.
-    pub async fn insert_upload(&self, upload: &UploadRecord, default: &crate::quota::Quota) -> Result<()> {
-        let _gate = self.gate().await;
-        let mut tx = self.begin().await?;
-        let quota = self.lock_quota(&mut tx, &upload.owner_id, default).await?;
-        sqlx::query(
-            "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
-             tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id, \
-             reserved_bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(&upload.id)
-        .bind(&upload.owner_id)
-        .bind(&upload.name)
-        .bind(upload.kind.as_str())
-        .bind(&upload.service)
-        .bind(upload.declared_size.map(|s| s as i64))
-        .bind(upload.part_size as i64)
-        .bind(&upload.description)
-        .bind(to_json(&upload.tags))
-        .bind(to_json(&upload.metadata))
-        .bind(upload.overwrite as i64)
-        .bind(&upload.blob_key)
-        .bind(&upload.store_upload_id)
-        .bind(upload.state.as_str())
-        .bind(now_ms())
-        .bind(upload.expires_at)
-        .bind(upload.key_id.as_deref())
-        .bind(upload.reserved_bytes as i64)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(quota) = quota {
-            self.check_quota(&mut tx, upload, &quota).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
-        description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
-        key_id, reserved_bytes FROM uploads";
-
-    pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
-        self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
-            .await
-    }
-
-    /// Moves a session from `from` to `to` if it is still in `from`; `Ok(false)` if another
-    /// request moved it first. (Moves that carry more — commit, abort — have their own calls.)
-    pub async fn move_upload(&self, upload_id: &str, from: UploadState, to: UploadState) -> Result<bool> {
-        let _gate = self.gate().await;
-        let done = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
-            .bind(to.as_str())
-            .bind(upload_id)
-            .bind(from.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Records that a completing session's blob is finished, with its size and checksum: the
-    /// session is then `finished`, waiting for its dataset record. `Ok(false)` if the session
-    /// was no longer completing (its expiry or its key's revocation ended it meanwhile).
-    pub async fn set_blob_result(&self, upload_id: &str, size: u64, checksum: &str) -> Result<bool> {
-        let _gate = self.gate().await;
-        let done = sqlx::query(
-            "UPDATE uploads SET blob_size = $1, blob_checksum = $2, state = $3 WHERE id = $4 AND state = $5",
-        )
-        .bind(size as i64)
-        .bind(checksum)
-        .bind(UploadState::Finished.as_str())
-        .bind(upload_id)
-        .bind(UploadState::Completing.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Records (or replaces, on retry) one received part, only while the session is open.
-    /// `Ok(false)` when it is not (aborted, expired, revoked or being completed meanwhile).
-    pub async fn put_part(&self, upload_id: &str, part: &PartRecord) -> Result<bool> {
-        let _gate = self.gate().await;
-        let done = sqlx::query(
-            "INSERT INTO upload_parts (upload_id, part_number, size, etag) \
-             SELECT id, $2, $3, $4 FROM uploads WHERE id = $1 AND state = $5 \
-             ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag",
-        )
-        .bind(upload_id)
-        .bind(part.part_number as i64)
-        .bind(part.size as i64)
-        .bind(&part.etag)
-        .bind(UploadState::Open.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>> {
-        let rows =
-            sqlx::query("SELECT part_number, size, etag FROM upload_parts WHERE upload_id = $1 ORDER BY part_number")
-                .bind(upload_id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PartRecord {
-                    part_number: row.try_get::<i64, _>("part_number")? as u32,
-                    size: row.try_get::<i64, _>("size")? as u64,
-                    etag: row.try_get("etag")?,
-                })
-            })
-            .collect()
-    }
-
-    /// The commit of an upload: the object appears (or replaces the old one) in one transaction,
-    /// which moves the session from `from` (`completing`, or `finished` for FedML SDK uploads) to
-    /// `committed`.
-    ///
-    /// Fails with [`CatalogueError::NameTaken`] when the name exists and the session did not ask
-    /// to overwrite, and with [`CatalogueError::Moved`] when the session is no longer in `from`
-    /// (nothing is changed then). A replaced blob goes to the collector.
-    pub async fn commit_upload(
-        &self,
-        upload: &UploadRecord,
-        from: UploadState,
-        size: u64,
-        checksum: &str,
-        reclaim_after: i64,
-    ) -> Result<ObjectMeta> {
-        match self.commit_upload_once(upload, from, size, checksum, reclaim_after).await {
-            // Another server created the name between our read and our insert: an overwrite
-            // then replaces what it committed (last writer wins), in a fresh transaction.
-            Err(CatalogueError::NameTaken) if upload.overwrite => {
-                self.commit_upload_once(upload, from, size, checksum, reclaim_after).await
-            }
-            other => other,
-        }
-    }
-
-    async fn commit_upload_once(
-        &self,
-        upload: &UploadRecord,
-        from: UploadState,
-        size: u64,
-        checksum: &str,
-        reclaim_after: i64,
-    ) -> Result<ObjectMeta> {
-        let _gate = self.gate().await;
-        let mut tx = self.begin().await?;
-        let claimed = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
-            .bind(UploadState::Committed.as_str())
-            .bind(&upload.id)
-            .bind(from.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if claimed.rows_affected() != 1 {
-            return Err(CatalogueError::Moved);
-        }
-        let now = now_ms();
-        let existing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",
-            self.lock_rows()
-        )))
-        .bind(&upload.owner_id)
-        .bind(&upload.name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let created_at = match existing {
-            Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
-            Some(row) => {
-                let old_id: String = row.try_get("id")?;
-                let old_service: String = row.try_get("service")?;
-                let old_blob: String = row.try_get("blob_key")?;
-                let created_at: i64 = row.try_get("created_at")?;
-                sqlx::query(
-                    "UPDATE objects SET kind = $1, service = $2, size = $3, checksum = $4, description = $5, \
-                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9 WHERE id = $10",
-                )
-                .bind(upload.kind.as_str())
-                .bind(&upload.service)
-                .bind(size as i64)
-                .bind(checksum)
-                .bind(&upload.description)
-                .bind(to_json(&upload.tags))
-                .bind(to_json(&upload.metadata))
-                .bind(&upload.blob_key)
-                .bind(now)
-                .bind(&old_id)
-                .execute(&mut *tx)
-                .await?;
-                insert_garbage(&mut tx, &old_service, &Garbage::Blob(old_blob), reclaim_after).await?;
-                created_at
-            }
-            None => {
-                let inserted = sqlx::query(
-                    "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, \
-                     metadata, blob_key, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(&upload.id)
-                .bind(&upload.owner_id)
-                .bind(&upload.name)
-                .bind(upload.kind.as_str())
-                .bind(&upload.service)
-                .bind(size as i64)
-                .bind(checksum)
-                .bind(&upload.description)
-                .bind(to_json(&upload.tags))
-                .bind(to_json(&upload.metadata))
-                .bind(&upload.blob_key)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Ok(_) => now,
-                    // Another server committed the same name between our read and our insert.
-                    Err(e) if is_unique_violation(&e) => return Err(CatalogueError::NameTaken),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(ObjectMeta {
-            data_name: upload.name.clone(),
-            description: upload.description.clone(),
-            kind: upload.kind,
-            service: upload.service.clone(),
-            size,
-            checksum: checksum.to_string(),
-            tags: upload.tags.clone(),
-            user_metadata: upload.metadata.clone(),
-            created_at: rfc3339(created_at),
-            updated_at: rfc3339(now),
-            download_url: None,
-        })
-    }
-
-    /// Moves a session from `from` to `aborted` and hands its bytes to the collector, in one
-    /// transaction. `Ok(false)` if it was no longer in `from` (another request moved it first:
-    /// then its bytes are that request's business, and nothing is changed here).
-    pub async fn abort_upload(&self, upload: &UploadRecord, from: UploadState, reclaim_after: i64) -> Result<bool> {
-        let _gate = self.gate().await;
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
-            .bind(UploadState::Aborted.as_str())
-            .bind(&upload.id)
-            .bind(from.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        end_session(&mut tx, &upload.id, &upload.service, reclaim_after).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Sessions to end: live ones (open, completing, finished) whose expiry has passed, and open
-    /// or finished ones whose key was revoked (revocation ends them itself; this catches a
-    /// session opened in the instant before, by a request that had already authenticated).
-    pub async fn expired_uploads(&self, now: i64, limit: u32) -> Result<Vec<UploadRecord>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {columns} WHERE (state IN ('{open}', '{completing}', '{finished}') AND expires_at < $1) \
-             OR (state IN ('{open}', '{finished}') AND key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)) \
-             ORDER BY expires_at LIMIT $2",
-            columns = Self::UPLOAD_COLUMNS,
-            open = UploadState::Open,
-            completing = UploadState::Completing,
-            finished = UploadState::Finished
-        )))
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| upload_from_row(row)).collect()
-    }
-
-    /// Forgets finished sessions older than `before` (their rows only serve diagnosis).
-    pub async fn prune_sessions(&self, before: i64) -> Result<u64> {
-        let _gate = self.gate().await;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM uploads WHERE state IN ('{}', '{}') AND expires_at < $1",
-            UploadState::Committed,
-            UploadState::Aborted
-        )))
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     // ---------------------------------------------------------------- garbage
 
     /// Garbage of the given services that is due, oldest first. Only the services the caller
@@ -767,17 +470,6 @@ impl Catalogue {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM garbage").fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)
     }
-}
-
-/// What ending a session leaves: its recorded parts go, its bytes become garbage.
-async fn end_session(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    upload_id: &str,
-    service: &str,
-    reclaim_after: i64,
-) -> Result<()> {
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
-    insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await
 }
 
 async fn insert_garbage(
