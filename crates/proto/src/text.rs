@@ -132,6 +132,18 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || is_invisible(c)
 }
 
+/// A byte count as people read it: `512 B`, `1.50 GiB` (binary units).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,16 +202,4 @@ mod tests {
         let shown = visible(&all);
         assert!(!shown.chars().any(|c| c.is_control() || is_invisible(c)), "{shown:?}");
     }
-}
-
-/// A byte count as people read it: `512 B`, `1.50 GiB` (binary units).
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.2} {}", UNITS[unit]) }
 }
