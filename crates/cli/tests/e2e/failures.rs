@@ -19,8 +19,8 @@ use fedml_client::client::Client;
 use fedml_client::{ProgressBar, ResponseCode, Target};
 use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 
-use crate::crash::{Scratch, ServerProcess, admin_key};
 use crate::harness::*;
+use crate::process::{Scratch, ServerProcess, admin_key};
 
 /// A call against a dead server gives up after a few bounded retries.
 const GIVE_UP: Duration = Duration::from_secs(30);

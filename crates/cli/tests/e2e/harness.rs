@@ -431,3 +431,31 @@ pub fn fedml_admin<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>)
         .output()
         .expect("run fedml admin")
 }
+
+/// Runs SQL on the server's catalogue, as an operator at the database would.
+pub fn catalogue_sql(server: &TestServer, sql: String) {
+    let url = match &server.backend {
+        Backend::Embedded => format!("sqlite://{}", server.data_dir.join("catalogue.db").display()),
+        Backend::PostgresS3 { database_url, .. } => database_url.clone(),
+    };
+    server.block_on(async move {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("catalogue reachable");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("SQL runs");
+        conn.close().await.expect("close");
+    });
+}
+
+/// Makes every blob the catalogue holds for later reclamation due now, as if the grace period
+/// (kept so that download URLs already handed out keep working) had passed. The load itself
+/// runs with the default grace: a shorter one would let the collector remove a replaced version
+/// that a concurrent download of a shared name is still reading, a refusal by design.
+pub fn end_grace_period(server: &TestServer) {
+    catalogue_sql(server, "UPDATE garbage SET reclaim_after = 0".into());
+}
+
+pub fn garbage_count(server: &TestServer) -> i64 {
+    let catalogue = server.platform.catalogue.clone();
+    server.block_on(async move { catalogue.garbage_count().await.expect("garbage") })
+}

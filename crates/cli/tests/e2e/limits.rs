@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fedml_client::client::Client;
 use fedml_proto::ObjectKind;
 
-use crate::crash::{Scratch, ServerProcess, admin_key};
 use crate::harness::*;
+use crate::process::{Scratch, ServerProcess, admin_key};
 
 /// A child `fedml server` on the embedded backend with `extra` flags; its admin key.
 fn server(scratch: &Scratch, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> (ServerProcess, String) {

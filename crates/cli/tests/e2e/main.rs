@@ -7,6 +7,8 @@
 mod bad_input;
 /// The `fedml` binary: login, every storage command, tables, JSON, exit status.
 mod cli;
+/// The collector against a backlog larger than one pass, and garbage of a retired service.
+mod collector;
 /// The real server process killed (SIGKILL) at random moments of a workload and restarted: nothing
 /// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
 /// recovery after a kill mid-transaction; two servers over one data directory.
@@ -35,6 +37,8 @@ mod openapi;
 /// directory serving, each damaged or unknown blob reported, restores refused where they would
 /// lose data.
 mod ops;
+/// The real `fedml server` process, started, signalled and killed by the tests that need one.
+mod process;
 /// Quotas: default and per-user limits, refusal at the start, deletes, overwrites, object counts,
 /// the FedML presign, uploads racing for the last bytes over two servers.
 mod quotas;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fedml_client::ResponseCode;
 use serde_json::Value;
 
-use crate::crash::ServerProcess;
 use crate::harness::*;
+use crate::process::ServerProcess;
 
 /// `fedml admin <args>` with no FedML settings inherited.
 fn admin(args: &[String]) -> Output {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::crash::{ServerProcess, admin_key};
 use crate::harness::*;
+use crate::process::{ServerProcess, admin_key};
 
 /// A free port on 127.0.0.1 (bound, then let go).
 fn free_port() -> u16 {

@@ -11,8 +11,8 @@ use fedml_client::client::Client;
 use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 use serde_json::{Value, json};
 
-use crate::crash::{ServerProcess, admin_key};
 use crate::harness::*;
+use crate::process::{ServerProcess, admin_key};
 
 /// Request ids in ERROR messages and in JSON and text log lines.
 mod logs;
@@ -20,6 +20,8 @@ mod logs;
 mod metrics;
 /// `/healthz` and `/readyz`: no key, a broken store named, nothing secret.
 mod probes;
+/// The watcher and the final check the load test runs against `/metrics` and the probes.
+pub mod under_load;
 
 // ---------------------------------------------------------------------------------- raw HTTP
 
