@@ -53,6 +53,13 @@ enum UserCommand {
     Create { name: String },
     /// List users.
     List,
+    /// Make a user an administrator (the dashboard shows them every user, their keys and
+    /// usage); with --off, no longer one.
+    Admin {
+        name: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Show a user's quota and usage; with --bytes / --objects, set the limits first.
     Quota {
         name: String,
@@ -163,20 +170,36 @@ pub fn run(args: AdminArgs) -> Outcome {
                     };
                     let quota_of = |name: &str| quotas.get(name).copied().unwrap_or_default();
                     if format == Format::Json {
-                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "createdAt": fedml_server::time::rfc3339(u.created_at),
+                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "admin": u.admin, "createdAt": fedml_server::time::rfc3339(u.created_at),
                             "quotaBytes": quota::setting_json(quota_of(&u.name).bytes), "quotaObjects": quota::setting_json(quota_of(&u.name).objects)})).collect();
                         println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
-                        let mut t = table(&["User", "Id", "Created At", "Quota Bytes", "Quota Objects"]);
+                        let mut t = table(&["User", "Id", "Admin", "Created At", "Quota Bytes", "Quota Objects"]);
                         for u in &users {
                             let q = quota_of(&u.name);
-                            t.row([u.name.clone(), u.id.clone(), fedml_server::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
+                            t.row([u.name.clone(), u.id.clone(), if u.admin { "yes".into() } else { String::new() }, fedml_server::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
                         }
                         println!("{t}");
                     }
                     Outcome::Success
                 }
                 Err(e) => fail(format, "ERROR", &e.to_string()),
+            },
+            AdminCommand::User(UserCommand::Admin { name, off }) => match admin::set_admin(&catalogue, &name, !off).await {
+                Ok(()) => {
+                    let text = if off {
+                        format!("{} is no longer an administrator", quoted(&name))
+                    } else {
+                        format!("{} is now an administrator", quoted(&name))
+                    };
+                    if format == Format::Json {
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": text, "data": {"name": name, "admin": !off}})));
+                    } else {
+                        println!("{text}");
+                    }
+                    Outcome::Success
+                }
+                Err(e) => admin_error(format, e),
             },
             AdminCommand::User(UserCommand::Quota { name, bytes, objects }) => {
                 quota::run(format, &catalogue, &name, bytes, objects).await

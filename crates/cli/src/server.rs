@@ -46,6 +46,9 @@ pub struct ServerArgs {
     /// Seconds a deleted or replaced blob is kept for downloads already under way [default: 3600].
     #[arg(long)]
     reclaim_grace: Option<i64>,
+    /// Seconds a dashboard sign-in lasts [default: 43200].
+    #[arg(long)]
+    session_ttl: Option<i64>,
     /// Seconds between runs of the collector [default: 60].
     #[arg(long)]
     gc_interval: Option<u64>,
@@ -134,8 +137,13 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         upload_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(defaults.upload_secs),
         download_secs: args.download_ttl.or(file.download_ttl).unwrap_or(defaults.download_secs),
         reclaim_grace_secs: args.reclaim_grace.or(file.reclaim_grace).unwrap_or(defaults.reclaim_grace_secs).max(0),
+        session_secs: args.session_ttl.or(file.session_ttl).unwrap_or(defaults.session_secs),
     };
-    for (name, value) in [("upload_ttl", lifetimes.upload_secs), ("download_ttl", lifetimes.download_secs)] {
+    for (name, value) in [
+        ("upload_ttl", lifetimes.upload_secs),
+        ("download_ttl", lifetimes.download_secs),
+        ("session_ttl", lifetimes.session_secs),
+    ] {
         if value <= 0 {
             return Err(format!("{name} must be a positive number of seconds"));
         }
@@ -257,6 +265,7 @@ pub fn admin_config(
         upload_ttl: None,
         download_ttl: None,
         reclaim_grace: None,
+        session_ttl: None,
         gc_interval: None,
         idle_timeout: None,
         min_body_rate: None,

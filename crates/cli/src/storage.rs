@@ -122,6 +122,23 @@ pub enum StorageCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Change the description, tags or user-defined metadata of stored data (not its bytes);
+    /// what you leave out stays as it is.
+    #[command(visible_alias = "update")]
+    Edit {
+        data_name: String,
+        /// The new description ("" clears it).
+        #[arg(short = 'd', long)]
+        description: Option<String>,
+        /// The new tags, comma-separated ("" clears them).
+        #[arg(short = 't', long)]
+        tags: Option<String>,
+        /// The new user-defined metadata, a JSON object of strings ('{}' clears it).
+        #[arg(long = "user_metadata", visible_alias = "user-metadata")]
+        user_metadata: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 pub fn login(args: LoginArgs) -> Outcome {
@@ -282,6 +299,29 @@ pub fn run(command: StorageCommand) -> Outcome {
         StorageCommand::GetMetadata { data_name, common } => {
             let response = fedml_client::get_storage_metadata_with(&data_name, &common.target(None));
             emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
+        }
+        StorageCommand::Edit { data_name, description, tags, user_metadata, common } => {
+            let metadata = match user_metadata.as_deref().map(fedml_proto::rules::parse_metadata_json).transpose() {
+                Ok(m) => m,
+                Err(message) => {
+                    let r: fedml_client::FedMLResponse<()> = fedml_client::FedMLResponse {
+                        code: fedml_client::ResponseCode::Failure,
+                        message: format!("--user_metadata: {message}"),
+                        data: None,
+                    };
+                    return emit(common.output, &r, |_| {});
+                }
+            };
+            let edit = fedml_client::EditObject {
+                description,
+                tags: tags.as_deref().map(fedml_proto::rules::parse_tag_list),
+                user_metadata: metadata,
+            };
+            let response = fedml_client::update_storage_metadata_with(&data_name, &edit, &common.target(None));
+            emit(common.output, &response, |meta| {
+                println!("Updated {}", quoted(&data_name));
+                println!("{}", metadata_table(meta));
+            })
         }
         StorageCommand::GetUserMetadata { data_name, common } => {
             let response = fedml_client::get_storage_user_defined_metadata_with(&data_name, &common.target(None));

@@ -182,6 +182,13 @@ impl Client {
         self.call::<(), _>(Method::GET, &path, None).await
     }
 
+    /// Changes an object's description, tags or user metadata (`PATCH`; repeating it is
+    /// harmless) and answers the object as it now is.
+    pub async fn edit(&self, name: &str, edit: &fedml_proto::EditObject) -> Result<ObjectMeta> {
+        let path = format!("/api/v1/objects/{}", encode_segment(name));
+        self.call(Method::PATCH, &path, Some(edit)).await
+    }
+
     /// All of the caller's objects, reading page after page.
     pub async fn list_all(&self) -> Result<Vec<ObjectMeta>> {
         let mut all = Vec::new();

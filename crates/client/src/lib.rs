@@ -29,7 +29,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub use fedml_proto::{CompletedUpload, Identity, ObjectKind, ObjectMeta, ResponseCode};
+pub use fedml_proto::{CompletedUpload, EditObject, Identity, ObjectKind, ObjectMeta, ResponseCode};
 pub use indicatif::ProgressBar;
 pub use tokio_util::sync::CancellationToken;
 
@@ -395,6 +395,39 @@ pub fn get_storage_user_defined_metadata_with(
         block_on(client.user_metadata(data_name))
     })();
     FedMLResponse::from_result(result, |_| format!("user-defined metadata of {data_name:?}"))
+}
+
+/// Changes the description, tags or user-defined metadata of stored data; what is `None` stays
+/// as it is (the bytes never change). `data` is the object's metadata as it now is.
+pub fn update_storage_metadata(
+    data_name: &str,
+    description: Option<&str>,
+    tags: Option<Vec<String>>,
+    user_metadata: Option<BTreeMap<String, String>>,
+    api_key: Option<&str>,
+) -> FedMLResponse<ObjectMeta> {
+    let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
+    let edit = EditObject { description: description.map(str::to_string), tags, user_metadata };
+    update_storage_metadata_with(data_name, &edit, &target)
+}
+
+/// [`update_storage_metadata`] with every option.
+pub fn update_storage_metadata_with(data_name: &str, edit: &EditObject, target: &Target) -> FedMLResponse<ObjectMeta> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        if let Some(description) = &edit.description {
+            fedml_proto::rules::check_description(description).map_err(ClientError::Failure)?;
+        }
+        if let Some(tags) = &edit.tags {
+            fedml_proto::rules::check_tags(tags).map_err(ClientError::Failure)?;
+        }
+        if let Some(metadata) = &edit.user_metadata {
+            fedml_proto::rules::check_metadata(metadata).map_err(ClientError::Failure)?;
+        }
+        let client = target.client()?;
+        block_on(client.edit(data_name, edit))
+    })();
+    FedMLResponse::from_result(result, |_| format!("updated the metadata of {data_name:?}"))
 }
 
 /// The seed's `list_storage_objects`: every object of the caller, in name order.

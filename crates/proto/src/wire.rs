@@ -187,4 +187,84 @@ pub struct ObjectPage {
     pub objects: Vec<ObjectMeta>,
     /// Pass as `after` to read the next page; `None` on the last page.
     pub next: Option<String>,
+    /// How many objects match in all (every page of the listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// `PATCH /api/v1/objects/{name}`: change an object's description, tags or user metadata
+/// (its bytes stay as they are). A field left out stays as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditObject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<BTreeMap<String, String>>,
+}
+
+/// An API key as its owner (or an administrator) sees it: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub read_only: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC; `None` while the key works.
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /api/v1/keys`: mint a key for the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// The answer to [`CreateKey`]: the only time the whole key is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewKey {
+    pub key: KeyInfo,
+    pub api_key: String,
+}
+
+/// `POST /api/v1/session`: exchange an API key for a dashboard session (an HttpOnly cookie).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub api_key: String,
+}
+
+/// The signed-in dashboard session: who it is, and the token its state-changing requests carry
+/// in `X-CSRF-Token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub user: String,
+    pub key_id: String,
+    pub read_only: bool,
+    pub admin: bool,
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub services: Vec<String>,
+    pub default_service: String,
+}
+
+/// One user as an administrator sees them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub admin: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub objects: u64,
+    pub stored_bytes: u64,
+    pub active_keys: u64,
 }

@@ -250,6 +250,34 @@ fn list_storage_objects(py: Python<'_>, api_key: Option<String>) -> PyResult<Ans
     run(py, None, None, CancellationToken::new(), move || answer(fedml_client::list_storage_objects_with(&t)))
 }
 
+#[pyfunction]
+#[pyo3(signature = (data_name, description=None, tag_list=None, metadata=None, api_key=None))]
+fn update_storage_metadata(
+    py: Python<'_>,
+    data_name: String,
+    description: Option<String>,
+    tag_list: Option<Bound<'_, PyAny>>,
+    metadata: Option<Bound<'_, PyAny>>,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
+    let user_metadata = match metadata_from(metadata.as_ref()) {
+        Ok(m) => m,
+        Err(message) => return Ok(failure(message)),
+    };
+    let tags = match tag_list.as_ref().filter(|v| !v.is_none()) {
+        None => None,
+        Some(value) => match tags_from(Some(value)) {
+            Ok(t) => Some(t),
+            Err(message) => return Ok(failure(message)),
+        },
+    };
+    let t = target(api_key, None);
+    let edit = fedml_client::EditObject { description, tags, user_metadata };
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::update_storage_metadata_with(&data_name, &edit, &t))
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fedml_login, m)?)?;
@@ -259,6 +287,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_storage_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(get_storage_user_defined_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(list_storage_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(update_storage_metadata, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -80,7 +80,19 @@ pub async fn revoke_key(catalogue: &Catalogue, id_or_key: &str) -> Result<bool, 
     }
 }
 
-/// On a catalogue without users: creates `admin` with a read-write key, written to a 0600 file.
+/// Marks the user named `name` as an administrator (`admin` false: no longer one).
+pub async fn set_admin(catalogue: &Catalogue, name: &str, admin: bool) -> Result<(), AdminError> {
+    match catalogue.set_user_admin(name, admin).await {
+        Ok(()) => Ok(()),
+        Err(CatalogueError::NotFound) => {
+            Err(AdminError::Refused(format!("no user named {name:?}; `fedml admin user list` shows the users")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// On a catalogue without users: creates `admin`, an administrator, with a read-write key,
+/// written to a 0600 file.
 pub async fn bootstrap(catalogue: &Catalogue, data_dir: &Path) -> Result<Option<Bootstrap>, AdminError> {
     if catalogue.user_count().await? > 0 {
         return Ok(None);
@@ -92,6 +104,7 @@ pub async fn bootstrap(catalogue: &Catalogue, data_dir: &Path) -> Result<Option<
         Err(e) => return Err(e),
     };
     let (_, api_key) = create_key(catalogue, &user.name, false, "bootstrap").await?;
+    set_admin(catalogue, &user.name, true).await?;
     let key_file = data_dir.join(ADMIN_KEY_FILE);
     write_private(&key_file, &format!("{api_key}\n"))?;
     Ok(Some(Bootstrap { user: user.name, api_key, key_file }))

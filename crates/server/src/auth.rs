@@ -50,13 +50,26 @@ pub fn bearer_key(headers: &HeaderMap) -> Result<Option<&str>, Error> {
     Ok(Some(token))
 }
 
-/// Authenticates the request's Bearer key once, from its headers only; refused with the
-/// envelope (HTTP 401) before the body is read.
+/// Authenticates the request once, from its headers only: its Bearer key, else a dashboard
+/// session cookie (whose state-changing requests must come from the dashboard's own origin and
+/// carry the session's CSRF token). Refused with the envelope (HTTP 401/403) before the body is
+/// read.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, platform: &AppState) -> Result<Caller, Error> {
-        platform.authenticate(bearer_key(&parts.headers)?).await
+        if let Some(key) = bearer_key(&parts.headers)? {
+            return platform.authenticate(Some(key)).await;
+        }
+        if let Some(token) = crate::web::session_token(&parts.headers) {
+            let (caller, session) = platform.session_caller(token).await?;
+            if !parts.method.is_safe() {
+                crate::web::check_same_origin(&parts.headers)?;
+                crate::web::check_csrf(&parts.headers, &session.csrf_token)?;
+            }
+            return Ok(caller);
+        }
+        platform.authenticate(None).await
     }
 }
 

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::limits::KEY_BODY_LIMIT;
-use crate::platform::Caller;
+use crate::platform::{Caller, ListRequest};
 use crate::routes::AppState;
 
 mod bodies;
@@ -195,7 +195,9 @@ async fn handle_list_datasets(State(p): State<AppState>, BearerCaller(caller): B
             let mut all = Vec::new();
             let mut after: Option<String> = None;
             loop {
-                let page = p.list(&caller, after.as_deref(), Some(10_000)).await?;
+                let page = p
+                    .list(&caller, &ListRequest { after: after.as_deref(), limit: Some(10_000), ..Default::default() })
+                    .await?;
                 all.extend(page.objects.into_iter().map(dataset));
                 match page.next {
                     Some(next) => after = Some(next),

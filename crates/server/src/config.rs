@@ -147,6 +147,7 @@ pub struct FileConfig {
     pub upload_ttl: Option<i64>,
     pub download_ttl: Option<i64>,
     pub reclaim_grace: Option<i64>,
+    pub session_ttl: Option<i64>,
     pub gc_interval: Option<u64>,
     pub idle_timeout: Option<u64>,
     pub min_body_rate: Option<u64>,

@@ -21,6 +21,9 @@ pub enum Error {
     /// Bad input: names, metadata, sizes, parts.
     #[error("{0}")]
     Invalid(String),
+    /// Too many attempts (failed sign-ins from one address): wait this many seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     /// A route asked with a method it does not take.
     #[error("{0}")]
     MethodNotAllowed(String),

@@ -23,6 +23,7 @@ pub mod quota;
 pub mod routes;
 pub mod signing;
 pub mod time;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -248,7 +249,15 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                // Each request knows the address it came from (the dashboard's sign-in limit).
+                let peer = stream.peer_addr().ok();
+                let app = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::extract::Request<_>| {
+                    if let Some(peer) = peer {
+                        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    }
+                    request
+                });
+                let service = hyper_util::service::TowerToHyperService::new(app);
                 let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
                 let mut closing = closing.clone();
                 tokio::spawn(async move {

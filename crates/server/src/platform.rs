@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use fedml_proto::rules;
-use fedml_proto::{DownloadTicket, Identity, ObjectMeta, ObjectPage};
+use fedml_proto::{DownloadTicket, Identity, ObjectMeta};
 
 use crate::blobs::BlobStore;
 use crate::catalogue::{Catalogue, CatalogueError, Garbage};
@@ -15,8 +15,10 @@ use crate::keys;
 use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
+mod dashboard;
 mod upload;
 
+pub use dashboard::{ListRequest, SignInLimiter};
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
 pub const MIN_PART_SIZE: u64 = 8 << 20;
@@ -31,6 +33,8 @@ pub struct Caller {
     pub user_name: String,
     pub key_id: String,
     pub read_only: bool,
+    /// The key's user is an administrator (sees every user, their keys and usage).
+    pub admin: bool,
 }
 
 /// Lifetimes of what the platform hands out.
@@ -43,11 +47,13 @@ pub struct Lifetimes {
     /// How long a replaced or deleted blob is kept before the collector removes it, so that
     /// download URLs already handed out keep working.
     pub reclaim_grace_secs: i64,
+    /// How long a dashboard sign-in lasts.
+    pub session_secs: i64,
 }
 
 impl Default for Lifetimes {
     fn default() -> Self {
-        Lifetimes { upload_secs: 24 * 3600, download_secs: 3600, reclaim_grace_secs: 3600 }
+        Lifetimes { upload_secs: 24 * 3600, download_secs: 3600, reclaim_grace_secs: 3600, session_secs: 12 * 3600 }
     }
 }
 
@@ -61,6 +67,8 @@ pub struct Platform {
     pub(crate) quota: Quota,
     /// Metrics and the token that guards them (`observe`).
     pub observe: crate::observe::Observer,
+    /// Failed dashboard sign-ins by address (`dashboard`).
+    pub(crate) sign_ins: SignInLimiter,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -89,6 +97,7 @@ impl Platform {
             lifetimes,
             quota: Quota::default(),
             observe: Default::default(),
+            sign_ins: SignInLimiter::default(),
         }
     }
 
@@ -147,6 +156,7 @@ impl Platform {
             user_name: record.user_name,
             key_id: record.id,
             read_only: record.read_only,
+            admin: record.user_admin,
         })
     }
 
@@ -201,18 +211,6 @@ impl Platform {
 
     pub async fn user_metadata(&self, caller: &Caller, name: &str) -> Result<BTreeMap<String, String>> {
         Ok(self.object_record(caller, name).await?.meta.user_metadata)
-    }
-
-    pub async fn list(&self, caller: &Caller, after: Option<&str>, limit: Option<u32>) -> Result<ObjectPage> {
-        let limit = limit.unwrap_or(1000).clamp(1, 10_000);
-        let records = self.catalogue.list_objects(&caller.user_id, after, limit).await?;
-        let next =
-            (records.len() == limit as usize).then(|| records.last().map(|r| r.meta.data_name.clone())).flatten();
-        let mut objects = Vec::with_capacity(records.len());
-        for record in records {
-            objects.push(self.with_download_url(record).await?);
-        }
-        Ok(ObjectPage { objects, next })
     }
 
     /// A signed URL for the object's content. `service`, when given, must be a configured
@@ -306,6 +304,7 @@ impl Platform {
             report.blobs_reclaimed += 1;
         }
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
+        self.catalogue.prune_web_sessions(now - 24 * 3600 * 1000).await?;
         // More may be due when a batch came back full and this pass got somewhere with it.
         report.more = (full_sessions && report.sessions_expired > 0) || (full_blobs && report.blobs_reclaimed > 0);
         self.observe.metrics.collected(&report);
@@ -344,7 +343,7 @@ pub(crate) fn name_taken(name: &str) -> Error {
     ))
 }
 
-fn not_found(name: &str) -> Error {
+pub(crate) fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
 }
 

@@ -16,8 +16,8 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage, PartUrl,
-    PartUrlsRequest, ResponseCode, UploadSession,
+    CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DownloadTicket, EditObject, Envelope, Identity, KeyInfo,
+    NewKey, ObjectMeta, ObjectPage, PartUrl, PartUrlsRequest, ResponseCode, UploadSession, UserInfo,
 };
 use serde::Deserialize;
 use serde::Serialize;
@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::ApiJson;
 use crate::blobs::{BlobError, BlobStore, LocalStore};
 use crate::error::Error;
-use crate::platform::{Caller, Platform};
+use crate::platform::{Caller, ListRequest, Platform};
 use crate::signing::SignatureError;
 use crate::time::now_secs;
 
@@ -45,12 +45,17 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/uploads/{id}/complete", post(handle_complete_upload))
         .route("/api/v1/uploads/{id}", axum::routing::delete(handle_abort_upload))
         .route("/api/v1/objects", get(handle_list_objects))
-        .route("/api/v1/objects/{name}", get(handle_get_object).delete(handle_delete_object))
+        .route("/api/v1/objects/{name}", get(handle_get_object).delete(handle_delete_object).patch(handle_edit_object))
         .route("/api/v1/objects/{name}/user-metadata", get(handle_get_user_metadata))
         .route("/api/v1/objects/{name}/download", get(handle_download))
+        .route("/api/v1/keys", get(handle_list_keys).post(handle_create_key))
+        .route("/api/v1/keys/{id}", axum::routing::delete(handle_revoke_key))
+        .route("/api/v1/admin/users", get(handle_list_users))
+        .route("/api/v1/admin/users/{name}/keys", get(handle_user_keys))
         .route("/blob/v1/{service}/part/{upload_id}/{part}", put(handle_put_part))
         .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
         .merge(crate::compat_routes::router())
+        .merge(crate::web::router())
         .fallback(handle_unknown_route)
         .method_not_allowed_fallback(handle_wrong_method)
         .layer(middleware::from_fn_with_state(platform.clone(), crate::observe::track))
@@ -59,7 +64,7 @@ pub fn router(platform: AppState) -> Router {
 
 // ------------------------------------------------------------------ envelope and errors
 
-struct Reply<T>(String, T);
+pub(crate) struct Reply<T>(pub(crate) String, pub(crate) T);
 
 impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
@@ -76,6 +81,7 @@ impl IntoResponse for Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, ResponseCode::Failure),
             Error::Invalid(_) => (StatusCode::BAD_REQUEST, ResponseCode::Failure),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, ResponseCode::Failure),
+            Error::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, ResponseCode::Failure),
             Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, ResponseCode::Error),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
         };
@@ -91,15 +97,19 @@ impl IntoResponse for Error {
             other => other.to_string(),
         };
         let body: Envelope<()> = Envelope { code, message, data: None };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Error::TooManyRequests(_, wait) = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*wait));
+        }
+        response
     }
 }
 
-type ApiResult<T> = Result<Reply<T>, Error>;
+pub(crate) type ApiResult<T> = Result<Reply<T>, Error>;
 
 /// `Path`, refused like every other bad input: an envelope, not axum's plain-text rejection
 /// (a path segment that is not UTF-8, a part number that is not a number).
-struct ApiPath<T>(T);
+pub(crate) struct ApiPath<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = Error;
@@ -114,7 +124,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 }
 
 /// `Query`, refused with an envelope (a repeated or malformed parameter).
-struct ApiQuery<T>(T);
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Error;
@@ -188,16 +198,76 @@ async fn handle_abort_upload(
 struct ListQuery {
     after: Option<String>,
     limit: Option<u32>,
+    q: Option<String>,
+    sort: Option<String>,
+    order: Option<Order>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Order {
+    Asc,
+    Desc,
 }
 
 async fn handle_list_objects(
     State(p): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ObjectPage> {
-    let Query(q) = query.map_err(|e| Error::Invalid(e.body_text()))?;
-    let page = p.list(&caller, q.after.as_deref(), q.limit).await?;
+    let request = ListRequest {
+        after: q.after.as_deref(),
+        limit: q.limit,
+        query: q.q.as_deref(),
+        sort: q.sort.as_deref(),
+        descending: q.order == Some(Order::Desc),
+    };
+    let page = p.list(&caller, &request).await?;
     Ok(Reply(format!("{} objects", page.objects.len()), page))
+}
+
+async fn handle_edit_object(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(edit): ApiJson<EditObject>,
+) -> ApiResult<ObjectMeta> {
+    let object = p.edit_object(&caller, &name, edit).await?;
+    Ok(Reply(format!("updated {name:?}"), object))
+}
+
+async fn handle_list_keys(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<KeyInfo>> {
+    let keys = p.keys(&caller).await?;
+    Ok(Reply(format!("{} API keys", keys.len()), keys))
+}
+
+async fn handle_create_key(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<NewKey> {
+    let key = p.create_key(&caller, &body.label, body.read_only).await?;
+    Ok(Reply("API key created; it is shown only now, keep it safe".into(), key))
+}
+
+async fn handle_revoke_key(State(p): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<bool> {
+    let revoked = p.revoke_key(&caller, &id).await?;
+    let message = if revoked { "API key revoked" } else { "the API key was already revoked" };
+    Ok(Reply(message.into(), revoked))
+}
+
+async fn handle_list_users(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<UserInfo>> {
+    let users = p.users(&caller).await?;
+    Ok(Reply(format!("{} users", users.len()), users))
+}
+
+async fn handle_user_keys(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Vec<KeyInfo>> {
+    let keys = p.user_keys(&caller, &name).await?;
+    Ok(Reply(format!("{} API keys", keys.len()), keys))
 }
 
 async fn handle_get_object(

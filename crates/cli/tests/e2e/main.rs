@@ -13,6 +13,9 @@ mod collector;
 /// acknowledged lost, nothing half-visible, interrupted uploads retried, no orphaned blob; SQLite
 /// recovery after a kill mid-transaction; two servers over one data directory.
 mod crash;
+/// The dashboard's API calls as any client sees them: administrators, search/sort/paging over
+/// thousands of objects, `fedml storage edit`, sessions across instances.
+mod dashboard;
 /// Where a download lands: what it may replace without being asked, what it refuses and leaves
 /// untouched, `--replace`, names at the 255-byte limit.
 mod downloads;

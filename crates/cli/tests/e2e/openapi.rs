@@ -30,11 +30,25 @@ impl Checker {
     /// Sends one request for the documented operation `method template` to `path`, checks the
     /// answer against the document, and returns it.
     fn call(&mut self, method: &str, template: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Answer {
+        let headers: Vec<(String, String)> =
+            key.map(|k| ("authorization".to_string(), format!("Bearer {k}"))).into_iter().collect();
+        self.call_with(method, template, path, &headers, body)
+    }
+
+    /// [`Checker::call`] with the request's headers given (a session cookie, a CSRF token).
+    fn call_with(
+        &mut self,
+        method: &str,
+        template: &str,
+        path: &str,
+        extra: &[(String, String)],
+        body: Option<Value>,
+    ) -> Answer {
         let (status, content_type, text, headers) = fedml_client::block_on(async {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let mut req = self.http.request(m, format!("{}{path}", self.server));
-            if let Some(key) = key {
-                req = req.bearer_auth(key);
+            for (name, value) in extra {
+                req = req.header(name.as_str(), value.as_str());
             }
             if let Some(body) = &body {
                 req = req.header("content-type", "application/json").body(body.to_string());
@@ -358,6 +372,68 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     let fine = Some(json!({"name": "r", "service": "R2", "kind": "file", "size": 1}));
     assert_eq!(c.call("post", "/api/v1/uploads", "/api/v1/uploads", Some(&reader), fine).status, 403);
     assert_eq!(c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt", Some(&reader), None).status, 403);
+
+    // Editing an object's metadata; searching and sorting the listing.
+    let edit = Some(json!({"description": "edited", "tags": ["c"], "user_metadata": {"k": "w"}}));
+    let edited = c.call("patch", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt", key, edit.clone());
+    assert_eq!(
+        (edited.body["data"]["description"].as_str(), &edited.body["data"]["tags"]),
+        (Some("edited"), &json!(["c"]))
+    );
+    assert_eq!(c.call("patch", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt", key, Some(json!({}))).status, 400);
+    let unknown_field = Some(json!({"colour": "red"}));
+    assert_eq!(c.call("patch", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt", key, unknown_field).status, 400);
+    assert_eq!(c.call("patch", "/api/v1/objects/{name}", "/api/v1/objects/missing", key, edit.clone()).status, 404);
+    assert_eq!(c.call("patch", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt", Some(&reader), edit).status, 403);
+    let found = c.call("get", "/api/v1/objects", "/api/v1/objects?q=C&sort=size&order=desc", key, None);
+    assert_eq!(
+        (found.body["data"]["total"].as_u64(), found.body["data"]["objects"][0]["dataName"].as_str()),
+        (Some(1), Some("doc.txt"))
+    );
+    assert_eq!(c.call("get", "/api/v1/objects", "/api/v1/objects?sort=colour", key, None).status, 400);
+    assert_eq!(c.call("get", "/api/v1/objects", "/api/v1/objects?sort=size&after=doc.txt", key, None).status, 400);
+
+    // API keys, administrators, and a dashboard session.
+    let minted = c.call("post", "/api/v1/keys", "/api/v1/keys", key, Some(json!({"label": "docs", "read_only": true})));
+    let minted_key = minted.body["data"]["api_key"].as_str().expect("key").to_string();
+    let minted_id = minted.body["data"]["key"]["id"].as_str().expect("id").to_string();
+    assert_eq!(c.call("post", "/api/v1/keys", "/api/v1/keys", Some(&minted_key), Some(json!({}))).status, 403);
+    assert_eq!(c.call("post", "/api/v1/keys", "/api/v1/keys", key, Some(json!({"label": 5}))).status, 400);
+    let listed = c.call("get", "/api/v1/keys", "/api/v1/keys", key, None);
+    assert!(listed.body["data"].as_array().expect("keys").iter().any(|k| k["id"] == json!(minted_id)));
+    let users = c.call("get", "/api/v1/admin/users", "/api/v1/admin/users", key, None);
+    assert!(users.body["data"].as_array().expect("users").iter().any(|u| u["name"] == reader_user));
+    assert_eq!(c.call("get", "/api/v1/admin/users", "/api/v1/admin/users", Some(&reader), None).status, 403);
+    let reader_keys = format!("/api/v1/admin/users/{reader_user}/keys");
+    assert_eq!(c.call("get", "/api/v1/admin/users/{name}/keys", &reader_keys, key, None).status, 200);
+    assert_eq!(
+        c.call("get", "/api/v1/admin/users/{name}/keys", "/api/v1/admin/users/nobody/keys", key, None).status,
+        404
+    );
+    let revoke_path = format!("/api/v1/keys/{minted_id}");
+    assert_eq!(c.call("delete", "/api/v1/keys/{id}", &revoke_path, key, None).body["data"], true);
+    assert_eq!(c.call("delete", "/api/v1/keys/{id}", &revoke_path, key, None).body["data"], false);
+    assert_eq!(c.call("delete", "/api/v1/keys/{id}", "/api/v1/keys/0000000000000000", Some(&reader), None).status, 403);
+    assert_eq!(c.call("delete", "/api/v1/keys/{id}", "/api/v1/keys/0000000000000000", key, None).status, 404);
+
+    let sign_in = Some(json!({"api_key": admin}));
+    let session = c.call("post", "/api/v1/session", "/api/v1/session", None, sign_in);
+    let cookie = session.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("a cookie").to_string();
+    let cookie = cookie.split(';').next().expect("name=value").to_string();
+    let csrf = session.body["data"]["csrf_token"].as_str().expect("csrf").to_string();
+    assert_eq!(
+        c.call("post", "/api/v1/session", "/api/v1/session", None, Some(json!({"api_key": "nope"}))).status,
+        401
+    );
+    assert_eq!(c.call("post", "/api/v1/session", "/api/v1/session", None, Some(json!({}))).status, 400);
+    let with_cookie = vec![("cookie".to_string(), cookie.clone())];
+    assert_eq!(c.call_with("get", "/api/v1/session", "/api/v1/session", &with_cookie, None).status, 200);
+    assert_eq!(c.call("get", "/api/v1/session", "/api/v1/session", None, None).status, 401);
+    assert_eq!(c.call_with("delete", "/api/v1/session", "/api/v1/session", &with_cookie, None).status, 403);
+    let mut signed = with_cookie.clone();
+    signed.push(("x-csrf-token".to_string(), csrf));
+    assert_eq!(c.call_with("delete", "/api/v1/session", "/api/v1/session", &signed, None).status, 200);
+    assert_eq!(c.call_with("get", "/api/v1/session", "/api/v1/session", &with_cookie, None).status, 401);
 
     // Deleting.
     let deleted = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt?service=R2", key, None);

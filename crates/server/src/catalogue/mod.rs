@@ -18,11 +18,13 @@ mod quota;
 mod reader;
 mod records;
 mod uploads;
+mod web;
 
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
 use reader::{Bind, SqliteReader};
 pub use records::{ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
-use records::{Columns, garbage_from_row, key_from_row, object_from_row};
+use records::{Columns, garbage_from_row, key_from_row, object_from_row, user_from_row};
+pub use web::{Browse, ObjectEdit, SortBy, UserSummary, WebSession};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
 /// split at every `;`, so none may appear in a comment.
@@ -31,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_fedml_compat.sql"),
     include_str!("../../migrations/0003_upload_states.sql"),
     include_str!("../../migrations/0004_quotas.sql"),
+    include_str!("../../migrations/0005_dashboard.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -252,7 +255,7 @@ impl Catalogue {
             .execute(&self.pool)
             .await;
         match result {
-            Ok(_) => Ok(User { id: id.into(), name: name.into(), created_at: now }),
+            Ok(_) => Ok(User { id: id.into(), name: name.into(), created_at: now, admin: false }),
             Err(e) if is_unique_violation(&e) => {
                 Err(CatalogueError::Conflict(format!("a user named {name:?} already exists")))
             }
@@ -261,21 +264,18 @@ impl Catalogue {
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<User> {
-        let row = sqlx::query("SELECT id, name, created_at FROM users WHERE name = $1")
+        let row = sqlx::query("SELECT id, name, created_at, is_admin FROM users WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(CatalogueError::NotFound)?;
-        Ok(User { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+        user_from_row(&row)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM users ORDER BY name").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(User { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
-            })
-            .collect()
+        let rows =
+            sqlx::query("SELECT id, name, created_at, is_admin FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     pub async fn insert_api_key(
@@ -302,7 +302,7 @@ impl Catalogue {
         Ok(())
     }
 
-    const KEY_COLUMNS: &'static str = "k.id, k.user_id, u.name AS user_name, k.secret_sha256, \
+    const KEY_COLUMNS: &'static str = "k.id, k.user_id, u.name AS user_name, u.is_admin AS user_admin, k.secret_sha256, \
         k.read_only, k.label, k.created_at, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
 
     pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {

@@ -14,6 +14,17 @@ pub struct User {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    /// Sees every user, their keys and usage in the dashboard.
+    pub admin: bool,
+}
+
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        admin: row.try_get::<i64, _>("is_admin")? != 0,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -21,6 +32,8 @@ pub struct ApiKeyRecord {
     pub id: String,
     pub user_id: String,
     pub user_name: String,
+    /// Whether the key's user is an administrator.
+    pub user_admin: bool,
     pub secret_sha256: String,
     pub read_only: bool,
     pub label: String,
@@ -34,6 +47,8 @@ pub struct ObjectRecord {
     pub id: String,
     pub owner_id: String,
     pub blob_key: String,
+    /// `meta.updated_at` in Unix milliseconds (the dashboard's sort key).
+    pub updated_ms: i64,
     pub meta: ObjectMeta,
 }
 
@@ -224,6 +239,7 @@ pub(super) fn key_from_row(row: &dyn Columns) -> Result<ApiKeyRecord> {
         id: row.text("id")?,
         user_id: row.text("user_id")?,
         user_name: row.text("user_name")?,
+        user_admin: row.int("user_admin")? != 0,
         secret_sha256: row.text("secret_sha256")?,
         read_only: row.int("read_only")? != 0,
         label: row.text("label")?,
@@ -244,6 +260,7 @@ pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
         id: row.text("id")?,
         owner_id: row.text("owner_id")?,
         blob_key: row.text("blob_key")?,
+        updated_ms: row.int("updated_at")?,
         meta: ObjectMeta {
             data_name: row.text("name")?,
             description: row.text("description")?,

@@ -203,6 +203,9 @@ impl World {
         let alice_revoked = server.new_key("alice", false);
         server.revoke(&alice_revoked);
         let bob_key = server.new_user("bob");
+        // The server's first user is an administrator, who sees every user and may revoke any
+        // key by design (`dashboard::administrators_…`): here it is one more other user.
+        catalogue_sql(&server, "UPDATE users SET is_admin = 0".into());
         let alice_uid = user_id(&server, &alice_key);
         let bob_uid = user_id(&server, &bob_key);
         let alice = server.target(&alice_key);
@@ -305,6 +308,8 @@ impl World {
             (compat_open_id.clone(), fake(16)),
             (file_blob.clone(), fake(16)),
             (alice_uid.clone(), fake(8)),
+            (key_id(&alice_key), fake(8)),
+            (key_id(&alice_ro), fake(8)),
         ];
         World {
             server,

@@ -28,6 +28,12 @@ enum Expect {
     /// key comes with it, counting by route template (nothing of alice's). With a token, every
     /// caller without it is refused: `observe::metrics::the_metrics_token_guards_metrics_and_nothing_else`.
     Metrics,
+    /// The dashboard's page and files: the same bytes to anyone, whatever key comes with them.
+    Page,
+    /// Dashboard sign-in with the presented key in the body: a session of the key's own user
+    /// (never alice's unless it is her valid key), else a FAILURE (400, 401, or 429 once the
+    /// address has failed too often) with no data.
+    SignIn,
 }
 use Expect::*;
 
@@ -75,6 +81,17 @@ const MATRIX: &[Row] = &[
     row("DELETE", "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/user-metadata",                   [No(404),  Yes,       U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/download",                        [No(404),  Yes,       U,        U,        U]),
+    row("PATCH",  "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/keys",                                           [Own,      Yes,       U,        U,        U]),
+    row("POST",   "/api/v1/keys",                                           [Own,      No(403),   U,        U,        U]),
+    row("DELETE", "/api/v1/keys/{id}",                                      [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/admin/users",                                    [No(403),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/admin/users/{name}/keys",                        [No(403),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/session",                                        [No(401),  No(401),   U,        U,        U]),
+    row("DELETE", "/api/v1/session",                                        [No(401),  No(401),   U,        U,        U]),
+    row("POST",   "/api/v1/session",                                        [SignIn,   SignIn,    SignIn,   SignIn,   SignIn]),
+    row("GET",    "/",                                                      [Page,     Page,      Page,     Page,     Page]),
+    row("GET",    "/ui/{file}",                                             [Page,     Page,      Page,     Page,     Page]),
     row("PUT",    "/blob/v1/{service}/part/{upload_id}/{part}",             [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
     row("GET",    "/blob/v1/{service}/object/{owner}/{blob}",               [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
     row("POST",   "/fedmlOpsServer/api/v1/cli/heartBeat",                   [Own,      Yes,       Fail,     Fail,     Fail]),
@@ -92,9 +109,11 @@ const MATRIX: &[Row] = &[
 /// The (method, route) pairs the two routers declare, read from their source.
 fn declared_routes() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for src in
-        [include_str!("../../../../server/src/routes.rs"), include_str!("../../../../server/src/compat_routes.rs")]
-    {
+    for src in [
+        include_str!("../../../../server/src/routes.rs"),
+        include_str!("../../../../server/src/compat_routes.rs"),
+        include_str!("../../../../server/src/web/mod.rs"),
+    ] {
         for (at, _) in src.match_indices(".route(") {
             // rustfmt may put the route string on the next line.
             let Some(rest) = src[at + ".route(".len()..].trim_start().strip_prefix('"') else { continue };
@@ -160,6 +179,8 @@ enum Presented {
 enum KeyIn {
     Header,
     Body,
+    /// The dashboard's sign-in: `{"api_key": …}`.
+    SignIn,
 }
 
 struct Req {
@@ -203,7 +224,9 @@ fn presented(w: &World, who: Who, key_in: KeyIn) -> Vec<Presented> {
             keys
         }
         Who::NoKey => match key_in {
-            KeyIn::Body => vec![Presented::Absent, Presented::Json(json!("")), Presented::Json(Value::Null)],
+            KeyIn::Body | KeyIn::SignIn => {
+                vec![Presented::Absent, Presented::Json(json!("")), Presented::Json(Value::Null)]
+            }
             KeyIn::Header => {
                 vec![Presented::Absent, Presented::Header("Bearer ".into()), Presented::Header("Bearer    ".into())]
             }
@@ -226,7 +249,7 @@ fn presented(w: &World, who: Who, key_in: KeyIn) -> Vec<Presented> {
             .map(Presented::Key)
             .collect();
             match key_in {
-                KeyIn::Body => {
+                KeyIn::Body | KeyIn::SignIn => {
                     keys.extend([json!(12345), json!([alice]), json!({"apiKey": alice})].map(Presented::Json))
                 }
                 KeyIn::Header => keys.extend(
@@ -291,6 +314,23 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ],
         ("GET", "/api/v1/objects/{name}/user-metadata") => {
             [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}/user-metadata"), None)).into()
+        }
+        ("PATCH", "/api/v1/objects/{name}") => vec![
+            Req::new("PATCH", format!("/api/v1/objects/{FILE}"), Some(json!({"description": "written by a stranger"}))),
+            Req::new("PATCH", format!("/api/v1/objects/{DIR}"), Some(json!({"tags": ["x"], "user_metadata": {}}))),
+        ],
+        ("GET", "/api/v1/keys") => vec![Req::new("GET", route, None)],
+        ("POST", "/api/v1/keys") => vec![Req::new("POST", route, Some(json!({"label": "made by the caller"})))],
+        ("DELETE", "/api/v1/keys/{id}") => {
+            [&w.alice_key, &w.alice_ro].map(|k| Req::new("DELETE", format!("/api/v1/keys/{}", key_id(k)), None)).into()
+        }
+        ("GET", "/api/v1/admin/users") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/admin/users/{name}/keys") => vec![Req::new("GET", "/api/v1/admin/users/alice/keys", None)],
+        ("GET", "/api/v1/session") | ("DELETE", "/api/v1/session") => vec![Req::new(method_of(method), route, None)],
+        ("POST", "/api/v1/session") => vec![Req { key_in: KeyIn::SignIn, ..Req::new("POST", route, Some(json!({}))) }],
+        ("GET", "/") => vec![Req::new("GET", "/", None)],
+        ("GET", "/ui/{file}") => {
+            ["app.js", "style.css", "blake3.js"].map(|f| Req::new("GET", format!("/ui/{f}"), None)).into()
         }
         ("GET", "/api/v1/objects/{name}/download") => vec![
             Req::new("GET", format!("/api/v1/objects/{FILE}/download"), None),
@@ -376,6 +416,13 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
     }
 }
 
+fn method_of(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        _ => "DELETE",
+    }
+}
+
 /// The request as sent: URL, headers, body.
 fn materialise(w: &World, req: &Req, key: &Presented) -> (String, Vec<(String, String)>, Option<Vec<u8>>) {
     let mut headers = Vec::new();
@@ -384,6 +431,9 @@ fn materialise(w: &World, req: &Req, key: &Presented) -> (String, Vec<(String, S
         (_, Presented::Absent) => {}
         (KeyIn::Body, Presented::Key(k)) => body.get_or_insert(json!({}))["apiKey"] = json!(k),
         (KeyIn::Body, Presented::Json(v)) => body.get_or_insert(json!({}))["apiKey"] = v.clone(),
+        (KeyIn::SignIn, Presented::Key(k)) => body.get_or_insert(json!({}))["api_key"] = json!(k),
+        (KeyIn::SignIn, Presented::Json(v)) => body.get_or_insert(json!({}))["api_key"] = v.clone(),
+        (KeyIn::SignIn, Presented::Header(_)) => {}
         (_, Presented::Key(k)) => headers.push(("authorization".into(), format!("Bearer {k}"))),
         (_, Presented::Header(h)) => headers.push(("authorization".into(), h.clone())),
         (_, Presented::Json(_)) => {}
@@ -420,7 +470,9 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
     let sent = format!("{}\n{}", req.path, body.as_deref().map(String::from_utf8_lossy).unwrap_or_default());
 
     // Nothing of alice's that the request did not itself name, and never a key or a credential.
-    if expect != Yes {
+    let alices_own_sign_in =
+        expect == SignIn && matches!(key, Presented::Key(k) if *k == w.alice_ro || *k == w.alice_key);
+    if expect != Yes && !alices_own_sign_in {
         for m in &w.markers {
             if answer.contains(m.as_str()) && !sent.contains(m.as_str()) {
                 problems.push(format!("{label}: the answer holds {m:?}: HTTP {} {}", a.status, a.text()));
@@ -509,6 +561,23 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
         Noop => {
             let status = if req.method == "DELETE" { 204 } else { 403 };
             refused(status, false, &mut problems);
+        }
+        Page => {
+            let csp_ok = !row.route.ends_with('/') || a.headers.contains("content-security-policy: default-src 'none'");
+            if a.status != 200 || !a.headers.contains("x-content-type-options: nosniff") || !csp_ok {
+                problems.push(format!("{label}: expected the dashboard's file, got HTTP {} {}", a.headers, a.status));
+            }
+        }
+        SignIn => {
+            if a.status == 200 {
+                let user = v["data"]["user"].as_str().unwrap_or_default();
+                let alices_valid = matches!(key, Presented::Key(k) if *k == w.alice_ro || *k == w.alice_key);
+                if v["code"] != "SUCCESS" || (user == "alice") != alices_valid {
+                    problems.push(format!("{label}: signed in as {user:?}: {}", a.text()));
+                }
+            } else if ![400, 401, 429].contains(&a.status) || v["code"] != "FAILURE" || !v["data"].is_null() {
+                problems.push(format!("{label}: expected a session or a FAILURE, got HTTP {} {}", a.status, a.text()));
+            }
         }
         Metrics => {
             let text = a.text();

@@ -123,7 +123,7 @@ fn metrics_count_exactly_the_requests_sent() {
 
 #[test]
 fn the_collector_s_work_is_counted() {
-    let lifetimes = fedml_server::platform::Lifetimes { upload_secs: 2, download_secs: 3600, reclaim_grace_secs: 0 };
+    let lifetimes = fedml_server::platform::Lifetimes { upload_secs: 2, reclaim_grace_secs: 0, ..Default::default() };
     let server = TestServer::start_with(lifetimes);
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     for name in ["expires-1", "expires-2"] {

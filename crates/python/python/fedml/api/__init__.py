@@ -1,4 +1,4 @@
-"""The FedML storage APIs: ``fedml_login``, ``upload``, ``download``, ``delete``,
+"""The FedML storage APIs: ``fedml_login``, ``upload``, ``download``, ``delete``, ``update_storage_metadata``,
 ``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``.
 
 Every call returns a :class:`~fedml.api.fedml_response.FedMLResponse`; failures are reported
@@ -25,6 +25,7 @@ __all__ = [
     "get_storage_metadata",
     "get_storage_user_defined_metadata",
     "list_storage_objects",
+    "update_storage_metadata",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -135,4 +136,19 @@ def list_storage_objects(api_key: Optional[str] = None) -> FedMLResponse[List[St
     """All your stored data: ``data`` is a list of :class:`StorageMetadata`, in name order."""
     return _from_native(
         _native.list_storage_objects(api_key), lambda items: [StorageMetadata(item) for item in items]
+    )
+
+
+def update_storage_metadata(
+    data_name: str,
+    description: Optional[str] = None,
+    tag_list: Optional[Union[str, Sequence[str]]] = None,
+    metadata: Optional[Dict[str, str]] = None,
+    api_key: Optional[str] = None,
+) -> FedMLResponse[StorageMetadata]:
+    """Changes the description, tags or user-defined metadata of stored data (never its bytes);
+    what is left ``None`` stays as it is, an empty value clears it. ``data`` is the
+    :class:`StorageMetadata` as it now is."""
+    return _from_native(
+        _native.update_storage_metadata(data_name, description, tag_list, metadata, api_key), StorageMetadata
     )

@@ -1,0 +1,113 @@
+// Building the page: every element is made with createElement and every user-supplied string is
+// set as text (textContent), never parsed as HTML.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+export function size(bytes) {
+  let value = Number(bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`;
+}
+
+export function when(rfc3339) {
+  if (!rfc3339) return '';
+  const d = new Date(rfc3339);
+  return Number.isNaN(d.getTime()) ? rfc3339 : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// A message line: kind is 'error', 'ok' or 'info'. Read out by screen readers.
+export function notice(kind, text) {
+  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status', text });
+}
+
+// A button that copies `text` and says so.
+export function copyButton(text, label = 'Copy') {
+  const button = h('button', { type: 'button', class: 'secondary small', text: label });
+  button.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = 'Copied';
+    } catch {
+      button.textContent = 'Select and copy';
+    }
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+  return button;
+}
+
+export function tagChips(tags) {
+  return h('span', { class: 'tags' }, (tags || []).map((t) => h('span', { class: 'tag', text: t })));
+}
+
+// A modal confirmation; resolves true when confirmed.
+export function confirmDialog(title, body, confirmLabel) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
+      h('h2', { id: 'confirm-title', text: title }),
+      h('p', { text: body }),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', text: 'Cancel', onclick: () => dialog.close('cancel') }),
+        h('button', { type: 'button', class: 'danger', text: confirmLabel, onclick: () => dialog.close('ok') })));
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'ok');
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+// Rows of key/value inputs for user metadata; `read()` answers the object they hold.
+export function metadataEditor(initial = {}) {
+  const rows = h('div', { class: 'kv-rows' });
+  const addRow = (k = '', v = '') => {
+    const key = h('input', { type: 'text', 'aria-label': 'Metadata key', placeholder: 'key', value: k });
+    const value = h('input', { type: 'text', 'aria-label': 'Metadata value', placeholder: 'value', value: v });
+    const row = h('div', { class: 'kv-row' }, key, value,
+      h('button', { type: 'button', class: 'secondary small', 'aria-label': 'Remove this entry', text: '✕', onclick: () => row.remove() }));
+    rows.append(row);
+  };
+  for (const [k, v] of Object.entries(initial)) addRow(k, v);
+  const box = h('div', { class: 'kv' }, rows,
+    h('button', { type: 'button', class: 'secondary small', text: 'Add metadata entry', onclick: () => addRow() }));
+  box.read = () => {
+    const out = {};
+    for (const row of rows.querySelectorAll('.kv-row')) {
+      const [k, v] = row.querySelectorAll('input');
+      if (k.value.trim() === '' && v.value === '') continue;
+      out[k.value.trim()] = v.value;
+    }
+    return out;
+  };
+  return box;
+}
+
+export function splitTags(text) {
+  return text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+}
