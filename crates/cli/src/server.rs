@@ -219,6 +219,7 @@ pub fn run(args: ServerArgs) -> Outcome {
             }
         };
         println!("FedML storage server listening on {}", server.public_url);
+        println!("  dashboard:      {}/", server.public_url.trim_end_matches('/'));
         println!("  data directory: {}", data_dir.display());
         println!("  catalogue:      {}", server.database);
         for (name, store) in &server.services {

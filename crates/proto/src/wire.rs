@@ -187,7 +187,7 @@ pub struct ObjectPage {
     pub objects: Vec<ObjectMeta>,
     /// Pass as `after` to read the next page; `None` on the last page.
     pub next: Option<String>,
-    /// How many objects match in all (every page of the listing).
+    /// How many objects match in all; on the first page (asked without `after`) only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
 }

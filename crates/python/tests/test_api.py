@@ -64,6 +64,27 @@ def test_metadata_objects_and_tags(server, tmp_path):
     assert fedml.api.upload(f, api_key=server.admin_key, overwrite=True).code == ResponseCode.SUCCESS
 
 
+def test_update_storage_metadata_changes_what_is_given_and_never_the_bytes(server, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    key = server.admin_key
+    assert fedml.api.upload(f, api_key=key, description="old", tag_list=["a"], metadata={"k": "v"}).code == ResponseCode.SUCCESS
+    before = fedml.api.get_storage_metadata("notes.txt", api_key=key).data
+    r = fedml.api.update_storage_metadata("notes.txt", description="new", api_key=key)
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert isinstance(r.data, StorageMetadata)
+    assert (r.data.description, r.data.tag_list, r.data.checksum) == ("new", ["a"], before.checksum)
+    r = fedml.api.update_storage_metadata("notes.txt", tag_list="x, y", metadata={}, api_key=key)
+    assert r.data.tag_list == ["x", "y"]
+    assert fedml.api.get_storage_user_defined_metadata("notes.txt", api_key=key).data == {}
+    for bad in [
+        fedml.api.update_storage_metadata("notes.txt", api_key=key),
+        fedml.api.update_storage_metadata("notes.txt", metadata={"n": 1}, api_key=key),
+        fedml.api.update_storage_metadata("missing", description="x", api_key=key),
+    ]:
+        assert bad.code == ResponseCode.FAILURE and bad.message and bad.data is None, bad
+
+
 def test_progress_bar_goes_where_asked(server, tmp_path, capsys):
     f = tmp_path / "p.bin"
     f.write_bytes(os.urandom(12 << 20))

@@ -96,14 +96,14 @@ function signInView() {
 
 // ---------------------------------------------------------------- objects
 
-let cursors = { key: '', stack: [] };
+let cursors = { key: '', stack: [], total: null };
 
 async function objectsView(params) {
   const q = params.get('q') || '';
   const sort = params.get('sort') || 'name';
   const order = params.get('order') || (sort === 'name' ? 'asc' : 'desc');
   const listingKey = `${q}\u0000${sort}\u0000${order}`;
-  if (cursors.key !== listingKey) cursors = { key: listingKey, stack: [] };
+  if (cursors.key !== listingKey) cursors = { key: listingKey, stack: [], total: null };
   const after = cursors.stack[cursors.stack.length - 1];
 
   const search = h('input', { type: 'search', id: 'search', value: q, placeholder: 'name or tag', autocomplete: 'off' });
@@ -147,6 +147,7 @@ async function objectsView(params) {
     if (shown) clear(body).append(shown);
     return;
   }
+  if (typeof page.total === 'number') cursors.total = page.total;
   clear(body);
   if (page.objects.length === 0) {
     body.append(h('p', { class: 'muted', text: q ? `Nothing matches “${q}”.` : 'Nothing stored yet. Upload a file or a folder, or run `fedml storage upload PATH`.' }));
@@ -172,7 +173,7 @@ async function objectsView(params) {
         h('th', { scope: 'col', class: i === 3 || i === 5 ? 'hide-narrow' : undefined, text: t })))),
       h('tbody', {}, rows))),
     h('div', { class: 'pager' }, prev, next,
-      h('span', { class: 'muted', id: 'page-info', text: `${first.toLocaleString()}–${last.toLocaleString()} of ${Number(page.total ?? last).toLocaleString()}` })));
+      h('span', { class: 'muted', id: 'page-info', text: `${first.toLocaleString()}–${last.toLocaleString()} of ${Number(cursors.total ?? last).toLocaleString()}` })));
 }
 
 // ---------------------------------------------------------------- one object

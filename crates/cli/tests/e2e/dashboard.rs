@@ -155,7 +155,8 @@ fn listings_are_searched_sorted_and_paged_completely_with_ties() {
                 }
                 let page = with_key(&server, &key, "GET", &path, None);
                 assert_eq!(page.status, 200, "{path}: {}", page.body);
-                assert_eq!(page.body["data"]["total"], expected, "{path}");
+                let total = if after.is_none() { json!(expected) } else { Value::Null };
+                assert_eq!(page.body["data"]["total"], total, "{path}: the total, on the first page only");
                 let objects = page.body["data"]["objects"].as_array().expect("objects");
                 seen.extend(objects.iter().map(|o| {
                     (

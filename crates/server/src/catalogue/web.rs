@@ -91,7 +91,7 @@ fn count_from_row(row: &dyn Columns) -> Result<i64> {
 /// `text` as a LIKE pattern that matches it anywhere, its own `%`, `_` and `\` taken literally.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::from("%");
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -195,18 +195,31 @@ impl Catalogue {
 
     // ---------------------------------------------------------------- browsing and editing
 
-    /// A page of the owner's objects as `browse` asks, and how many match in all. Keyset paging
-    /// on indexed columns: a page costs the same at the millionth row as at the first.
-    pub async fn browse_objects(&self, owner_id: &str, browse: &Browse<'_>) -> Result<(Vec<ObjectRecord>, u64)> {
+    /// A page of the owner's objects as `browse` asks and, on the first page (no `after`), how
+    /// many match in all. Keyset pages on indexed columns: a page costs the same at the
+    /// 100,000th object as at the first (counting costs a pass over the owner's index entries,
+    /// so later pages skip it).
+    pub async fn browse_objects(
+        &self,
+        owner_id: &str,
+        browse: &Browse<'_>,
+    ) -> Result<(Vec<ObjectRecord>, Option<u64>)> {
         let pattern = browse.query.filter(|q| !q.is_empty()).map(contains_pattern);
         let mut filter = String::from("owner_id = $1");
         let mut binds = vec![Bind::Text(owner_id)];
         if let Some(pattern) = &pattern {
-            filter.push_str(" AND (LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(tags) LIKE $2 ESCAPE '\\')");
+            // Any case: SQLite's LIKE ignores ASCII case, PostgreSQL's ILIKE every case.
+            let like = if self.postgres { "ILIKE" } else { "LIKE" };
+            filter.push_str(&format!(" AND (name {like} $2 ESCAPE '\\' OR tags {like} $2 ESCAPE '\\')"));
             binds.push(Bind::Text(pattern));
         }
-        let total =
-            self.read_one(&format!("SELECT COUNT(*) AS n FROM objects WHERE {filter}"), &binds, count_from_row).await?;
+        let total = match browse.after {
+            Some(_) => None,
+            None => {
+                let sql = format!("SELECT COUNT(*) AS n FROM objects WHERE {filter}");
+                Some(self.read_one(&sql, &binds, count_from_row).await?.max(0) as u64)
+            }
+        };
 
         let (cmp, direction) = if browse.descending { ("<", "DESC") } else { (">", "ASC") };
         let column = browse.sort.column();
@@ -216,8 +229,7 @@ impl Catalogue {
             match (column, value) {
                 (Some(column), Some(value)) => {
                     let (v, n) = (next(&binds), next(&binds) + 1);
-                    page_filter
-                        .push_str(&format!(" AND ({column} {cmp} ${v} OR ({column} = ${v} AND name {cmp} ${n}))"));
+                    page_filter.push_str(&format!(" AND ({column}, name) {cmp} (${v}, ${n})"));
                     binds.push(Bind::Int(value));
                     binds.push(Bind::Text(name));
                 }
@@ -235,7 +247,7 @@ impl Catalogue {
         binds.push(Bind::Int(browse.limit as i64));
         let sql = format!("SELECT {} WHERE {page_filter} ORDER BY {order} LIMIT ${limit}", Self::OBJECT_COLUMNS);
         let records = self.read(&sql, &binds, object_from_row).await?;
-        Ok((records, total.max(0) as u64))
+        Ok((records, total))
     }
 
     /// Changes an object's description, tags or user metadata (its bytes stay as they are) and
@@ -284,7 +296,7 @@ mod tests {
 
     #[test]
     fn search_patterns_take_wildcards_literally() {
-        assert_eq!(contains_pattern("Model"), "%model%");
+        assert_eq!(contains_pattern("Model"), "%Model%");
         assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

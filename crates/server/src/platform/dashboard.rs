@@ -94,7 +94,8 @@ impl Platform {
     // ---------------------------------------------------------------- objects
 
     /// A page of the caller's objects: in name order from `after` by default, or searched and
-    /// sorted as `request` asks. `next` is the position to pass as `after` for the next page.
+    /// sorted as `request` asks. `next` is the position to pass as `after` for the next page;
+    /// `total` (how many match) comes with the first page.
     pub async fn list(&self, caller: &Caller, request: &ListRequest<'_>) -> Result<ObjectPage> {
         let limit = request.limit.unwrap_or(1000).clamp(1, 10_000);
         let sort = match request.sort {
@@ -129,7 +130,7 @@ impl Platform {
         for record in records {
             objects.push(self.with_download_url(record).await?);
         }
-        Ok(ObjectPage { objects, next, total: Some(total) })
+        Ok(ObjectPage { objects, next, total })
     }
 
     /// Changes an object's description, tags or user metadata, checked by the rules an upload
