@@ -189,7 +189,7 @@ async function objectView(name) {
   }
   const downloadName = meta.kind === 'directory' ? `${meta.dataName}.zip` : meta.dataName;
   const details = h('dl', { class: 'meta' },
-    [['Kind', meta.kind], ['Size', `${size(meta.size)} (${Number(meta.size).toLocaleString()} bytes)`], ['Service', meta.service],
+    [['Kind', meta.kind], ['Size', meta.size < 1024 ? size(meta.size) : `${size(meta.size)} (${Number(meta.size).toLocaleString()} bytes)`], ['Service', meta.service],
       ['Checksum', meta.checksum], ['Created', when(meta.createdAt)], ['Updated', when(meta.updatedAt)],
       ['Description', meta.description || '—']].map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]),
     h('dt', { text: 'Tags' }), h('dd', {}, meta.tags.length ? tagChips(meta.tags) : '—'));
@@ -410,11 +410,11 @@ function uploadView() {
 
 function keysTable(keys, onRevoke) {
   return h('div', { class: 'table-wrap' }, h('table', { id: 'keys' },
-    h('thead', {}, h('tr', {}, ['Id', 'Label', 'Access', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col', text: t })))),
+    h('thead', {}, h('tr', {}, ['Id', 'Label', 'Access', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col', class: t === 'Created' ? 'hide-narrow' : undefined, text: t })))),
     h('tbody', {}, keys.map((k) => h('tr', {},
       h('td', { class: 'name', text: k.id }), h('td', { class: 'name', text: k.label }),
       h('td', { text: k.read_only ? 'read-only' : 'read-write' }),
-      h('td', { text: when(k.created_at) }),
+      h('td', { class: 'hide-narrow', text: when(k.created_at) }),
       h('td', { text: k.revoked_at ? `revoked ${when(k.revoked_at)}` : (k.id === session.key_id ? 'active (this session)' : 'active') }),
       h('td', {}, !k.revoked_at && !session.read_only
         ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke key ${k.id}`, text: 'Revoke', onclick: () => onRevoke(k) })
@@ -491,12 +491,12 @@ async function adminView() {
     return;
   }
   show(h('h1', { text: 'Users' }), h('div', { class: 'table-wrap' }, h('table', { id: 'users' },
-    h('thead', {}, h('tr', {}, ['User', 'Admin', 'Objects', 'Stored', 'Active keys', 'Created'].map((t) => h('th', { scope: 'col', text: t })))),
+    h('thead', {}, h('tr', {}, ['User', 'Admin', 'Objects', 'Stored', 'Active keys', 'Created'].map((t) => h('th', { scope: 'col', class: t === 'Created' ? 'hide-narrow' : undefined, text: t })))),
     h('tbody', {}, users.map((u) => h('tr', {},
       h('td', { class: 'name' }, h('a', { href: `#/admin/user/${seg(u.name)}`, text: u.name })),
       h('td', { text: u.admin ? 'yes' : '' }), h('td', { class: 'num', text: u.objects.toLocaleString() }),
       h('td', { class: 'num', text: size(u.stored_bytes) }), h('td', { class: 'num', text: String(u.active_keys) }),
-      h('td', { text: when(u.created_at) })))))));
+      h('td', { class: 'hide-narrow', text: when(u.created_at) })))))));
 }
 
 async function adminUserView(name) {

@@ -266,7 +266,7 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
     assert_eq!(std::fs::read(&not_a_dir).expect("read"), b"x", "what the link points to is untouched");
     cases += 2;
     assert_refused("unknown route", raw(&server, "GET", "/api/v1/nothing-here", None));
-    let (status, body) = raw(&server, "PATCH", "/api/v1/objects/real", None);
+    let (status, body) = raw(&server, "PUT", "/api/v1/objects/real", None);
     assert_eq!(status, 405, "wrong method: {body}");
     assert_refused("wrong method", (status, body));
     cases += 5;
