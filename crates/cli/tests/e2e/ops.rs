@@ -265,6 +265,7 @@ fn blob_path(server: &TestServer, blob_key: &str) -> PathBuf {
     match &server.backend {
         Backend::Embedded => server.data_dir.join("blobs").join("objects").join(blob_key),
         Backend::PostgresS3 { s3_root, bucket, .. } => s3_root.join(bucket).join(blob_key),
+        Backend::Cloud(_) => PathBuf::from("blob").join(blob_key),
     }
 }
 

@@ -412,6 +412,13 @@ fn stored_state(server: &TestServer, sessions: &[&str]) -> BTreeMap<String, Stri
     // beside its buckets, named after the store's upload id.
     let beside: Vec<String> = match &server.backend {
         Backend::Embedded => Vec::new(),
+        // What a cloud store holds of each session (its parts or staged blocks), by name.
+        Backend::Cloud(_) => {
+            for id in sessions {
+                state.insert(format!("session {id} in the store"), format!("{:?}", server.session_files(id)));
+            }
+            Vec::new()
+        }
         Backend::PostgresS3 { s3_root, .. } => std::fs::read_dir(s3_root)
             .expect("s3 root")
             .flatten()
