@@ -4,6 +4,7 @@ as Google Cloud Storage does where our uploads depend on it:
 - a simple upload through a signed URL (`PUT /BUCKET/OBJECT`) answers the object's MD5 as its
   `ETag`, as GCS's XML API does (the emulator sends no ETag, and a part answer without one is
   refused by our client);
+- an empty body is an empty object (the emulator fails on it);
 - connections are served on threads (the emulator serves one at a time, so a client holding a
   connection open would stall every other); requests still run one at a time, under one lock,
   because the emulator's storage is not made for concurrent writers.
@@ -27,6 +28,8 @@ xml_upload = objects.xml_upload
 
 
 def xml_upload_with_etag(request, response, storage, *args, **kwargs):
+    if request.data is None:  # an empty body (the emulator would fail on it)
+        request._data = b""
     xml_upload(request, response, storage, *args, **kwargs)
     if response.status.value == 200:
         response["ETag"] = '"{}"'.format(hashlib.md5(request.data or b"").hexdigest())
@@ -36,6 +39,20 @@ for _, handlers in emulator.HANDLERS:
     for method, handler in list(handlers.items()):
         if handler is xml_upload:
             handlers[method] = xml_upload_with_etag
+
+insert = objects.insert
+
+
+def insert_empty(request, response, storage, *args, **kwargs):
+    if request.data is None:  # an empty simple upload (the emulator would fail on it)
+        request._data = b""
+    insert(request, response, storage, *args, **kwargs)
+
+
+for _, handlers in emulator.HANDLERS:
+    for method, handler in list(handlers.items()):
+        if handler is insert:
+            handlers[method] = insert_empty
 
 handle = emulator.Router.handle
 

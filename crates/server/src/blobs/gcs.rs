@@ -85,18 +85,32 @@ struct Listing {
 #[serde(rename_all = "camelCase")]
 struct Item {
     name: String,
+    /// A decimal string in the JSON API (a number from some emulators).
     #[serde(default)]
-    size: Option<String>,
+    size: Option<serde_json::Value>,
     #[serde(default)]
     md5_hash: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_number")]
     generation: Option<String>,
 }
 
 impl Item {
     fn size(&self) -> u64 {
-        self.size.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0)
+        match &self.size {
+            Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+            Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+            _ => 0,
+        }
     }
+}
+
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 impl GcsStore {
