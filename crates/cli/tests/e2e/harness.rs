@@ -330,6 +330,20 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// What acknowledges a part PUT, by the client's rule: the `ETag`, or where the store answers
+/// none (Azure's Put Block) the digest it computed (`x-ms-content-crc64`, `Content-MD5`).
+pub fn part_tag(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    ["etag", "x-ms-content-crc64", "content-md5"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
+        .map(str::to_string)
+}
+
+/// Whether `status` answers a part PUT that the store took: 200, or Azure's 201 for Put Block.
+pub fn part_taken(backend: &Backend, status: u16) -> bool {
+    status == 200 || (status == 201 && matches!(backend, Backend::Cloud(ServiceSpec::Azure(_))))
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;

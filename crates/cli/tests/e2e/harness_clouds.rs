@@ -105,3 +105,59 @@ pub fn session_files(spec: &ServiceSpec, upload_id: &str) -> Vec<PathBuf> {
         _ => blob_files(spec).into_iter().filter(|p| p == &Path::new("staging").join(upload_id)).collect(),
     }
 }
+
+/// The object `name` under the server's prefix, as an operator at the cloud console would reach
+/// it (for the fsck tests that damage blobs on purpose).
+fn raw_store(spec: &ServiceSpec) -> (std::sync::Arc<dyn object_store::ObjectStore>, String) {
+    match spec {
+        ServiceSpec::Azure(a) => {
+            let store = object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(&a.container)
+                .with_account(a.account.clone().unwrap_or_default())
+                .with_endpoint(a.endpoint.clone().unwrap_or_default())
+                .with_allow_http(true)
+                .build()
+                .expect("azure store");
+            (std::sync::Arc::new(store), a.prefix.clone().unwrap_or_default())
+        }
+        other => panic!("no raw store for {other:?}"),
+    }
+}
+
+/// Writes `data` as the blob `key` (replacing it), behind the server's back.
+pub fn write_blob(spec: &ServiceSpec, key: &str, data: &[u8]) {
+    let data = data.to_vec();
+    match spec {
+        ServiceSpec::Gcs(g) => run(async {
+            let url = format!(
+                "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}{}",
+                g.endpoint.as_deref().unwrap_or(""),
+                g.bucket,
+                g.prefix.as_deref().unwrap_or("").replace('/', "%2F"),
+                key.replace('/', "%2F")
+            );
+            let r = reqwest::Client::new().post(url).body(data).send().await.expect("emulator reachable");
+            assert!(r.status().is_success(), "write {key}: {}", r.status());
+        }),
+        _ => {
+            let (store, prefix) = raw_store(spec);
+            run(async move {
+                use object_store::ObjectStoreExt;
+                let path = object_store::path::Path::from(format!("{prefix}{key}"));
+                store.put(&path, data.into()).await.expect("write a blob");
+            })
+        }
+    }
+}
+
+/// The bytes of the blob `key`.
+pub fn read_blob(spec: &ServiceSpec, key: &str) -> Vec<u8> {
+    let url = run(async { store(spec).get_url("R2", key, fedml_server::time::now_secs() + 60).await.expect("url") });
+    run(async move { reqwest::get(url).await.expect("get").bytes().await.expect("body").to_vec() })
+}
+
+/// Deletes the blob `key`, behind the server's back.
+pub fn delete_blob(spec: &ServiceSpec, key: &str) {
+    let store = store(spec);
+    run(async { store.delete(key).await.expect("delete a blob") })
+}

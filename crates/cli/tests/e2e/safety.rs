@@ -42,7 +42,7 @@ fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
             .send()
             .await
             .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
-        let etag = response.headers()["etag"].to_str().expect("etag").to_string();
+        let etag = crate::harness::part_tag(response.headers()).expect("etag");
         client
             .complete_upload(
                 &session.upload_id,

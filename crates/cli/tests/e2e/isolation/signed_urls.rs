@@ -88,7 +88,16 @@ fn mutate(s: &str) -> String {
 /// segment changed, the signature moved to another method.
 fn forgeries(url: &str) -> Vec<(String, &'static str, String)> {
     let u = Url::parse(url);
-    let method = if u.segments.contains(&"part".to_string()) || u.param("uploadId").is_some() { "PUT" } else { "GET" };
+    // A part URL: the local store's `part/`, S3's `uploadId`, Azure's `comp=block`, GCS's `.parts/`.
+    let method = if u.segments.contains(&"part".to_string())
+        || u.param("uploadId").is_some()
+        || u.param("comp").is_some_and(|c| c == "block")
+        || u.segments.contains(&".parts".to_string())
+    {
+        "PUT"
+    } else {
+        "GET"
+    };
     let other_method = if method == "PUT" { "GET" } else { "PUT" };
     let mut out = vec![
         ("no query string".to_string(), method, Url { query: vec![], ..u.clone() }.render()),
