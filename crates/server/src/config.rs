@@ -307,11 +307,14 @@ mod tests {
         assert_eq!(gcs.endpoint.as_deref(), Some("http://127.0.0.1:9023"));
         assert_eq!(gcs.service_account_path.as_deref(), Some(Path::new("/etc/fedml/sa.json")));
         let (_, gcs) = ServiceSpec::parse_named("G=gs://b").expect("bare bucket");
-        assert!(matches!(gcs, ServiceSpec::Gcs(GcsSpec { ref bucket, prefix: None, endpoint: None, .. }) if bucket == "b"));
+        assert!(
+            matches!(gcs, ServiceSpec::Gcs(GcsSpec { ref bucket, prefix: None, endpoint: None, .. }) if bucket == "b")
+        );
 
-        let (_, azure) =
-            ServiceSpec::parse_named("AZ=azure://models/a/b?account=fedmlacct&endpoint=http://127.0.0.1:10000/fedmlacct")
-                .expect("azure spec");
+        let (_, azure) = ServiceSpec::parse_named(
+            "AZ=azure://models/a/b?account=fedmlacct&endpoint=http://127.0.0.1:10000/fedmlacct",
+        )
+        .expect("azure spec");
         let ServiceSpec::Azure(azure) = azure else { panic!("not azure") };
         assert_eq!(azure.container, "models");
         assert_eq!(azure.prefix.as_deref(), Some("a/b/"));
@@ -334,8 +337,10 @@ mod tests {
 
     #[test]
     fn cloud_credentials_stay_out_of_debug() {
-        let gcs = GcsSpec { bucket: "b".into(), service_account_key: Some("PRIVATE-KEY-TEXT".into()), ..GcsSpec::default() };
-        let azure = AzureSpec { container: "c".into(), access_key: Some("ACCOUNT-KEY-TEXT".into()), ..AzureSpec::default() };
+        let gcs =
+            GcsSpec { bucket: "b".into(), service_account_key: Some("PRIVATE-KEY-TEXT".into()), ..GcsSpec::default() };
+        let azure =
+            AzureSpec { container: "c".into(), access_key: Some("ACCOUNT-KEY-TEXT".into()), ..AzureSpec::default() };
         let shown = format!("{gcs:?} {azure:?} {:?}", ServiceSpec::Azure(azure.clone()));
         assert!(!shown.contains("PRIVATE-KEY-TEXT") && !shown.contains("ACCOUNT-KEY-TEXT"), "{shown}");
     }
@@ -358,7 +363,9 @@ mod tests {
         let specs = file.service_specs().expect("specs");
         assert!(matches!(&specs[0].1, ServiceSpec::Azure(a) if a.account.as_deref() == Some("fedmlacct")));
         assert!(matches!(&specs[1].1, ServiceSpec::Gcs(g) if g.prefix.as_deref() == Some("team-a/")));
-        assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"gcs\"\nbucket = \"b\"\nregion = \"x\"").is_err());
+        assert!(
+            toml::from_str::<FileConfig>("[services.x]\nbackend = \"gcs\"\nbucket = \"b\"\nregion = \"x\"").is_err()
+        );
         assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"azure\"").is_err(), "a container is needed");
     }
 

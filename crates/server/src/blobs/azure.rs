@@ -105,7 +105,12 @@ impl AzureStore {
         Path::from(format!("{}{STAGING}{upload_id}", self.prefix()))
     }
 
-    pub(super) async fn part_url(&self, upload: &UploadRecord, part_number: u32, expires: i64) -> Result<String, BlobError> {
+    pub(super) async fn part_url(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        expires: i64,
+    ) -> Result<String, BlobError> {
         let mut url = self.store.signed_url(Method::PUT, &self.staging(&upload.id), cloud::lifetime(expires)).await?;
         let block = base64::engine::general_purpose::STANDARD.encode(block_of(part_number));
         url.query_pairs_mut().append_pair("comp", "block").append_pair("blockid", &block);
@@ -158,7 +163,10 @@ impl AzureStore {
     /// The blocks staged for an upload and not committed (Get Block List), by their ids: what
     /// the service holds of an open session, which no listing shows.
     pub async fn staged_blocks(&self, upload_id: &str) -> Result<Vec<String>, BlobError> {
-        let mut url = self.store.signed_url(Method::GET, &self.staging(upload_id), cloud::lifetime(crate::time::now_secs() + 60)).await?;
+        let mut url = self
+            .store
+            .signed_url(Method::GET, &self.staging(upload_id), cloud::lifetime(crate::time::now_secs() + 60))
+            .await?;
         url.query_pairs_mut().append_pair("comp", "blocklist").append_pair("blocklisttype", "uncommitted");
         let response = reqwest::get(url.as_str()).await.map_err(cloud::store)?;
         match response.status().as_u16() {
@@ -167,7 +175,11 @@ impl AzureStore {
             _ => {}
         }
         let text = response.text().await.map_err(cloud::store)?;
-        Ok(text.split("<Name>").skip(1).filter_map(|rest| rest.split_once("</Name>").map(|(n, _)| n.to_string())).collect())
+        Ok(text
+            .split("<Name>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Name>").map(|(n, _)| n.to_string()))
+            .collect())
     }
 
     pub(super) async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {

@@ -92,7 +92,11 @@ impl JsonClient {
     /// Sends `request` with the bearer `token` (none when empty): 404 is
     /// [`BlobError::NotFound`], 409/412 (a precondition) [`BlobError::Rejected`], any other
     /// failure [`BlobError::Store`] with the status and the start of the answer.
-    pub(super) async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> Result<reqwest::Response, BlobError> {
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<reqwest::Response, BlobError> {
         let request = if token.is_empty() { request } else { request.bearer_auth(token) };
         let response = request.send().await.map_err(store)?;
         let status = response.status();

@@ -130,7 +130,8 @@ impl GcsStore {
             builder = builder.with_service_account_key(key);
         }
         let signer = builder.build().map_err(|e| BlobError::Rejected(format!("Google Cloud Storage service: {e}")))?;
-        let json = JsonClient::new(format!("{}/storage/v1/b/{}", base.trim_end_matches('/'), cloud::encode(&spec.bucket)))?;
+        let json =
+            JsonClient::new(format!("{}/storage/v1/b/{}", base.trim_end_matches('/'), cloud::encode(&spec.bucket)))?;
         Ok(GcsStore { signer: Arc::new(signer), json, spec: Arc::new(spec) })
     }
 
@@ -163,7 +164,12 @@ impl GcsStore {
         format!("{}/o/{}", self.json.base(), cloud::encode(name))
     }
 
-    pub(super) async fn part_url(&self, upload: &UploadRecord, part_number: u32, expires: i64) -> Result<String, BlobError> {
+    pub(super) async fn part_url(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        expires: i64,
+    ) -> Result<String, BlobError> {
         let path = Path::from(format!("{}{part_number:05}", self.parts_of(&upload.id)));
         let url = self.signer.signed_url(Method::PUT, &path, cloud::lifetime(expires)).await?;
         Ok(url.to_string())
@@ -184,7 +190,8 @@ impl GcsStore {
                 query.push(("pageToken", token.as_str()));
             }
             let request = self.json.http().get(cloud::with_query(&format!("{}/o", self.json.base()), &query));
-            let listing: Listing = self.json.send(request, &self.token().await?).await?.json().await.map_err(cloud::store)?;
+            let listing: Listing =
+                self.json.send(request, &self.token().await?).await?.json().await.map_err(cloud::store)?;
             out.extend(listing.items);
             match listing.next_page_token {
                 Some(token) if !token.is_empty() => page = Some(token),
@@ -319,7 +326,8 @@ impl GcsStore {
     }
 
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
-        let request = self.json.http().get(cloud::with_query(&self.object_url(&self.name(blob_key)), &[("alt", "media")]));
+        let request =
+            self.json.http().get(cloud::with_query(&self.object_url(&self.name(blob_key)), &[("alt", "media")]));
         let response = self.json.send(request, &self.token().await?).await?;
         cloud::blake3_of(response).await
     }

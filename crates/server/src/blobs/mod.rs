@@ -21,10 +21,10 @@ use std::io;
 
 use fedml_proto::CompletedPart;
 
-pub use inventory::{StoredBlob, StoredPlace};
-pub use local::{LocalStore, PartSlot};
 pub use azure::{AzureSpec, AzureStore};
 pub use gcs::{GcsSpec, GcsStore};
+pub use inventory::{StoredBlob, StoredPlace};
+pub use local::{LocalStore, PartSlot};
 pub use s3::{S3Spec, S3Store};
 
 use crate::catalogue::UploadRecord;

@@ -102,9 +102,9 @@ pub fn open_stores(config: &ServerConfig) -> Result<BTreeMap<String, BlobStore>,
             ServiceSpec::S3(spec) => {
                 BlobStore::S3(S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
             }
-            ServiceSpec::Gcs(spec) => BlobStore::Gcs(
-                GcsStore::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?,
-            ),
+            ServiceSpec::Gcs(spec) => {
+                BlobStore::Gcs(GcsStore::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
+            }
             ServiceSpec::Azure(spec) => BlobStore::Azure(
                 AzureStore::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?,
             ),

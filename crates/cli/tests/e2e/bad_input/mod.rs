@@ -214,8 +214,7 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
     let url = fedml_client::block_on(client.part_urls(&big, 1, 1)).expect("urls").remove(0).url;
     let (status, etag) = fedml_client::block_on(async {
         let r = client.http().put(&url).body(vec![0u8; (8 << 20) + 1]).send().await;
-        Ok(r.map(|r| (r.status().as_u16(), crate::harness::part_tag(r.headers())))
-            .unwrap_or((400, None)))
+        Ok(r.map(|r| (r.status().as_u16(), crate::harness::part_tag(r.headers()))).unwrap_or((400, None)))
     })
     .expect("put");
     match server.backend {
