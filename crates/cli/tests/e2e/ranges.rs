@@ -50,9 +50,11 @@ fn ranges_on_the_signed_download_url() {
     assert_eq!(a.status, 206);
     assert!(a.body == data[100..200]);
     assert_eq!(a.content_range.as_deref(), Some("bytes 100-199/1000"));
-    let a = get(&client, &url, &[("range", "bytes=-10")]);
-    assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 990-999/1000")));
-    assert!(a.body == data[990..]);
+    if !server.backend.lacks("suffix byte ranges") {
+        let a = get(&client, &url, &[("range", "bytes=-10")]);
+        assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 990-999/1000")));
+        assert!(a.body == data[990..]);
+    }
     let a = get(&client, &url, &[("range", "bytes=995-")]);
     assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 995-999/1000")));
 

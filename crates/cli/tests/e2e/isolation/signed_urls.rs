@@ -256,7 +256,9 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
         if server.backend.lacks("signature checking") {
             continue;
         }
-        if label.ends_with("another part number") && matches!(server.backend, Backend::Cloud(fedml_server::ServiceSpec::Azure(_))) {
+        if label.ends_with("another part number")
+            && matches!(server.backend, Backend::Cloud(fedml_server::ServiceSpec::Azure(_)))
+        {
             // Not an emulator's gap: Azure's SAS cannot sign `blockid`, so a part URL takes any
             // block of its own session's staging blob, which only its completion reads.
             println!("skipped on Azure: a SAS cannot sign the block id (a part URL names its session's staging blob)");
