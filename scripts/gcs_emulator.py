@@ -17,6 +17,7 @@ on this backend, each saying so.
 
 import argparse
 import hashlib
+import io
 import http.server
 import threading
 
@@ -58,6 +59,12 @@ handle = emulator.Router.handle
 
 
 def handle_one_at_a_time(self, method):
+    # The body is read before the lock is taken, so that a slow or stalled client holds up no
+    # other request.
+    connection = self._request_handler
+    length = connection.headers.get("Content-Length")
+    if length and length.isdigit():
+        connection.rfile = io.BytesIO(connection.rfile.read(int(length)))
     with LOCK:
         handle(self, method)
 

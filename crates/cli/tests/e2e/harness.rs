@@ -39,7 +39,13 @@ pub enum Backend {
 }
 
 /// What each emulator lacks that a check needs (real clouds have each).
-const GCS_EMULATOR_LACKS: &[&str] = &["signature checking"];
+const GCS_EMULATOR_LACKS: &[&str] = &[
+    "signature checking",
+    "ETag on reads",
+    "check of a body against its Content-Length",
+    "suffix byte ranges",
+    "serving requests concurrently",
+];
 /// (Azurite answers `Range: bytes=-N` with 206 and no body; the client never sends one.)
 const AZURITE_LACKS: &[&str] = &["suffix byte ranges"];
 

@@ -137,7 +137,12 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         assert_eq!(manifest["objects"], names.len());
         assert!(!dest.join("catalogue.db-wal").exists(), "the copy is one self-contained file");
     }
-    assert!(overlapped > 0, "no upload committed while a backup ran");
+    // (The GCS emulator runs one request at a time: its uploads are too slow to land within a
+    // backup of the SQLite catalogue; what the backups hold is checked all the same.)
+    assert!(
+        overlapped > 0 || server.backend.lacks("serving requests concurrently"),
+        "no upload committed while a backup ran"
+    );
     // The writer kept committing while the backups ran.
     let at_last_backup = count();
     let wait = Instant::now();

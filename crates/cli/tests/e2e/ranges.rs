@@ -43,7 +43,11 @@ fn ranges_on_the_signed_download_url() {
     let whole = get(&client, &url, &[]);
     assert_eq!((whole.status, whole.body.len()), (200, 1000));
     assert!(whole.body == data);
-    let etag = whole.etag.clone().expect("the blob URL answers an ETag");
+    let etag = if server.backend.lacks("ETag on reads") {
+        String::new()
+    } else {
+        whole.etag.clone().expect("the blob URL answers an ETag")
+    };
 
     // A valid range: 206 and exactly those bytes.
     let a = get(&client, &url, &[("range", "bytes=100-199")]);
