@@ -1,6 +1,8 @@
 //! Server configuration: built from a TOML file (`--config`), then environment and flags (the
 //! CLI applies those on top). Service names map to stores: `NAME=local:PATH` or
-//! `NAME=s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true` on the command line, or a
+//! `NAME=s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true`,
+//! `NAME=gs://BUCKET[/PREFIX]?endpoint=URL&service_account_path=FILE` or
+//! `NAME=azure://CONTAINER[/PREFIX]?account=A&endpoint=URL` on the command line, or a
 //! `[services.NAME]` table in the file. Credentials are never printed.
 
 use std::collections::BTreeMap;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::blobs::S3Spec;
+use crate::blobs::{AzureSpec, GcsSpec, S3Spec};
 use crate::limits::Limits;
 use crate::platform::Lifetimes;
 use crate::quota::Quota;
@@ -22,6 +24,10 @@ pub enum ServiceSpec {
     Local(PathBuf),
     /// A bucket of an S3-compatible store.
     S3(S3Spec),
+    /// A Google Cloud Storage bucket.
+    Gcs(GcsSpec),
+    /// An Azure Blob Storage container.
+    Azure(AzureSpec),
 }
 
 impl ServiceSpec {
@@ -42,8 +48,66 @@ impl ServiceSpec {
                 .map(|s| (name.to_string(), ServiceSpec::S3(s)))
                 .map_err(|e| format!("service {name:?}: {e}"));
         }
-        Err(format!("service {name:?}: the backend must read local:PATH or s3://BUCKET (got {spec:?})"))
+        if spec.starts_with("gs://") {
+            return parse_gcs(spec)
+                .map(|s| (name.to_string(), ServiceSpec::Gcs(s)))
+                .map_err(|e| format!("service {name:?}: {e}"));
+        }
+        if spec.starts_with("azure://") {
+            return parse_azure(spec)
+                .map(|s| (name.to_string(), ServiceSpec::Azure(s)))
+                .map_err(|e| format!("service {name:?}: {e}"));
+        }
+        Err(format!(
+            "service {name:?}: the backend must read local:PATH, s3://BUCKET, gs://BUCKET or azure://CONTAINER (got \
+             {spec:?})"
+        ))
     }
+}
+
+/// The bucket (or container) and the prefix of a `scheme://BUCKET[/PREFIX]?…` URL.
+fn bucket_and_prefix(url: &url::Url, what: &str) -> Result<(String, Option<String>), String> {
+    let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or(format!("{}:// needs a {what} name", url.scheme()))?;
+    let prefix = url.path().trim_start_matches('/');
+    Ok((bucket.to_string(), (!prefix.is_empty()).then(|| format!("{}/", prefix.trim_end_matches('/')))))
+}
+
+fn parse_gcs(text: &str) -> Result<GcsSpec, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a gs:// URL ({e})"))?;
+    let (bucket, prefix) = bucket_and_prefix(&url, "bucket")?;
+    let mut spec = GcsSpec { bucket, prefix, ..GcsSpec::default() };
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "endpoint" => spec.endpoint = Some(value.into_owned()),
+            "service_account_path" => spec.service_account_path = Some(value.into_owned().into()),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?} (use endpoint, service_account_path; the key may also come from \
+                     GOOGLE_SERVICE_ACCOUNT or the config file)"
+                ));
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn parse_azure(text: &str) -> Result<AzureSpec, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not an azure:// URL ({e})"))?;
+    let (container, prefix) = bucket_and_prefix(&url, "container")?;
+    let mut spec = AzureSpec { container, prefix, ..AzureSpec::default() };
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "account" => spec.account = Some(value.into_owned()),
+            "endpoint" => spec.endpoint = Some(value.into_owned()),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?} (use account, endpoint; the account key comes from \
+                     AZURE_STORAGE_ACCOUNT_KEY or the config file)"
+                ));
+            }
+        }
+    }
+    Ok(spec)
 }
 
 fn parse_s3(text: &str) -> Result<S3Spec, String> {
@@ -183,6 +247,8 @@ impl SizeValue {
 pub enum ServiceFile {
     Local { path: PathBuf },
     S3(S3Spec),
+    Gcs(GcsSpec),
+    Azure(AzureSpec),
 }
 
 impl FileConfig {
@@ -201,6 +267,8 @@ impl FileConfig {
                     match s {
                         ServiceFile::Local { path } => ServiceSpec::Local(path.clone()),
                         ServiceFile::S3(spec) => ServiceSpec::S3(spec.clone()),
+                        ServiceFile::Gcs(spec) => ServiceSpec::Gcs(spec.clone()),
+                        ServiceFile::Azure(spec) => ServiceSpec::Azure(spec.clone()),
                     },
                 ))
             })
@@ -225,6 +293,81 @@ mod tests {
         for bad in ["R2", "R 2=local:/x", "R2=ftp:/x", "R2=local:", "R2=s3://b?secret=x", "R2=s3://?endpoint=x"] {
             assert!(ServiceSpec::parse_named(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn cloud_service_specs() {
+        let (name, gcs) = ServiceSpec::parse_named(
+            "GCS=gs://fedml-models/team-a/?endpoint=http://127.0.0.1:9023&service_account_path=/etc/fedml/sa.json",
+        )
+        .expect("gs spec");
+        let ServiceSpec::Gcs(gcs) = gcs else { panic!("not gcs") };
+        assert_eq!(name, "GCS");
+        assert_eq!(gcs.bucket, "fedml-models");
+        assert_eq!(gcs.prefix.as_deref(), Some("team-a/"));
+        assert_eq!(gcs.endpoint.as_deref(), Some("http://127.0.0.1:9023"));
+        assert_eq!(gcs.service_account_path.as_deref(), Some(Path::new("/etc/fedml/sa.json")));
+        let (_, gcs) = ServiceSpec::parse_named("G=gs://b").expect("bare bucket");
+        assert!(
+            matches!(gcs, ServiceSpec::Gcs(GcsSpec { ref bucket, prefix: None, endpoint: None, .. }) if bucket == "b")
+        );
+
+        let (_, azure) = ServiceSpec::parse_named(
+            "AZ=azure://models/a/b?account=fedmlacct&endpoint=http://127.0.0.1:10000/fedmlacct",
+        )
+        .expect("azure spec");
+        let ServiceSpec::Azure(azure) = azure else { panic!("not azure") };
+        assert_eq!(azure.container, "models");
+        assert_eq!(azure.prefix.as_deref(), Some("a/b/"));
+        assert_eq!(azure.account.as_deref(), Some("fedmlacct"));
+        assert_eq!(azure.endpoint.as_deref(), Some("http://127.0.0.1:10000/fedmlacct"));
+        assert_eq!(azure.access_key, None);
+
+        for bad in [
+            "G=gs://",
+            "G=gs://b?secret=x",
+            "G=gs://b?service_account_key={}",
+            "A=azure://",
+            "A=azure://c?access_key=x",
+            "A=azure://c?region=x",
+            "A=azurite://c",
+        ] {
+            assert!(ServiceSpec::parse_named(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn cloud_credentials_stay_out_of_debug() {
+        let gcs =
+            GcsSpec { bucket: "b".into(), service_account_key: Some("PRIVATE-KEY-TEXT".into()), ..GcsSpec::default() };
+        let azure =
+            AzureSpec { container: "c".into(), access_key: Some("ACCOUNT-KEY-TEXT".into()), ..AzureSpec::default() };
+        let shown = format!("{gcs:?} {azure:?} {:?}", ServiceSpec::Azure(azure.clone()));
+        assert!(!shown.contains("PRIVATE-KEY-TEXT") && !shown.contains("ACCOUNT-KEY-TEXT"), "{shown}");
+    }
+
+    #[test]
+    fn cloud_config_file() {
+        let text = r#"
+            [services.GCS]
+            backend = "gcs"
+            bucket = "fedml-models"
+            prefix = "team-a/"
+            service_account_path = "/etc/fedml/sa.json"
+            [services.AZ]
+            backend = "azure"
+            container = "fedml"
+            account = "fedmlacct"
+            access_key = "c2VjcmV0"
+        "#;
+        let file: FileConfig = toml::from_str(text).expect("parses");
+        let specs = file.service_specs().expect("specs");
+        assert!(matches!(&specs[0].1, ServiceSpec::Azure(a) if a.account.as_deref() == Some("fedmlacct")));
+        assert!(matches!(&specs[1].1, ServiceSpec::Gcs(g) if g.prefix.as_deref() == Some("team-a/")));
+        assert!(
+            toml::from_str::<FileConfig>("[services.x]\nbackend = \"gcs\"\nbucket = \"b\"\nregion = \"x\"").is_err()
+        );
+        assert!(toml::from_str::<FileConfig>("[services.x]\nbackend = \"azure\"").is_err(), "a container is needed");
     }
 
     #[test]

@@ -142,6 +142,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             ServiceSpec::S3(spec) => {
                 BlobStore::S3(S3Store::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?)
             }
+            ServiceSpec::Gcs(spec) => BlobStore::Gcs(
+                blobs::GcsStore::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?,
+            ),
+            ServiceSpec::Azure(spec) => BlobStore::Azure(
+                blobs::AzureStore::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?,
+            ),
         };
         if services.insert(name.clone(), store).is_some() {
             return Err(StartError::Config(format!("service {name:?} is configured twice")));

@@ -407,6 +407,7 @@ fn stored_vs_referenced(
     let (root, parts_dir) = match backend {
         Backend::Embedded => (data_dir.join("blobs").join("objects"), None),
         Backend::PostgresS3 { s3_root, bucket, .. } => (s3_root.join(bucket), Some(s3_root.clone())),
+        Backend::Cloud(_) => (PathBuf::from("blob"), None),
     };
     let mut expected: Vec<PathBuf> = view.blob_keys.iter().map(|k| root.join(k)).collect();
     expected.sort();

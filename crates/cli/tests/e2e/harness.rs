@@ -7,6 +7,10 @@ use fedml_server::platform::{Lifetimes, Platform};
 use fedml_server::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec, admin};
 
+pub mod clouds {
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/harness_clouds.rs"));
+}
+
 pub struct TestServer {
     pub url: String,
     pub admin_key: String,
@@ -23,13 +27,27 @@ pub struct TestServer {
 
 /// Which backends the black-box suite runs against: `FEDML_TEST_BACKEND` unset or `embedded`
 /// (SQLite + a local folder), or `postgres-s3` (a fresh PostgreSQL database and a fresh bucket
-/// per server, on the servers `scripts/backends` starts). A backend that is asked for and not
-/// reachable fails the test; nothing is skipped.
+/// per server, on the servers `scripts/backends` starts), or `sqlite-gcs` / `sqlite-azure`
+/// (the embedded catalogue and a fresh prefix in the Google Cloud Storage or Azure emulator's
+/// bucket: `Cloud`, see `clouds`). A backend that is asked for and not reachable fails the test;
+/// only checks an emulator cannot answer are skipped, each saying why ([`Backend::lacks`]).
 #[derive(Clone)]
 pub enum Backend {
     Embedded,
     PostgresS3 { database_url: String, endpoint: String, s3_root: PathBuf, bucket: String },
+    Cloud(ServiceSpec),
 }
+
+/// What each emulator lacks that a check needs (real clouds have each).
+const GCS_EMULATOR_LACKS: &[&str] = &[
+    "signature checking",
+    "ETag on reads",
+    "check of a body against its Content-Length",
+    "suffix byte ranges",
+    "serving requests concurrently",
+];
+/// (Azurite answers `Range: bytes=-N` with 206 and no body; the client never sends one.)
+const AZURITE_LACKS: &[&str] = &["suffix byte ranges"];
 
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("FEDML_TEST_BACKEND=postgres-s3 needs {name}; see scripts/backends"))
@@ -62,7 +80,11 @@ impl Backend {
                 std::fs::create_dir_all(s3_root.join(&bucket)).expect("create bucket");
                 Backend::PostgresS3 { database_url, endpoint: required("FEDML_TEST_S3_ENDPOINT"), s3_root, bucket }
             }
-            Ok(other) => panic!("unknown FEDML_TEST_BACKEND {other:?}; use embedded or postgres-s3"),
+            Ok("sqlite-gcs") => Backend::Cloud(ServiceSpec::Gcs(clouds::gcs())),
+            Ok("sqlite-azure") => Backend::Cloud(ServiceSpec::Azure(clouds::azure())),
+            Ok(other) => {
+                panic!("unknown FEDML_TEST_BACKEND {other:?}; use embedded, postgres-s3, sqlite-gcs or sqlite-azure")
+            }
         }
     }
 
@@ -78,13 +100,30 @@ impl Backend {
                 format!("R2=s3://{bucket}?endpoint={endpoint}&region=us-east-1&path_style=true"),
             ]);
         }
+        if let Backend::Cloud(spec) = self {
+            flags.extend(["--service".to_string(), clouds::flag(spec)]);
+        }
         flags
+    }
+
+    /// Whether this backend is an emulator without `feature`; says so (the check is skipped).
+    pub fn lacks(&self, feature: &str) -> bool {
+        let lacking: &[&str] = match self {
+            Backend::Cloud(ServiceSpec::Gcs(_)) => GCS_EMULATOR_LACKS,
+            Backend::Cloud(_) => AZURITE_LACKS,
+            _ => &[],
+        };
+        let lacks = lacking.contains(&feature);
+        if lacks {
+            println!("skipped on this emulator: it has no {feature}");
+        }
+        lacks
     }
 
     /// The catalogue's database URL for a server on this backend with `data_dir`.
     pub fn database_url(&self, data_dir: &Path) -> String {
         match self {
-            Backend::Embedded => format!("sqlite://{}", data_dir.join("catalogue.db").display()),
+            Backend::Embedded | Backend::Cloud(_) => format!("sqlite://{}", data_dir.join("catalogue.db").display()),
             Backend::PostgresS3 { database_url, .. } => database_url.clone(),
         }
     }
@@ -100,6 +139,7 @@ impl Backend {
                 }
             }
             Backend::PostgresS3 { s3_root, bucket, .. } => collect_files(&s3_root.join(bucket), &mut out),
+            Backend::Cloud(spec) => out = clouds::blob_files(spec),
         }
         out
     }
@@ -117,6 +157,9 @@ impl Backend {
                     ..S3Spec::default()
                 }),
             )];
+        }
+        if let Backend::Cloud(spec) = self {
+            config.services = vec![("R2".to_string(), spec.clone())];
         }
     }
 }
@@ -236,7 +279,7 @@ impl TestServer {
     /// How `fedml admin` finds this server's catalogue.
     pub fn admin_location(&self) -> Vec<String> {
         match &self.backend {
-            Backend::Embedded => vec!["--data-dir".into(), self.data_dir.display().to_string()],
+            Backend::Embedded | Backend::Cloud(_) => vec!["--data-dir".into(), self.data_dir.display().to_string()],
             Backend::PostgresS3 { database_url, .. } => vec!["--database".into(), database_url.clone()],
         }
     }
@@ -261,6 +304,7 @@ impl TestServer {
                     .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
                     .collect()
             }
+            Backend::Cloud(spec) => clouds::session_files(spec, upload_id),
         }
     }
 
@@ -291,6 +335,20 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// What acknowledges a part PUT, by the client's rule: the `ETag`, or where the store answers
+/// none (Azure's Put Block) the digest it computed (`x-ms-content-crc64`, `Content-MD5`).
+pub fn part_tag(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    ["etag", "x-ms-content-crc64", "content-md5"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
+        .map(str::to_string)
+}
+
+/// Whether `status` answers a part PUT that the store took: 200, or Azure's 201 for Put Block.
+pub fn part_taken(backend: &Backend, status: u16) -> bool {
+    status == 200 || (status == 201 && matches!(backend, Backend::Cloud(ServiceSpec::Azure(_))))
 }
 
 /// Deterministic pseudo-random bytes.
@@ -434,10 +492,7 @@ pub fn fedml_admin<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>)
 
 /// Runs SQL on the server's catalogue, as an operator at the database would.
 pub fn catalogue_sql(server: &TestServer, sql: String) {
-    let url = match &server.backend {
-        Backend::Embedded => format!("sqlite://{}", server.data_dir.join("catalogue.db").display()),
-        Backend::PostgresS3 { database_url, .. } => database_url.clone(),
-    };
+    let url = server.backend.database_url(&server.data_dir);
     server.block_on(async move {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();

@@ -137,7 +137,12 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         assert_eq!(manifest["objects"], names.len());
         assert!(!dest.join("catalogue.db-wal").exists(), "the copy is one self-contained file");
     }
-    assert!(overlapped > 0, "no upload committed while a backup ran");
+    // (The GCS emulator runs one request at a time: its uploads are too slow to land within a
+    // backup of the SQLite catalogue; what the backups hold is checked all the same.)
+    assert!(
+        overlapped > 0 || server.backend.lacks("serving requests concurrently"),
+        "no upload committed while a backup ran"
+    );
     // The writer kept committing while the backups ran.
     let at_last_backup = count();
     let wait = Instant::now();
@@ -217,16 +222,25 @@ fn a_restored_data_directory_serves_the_same_objects_and_signed_urls() {
 
     let fresh = work.path().join("fresh");
     std::fs::create_dir(&fresh).expect("mkdir");
-    copy_tree(&server.data_dir.join("blobs"), &fresh.join("blobs"));
-    let out = admin(&[
-        "restore".into(),
+    // A cloud service's blobs stay where they are: the restored server names the same service.
+    let service: Vec<String> = match &server.backend {
+        Backend::Cloud(spec) => vec!["--service".into(), crate::harness::clouds::flag(spec)],
+        _ => {
+            copy_tree(&server.data_dir.join("blobs"), &fresh.join("blobs"));
+            Vec::new()
+        }
+    };
+    let mut restore = vec![
+        "restore".to_string(),
         dest.display().to_string(),
         "--data-dir".into(),
         fresh.display().to_string(),
         "--deep".into(),
         "-o".into(),
         "json".into(),
-    ]);
+    ];
+    restore.extend(service.iter().cloned());
+    let out = admin(&restore);
     assert!(out.status.success(), "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["code"], "SUCCESS", "{report}");
@@ -235,8 +249,9 @@ fn a_restored_data_directory_serves_the_same_objects_and_signed_urls() {
     assert_eq!(report["data"]["fsck"]["objects_checked"], 2, "{report}");
     assert_eq!(report["data"]["fsck"]["problems"], serde_json::json!([]), "{report}");
 
-    let restored =
-        ServerProcess::start(&strings(&["--data-dir", &fresh.display().to_string()]), &work.path().join("log"));
+    let mut flags = strings(&["--data-dir", &fresh.display().to_string()]);
+    flags.extend(service);
+    let restored = ServerProcess::start(&flags, &work.path().join("log"));
     let target = restored.target(&server.admin_key);
     let listed = fedml_client::list_storage_objects_with(&target);
     assert_eq!(listed.code, ResponseCode::Success, "{}", listed.message);
@@ -249,8 +264,9 @@ fn a_restored_data_directory_serves_the_same_objects_and_signed_urls() {
         assert_eq!(&std::fs::read(down.join(name)).expect("downloaded"), data, "{name}");
     }
     // A URL signed before the backup still works: the signing key came back with the catalogue.
+    // (A cloud's URL is signed by the cloud's key and names no server: it is used as it is.)
     let moved = ticket.url.replacen(&server.url, &restored.url, 1);
-    assert_ne!(moved, ticket.url);
+    assert!(moved != ticket.url || matches!(server.backend, Backend::Cloud(_)));
     let body = fedml_client::block_on(async {
         let resp = reqwest::get(&moved).await.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
         assert_eq!(resp.status(), 200, "the old signed URL on the restored server");
@@ -265,6 +281,7 @@ fn blob_path(server: &TestServer, blob_key: &str) -> PathBuf {
     match &server.backend {
         Backend::Embedded => server.data_dir.join("blobs").join("objects").join(blob_key),
         Backend::PostgresS3 { s3_root, bucket, .. } => s3_root.join(bucket).join(blob_key),
+        Backend::Cloud(_) => PathBuf::from("blob").join(blob_key),
     }
 }
 
@@ -323,18 +340,30 @@ fn fsck_reports_each_missing_truncated_altered_and_unknown_blob() {
         }
     }
 
-    std::fs::remove_file(blob_path(&server, &key_of("gone"))).expect("delete a blob");
-    let short = std::fs::OpenOptions::new().write(true).open(blob_path(&server, &key_of("short"))).expect("open");
-    short.set_len(4000).expect("truncate");
-    drop(short);
-    let flipped = blob_path(&server, &key_of("flipped"));
-    let mut data = std::fs::read(&flipped).expect("read");
-    data[1234] ^= 0x01;
-    std::fs::write(&flipped, &data).expect("flip a byte");
     let stray = "0123abcd/feedface";
-    let stray_path = blob_path(&server, stray);
-    std::fs::create_dir_all(stray_path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&stray_path, b"nobody's bytes").expect("stray file");
+    if let Backend::Cloud(spec) = &server.backend {
+        // The same damage through the cloud's own API (an emulator keeps no plain files).
+        use crate::harness::clouds;
+        clouds::delete_blob(spec, &key_of("gone"));
+        let short = clouds::read_blob(spec, &key_of("short"));
+        clouds::write_blob(spec, &key_of("short"), &short[..4000]);
+        let mut data = clouds::read_blob(spec, &key_of("flipped"));
+        data[1234] ^= 0x01;
+        clouds::write_blob(spec, &key_of("flipped"), &data);
+        clouds::write_blob(spec, stray, b"nobody's bytes");
+    } else {
+        std::fs::remove_file(blob_path(&server, &key_of("gone"))).expect("delete a blob");
+        let short = std::fs::OpenOptions::new().write(true).open(blob_path(&server, &key_of("short"))).expect("open");
+        short.set_len(4000).expect("truncate");
+        drop(short);
+        let flipped = blob_path(&server, &key_of("flipped"));
+        let mut data = std::fs::read(&flipped).expect("read");
+        data[1234] ^= 0x01;
+        std::fs::write(&flipped, &data).expect("flip a byte");
+        let stray_path = blob_path(&server, stray);
+        std::fs::create_dir_all(stray_path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&stray_path, b"nobody's bytes").expect("stray file");
+    }
 
     let expected_shallow = BTreeSet::from([
         ("missing".to_string(), "gone".to_string(), key_of("gone")),
@@ -372,8 +401,12 @@ fn fsck_reports_each_missing_truncated_altered_and_unknown_blob() {
     }
     assert!(!shown.contains("admin/intact"), "{shown}");
     // Read-only: the damage is still there, nothing was added or removed.
-    assert!(!blob_path(&server, &key_of("gone")).exists());
-    assert!(stray_path.exists());
+    let files = server.blob_files();
+    let has = |key: &str| match &server.backend {
+        Backend::Cloud(_) => files.contains(&PathBuf::from("blob").join(key)),
+        _ => blob_path(&server, key).exists(),
+    };
+    assert!(!has(&key_of("gone")) && has(stray), "{files:?}");
 
     // An open upload whose staging file is gone can never complete: reported by its id.
     if let Backend::Embedded = server.backend {
@@ -490,7 +523,7 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
 #[test]
 fn fsck_shows_file_names_from_the_store_escaped() {
     let server = TestServer::start();
-    if let Backend::PostgresS3 { .. } = server.backend {
+    if let Backend::PostgresS3 { .. } | Backend::Cloud(_) = server.backend {
         // The table is the same for every store; the local folder lets the test name a file
         // with control characters.
         return;

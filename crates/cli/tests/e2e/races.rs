@@ -64,7 +64,7 @@ impl Session {
         let other_part_url =
             fedml_client::block_on(client.part_urls(&session.upload_id, 2, 1)).expect("part 2 URL")[0].url.clone();
         let (status, etag) = put(client, &part_url, &data);
-        assert_eq!(status, 200, "the first part is accepted");
+        assert!(status == 200 || status == 201, "the first part is accepted (201: Azure's Put Block): {status}");
         Session { id: session.upload_id, part_url, other_part_url, etag: etag.expect("an ETag"), data }
     }
 
@@ -88,7 +88,7 @@ fn put(client: &Client, url: &str, data: &[u8]) -> (u16, Option<String>) {
             .send()
             .await
             .map_err(|e| ClientError::Error(format!("part PUT failed: {e}")))?;
-        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let etag = part_tag(response.headers());
         Ok((response.status().as_u16(), etag))
     });
     sent.expect("the part PUT gets an answer")
@@ -260,9 +260,12 @@ fn a_part_arriving_during_completion_never_changes_committed_bytes() {
                 assert_holds(&pair.a, &name, &other, &label);
             }
         }
-        // Once committed, no PUT of the session's URL is taken, and the bytes stay.
+        // Once committed, no PUT of the session's URL is taken, and the bytes stay. (On GCS and
+        // Azure a signed URL cannot be revoked: the PUT lands in a part nobody reads.)
         let (status, _) = put(&pair.client(round, &key), &session.part_url, &bytes(len, 7));
-        assert_ne!(status, 200, "{label}: a part after the commit must be refused");
+        if !matches!(pair.a.backend, Backend::Cloud(_)) {
+            assert_ne!(status, 200, "{label}: a part after the commit must be refused");
+        }
         pair.collect();
         let holds = if completed.is_ok() { &session.data } else { &other };
         assert_holds(&pair.b, &name, holds, &label);
@@ -343,7 +346,8 @@ fn any_interleaving_on_one_session_has_one_truthful_outcome() {
                     // answers a part of an upload it is completing or has completed as it sees
                     // fit (s3s-fs: 403, 404, or 500 when the completion moves the part files
                     // under it), and only the outcome below is ours to hold.
-                    let ok = *status == 200 || if local { *status == 409 } else { *status >= 400 };
+                    let ok =
+                        part_taken(&pair.a.backend, *status) || if local { *status == 409 } else { *status >= 400 };
                     assert!(ok, "{label}: a part answered HTTP {status}: {answers:?}")
                 }
                 _ => {}
@@ -385,8 +389,12 @@ fn revoking_a_key_ends_the_upload_sessions_it_opened() {
         async move { platform.collect_all_garbage().await.expect("collect") }
     });
     let (status, _) = put(&c2, &mine.part_url, &mine.data);
-    assert_ne!(status, 200, "a revoked key's part URL must be refused");
-    assert!(server.session_files(&mine.id).is_empty(), "the revoked key's session leaves nothing");
+    // On GCS and Azure a signed URL lives until it expires: the part lands where nothing reads
+    // it (the lifecycle rule removes it); the completion below is refused all the same.
+    if !matches!(server.backend, Backend::Cloud(_)) {
+        assert_ne!(status, 200, "a revoked key's part URL must be refused");
+        assert!(server.session_files(&mine.id).is_empty(), "the revoked key's session leaves nothing");
+    }
     let e = fedml_client::block_on(c1.complete_upload(&mine.id, &mine.completion())).expect_err("revoked");
     assert_refusal("revoked key completing", &e);
     // The user's other key goes on as before.

@@ -43,21 +43,28 @@ fn ranges_on_the_signed_download_url() {
     let whole = get(&client, &url, &[]);
     assert_eq!((whole.status, whole.body.len()), (200, 1000));
     assert!(whole.body == data);
-    let etag = whole.etag.clone().expect("the blob URL answers an ETag");
+    let etag = if server.backend.lacks("ETag on reads") {
+        String::new()
+    } else {
+        whole.etag.clone().expect("the blob URL answers an ETag")
+    };
 
     // A valid range: 206 and exactly those bytes.
     let a = get(&client, &url, &[("range", "bytes=100-199")]);
     assert_eq!(a.status, 206);
     assert!(a.body == data[100..200]);
     assert_eq!(a.content_range.as_deref(), Some("bytes 100-199/1000"));
-    let a = get(&client, &url, &[("range", "bytes=-10")]);
-    assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 990-999/1000")));
-    assert!(a.body == data[990..]);
+    if !server.backend.lacks("suffix byte ranges") {
+        let a = get(&client, &url, &[("range", "bytes=-10")]);
+        assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 990-999/1000")));
+        assert!(a.body == data[990..]);
+    }
     let a = get(&client, &url, &[("range", "bytes=995-")]);
     assert_eq!((a.status, a.content_range.as_deref()), (206, Some("bytes 995-999/1000")));
 
-    if let Backend::PostgresS3 { .. } = server.backend {
-        // The S3 store answers ranges itself; the rest is about the local store's URL.
+    if let Backend::PostgresS3 { .. } | Backend::Cloud(_) = server.backend {
+        // The S3 store (and a cloud's) answers ranges itself; the rest is about the local
+        // store's URL.
         return;
     }
 

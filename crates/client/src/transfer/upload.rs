@@ -154,6 +154,15 @@ fn finish_parts(results: Vec<(u32, String, PartDigest)>, total: u64) -> Result<S
     Ok((parts, total, checksum))
 }
 
+/// What acknowledges a part: its `ETag`, or where the store answers none (Azure's Put Block),
+/// the digest it computed of what it received.
+fn part_tag(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    [ETAG.as_str(), "x-ms-content-crc64", "content-md5"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
+        .map(str::to_string)
+}
+
 /// Checks a part's answer: success status and an ETag; where the store's ETag is the CRC-32C of
 /// what it received (the local folder), it must be the CRC-32C of what we sent.
 fn accept_part(
@@ -239,7 +248,7 @@ async fn put_file_part(
             )))),
             Ok(response) => {
                 let status = response.status();
-                let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let etag = part_tag(response.headers());
                 let body = response.bytes().await.unwrap_or_default();
                 match hasher.lock().map(|h| (h.0.finish(), h.1)) {
                     Ok(_) if status.is_success() && sent_bytes != len => Err(Failed::retry(ClientError::Error(
@@ -391,7 +400,7 @@ async fn put_buffer_part(
             match client.http().put(url).header(CONTENT_LENGTH, len).body(data).send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let etag = part_tag(response.headers());
                     let body = response.bytes().await.unwrap_or_default();
                     accept_part(status, etag, &body, crc, index)
                 }

@@ -21,8 +21,10 @@ pub struct StoredBlob {
 }
 
 impl BlobStore {
-    /// Everything the store holds: finished blobs and (local folder) staging files. An S3
-    /// bucket's unfinished multipart uploads are not listed (its lifecycle rule removes them).
+    /// Everything the store holds: finished blobs and staging files (local folder; GCS: an
+    /// upload's part objects, as one entry; Azure: a committed staging blob). An S3 bucket's
+    /// unfinished multipart uploads and Azure's uncommitted blocks are not listed (the bucket's
+    /// lifecycle rule, or the service after a week, removes them).
     pub async fn list_stored(&self) -> Result<Vec<StoredBlob>, BlobError> {
         match self {
             BlobStore::Local(local) => {
@@ -32,6 +34,8 @@ impl BlobStore {
                     .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
             }
             BlobStore::S3(s3) => s3.list_stored().await,
+            BlobStore::Gcs(gcs) => gcs.list_stored().await,
+            BlobStore::Azure(azure) => azure.list_stored().await,
         }
     }
 
@@ -40,6 +44,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => local.blob_size(blob_key),
             BlobStore::S3(s3) => s3.blob_size(blob_key).await,
+            BlobStore::Gcs(gcs) => gcs.blob_size(blob_key).await,
+            BlobStore::Azure(azure) => azure.blob_size(blob_key).await,
         }
     }
 
@@ -48,7 +54,7 @@ impl BlobStore {
     pub fn staging_size(&self, upload_id: &str) -> Result<Option<u64>, BlobError> {
         match self {
             BlobStore::Local(local) => local.staging_size(upload_id),
-            BlobStore::S3(_) => Ok(None),
+            BlobStore::S3(_) | BlobStore::Gcs(_) | BlobStore::Azure(_) => Ok(None),
         }
     }
 }

@@ -4,9 +4,14 @@
 //! Each backend is one variant of [`BlobStore`] and one module: `local` (a folder; the server
 //! serves its own HMAC-signed URLs and assembles parts in place) and `s3` (any S3-compatible
 //! store — AWS S3, Cloudflare R2, MinIO, Garage — through presigned URLs, so bytes go straight
-//! between client and bucket). Contract of every backend: a blob appears whole or not at all,
+//! between client and bucket), `gcs` (Google Cloud Storage: parts as objects of their own,
+//! composed at completion) and `azure` (Azure Blob Storage: blocks staged on a per-session blob,
+//! copied at completion); `cloud` holds what those two share. Contract of every backend: a blob appears whole or not at all,
 //! and deleting a missing blob is not an error.
 
+mod azure;
+mod cloud;
+mod gcs;
 mod inventory;
 mod local;
 mod s3;
@@ -16,6 +21,8 @@ use std::io;
 
 use fedml_proto::CompletedPart;
 
+pub use azure::{AzureSpec, AzureStore};
+pub use gcs::{GcsSpec, GcsStore};
 pub use inventory::{StoredBlob, StoredPlace};
 pub use local::{LocalStore, PartSlot};
 pub use s3::{S3Spec, S3Store};
@@ -55,6 +62,8 @@ impl From<object_store::Error> for BlobError {
 /// What keeps parts out of a session's bytes while its completion finishes them: the local
 /// folder's exclusive lock on the staging file. An S3 bucket needs none: it only assembles the
 /// parts the completion lists, by their ETags, and refuses parts once the upload is complete.
+/// Nor do GCS and Azure: the object's blob is made by the server from the parts, never written
+/// through a URL a client holds.
 pub enum Seal {
     Local(local::Sealed),
     Remote,
@@ -65,6 +74,8 @@ pub enum Seal {
 pub enum BlobStore {
     Local(LocalStore),
     S3(S3Store),
+    Gcs(GcsStore),
+    Azure(AzureStore),
 }
 
 impl BlobStore {
@@ -73,6 +84,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => format!("local folder {}", local.root().display()),
             BlobStore::S3(s3) => s3.describe(),
+            BlobStore::Gcs(gcs) => gcs.describe(),
+            BlobStore::Azure(azure) => azure.describe(),
         }
     }
 
@@ -94,6 +107,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => local.begin_upload(upload).await.map(|()| String::new()),
             BlobStore::S3(s3) => s3.begin_upload(upload).await,
+            // Nothing exists in the store until the first part arrives.
+            BlobStore::Gcs(_) | BlobStore::Azure(_) => Ok(String::new()),
         }
     }
 
@@ -108,6 +123,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => Ok(local.part_url(service, &upload.id, part_number, expires)),
             BlobStore::S3(s3) => s3.part_url(upload, part_number, expires).await,
+            BlobStore::Gcs(gcs) => gcs.part_url(upload, part_number, expires).await,
+            BlobStore::Azure(azure) => azure.part_url(upload, part_number, expires).await,
         }
     }
 
@@ -116,7 +133,7 @@ impl BlobStore {
     pub async fn seal(&self, upload: &UploadRecord) -> Result<Seal, BlobError> {
         match self {
             BlobStore::Local(local) => local.seal(upload).await.map(Seal::Local),
-            BlobStore::S3(_) => Ok(Seal::Remote),
+            BlobStore::S3(_) | BlobStore::Gcs(_) | BlobStore::Azure(_) => Ok(Seal::Remote),
         }
     }
 
@@ -135,6 +152,8 @@ impl BlobStore {
                 local.finish_upload(upload, total, sealed).await.map(|()| total)
             }
             (BlobStore::S3(s3), _) => s3.finish_upload(upload, parts).await,
+            (BlobStore::Gcs(gcs), _) => gcs.finish_upload(upload, parts).await,
+            (BlobStore::Azure(azure), _) => azure.finish_upload(upload, parts).await,
             (BlobStore::Local(_), Seal::Remote) => {
                 Err(BlobError::Rejected("a local upload must be sealed before it is finished".into()))
             }
@@ -151,7 +170,7 @@ impl BlobStore {
                 Err(BlobError::NotFound) => Ok(()),
                 Err(e) => Err(e),
             },
-            BlobStore::S3(_) => Ok(()),
+            BlobStore::S3(_) | BlobStore::Gcs(_) | BlobStore::Azure(_) => Ok(()),
         }
     }
 
@@ -160,6 +179,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => local.remove(&upload.blob_key).await,
             BlobStore::S3(s3) => s3.abort_upload(upload).await,
+            BlobStore::Gcs(gcs) => gcs.abort_upload(upload).await,
+            BlobStore::Azure(azure) => azure.abort_upload(upload).await,
         }
     }
 
@@ -168,6 +189,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => Ok(local.get_url(service, blob_key, expires)),
             BlobStore::S3(s3) => s3.get_url(blob_key, expires).await,
+            BlobStore::Gcs(gcs) => gcs.get_url(blob_key, expires).await,
+            BlobStore::Azure(azure) => azure.get_url(blob_key, expires).await,
         }
     }
 
@@ -177,6 +200,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => local.checksum(blob_key).await,
             BlobStore::S3(s3) => s3.checksum(blob_key).await,
+            BlobStore::Gcs(gcs) => gcs.checksum(blob_key).await,
+            BlobStore::Azure(azure) => azure.checksum(blob_key).await,
         }
     }
 
@@ -185,6 +210,8 @@ impl BlobStore {
         match self {
             BlobStore::Local(local) => local.remove(blob_key).await,
             BlobStore::S3(s3) => s3.delete(blob_key).await,
+            BlobStore::Gcs(gcs) => gcs.delete(blob_key).await,
+            BlobStore::Azure(azure) => azure.delete(blob_key).await,
         }
     }
 }

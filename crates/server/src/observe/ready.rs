@@ -1,5 +1,6 @@
 //! The readiness probe: the catalogue answers a trivial query, every local folder is there and
-//! takes a file, every bucket answers a HEAD. Answers name each check with ok or failed and a
+//! takes a file, every bucket or container takes
+//! (and gives back) a probe object. Answers name each check with ok or failed and a
 //! short reason that holds no path, endpoint, bucket or credential (the details go to the log).
 
 use std::time::Duration;
@@ -93,11 +94,15 @@ async fn store_answers(store: &BlobStore) -> Result<(), String> {
                 .await
                 .unwrap_or_else(|_| Err("the check did not finish".into()))
         }
-        BlobStore::S3(s3) => s3.answers().await.map_err(|e| {
-            tracing::warn!(error = %e, "a bucket does not answer");
-            "the bucket does not answer as expected".to_string()
-        }),
+        BlobStore::S3(s3) => s3.answers().await.map_err(bucket_silent),
+        BlobStore::Gcs(gcs) => gcs.answers().await.map_err(bucket_silent),
+        BlobStore::Azure(azure) => azure.answers().await.map_err(bucket_silent),
     }
+}
+
+fn bucket_silent(e: crate::blobs::BlobError) -> String {
+    tracing::warn!(error = %e, "a bucket does not answer");
+    "the bucket does not answer as expected".to_string()
 }
 
 /// The folder and its `staging` and `objects` folders are there, and a file can be made (and

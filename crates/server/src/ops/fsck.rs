@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::blobs::{BlobStore, LocalStore, S3Store, StoredPlace};
+use crate::blobs::{AzureStore, BlobStore, GcsStore, LocalStore, S3Store, StoredPlace};
 use crate::catalogue::{BlobReference, Catalogue, Garbage, UploadState};
 use crate::config::{ServerConfig, ServiceSpec};
 
@@ -102,6 +102,12 @@ pub fn open_stores(config: &ServerConfig) -> Result<BTreeMap<String, BlobStore>,
             ServiceSpec::S3(spec) => {
                 BlobStore::S3(S3Store::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
             }
+            ServiceSpec::Gcs(spec) => {
+                BlobStore::Gcs(GcsStore::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?)
+            }
+            ServiceSpec::Azure(spec) => BlobStore::Azure(
+                AzureStore::new(spec).map_err(|e| FsckError::Config(format!("service {name:?}: {e}")))?,
+            ),
         };
         if stores.insert(name.clone(), store).is_some() {
             return Err(FsckError::Config(format!("service {name:?} is configured twice")));

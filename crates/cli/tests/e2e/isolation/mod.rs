@@ -164,8 +164,13 @@ fn compat_presign(server: &TestServer, key: &str, file_key: &str, parts: u32) ->
 
 fn put_part(url: &str, data: &[u8]) -> String {
     let a = send("PUT", url, &[], Some(data.to_vec()));
-    assert_eq!(a.status, 200, "part PUT: {}", a.text());
-    a.headers.lines().find_map(|l| l.strip_prefix("etag: ")).expect("an ETag").to_string()
+    // 201: Azure's answer to Put Block.
+    assert!(a.status == 200 || a.status == 201, "part PUT: {} {}", a.status, a.text());
+    ["etag: ", "x-ms-content-crc64: ", "content-md5: "]
+        .iter()
+        .find_map(|name| a.headers.lines().find_map(|l| l.strip_prefix(name)))
+        .expect("an ETag")
+        .to_string()
 }
 
 /// Opens a native upload session of `size` bytes; answers its id, part 1's URL, its expiry.
@@ -417,6 +422,13 @@ fn stored_state(server: &TestServer, sessions: &[&str]) -> BTreeMap<String, Stri
     // beside its buckets, named after the store's upload id.
     let beside: Vec<String> = match &server.backend {
         Backend::Embedded => Vec::new(),
+        // What a cloud store holds of each session (its parts or staged blocks), by name.
+        Backend::Cloud(_) => {
+            for id in sessions {
+                state.insert(format!("session {id} in the store"), format!("{:?}", server.session_files(id)));
+            }
+            Vec::new()
+        }
         Backend::PostgresS3 { s3_root, .. } => std::fs::read_dir(s3_root)
             .expect("s3 root")
             .flatten()

@@ -88,7 +88,16 @@ fn mutate(s: &str) -> String {
 /// segment changed, the signature moved to another method.
 fn forgeries(url: &str) -> Vec<(String, &'static str, String)> {
     let u = Url::parse(url);
-    let method = if u.segments.contains(&"part".to_string()) || u.param("uploadId").is_some() { "PUT" } else { "GET" };
+    // A part URL: the local store's `part/`, S3's `uploadId`, Azure's `comp=block`, GCS's `.parts/`.
+    let method = if u.segments.contains(&"part".to_string())
+        || u.param("uploadId").is_some()
+        || u.param("comp").is_some_and(|c| c == "block")
+        || u.segments.contains(&".parts".to_string())
+    {
+        "PUT"
+    } else {
+        "GET"
+    };
     let other_method = if method == "PUT" { "GET" } else { "PUT" };
     let mut out = vec![
         ("no query string".to_string(), method, Url { query: vec![], ..u.clone() }.render()),
@@ -132,6 +141,9 @@ fn assert_refused(server: &TestServer, sessions: &[&str], label: &str, method: &
 #[test]
 fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
     let server = TestServer::start();
+    if server.backend.lacks("signature checking") {
+        return;
+    }
     let alice_key = server.new_user("alice");
     let bob_key = server.new_user("bob");
     let alice_uid = user_id(&server, &alice_key);
@@ -226,8 +238,11 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
     let pb = Url::parse(&urls_b[0]);
     let gb = Url::parse(&get_b);
     let other_part = {
-        let u = pa.with_segment_replaced("1", "2");
-        if u.param("partNumber").is_some() { u.with_param("partNumber", "2") } else { u }
+        // The part number: a path segment (local `1`, GCS `00001`), S3's `partNumber`, Azure's
+        // `blockid`.
+        let u = pa.with_segment_replaced("1", "2").with_segment_replaced("00001", "00002");
+        let u = if u.param("partNumber").is_some() { u.with_param("partNumber", "2") } else { u };
+        if u.param("blockid").is_some() { u.with_param("blockid", "MDAwMDAwMDAwMg%3D%3D") } else { u }
     };
     for (label, method, url) in [
         ("alice's part URL on her other session", "PUT", moved(&pa, &pb)),
@@ -241,6 +256,17 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
         ("bob's GET URL used to PUT onto alice's blob", "PUT", moved(&gb, &ga)),
         ("alice's GET URL used to PUT onto her blob", "PUT", get_a.clone()),
     ] {
+        if server.backend.lacks("signature checking") {
+            continue;
+        }
+        if label.ends_with("another part number")
+            && matches!(server.backend, Backend::Cloud(fedml_server::ServiceSpec::Azure(_)))
+        {
+            // Not an emulator's gap: Azure's SAS cannot sign `blockid`, so a part URL takes any
+            // block of its own session's staging blob, which only its completion reads.
+            println!("skipped on Azure: a SAS cannot sign the block id (a part URL names its session's staging blob)");
+            continue;
+        }
         refuse(label, method, &url);
     }
 
@@ -256,8 +282,19 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
                     "checksum": fedml_proto::checksum::of_bytes(&late)})),
     );
     call(&server, &alice_key, "DELETE", &format!("/api/v1/uploads/{sess_b}"), None);
-    refuse("part URL of a completed session", "PUT", &part_a);
-    refuse("part URL of an aborted session", "PUT", &urls_b[0]);
+    // On GCS and Azure a signed URL cannot be revoked before it expires: a late part lands in a
+    // part object or staging blob that nothing reads (the lifecycle rule removes it). What must
+    // hold there is checked below: the committed object is not rewritten.
+    let cloud = matches!(server.backend, Backend::Cloud(_));
+    if cloud {
+        println!("on this cloud a late part URL is taken into a part nobody reads; checking the object stays whole");
+        for url in [&part_a, &urls_b[0]] {
+            send("PUT", url, &[], Some(bytes(1000, 99)));
+        }
+    } else {
+        refuse("part URL of a completed session", "PUT", &part_a);
+        refuse("part URL of an aborted session", "PUT", &urls_b[0]);
+    }
     // Revoked: a part URL of a session whose key was revoked — refused at once on the local
     // folder, and once the collector has aborted the multipart upload on S3.
     let doomed = server.new_key("alice", false);
@@ -265,7 +302,11 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
     server.revoke(&doomed);
     let platform = server.platform.clone();
     server.block_on(async move { platform.collect_all_garbage().await.expect("collect") });
-    assert_refused(&server, &[&sess_d], "part URL of a revoked key's session", "PUT", &part_d, &secret);
+    if cloud {
+        send("PUT", &part_d, &[], Some(bytes(1000, 99)));
+    } else {
+        assert_refused(&server, &[&sess_d], "part URL of a revoked key's session", "PUT", &part_d, &secret);
+    }
     let dest = work.path().join("out");
     assert!(fedml_client::download_with("a-late", &download_opts(server.target(&alice_key), &dest)).is_success());
     assert!(std::fs::read(dest.join("a-late")).expect("read") == late, "the completed object was rewritten");
@@ -282,6 +323,9 @@ fn expired_signed_urls_are_refused_and_write_nothing() {
         download_secs: 1,
         ..Default::default()
     });
+    if server.backend.lacks("signature checking") {
+        return;
+    }
     let key = server.new_user("alice");
     let work = tempfile::tempdir().expect("tmp");
     let secret = bytes(20_000, 31);

@@ -21,6 +21,13 @@ fn probes_answer_without_a_key_name_a_broken_store_and_hold_no_secret() {
     let (broken, aside) = match &server.backend {
         Backend::Embedded => (server.data_dir.join("blobs"), server.data_dir.join("blobs.aside")),
         Backend::PostgresS3 { s3_root, bucket, .. } => (s3_root.join(bucket), s3_root.join(format!("{bucket}.aside"))),
+        Backend::Cloud(_) => {
+            println!(
+                "skipped on this emulator: a bucket of this server's own to break (every test server shares the \
+                 emulator's one bucket, each under its own prefix)"
+            );
+            return;
+        }
     };
     std::fs::rename(&broken, &aside).expect("move the store away");
     std::fs::write(&broken, b"not a folder").expect("a file in its place");

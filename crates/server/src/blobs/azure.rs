@@ -1,0 +1,233 @@
+//! The Azure Blob Storage backend: blocks staged on a per-session blob, then copied.
+//!
+//! A part is a block (`Put Block`, `blockid` = the part number) of the session's staging blob
+//! `<prefix>.staging/<upload-id>`, PUT by the client to that blob's SAS URL (write permission on
+//! that one blob). A blob SAS cannot be narrowed to one operation, so whoever holds it may also
+//! `Put Blob` or `Put Block List` on that blob until it expires: the object's blob is therefore
+//! never a blob a part URL names. Completion commits the reported blocks in order (`Put Block
+//! List`, which refuses a block the service does not hold), copies the staging blob server-side
+//! to `<prefix><owner>/<upload-id>` (only if nothing is there yet), reads back its size and
+//! deletes the staging blob. A part URL used after the commit changes only a staging blob that
+//! nothing reads; the container's lifecycle rule on `.staging/` removes what it leaves.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use fedml_proto::CompletedPart;
+use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::signer::{Method, Signer};
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::{BlobError, StoredBlob, StoredPlace, cloud};
+use crate::catalogue::UploadRecord;
+
+/// Where each session's staging blob lives, under the service's prefix.
+const STAGING: &str = ".staging/";
+
+/// Where an Azure Blob Storage service keeps its blobs.
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSpec {
+    pub container: String,
+    /// A key prefix inside the container, e.g. `fedml/`.
+    pub prefix: Option<String>,
+    /// The storage account. Default: `AZURE_STORAGE_ACCOUNT_NAME` from the environment.
+    pub account: Option<String>,
+    /// The blob endpoint; default `https://<account>.blob.core.windows.net` (an emulator's
+    /// `http://127.0.0.1:10000/<account>` for tests).
+    pub endpoint: Option<String>,
+    /// The account key (signs the SAS URLs). Default: `AZURE_STORAGE_ACCOUNT_KEY`.
+    pub access_key: Option<String>,
+}
+
+impl std::fmt::Debug for AzureSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The account key is never printed.
+        f.debug_struct("AzureSpec")
+            .field("container", &self.container)
+            .field("prefix", &self.prefix)
+            .field("account", &self.account)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct AzureStore {
+    store: Arc<MicrosoftAzure>,
+    spec: Arc<AzureSpec>,
+}
+
+/// The block id of a part: the same length for every part, as the service requires.
+fn block_of(part_number: u32) -> String {
+    format!("{part_number:010}")
+}
+
+impl AzureStore {
+    pub fn new(spec: AzureSpec) -> Result<Self, BlobError> {
+        if spec.container.is_empty() {
+            return Err(BlobError::Rejected("an Azure Blob Storage service needs a container".into()));
+        }
+        let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&spec.container);
+        if let Some(account) = &spec.account {
+            builder = builder.with_account(account);
+        }
+        if let Some(key) = &spec.access_key {
+            builder = builder.with_access_key(key);
+        }
+        if let Some(endpoint) = &spec.endpoint {
+            builder = builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
+        }
+        let store = builder.build().map_err(|e| BlobError::Rejected(format!("Azure Blob Storage service: {e}")))?;
+        Ok(AzureStore { store: Arc::new(store), spec: Arc::new(spec) })
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "Azure container {}{} at {}",
+            self.spec.container,
+            self.spec.prefix.as_deref().map(|p| format!(" (prefix {p})")).unwrap_or_default(),
+            self.spec.endpoint.as_deref().or(self.spec.account.as_deref()).unwrap_or("Azure")
+        )
+    }
+
+    fn prefix(&self) -> &str {
+        self.spec.prefix.as_deref().unwrap_or("")
+    }
+
+    fn path(&self, blob_key: &str) -> Path {
+        Path::from(format!("{}{blob_key}", self.prefix()))
+    }
+
+    fn staging(&self, upload_id: &str) -> Path {
+        Path::from(format!("{}{STAGING}{upload_id}", self.prefix()))
+    }
+
+    pub(super) async fn part_url(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        expires: i64,
+    ) -> Result<String, BlobError> {
+        let mut url = self.store.signed_url(Method::PUT, &self.staging(&upload.id), cloud::lifetime(expires)).await?;
+        let block = base64::engine::general_purpose::STANDARD.encode(block_of(part_number));
+        url.query_pairs_mut().append_pair("comp", "block").append_pair("blockid", &block);
+        Ok(url.to_string())
+    }
+
+    pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
+        Ok(self.store.signed_url(Method::GET, &self.path(blob_key), cloud::lifetime(expires)).await?.to_string())
+    }
+
+    /// Commits the reported blocks on the staging blob, copies it to the object's blob and
+    /// removes it; answers the blob's size.
+    pub(super) async fn finish_upload(&self, upload: &UploadRecord, parts: &[CompletedPart]) -> Result<u64, BlobError> {
+        let staging = self.staging(&upload.id);
+        let blocks = parts.iter().map(|p| PartId { content_id: block_of(p.part_number) }).collect();
+        self.store.complete_multipart(&staging, &String::new(), blocks).await.map_err(|e| {
+            tracing::warn!(error = %e, "the store refused to commit the blocks of an upload");
+            BlobError::Rejected(
+                "the store refused to complete the upload: a part is missing or differs from what was sent; upload \
+                 again"
+                    .into(),
+            )
+        })?;
+        let dest = self.path(&upload.blob_key);
+        self.store.copy_if_not_exists(&staging, &dest).await?;
+        let size = self.store.head(&dest).await?.size;
+        if let Err(e) = self.remove(&staging).await {
+            tracing::warn!(error = %e, "cannot remove a staging blob; the container's lifecycle rule will");
+        }
+        Ok(size)
+    }
+
+    async fn remove(&self, path: &Path) -> Result<(), BlobError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drops the staged blocks (committing an empty block list discards every uncommitted
+    /// block; a blob of uncommitted blocks only cannot be deleted), then the staging blob and
+    /// any finished blob.
+    pub(super) async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
+        let staging = self.staging(&upload.id);
+        self.store.complete_multipart(&staging, &String::new(), Vec::new()).await?;
+        self.remove(&staging).await?;
+        self.delete(&upload.blob_key).await
+    }
+
+    /// The blocks staged for an upload and not committed (Get Block List), by their ids: what
+    /// the service holds of an open session, which no listing shows.
+    pub async fn staged_blocks(&self, upload_id: &str) -> Result<Vec<String>, BlobError> {
+        let mut url = self
+            .store
+            .signed_url(Method::GET, &self.staging(upload_id), cloud::lifetime(crate::time::now_secs() + 60))
+            .await?;
+        url.query_pairs_mut().append_pair("comp", "blocklist").append_pair("blocklisttype", "uncommitted");
+        let response = reqwest::get(url.as_str()).await.map_err(cloud::store)?;
+        match response.status().as_u16() {
+            404 => return Ok(Vec::new()),
+            s if !(200..300).contains(&s) => return Err(BlobError::Store(format!("Get Block List answered HTTP {s}"))),
+            _ => {}
+        }
+        let text = response.text().await.map_err(cloud::store)?;
+        Ok(text
+            .split("<Name>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Name>").map(|(n, _)| n.to_string()))
+            .collect())
+    }
+
+    pub(super) async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
+        self.remove(&self.path(blob_key)).await
+    }
+
+    pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
+        use futures_util::StreamExt;
+        let mut stream = self.store.get(&self.path(blob_key)).await?.into_stream();
+        let mut hasher = blake3::Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
+    }
+
+    /// Whether the container takes a blob: a few bytes under a probe key, deleted again.
+    pub(crate) async fn answers(&self) -> Result<(), BlobError> {
+        let key = format!(".fedml-ready-probe-{}", crate::keys::random_hex(8));
+        self.store.put(&self.path(&key), object_store::PutPayload::from_static(b"ready")).await?;
+        self.delete(&key).await
+    }
+
+    /// Every blob under the service's prefix: objects' blobs by key, committed staging blobs by
+    /// upload id (blocks not yet committed are not listed by the service).
+    pub(super) async fn list_stored(&self) -> Result<Vec<StoredBlob>, BlobError> {
+        use futures_util::TryStreamExt;
+        let prefix = self.prefix();
+        let under = (!prefix.is_empty()).then(|| Path::from(prefix.trim_end_matches('/')));
+        let listed: Vec<object_store::ObjectMeta> = self.store.list(under.as_ref()).try_collect().await?;
+        Ok(listed
+            .into_iter()
+            .map(|meta| {
+                let location = meta.location.to_string();
+                let key = location.strip_prefix(prefix).unwrap_or(&location).to_string();
+                match key.strip_prefix(STAGING) {
+                    Some(id) => StoredBlob { place: StoredPlace::Staging, key: id.to_string(), size: meta.size },
+                    None => StoredBlob { place: StoredPlace::Blob, key, size: meta.size },
+                }
+            })
+            .collect())
+    }
+
+    pub(super) async fn blob_size(&self, blob_key: &str) -> Result<Option<u64>, BlobError> {
+        match self.store.head(&self.path(blob_key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

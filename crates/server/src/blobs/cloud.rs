@@ -1,0 +1,117 @@
+//! What the Google Cloud Storage and Azure backends share: a small JSON/REST client for the
+//! calls `object_store` does not make (compose, listings with MD5s and generations), URL
+//! lifetimes, and reading a blob back for its checksum.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::StreamExt;
+
+use super::BlobError;
+use crate::time::now_secs;
+
+/// A signed URL's lifetime: until `expires` (Unix seconds), at least 1 s, at most 7 days (the
+/// longest both clouds sign).
+pub(super) fn lifetime(expires: i64) -> Duration {
+    Duration::from_secs((expires - now_secs()).clamp(1, 7 * 24 * 3600) as u64)
+}
+
+/// Percent-encodes one path segment or object name (every byte but the unreserved ones).
+pub(super) fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `base` with `pairs` appended to its query, each encoded.
+pub(super) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{joiner}{}", encoded.join("&"))
+}
+
+pub(super) fn store(e: reqwest::Error) -> BlobError {
+    // reqwest's message may hold the URL; its query (a token) is not in it for these calls.
+    BlobError::Store(e.without_url().to_string())
+}
+
+/// Whether a part's ETag (a quoted hex MD5, as both clouds answer a simple upload) names the
+/// MD5 the store lists (base64). An ETag that is no MD5, or a listing without one, is not
+/// compared: the download's BLAKE3 check still holds.
+pub(super) fn etag_matches_md5(etag: &str, listed_md5: Option<&str>) -> bool {
+    let hex_md5 = etag.trim().trim_start_matches("W/").trim_matches('"');
+    let Some(listed) = listed_md5 else { return true };
+    match (hex_md5.len() == 32).then(|| hex::decode(hex_md5).ok()).flatten() {
+        Some(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes) == listed,
+        None => true,
+    }
+}
+
+/// The `blake3:<hex>` of a response body, read as a stream.
+pub(super) async fn blake3_of(response: reqwest::Response) -> Result<String, BlobError> {
+    let mut stream = response.bytes_stream();
+    let mut hasher = blake3::Hasher::new();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(&chunk.map_err(store)?);
+    }
+    Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
+}
+
+/// A REST client for one bucket's or container's base URL.
+#[derive(Clone)]
+pub(super) struct JsonClient {
+    http: reqwest::Client,
+    base: Arc<str>,
+}
+
+impl JsonClient {
+    pub(super) fn new(base: String) -> Result<Self, BlobError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(store)?;
+        Ok(JsonClient { http, base: base.into() })
+    }
+
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends `request` with the bearer `token` (none when empty): 404 is
+    /// [`BlobError::NotFound`], 409/412 (a precondition) [`BlobError::Rejected`], any other
+    /// failure [`BlobError::Store`] with the status and the start of the answer.
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<reqwest::Response, BlobError> {
+        let request = if token.is_empty() { request } else { request.bearer_auth(token) };
+        let response = request.send().await.map_err(store)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        let said: String = body.chars().take(300).collect();
+        tracing::warn!(%status, answer = %said, "the store refused a request");
+        match status.as_u16() {
+            404 => Err(BlobError::NotFound),
+            409 | 412 => Err(BlobError::Rejected(
+                "a part changed or an object appeared while the upload completed; upload again".into(),
+            )),
+            _ => Err(BlobError::Store(format!("HTTP {status}: {said}"))),
+        }
+    }
+}
