@@ -1,7 +1,7 @@
 //! The seed's calls exactly as the seed spells them (positional arguments, key from the login),
 //! against a real server. One test in its own binary: it sets the process environment.
 
-#[path = "e2e/harness.rs"]
+#[path = "e2e/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
 

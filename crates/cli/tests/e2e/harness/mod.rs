@@ -7,9 +7,7 @@ use fedml_server::platform::{Lifetimes, Platform};
 use fedml_server::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec, admin};
 
-pub mod clouds {
-    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/harness_clouds.rs"));
-}
+pub mod clouds;
 
 pub struct TestServer {
     pub url: String,

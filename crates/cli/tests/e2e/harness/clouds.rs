@@ -1,8 +1,8 @@
-// The cloud emulators of the black-box suite (included by `harness.rs` as `clouds`):
-// `FEDML_TEST_BACKEND=sqlite-gcs` (gcp-storage-emulator) and `sqlite-azure` (Azurite), each
-// with the embedded SQLite catalogue and a fresh prefix per server in the bucket or container
-// that `scripts/backends` made. What a store holds is read through its own API (neither
-// emulator keeps objects as plain files).
+//! The cloud emulators of the black-box suite:
+//! `FEDML_TEST_BACKEND=sqlite-gcs` (gcp-storage-emulator) and `sqlite-azure` (Azurite), each
+//! with the embedded SQLite catalogue and a fresh prefix per server in the bucket or container
+//! that `scripts/backends` made. What a store holds is read through its own API (neither
+//! emulator keeps objects as plain files).
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +10,7 @@ use fedml_server::blobs::{AzureSpec, BlobStore, GcsSpec, StoredPlace};
 use fedml_server::{ServerConfig, ServiceSpec};
 
 fn required(backend: &str, name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("FEDML_TEST_BACKEND={backend} needs {name}; see scripts/backends"))
+    std::env::var(name).unwrap_or_else(|_| panic!("FEDML_TEST_BACKEND={backend} needs {name}; see scripts/backends"))
 }
 
 fn fresh_prefix() -> String {
