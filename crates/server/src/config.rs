@@ -254,7 +254,18 @@ pub enum ServiceFile {
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        // toml's own rendering quotes the offending line, which may hold a key or a password:
+        // only the message and where it is are shown.
+        toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            format!("{}{at}: {}", path.display(), e.message())
+        })
     }
 
     pub fn service_specs(&self) -> Result<Vec<(String, ServiceSpec)>, String> {

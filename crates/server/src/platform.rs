@@ -284,24 +284,19 @@ impl Platform {
                 tracing::warn!(service = %item.service, "garbage in a service this server does not serve; left for another instance");
                 continue;
             };
-            match &item.item {
-                Garbage::Session(upload_id) => match self.catalogue.upload(upload_id).await {
-                    Ok(upload) => {
-                        if !self.catalogue.blob_in_use(&item.service, &upload.blob_key).await? {
-                            store.abort_upload(&upload).await?;
-                        }
-                    }
-                    Err(CatalogueError::NotFound) => {}
-                    Err(e) => return Err(e.into()),
-                },
-                Garbage::Blob(blob_key) => {
-                    if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
-                        store.delete(blob_key).await?;
-                    }
+            match self.reclaim(store, &item, now).await {
+                Ok(Reclaimed::Done) => {
+                    self.catalogue.forget_garbage(&item).await?;
+                    report.blobs_reclaimed += 1;
+                }
+                Ok(Reclaimed::SweepAgainAt(at)) => self.catalogue.postpone_garbage(&item, at).await?,
+                // One item the store refuses (a lease on it, an outage) must not stop the pass or
+                // every later one: it is tried again later, the others go on.
+                Err(e) => {
+                    tracing::warn!(error = %e, service = %item.service, "cannot reclaim garbage yet; trying again in 10 minutes");
+                    self.catalogue.postpone_garbage(&item, now + RETRY_RECLAIM_MS).await?;
                 }
             }
-            self.catalogue.forget_garbage(&item).await?;
-            report.blobs_reclaimed += 1;
         }
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
         self.catalogue.prune_web_sessions(now - 24 * 3600 * 1000).await?;
@@ -322,6 +317,45 @@ impl Platform {
             total.sessions_pruned += pass.sessions_pruned;
             if !pass.more {
                 return Ok(total);
+            }
+        }
+    }
+}
+
+/// How long a reclaim the store refused waits before it is tried again.
+const RETRY_RECLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// What became of one item of garbage.
+enum Reclaimed {
+    Done,
+    /// Removed for now, but the store may get more of it until then (Unix ms): a session's part
+    /// URLs on a store that cannot revoke them (GCS, Azure) can still create parts until they
+    /// expire, so its parts are swept once more after that.
+    SweepAgainAt(i64),
+}
+
+impl Platform {
+    async fn reclaim(&self, store: &BlobStore, item: &crate::catalogue::GarbageRecord, now: i64) -> Result<Reclaimed> {
+        match &item.item {
+            Garbage::Session(upload_id) => match self.catalogue.upload(upload_id).await {
+                Ok(upload) => {
+                    if !self.catalogue.blob_in_use(&item.service, &upload.blob_key).await? {
+                        store.abort_upload(&upload).await?;
+                    }
+                    let urls_dead_at = upload.expires_at + 1000;
+                    if !store.revokes_part_urls() && urls_dead_at > now {
+                        return Ok(Reclaimed::SweepAgainAt(urls_dead_at));
+                    }
+                    Ok(Reclaimed::Done)
+                }
+                Err(CatalogueError::NotFound) => Ok(Reclaimed::Done),
+                Err(e) => Err(e.into()),
+            },
+            Garbage::Blob(blob_key) => {
+                if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
+                    store.delete(blob_key).await?;
+                }
+                Ok(Reclaimed::Done)
             }
         }
     }

@@ -25,7 +25,8 @@ function putPart(url, bytes, signal, onBytes) {
       onBytes(bytes.length - reported);
       reported = bytes.length;
       if (xhr.status >= 200 && xhr.status < 300) {
-        const etag = xhr.getResponseHeader('ETag');
+        // Azure's Put Block answers no ETag, only digests of what it received.
+        const etag = xhr.getResponseHeader('ETag') || xhr.getResponseHeader('x-ms-content-crc64') || xhr.getResponseHeader('Content-MD5');
         if (etag) resolve(etag);
         else reject(Object.assign(new Error('the store gave no ETag for a part (is ETag exposed to this page?)'), { final: true }));
       } else {

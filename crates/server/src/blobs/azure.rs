@@ -9,8 +9,16 @@
 //! to `<prefix><owner>/<upload-id>` (only if nothing is there yet), reads back its size and
 //! deletes the staging blob. A part URL used after the commit changes only a staging blob that
 //! nothing reads; the container's lifecycle rule on `.staging/` removes what it leaves.
+//!
+//! The copy is pinned to the staging blob as committed (`x-ms-source-if-match` with the ETag that
+//! `Put Block List` answered), so a `Put Blob` through a part URL between the commit and the copy
+//! makes the copy fail instead of changing the object; and the completion waits for
+//! `x-ms-copy-status: success` before it removes the source or answers (a copy may be
+//! asynchronous). A part URL also allows leasing or snapshotting its staging blob: an abort
+//! breaks any lease and deletes the blob with its snapshots.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use fedml_proto::CompletedPart;
@@ -25,6 +33,11 @@ use crate::catalogue::UploadRecord;
 
 /// Where each session's staging blob lives, under the service's prefix.
 const STAGING: &str = ".staging/";
+/// The REST version of the calls made here rather than through `object_store` (Copy Blob with
+/// source conditions, Lease Blob, Delete Blob with snapshots).
+const API_VERSION: &str = "2021-08-06";
+/// How long a completion waits for the service to finish copying the staging blob.
+const COPY_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// Where an Azure Blob Storage service keeps its blobs.
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -58,6 +71,8 @@ impl std::fmt::Debug for AzureSpec {
 pub struct AzureStore {
     store: Arc<MicrosoftAzure>,
     spec: Arc<AzureSpec>,
+    /// For the REST calls `object_store` does not make, authorised by SAS URLs it signs.
+    http: reqwest::Client,
 }
 
 /// The block id of a part: the same length for every part, as the service requires.
@@ -66,7 +81,8 @@ fn block_of(part_number: u32) -> String {
 }
 
 impl AzureStore {
-    pub fn new(spec: AzureSpec) -> Result<Self, BlobError> {
+    pub fn new(mut spec: AzureSpec) -> Result<Self, BlobError> {
+        spec.prefix = cloud::normalise_prefix(spec.prefix.as_deref());
         if spec.container.is_empty() {
             return Err(BlobError::Rejected("an Azure Blob Storage service needs a container".into()));
         }
@@ -81,7 +97,12 @@ impl AzureStore {
             builder = builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
         }
         let store = builder.build().map_err(|e| BlobError::Rejected(format!("Azure Blob Storage service: {e}")))?;
-        Ok(AzureStore { store: Arc::new(store), spec: Arc::new(spec) })
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(cloud::store)?;
+        Ok(AzureStore { store: Arc::new(store), spec: Arc::new(spec), http })
     }
 
     pub fn describe(&self) -> String {
@@ -126,7 +147,7 @@ impl AzureStore {
     pub(super) async fn finish_upload(&self, upload: &UploadRecord, parts: &[CompletedPart]) -> Result<u64, BlobError> {
         let staging = self.staging(&upload.id);
         let blocks = parts.iter().map(|p| PartId { content_id: block_of(p.part_number) }).collect();
-        self.store.complete_multipart(&staging, &String::new(), blocks).await.map_err(|e| {
+        let committed = self.store.complete_multipart(&staging, &String::new(), blocks).await.map_err(|e| {
             tracing::warn!(error = %e, "the store refused to commit the blocks of an upload");
             BlobError::Rejected(
                 "the store refused to complete the upload: a part is missing or differs from what was sent; upload \
@@ -134,13 +155,110 @@ impl AzureStore {
                     .into(),
             )
         })?;
+        let committed = committed.e_tag.ok_or_else(|| {
+            BlobError::Store("the service answered the block list without an ETag; the copy cannot be pinned".into())
+        })?;
         let dest = self.path(&upload.blob_key);
-        self.store.copy_if_not_exists(&staging, &dest).await?;
+        self.copy_pinned(&staging, &committed, &dest).await?;
         let size = self.store.head(&dest).await?.size;
-        if let Err(e) = self.remove(&staging).await {
+        if let Err(e) = self.remove_all(&staging).await {
             tracing::warn!(error = %e, "cannot remove a staging blob; the container's lifecycle rule will");
         }
         Ok(size)
+    }
+
+    /// A SAS URL of `path` for `method` (its permission: GET read, PUT write, DELETE delete),
+    /// valid for an hour.
+    async fn sas(&self, method: Method, path: &Path) -> Result<url::Url, BlobError> {
+        Ok(self.store.signed_url(method, path, Duration::from_secs(3600)).await?)
+    }
+
+    /// Copies `source` (as it was when its ETag was `etag`) to `dest`, which must not exist, and
+    /// waits until the service says the copy succeeded.
+    async fn copy_pinned(&self, source: &Path, etag: &str, dest: &Path) -> Result<(), BlobError> {
+        let from = self.sas(Method::GET, source).await?;
+        let to = self.sas(Method::PUT, dest).await?;
+        let response = self
+            .http
+            .put(to.as_str())
+            .header("x-ms-version", API_VERSION)
+            .header("x-ms-copy-source", from.as_str())
+            .header("x-ms-source-if-match", etag)
+            .header("if-none-match", "*")
+            .header("content-length", "0")
+            .send()
+            .await
+            .map_err(cloud::store)?;
+        let status = response.status().as_u16();
+        let copy_status = |r: &reqwest::Response| {
+            r.headers().get("x-ms-copy-status").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        };
+        let mut state = copy_status(&response);
+        match status {
+            200..=299 => {}
+            409 | 412 => {
+                let said: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+                tracing::warn!(status, answer = %said, "the service refused to copy a staging blob");
+                return Err(BlobError::Rejected(
+                    "the upload's bytes changed while it completed (or its object already exists); upload again".into(),
+                ));
+            }
+            _ => return Err(BlobError::Store(format!("Copy Blob answered HTTP {status}"))),
+        }
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let head = self.sas(Method::GET, dest).await?;
+        while state == "pending" {
+            if started.elapsed() > COPY_WAIT {
+                return Err(BlobError::Store("the service did not finish copying the upload in 30 minutes".into()));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            let response =
+                self.http.head(head.as_str()).header("x-ms-version", API_VERSION).send().await.map_err(cloud::store)?;
+            if !response.status().is_success() {
+                return Err(BlobError::Store(format!("reading the copy's state answered HTTP {}", response.status())));
+            }
+            state = copy_status(&response);
+        }
+        // A copy the service finished at once says `success` (or nothing, on some emulators).
+        if !(state == "success" || state.is_empty()) {
+            return Err(BlobError::Store(format!("the service's copy of the upload ended {state:?}")));
+        }
+        Ok(())
+    }
+
+    /// Removes a blob whatever a part URL did to it: any lease is broken, snapshots go with it.
+    async fn remove_all(&self, path: &Path) -> Result<(), BlobError> {
+        let mut lease = self.sas(Method::PUT, path).await?;
+        lease.query_pairs_mut().append_pair("comp", "lease");
+        let broken = self
+            .http
+            .put(lease.as_str())
+            .header("x-ms-version", API_VERSION)
+            .header("x-ms-lease-action", "break")
+            .header("x-ms-lease-break-period", "0")
+            .header("content-length", "0")
+            .send()
+            .await
+            .map_err(cloud::store)?;
+        // 404: no blob; 409: no lease to break.
+        let status = broken.status().as_u16();
+        if !(broken.status().is_success() || status == 404 || status == 409) {
+            return Err(BlobError::Store(format!("breaking a lease answered HTTP {status}")));
+        }
+        let gone = self
+            .http
+            .delete(self.sas(Method::DELETE, path).await?.as_str())
+            .header("x-ms-version", API_VERSION)
+            .header("x-ms-delete-snapshots", "include")
+            .send()
+            .await
+            .map_err(cloud::store)?;
+        match gone.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            status => Err(BlobError::Store(format!("deleting a staging blob answered HTTP {status}"))),
+        }
     }
 
     async fn remove(&self, path: &Path) -> Result<(), BlobError> {
@@ -155,8 +273,10 @@ impl AzureStore {
     /// any finished blob.
     pub(super) async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
         let staging = self.staging(&upload.id);
+        // A lease taken through a part URL would refuse the block list: broken first.
+        self.remove_all(&staging).await?;
         self.store.complete_multipart(&staging, &String::new(), Vec::new()).await?;
-        self.remove(&staging).await?;
+        self.remove_all(&staging).await?;
         self.delete(&upload.blob_key).await
     }
 
@@ -168,7 +288,7 @@ impl AzureStore {
             .signed_url(Method::GET, &self.staging(upload_id), cloud::lifetime(crate::time::now_secs() + 60))
             .await?;
         url.query_pairs_mut().append_pair("comp", "blocklist").append_pair("blocklisttype", "uncommitted");
-        let response = reqwest::get(url.as_str()).await.map_err(cloud::store)?;
+        let response = self.http.get(url.as_str()).send().await.map_err(cloud::store)?;
         match response.status().as_u16() {
             404 => return Ok(Vec::new()),
             s if !(200..300).contains(&s) => return Err(BlobError::Store(format!("Get Block List answered HTTP {s}"))),

@@ -17,6 +17,31 @@ pub(super) fn lifetime(expires: i64) -> Duration {
     Duration::from_secs((expires - now_secs()).clamp(1, 7 * 24 * 3600) as u64)
 }
 
+/// A key prefix as the stores' listings write names: no leading, doubled or missing trailing
+/// `/` (`"/team-a"`, `"team-a"`, `"a//b/"` become `"team-a/"`, `"team-a/"`, `"a/b/"`), `None` when
+/// empty.
+pub(super) fn normalise_prefix(prefix: Option<&str>) -> Option<String> {
+    let segments: Vec<&str> = prefix?.split('/').filter(|s| !s.is_empty()).collect();
+    (!segments.is_empty()).then(|| format!("{}/", segments.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefixes_are_normalised() {
+        for (given, expected) in [
+            (Some("/team-a"), Some("team-a/")),
+            (Some("team-a/"), Some("team-a/")),
+            (Some("a//b/"), Some("a/b/")),
+            (Some("/"), None),
+            (Some(""), None),
+            (None, None),
+        ] {
+            assert_eq!(super::normalise_prefix(given).as_deref(), expected, "{given:?}");
+        }
+    }
+}
+
 /// Percent-encodes one path segment or object name (every byte but the unreserved ones).
 pub(super) fn encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -73,9 +98,11 @@ pub(super) struct JsonClient {
 
 impl JsonClient {
     pub(super) fn new(base: String) -> Result<Self, BlobError> {
+        // A bound on silence, not on the whole call: reading a large blob back for its checksum
+        // (FedML SDK uploads, `fsck --deep`) takes as long as its size needs.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
+            .read_timeout(Duration::from_secs(120))
             .build()
             .map_err(store)?;
         Ok(JsonClient { http, base: base.into() })
@@ -105,9 +132,13 @@ impl JsonClient {
         }
         let body = response.text().await.unwrap_or_default();
         let said: String = body.chars().take(300).collect();
+        if status.as_u16() == 404 {
+            // Often expected (an abort of what was never created, a size of what is gone).
+            tracing::debug!(%status, "the store has no such object");
+            return Err(BlobError::NotFound);
+        }
         tracing::warn!(%status, answer = %said, "the store refused a request");
         match status.as_u16() {
-            404 => Err(BlobError::NotFound),
             409 | 412 => Err(BlobError::Rejected(
                 "a part changed or an object appeared while the upload completed; upload again".into(),
             )),

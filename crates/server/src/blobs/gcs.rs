@@ -114,7 +114,8 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 }
 
 impl GcsStore {
-    pub fn new(spec: GcsSpec) -> Result<Self, BlobError> {
+    pub fn new(mut spec: GcsSpec) -> Result<Self, BlobError> {
+        spec.prefix = cloud::normalise_prefix(spec.prefix.as_deref());
         if spec.bucket.is_empty() {
             return Err(BlobError::Rejected("a Google Cloud Storage service needs a bucket".into()));
         }

@@ -94,6 +94,13 @@ impl BlobStore {
         matches!(self, BlobStore::Local(_))
     }
 
+    /// Whether ending a session stops its part URLs at once: the local folder checks the session
+    /// on every part, an S3 multipart upload refuses parts once aborted. A GCS or Azure signed
+    /// URL works until it expires, so what it creates after an abort is swept once more then.
+    pub fn revokes_part_urls(&self) -> bool {
+        matches!(self, BlobStore::Local(_) | BlobStore::S3(_))
+    }
+
     /// Whether the store gives each upload an id of its own (which the session record must then
     /// hold): S3's multipart uploads do; a local staging file is named after the session. A crash
     /// between starting such an upload and recording it leaves an upload without parts, which

@@ -456,6 +456,19 @@ impl Catalogue {
         Ok(())
     }
 
+    /// Puts an item of garbage off until `reclaim_after` (a reclaim that failed, or a session
+    /// whose part URLs may still create parts until they expire).
+    pub async fn postpone_garbage(&self, item: &GarbageRecord, reclaim_after: i64) -> Result<()> {
+        let _gate = self.gate().await;
+        sqlx::query("UPDATE garbage SET reclaim_after = $1 WHERE service = $2 AND blob_key = $3")
+            .bind(reclaim_after)
+            .bind(&item.service)
+            .bind(item.item.column())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Whether any object still points at this blob (a guard before reclaiming it).
     pub async fn blob_in_use(&self, service: &str, blob_key: &str) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM objects WHERE service = $1 AND blob_key = $2")
