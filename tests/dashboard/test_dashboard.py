@@ -280,6 +280,19 @@ def test_hostile_names_and_metadata_are_shown_as_text(server, browser, tmp_path)
         assert browser.find("main h1").text == name
     browser.screenshot("hostile-object")
     assert browser.driver.execute_script("return window.__xss === undefined")
+    # Invisible and control characters, which names may not hold but descriptions and metadata
+    # values may, are shown as escapes (as the CLI shows them); the edit form keeps them exact.
+    spoof = "invoice\u202egpj.exe \x1b[31mred"
+    result = server.cli_json("storage", "upload", str(tmp_path / "f.txt"), "-n", "spoof", "-d", spoof,
+                             "--user_metadata", json.dumps({"k": spoof}), key=key)
+    assert result["code"] == "SUCCESS", result
+    browser.open("#/object/spoof")
+    shown = browser.text_appears("main dl.meta", "invoice")
+    assert "invoice\\u{202e}gpj.exe \\x1b[31mred" in shown, shown
+    assert "\u202e" not in shown and "\x1b" not in shown
+    assert "\\u{202e}" in browser.find("#user-metadata").text
+    assert browser.find("#edit-description").get_attribute("value") == spoof
+    browser.screenshot("invisible-escaped")
     assert browser.driver.find_elements(By.CSS_SELECTOR, "main img") == []
 
 

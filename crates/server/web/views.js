@@ -1,19 +1,35 @@
 // Building the page: every element is made with createElement and every user-supplied string is
-// set as text (textContent), never parsed as HTML.
+// set as text (textContent), never parsed as HTML, and shown through `visible` first.
+
+// Characters that draw nothing or change how the text around them is drawn (format characters:
+// bidirectional controls, zero-width characters, the BOM; invisible fillers; line and paragraph
+// separators) and control characters: shown as escapes, as the CLI shows them, so that stored
+// text cannot make one name or description look like another. Form fields keep the exact text.
+const INVISIBLE = /[\p{Cc}\p{Cf}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u2028\u2029\u3164\uFFA0]/gu;
+
+export function visible(text) {
+  return String(text).replace(INVISIBLE, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    const code = c.codePointAt(0);
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key === 'class') el.className = value;
-    else if (key === 'text') el.textContent = value;
+    else if (key === 'text') el.textContent = visible(value);
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (value === true) el.setAttribute(key, '');
     else el.setAttribute(key, String(value));
   }
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(visible(child)));
   }
   return el;
 }
