@@ -204,8 +204,8 @@ async function objectView(name) {
   const cli = `fedml storage download ${shellQuote(meta.dataName)}`;
   const py = `import fedml\nfedml.api.download(${pyString(meta.dataName)})`;
   const snippets = h('div', { class: 'card' }, h('h2', { text: 'Fetch it from code' }),
-    h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'cli-snippet', text: cli }), copyButton(cli)),
-    h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'python-snippet', text: py }), copyButton(py)));
+    h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'cli-snippet', code: cli }), copyButton(cli)),
+    h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'python-snippet', code: py }), copyButton(py)));
   const files = h('div', { class: 'card', id: 'files' }, h('h2', { text: 'Files inside' }), h('p', { class: 'muted', text: 'Reading the archive’s index…' }));
 
   const parts = [h('h1', { text: meta.dataName }),
