@@ -163,11 +163,27 @@ fn part_tag(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The CRC-32C a store says it computed of a part, where it says one: Google Cloud Storage's
+/// `x-goog-hash: crc32c=<base64>` (S3's `x-amz-checksum-crc32c` when asked for), big-endian.
+fn store_crc32c(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    use base64::Engine;
+    let from_goog = headers
+        .get_all("x-goog-hash")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(',').find_map(|item| item.trim().strip_prefix("crc32c=").map(str::to_string)));
+    let encoded = from_goog.or_else(|| headers.get("x-amz-checksum-crc32c")?.to_str().ok().map(str::to_string))?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// Checks a part's answer: success status and an ETag; where the store's ETag is the CRC-32C of
-/// what it received (the local folder), it must be the CRC-32C of what we sent.
+/// what it received (the local folder), or the store names the CRC-32C it computed (GCS), it must
+/// be the CRC-32C of what we sent.
 fn accept_part(
     status: StatusCode,
     etag: Option<String>,
+    store_crc: Option<u32>,
     body: &[u8],
     crc: u32,
     part: u64,
@@ -185,7 +201,9 @@ fn accept_part(
         Failed::retry(ClientError::Error(format!("the store answered part {} without an ETag", part + 1)))
     })?;
     let theirs = etag.trim_matches('"');
-    if theirs.len() == 8 && theirs.bytes().all(|b| b.is_ascii_hexdigit()) && theirs != format!("{crc:08x}") {
+    let local_mismatch =
+        theirs.len() == 8 && theirs.bytes().all(|b| b.is_ascii_hexdigit()) && theirs != format!("{crc:08x}");
+    if local_mismatch || store_crc.is_some_and(|c| c != crc) {
         return Err(Failed::retry(ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
     }
     Ok(etag)
@@ -249,12 +267,15 @@ async fn put_file_part(
             Ok(response) => {
                 let status = response.status();
                 let etag = part_tag(response.headers());
+                let store_crc = store_crc32c(response.headers());
                 let body = response.bytes().await.unwrap_or_default();
                 match hasher.lock().map(|h| (h.0.finish(), h.1)) {
                     Ok(_) if status.is_success() && sent_bytes != len => Err(Failed::retry(ClientError::Error(
                         format!("part {} was cut short on its way; try again", index + 1),
                     ))),
-                    Ok((digest, crc)) => accept_part(status, etag, &body, crc, index).map(|etag| (etag, digest)),
+                    Ok((digest, crc)) => {
+                        accept_part(status, etag, store_crc, &body, crc, index).map(|etag| (etag, digest))
+                    }
                     Err(_) => Err(Failed::give_up(ClientError::Error("the part hasher failed".into()))),
                 }
             }
@@ -401,8 +422,9 @@ async fn put_buffer_part(
                 Ok(response) => {
                     let status = response.status();
                     let etag = part_tag(response.headers());
+                    let store_crc = store_crc32c(response.headers());
                     let body = response.bytes().await.unwrap_or_default();
-                    accept_part(status, etag, &body, crc, index)
+                    accept_part(status, etag, store_crc, &body, crc, index)
                 }
                 Err(e) => Err(Failed::retry(crate::client::network_error(client.base(), &e))),
             }
@@ -411,4 +433,28 @@ async fn put_buffer_part(
     .await?;
     bar.inc(data.len() as u64);
     Ok(etag)
+}
+
+#[cfg(test)]
+mod part_answer_tests {
+    use super::*;
+
+    #[test]
+    fn a_store_s_crc32c_must_be_ours() {
+        let crc = crc32c::crc32c(b"hello");
+        let mut headers = reqwest::header::HeaderMap::new();
+        let encoded = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+        };
+        let value = format!("crc32c={encoded},md5=XUFAKrxLKna5cZ2REBfFkg==");
+        headers.insert("x-goog-hash", value.parse().expect("header"));
+        assert_eq!(store_crc32c(&headers), Some(crc));
+        let ok =
+            accept_part(StatusCode::OK, Some("\"5d41402abc4b2a76b9719d911017c592\"".into()), Some(crc), b"", crc, 0);
+        assert!(ok.is_ok());
+        let damaged = accept_part(StatusCode::OK, Some("\"x\"".into()), Some(crc ^ 1), b"", crc, 0);
+        assert!(damaged.is_err());
+        assert_eq!(store_crc32c(&reqwest::header::HeaderMap::new()), None);
+    }
 }

@@ -124,8 +124,31 @@ impl JsonClient {
         request: reqwest::RequestBuilder,
         token: &str,
     ) -> Result<reqwest::Response, BlobError> {
-        let request = if token.is_empty() { request } else { request.bearer_auth(token) };
-        let response = request.send().await.map_err(store)?;
+        // A call that never reached the store, or that the store answered "slow down" or "not
+        // now" (429, 500, 502, 503, 504), is sent again, up to four times in about 3 s; a time-out
+        // is not (the call may have taken effect).
+        const ATTEMPTS: u32 = 4;
+        let mut pending = Some(request);
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let Some(current) = pending.take() else {
+                return Err(BlobError::Store("a request to the store could not be repeated".into()));
+            };
+            let again = if attempt < ATTEMPTS { current.try_clone() } else { None };
+            let current = if token.is_empty() { current } else { current.bearer_auth(token) };
+            let sent = current.send().await;
+            let transient = match &sent {
+                Err(e) => e.is_connect(),
+                Ok(r) => matches!(r.status().as_u16(), 429 | 500 | 502 | 503 | 504),
+            };
+            if transient && again.is_some() {
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                pending = again;
+                continue;
+            }
+            break sent.map_err(store)?;
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(response);
