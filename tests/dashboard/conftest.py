@@ -3,11 +3,8 @@ a free port, and Debian's headless Chromium driven through its ChromeDriver by s
 downloads a browser). Screenshots of every page at 375 px and 1440 px go to
 `target/dashboard-screenshots/` (or `FEDML_SCREENSHOTS`)."""
 
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,67 +18,17 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
-from cargo_target import fedml_binary, target_directory  # noqa: E402
+from cargo_target import target_directory  # noqa: E402
+from fedml_server import FedmlServer  # noqa: E402
 
-FEDML = fedml_binary("debug")
 SHOTS = Path(os.environ.get("FEDML_SCREENSHOTS", target_directory() / "dashboard-screenshots"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 WIDTHS = (375, 1440)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, root: Path):
-        self.root = root
-        self.data_dir = root / "server"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / "server.log"
-        self.proc = subprocess.Popen(
-            [str(FEDML), "server", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
-             "--reclaim-grace", "0"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
-        )
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                if (self.data_dir / "admin-api-key").exists():
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.admin_key = (self.data_dir / "admin-api-key").read_text().strip()
-
-    def cli(self, *args, key=None, cwd=None):
-        env = dict(os.environ, FEDML_API_KEY=key or self.admin_key, FEDML_SERVER_URL=self.url,
-                   FEDML_CONFIG_DIR=str(self.root / "cli-config"))
-        return subprocess.run([str(FEDML), *args], env=env, capture_output=True, text=True, cwd=cwd)
-
-    def cli_json(self, *args, key=None):
-        out = self.cli(*args, "-o", "json", key=key)
-        return json.loads(out.stdout)
-
-    def admin(self, *args):
-        return subprocess.run([str(FEDML), "admin", "--data-dir", str(self.data_dir), *args],
-                              check=True, capture_output=True, text=True)
-
-    def new_user(self, name, read_only=False):
-        self.admin("user", "create", name)
-        return self.new_key(name, read_only)
-
-    def new_key(self, name, read_only=False):
-        args = ["key", "create", "--user", name, "-o", "json"] + (["--read-only"] if read_only else [])
-        return json.loads(self.admin(*args).stdout)["data"]["api_key"]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
+class Server(FedmlServer):
+    pass
 
 
 @pytest.fixture(scope="session")

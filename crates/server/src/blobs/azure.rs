@@ -28,7 +28,7 @@ use object_store::path::Path;
 use object_store::signer::{Method, Signer};
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::{BlobError, StoredBlob, StoredPlace, cloud};
+use super::{BlobError, StoredBlob, StoredPlace, cloud, objects};
 use crate::catalogue::UploadRecord;
 
 /// Where each session's staging blob lives, under the service's prefix.
@@ -262,10 +262,7 @@ impl AzureStore {
     }
 
     async fn remove(&self, path: &Path) -> Result<(), BlobError> {
-        match self.store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        objects::remove(self.store.as_ref(), path).await
     }
 
     /// Drops the staged blocks (committing an empty block list discards every uncommitted
@@ -307,47 +304,29 @@ impl AzureStore {
     }
 
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
-        use futures_util::StreamExt;
-        let mut stream = self.store.get(&self.path(blob_key)).await?.into_stream();
-        let mut hasher = blake3::Hasher::new();
-        while let Some(chunk) = stream.next().await {
-            hasher.update(&chunk?);
-        }
-        Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
+        objects::checksum(self.store.as_ref(), &self.path(blob_key)).await
     }
 
-    /// Whether the container takes a blob: a few bytes under a probe key, deleted again.
+    /// Whether the container takes a blob (one fixed probe key: a failed delete leaves one
+    /// blob, not one per probe).
     pub(crate) async fn answers(&self) -> Result<(), BlobError> {
-        let key = format!(".fedml-ready-probe-{}", crate::keys::random_hex(8));
-        self.store.put(&self.path(&key), object_store::PutPayload::from_static(b"ready")).await?;
-        self.delete(&key).await
+        objects::probe(self.store.as_ref(), &self.path(".fedml-ready-probe")).await
     }
 
     /// Every blob under the service's prefix: objects' blobs by key, committed staging blobs by
     /// upload id (blocks not yet committed are not listed by the service).
     pub(super) async fn list_stored(&self) -> Result<Vec<StoredBlob>, BlobError> {
-        use futures_util::TryStreamExt;
-        let prefix = self.prefix();
-        let under = (!prefix.is_empty()).then(|| Path::from(prefix.trim_end_matches('/')));
-        let listed: Vec<object_store::ObjectMeta> = self.store.list(under.as_ref()).try_collect().await?;
-        Ok(listed
+        Ok(objects::listed(self.store.as_ref(), self.prefix())
+            .await?
             .into_iter()
-            .map(|meta| {
-                let location = meta.location.to_string();
-                let key = location.strip_prefix(prefix).unwrap_or(&location).to_string();
-                match key.strip_prefix(STAGING) {
-                    Some(id) => StoredBlob { place: StoredPlace::Staging, key: id.to_string(), size: meta.size },
-                    None => StoredBlob { place: StoredPlace::Blob, key, size: meta.size },
-                }
+            .map(|(key, size)| match key.strip_prefix(STAGING) {
+                Some(id) => StoredBlob { place: StoredPlace::Staging, key: id.to_string(), size },
+                None => StoredBlob { place: StoredPlace::Blob, key, size },
             })
             .collect())
     }
 
     pub(super) async fn blob_size(&self, blob_key: &str) -> Result<Option<u64>, BlobError> {
-        match self.store.head(&self.path(blob_key)).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        objects::size(self.store.as_ref(), &self.path(blob_key)).await
     }
 }

@@ -6,7 +6,8 @@
 //! store — AWS S3, Cloudflare R2, MinIO, Garage — through presigned URLs, so bytes go straight
 //! between client and bucket), `gcs` (Google Cloud Storage: parts as objects of their own,
 //! composed at completion) and `azure` (Azure Blob Storage: blocks staged on a per-session blob,
-//! copied at completion); `cloud` holds what those two share. Contract of every backend: a blob appears whole or not at all,
+//! copied at completion); `cloud` holds what those two share, `objects` what the stores reached
+//! through `object_store` do alike. Contract of every backend: a blob appears whole or not at all,
 //! and deleting a missing blob is not an error.
 
 mod azure;
@@ -14,6 +15,7 @@ mod cloud;
 mod gcs;
 mod inventory;
 mod local;
+mod objects;
 mod s3;
 mod serve;
 

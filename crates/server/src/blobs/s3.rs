@@ -15,7 +15,7 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
 
-use super::BlobError;
+use super::{BlobError, objects};
 use crate::catalogue::UploadRecord;
 use crate::time::now_secs;
 
@@ -153,13 +153,7 @@ impl S3Store {
     }
 
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
-        use futures_util::StreamExt;
-        let mut stream = self.store.get(&self.path(blob_key)).await?.into_stream();
-        let mut hasher = blake3::Hasher::new();
-        while let Some(chunk) = stream.next().await {
-            hasher.update(&chunk?);
-        }
-        Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
+        super::objects::checksum(self.store.as_ref(), &self.path(blob_key)).await
     }
 
     pub(super) async fn abort_upload(&self, upload: &UploadRecord) -> Result<(), BlobError> {
@@ -183,18 +177,13 @@ impl S3Store {
     }
 
     pub(super) async fn delete(&self, blob_key: &str) -> Result<(), BlobError> {
-        match self.store.delete(&self.path(blob_key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        objects::remove(self.store.as_ref(), &self.path(blob_key)).await
     }
 
     /// Whether the bucket takes an object: a few bytes put under a key of the probe's own and
-    /// deleted again (a HEAD would not tell a missing bucket from a missing key).
+    /// deleted again.
     pub(crate) async fn answers(&self) -> Result<(), BlobError> {
-        let path = self.path(".fedml-ready-probe");
-        self.store.put(&path, object_store::PutPayload::from_static(b"ready")).await?;
-        self.delete(".fedml-ready-probe").await
+        objects::probe(self.store.as_ref(), &self.path(".fedml-ready-probe")).await
     }
 }
 
@@ -202,27 +191,16 @@ impl S3Store {
 impl S3Store {
     /// Every object under the service's prefix, as blob keys (the prefix taken off), with sizes.
     pub(super) async fn list_stored(&self) -> Result<Vec<super::StoredBlob>, BlobError> {
-        use futures_util::TryStreamExt;
-        use object_store::ObjectStore;
         let prefix = self.spec.prefix.as_deref().unwrap_or("");
-        let under = (!prefix.is_empty()).then(|| Path::from(prefix.trim_end_matches('/')));
-        let listed: Vec<object_store::ObjectMeta> = self.store.list(under.as_ref()).try_collect().await?;
-        Ok(listed
+        Ok(objects::listed(self.store.as_ref(), prefix)
+            .await?
             .into_iter()
-            .map(|meta| {
-                let location = meta.location.to_string();
-                let key = location.strip_prefix(prefix).unwrap_or(&location).to_string();
-                super::StoredBlob { place: super::StoredPlace::Blob, key, size: meta.size }
-            })
+            .map(|(key, size)| super::StoredBlob { place: super::StoredPlace::Blob, key, size })
             .collect())
     }
 
     /// The size of a blob, `None` when the bucket has none under its key.
     pub(super) async fn blob_size(&self, blob_key: &str) -> Result<Option<u64>, BlobError> {
-        match self.store.head(&self.path(blob_key)).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        objects::size(self.store.as_ref(), &self.path(blob_key)).await
     }
 }
