@@ -10,13 +10,11 @@ import os
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import blake3
-import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import Browser, Server
+from conftest import Server
 
 
 def wait_for(predicate, timeout=30, what="the condition"):
