@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use fedml_proto::CompletedPart;
+use object_store::ObjectStoreExt;
 use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
-use object_store::ObjectStoreExt;
 
 use super::{BlobError, StoredBlob, StoredPlace, cloud, objects};
 use crate::catalogue::UploadRecord;
