@@ -110,14 +110,29 @@ impl Catalogue {
         // worker thread per query for nothing.
         let options = AnyPoolOptions::new().max_connections(if sqlite { 8 } else { 16 }).test_before_acquire(!sqlite);
         let options = if sqlite {
-            options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                    Ok(())
+            options
+                // A connection still inside a transaction is closed, never handed out again: when
+                // SQLite refuses a COMMIT for a full disk it has already rolled the transaction
+                // back, sqlx's own ROLLBACK then fails, and the connection would refuse every
+                // later `BEGIN` ("non-zero transaction depth") long after room is back.
+                .before_acquire(|conn, _| {
+                    Box::pin(async move {
+                        use sqlx_core::transaction::TransactionManager;
+                        let depth = <<sqlx::Any as sqlx::Database>::TransactionManager>::get_transaction_depth(conn);
+                        if depth > 0 {
+                            tracing::warn!(depth, "closing a catalogue connection left inside a transaction");
+                        }
+                        Ok(depth == 0)
+                    })
                 })
-            })
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
         } else {
             options
         };
