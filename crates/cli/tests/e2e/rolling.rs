@@ -12,8 +12,20 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 use crate::process::{ServerProcess, admin_key};
 
-/// A free port on 127.0.0.1 (bound, then let go).
+/// A free port on 127.0.0.1 below the kernel's ephemeral range (`ip_local_port_range`), so
+/// that no outgoing connection of another test takes it as its source port between the moment it
+/// is chosen here and the moment an instance binds it (again, after each restart).
 fn free_port() -> u16 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32768);
+    let (first, span) = (10_000u16, low.saturating_sub(10_000).max(1));
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    for i in 0..span as u32 {
+        let port = first + ((seed.wrapping_add(i.wrapping_mul(7919))) % span as u32) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
@@ -70,7 +82,8 @@ fn a_rolling_restart_of_two_instances_loses_no_request() {
     let log = work.path().join("servers.log");
     let front = TcpListener::bind("127.0.0.1:0").expect("bind the balancer");
     let front_url = format!("http://{}", front.local_addr().expect("addr"));
-    let ports = [free_port(), free_port()];
+    let first = free_port();
+    let ports = [first, std::iter::repeat_with(free_port).find(|&p| p != first).unwrap_or(first)];
     let flags_for = |port: u16| {
         let mut flags = backend.server_flags(&data);
         flags.extend(
