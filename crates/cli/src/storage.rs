@@ -193,6 +193,22 @@ fn progress_wanted(no_progress: bool, format: Format) -> bool {
     !no_progress && format == Format::Table
 }
 
+/// The user metadata a flag gives as JSON, or the FAILURE that says what is wrong with it.
+fn metadata_arg(
+    text: Option<&str>,
+    flag: &str,
+    output: Format,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, Outcome> {
+    text.map(fedml_proto::rules::parse_metadata_json).transpose().map_err(|message| {
+        let r: fedml_client::FedMLResponse<()> = fedml_client::FedMLResponse {
+            code: fedml_client::ResponseCode::Failure,
+            message: format!("{flag}: {message}"),
+            data: None,
+        };
+        emit(output, &r, |_| {})
+    })
+}
+
 pub fn run(command: StorageCommand) -> Outcome {
     match command {
         StorageCommand::Upload {
@@ -206,16 +222,9 @@ pub fn run(command: StorageCommand) -> Outcome {
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
-            let metadata = match user_metadata.as_deref().map(fedml_proto::rules::parse_metadata_json).transpose() {
+            let metadata = match metadata_arg(user_metadata.as_deref(), "-um/--user_metadata", common.output) {
                 Ok(m) => m,
-                Err(message) => {
-                    let r: fedml_client::FedMLResponse<()> = fedml_client::FedMLResponse {
-                        code: fedml_client::ResponseCode::Failure,
-                        message: format!("-um/--user_metadata: {message}"),
-                        data: None,
-                    };
-                    return emit(common.output, &r, |_| {});
-                }
+                Err(refused) => return refused,
             };
             let mut target = common.target(Some(ctrl_c_token()));
             target.parallel = parallel;
@@ -301,16 +310,9 @@ pub fn run(command: StorageCommand) -> Outcome {
             emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
         }
         StorageCommand::Edit { data_name, description, tags, user_metadata, common } => {
-            let metadata = match user_metadata.as_deref().map(fedml_proto::rules::parse_metadata_json).transpose() {
+            let metadata = match metadata_arg(user_metadata.as_deref(), "--user_metadata", common.output) {
                 Ok(m) => m,
-                Err(message) => {
-                    let r: fedml_client::FedMLResponse<()> = fedml_client::FedMLResponse {
-                        code: fedml_client::ResponseCode::Failure,
-                        message: format!("--user_metadata: {message}"),
-                        data: None,
-                    };
-                    return emit(common.output, &r, |_| {});
-                }
+                Err(refused) => return refused,
             };
             let edit = fedml_client::EditObject {
                 description,

@@ -43,17 +43,7 @@ mod tests {
 }
 
 /// Percent-encodes one path segment or object name (every byte but the unreserved ones).
-pub(super) fn encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub(super) use fedml_proto::encode_path_segment as encode;
 
 /// `base` with `pairs` appended to its query, each encoded.
 pub(super) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {

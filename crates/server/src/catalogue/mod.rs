@@ -414,10 +414,14 @@ impl Catalogue {
         self.read(&sql, &binds, object_from_row).await
     }
 
-    /// Removes the object and hands its blob to the collector, in one transaction.
-    pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
-        let _gate = self.gate().await;
-        let mut tx = self.begin().await?;
+    /// The object `owner_id` calls `name`, read inside `tx` for a change (row-locked on
+    /// PostgreSQL); [`CatalogueError::NotFound`] when there is none.
+    async fn locked_object(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        owner_id: &str,
+        name: &str,
+    ) -> Result<ObjectRecord> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} WHERE owner_id = $1 AND name = $2{}",
             Self::OBJECT_COLUMNS,
@@ -425,10 +429,17 @@ impl Catalogue {
         )))
         .bind(owner_id)
         .bind(name)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or(CatalogueError::NotFound)?;
-        let record = object_from_row(&row)?;
+        object_from_row(&row)
+    }
+
+    /// Removes the object and hands its blob to the collector, in one transaction.
+    pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
+        let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        let record = self.locked_object(&mut tx, owner_id, name).await?;
         let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut *tx).await?;
         if deleted.rows_affected() != 1 {
             return Err(CatalogueError::NotFound);

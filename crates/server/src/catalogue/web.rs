@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use super::records::{ApiKeyRecord, Columns, ObjectRecord, key_from_row, object_from_row, to_json};
 use super::{Bind, Catalogue, CatalogueError, Result};
@@ -255,17 +255,7 @@ impl Catalogue {
     pub async fn edit_object(&self, owner_id: &str, name: &str, edit: &ObjectEdit) -> Result<ObjectRecord> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} WHERE owner_id = $1 AND name = $2{}",
-            Self::OBJECT_COLUMNS,
-            self.lock_rows()
-        )))
-        .bind(owner_id)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(CatalogueError::NotFound)?;
-        let mut record = object_from_row(&row)?;
+        let mut record = self.locked_object(&mut tx, owner_id, name).await?;
         if let Some(description) = &edit.description {
             record.meta.description = description.clone();
         }
