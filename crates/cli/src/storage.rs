@@ -250,6 +250,9 @@ pub fn run(command: StorageCommand) -> Outcome {
                     human_size(done.object.size),
                     visible(&done.object.service)
                 );
+                if let Some(moved) = &done.transfer {
+                    println!("  {}", transfer_summary(moved));
+                }
                 println!("  checksum {}", visible(&done.object.checksum));
                 println!("  url      {}", visible(&done.url));
             })
@@ -340,4 +343,17 @@ pub fn run(command: StorageCommand) -> Outcome {
             })
         }
     }
+}
+
+/// `sent 10.4 MiB of 1.00 GiB (99.0% already stored)`, and whether it resumed.
+fn transfer_summary(moved: &fedml_proto::content::TransferStats) -> String {
+    let mut line = format!("sent {} of {}", human_size(moved.sent_bytes), human_size(moved.read_bytes));
+    if moved.stored_bytes > 0 && moved.read_bytes > 0 {
+        let share = moved.stored_bytes as f64 * 100.0 / moved.read_bytes as f64;
+        line.push_str(&format!(" ({share:.1}% already stored)"));
+    }
+    if moved.resumed {
+        line.push_str("; resumed an interrupted upload");
+    }
+    line
 }

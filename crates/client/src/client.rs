@@ -168,6 +168,26 @@ impl Client {
         self.call(Method::POST, &path, Some(req)).await
     }
 
+    /// The caller's stored packs that hold any of these sample chunks (pinned for the session).
+    pub async fn known_packs(
+        &self,
+        upload_id: &str,
+        req: &fedml_proto::content::KnownRequest,
+    ) -> Result<Vec<fedml_proto::content::KnownPack>> {
+        let path = format!("/api/v1/uploads/{}/known", encode_segment(upload_id));
+        self.call(Method::POST, &path, Some(req)).await
+    }
+
+    /// For each pack: stored already, or where to PUT it.
+    pub async fn pack_tickets(
+        &self,
+        upload_id: &str,
+        req: &fedml_proto::content::PacksRequest,
+    ) -> Result<Vec<fedml_proto::content::PackTicket>> {
+        let path = format!("/api/v1/uploads/{}/packs", encode_segment(upload_id));
+        self.call(Method::POST, &path, Some(req)).await
+    }
+
     pub async fn abort_upload(&self, upload_id: &str) -> Result<bool> {
         let path = format!("/api/v1/uploads/{}", encode_segment(upload_id));
         self.call::<(), _>(Method::DELETE, &path, None).await

@@ -261,7 +261,17 @@ pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedM
         block_on(transfer::upload(&client, path, request, &progress, &cancel))
     })();
     FedMLResponse::from_result(result, |done| {
-        format!("uploaded {:?} ({} bytes) to {}", done.object.data_name, done.object.size, done.object.service)
+        let mut message =
+            format!("uploaded {:?} ({} bytes) to {}", done.object.data_name, done.object.size, done.object.service);
+        if let Some(moved) = &done.transfer {
+            message.push_str(&format!(
+                "; sent {} bytes, {} already stored{}",
+                moved.sent_bytes,
+                moved.stored_bytes,
+                if moved.resumed { ", resumed an interrupted upload" } else { "" }
+            ));
+        }
+        message
     })
 }
 

@@ -8,6 +8,7 @@
 //! through `crate::retry`, and placing a download at its target through `crate::place`.
 
 mod download;
+mod packed;
 mod upload;
 
 pub use download::download;

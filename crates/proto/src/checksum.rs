@@ -81,6 +81,11 @@ fn merge_non_root(cvs: &[ChainingValue]) -> ChainingValue {
     merge_subtrees_non_root(&merge_non_root(&cvs[..split]), &merge_non_root(&cvs[split..]), Mode::Hash)
 }
 
+/// The checksum a whole-content hasher arrived at.
+pub fn of_hash(hash: blake3::Hash) -> String {
+    format!("{PREFIX}{}", hash.to_hex())
+}
+
 /// The checksum of bytes hashed in one piece (small content, tests).
 pub fn of_bytes(bytes: &[u8]) -> String {
     format!("{PREFIX}{}", blake3::hash(bytes).to_hex())

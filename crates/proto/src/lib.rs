@@ -7,6 +7,7 @@
 //! stored text is shown to people ([`text::visible`]).
 
 pub mod checksum;
+pub mod content;
 pub mod rules;
 pub mod text;
 mod wire;

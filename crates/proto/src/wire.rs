@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::content::{ContentTicket, FileContent, Layout, TransferStats};
+
 /// The outcome class of every call, as the seed defines it.
 ///
 /// `Failure`: the request was understood and refused (not found, name taken, bad input, no
@@ -112,6 +114,10 @@ pub struct CreateUpload {
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub overwrite: bool,
+    /// `packs` asks to store a file as chunks in packs (only new chunks travel); the server
+    /// answers the layout it grants in [`UploadSession::layout`].
+    #[serde(default, skip_serializing_if = "Layout::is_blob")]
+    pub layout: Layout,
 }
 
 /// The answer to [`CreateUpload`].
@@ -123,6 +129,9 @@ pub struct UploadSession {
     pub max_parts: u32,
     /// Unix seconds after which the session's URLs stop working.
     pub expires_at: i64,
+    /// How the session stores the bytes: parts of one blob, or packs.
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 /// `POST /api/v1/uploads/{id}/parts`: ask for signed URLs of some part numbers (1-based).
@@ -153,6 +162,9 @@ pub struct CompleteUpload {
     pub size: u64,
     /// `blake3:<hex>` the client computed while reading the data.
     pub checksum: String,
+    /// A packed upload's packs and segments (its `parts` are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<FileContent>,
 }
 
 /// The answer to [`CompleteUpload`].
@@ -161,14 +173,21 @@ pub struct CompletedUpload {
     pub object: ObjectMeta,
     /// Where the object's catalogue entry can be read.
     pub url: String,
+    /// What the upload moved (filled in by the client that made it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferStats>,
 }
 
 /// `GET /api/v1/objects/{name}/download`: a short-lived signed URL for the content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DownloadTicket {
     pub object: ObjectMeta,
+    /// Reads the whole content (for a packed file, assembled by the server).
     pub url: String,
     pub expires_at: i64,
+    /// A packed file's packs and segments, read straight from the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentTicket>,
 }
 
 /// `GET /api/v1/whoami`.

@@ -135,6 +135,6 @@ impl Platform {
         }
         let kind = if upload.name == format!("{dataset_name}.zip") { ObjectKind::Directory } else { ObjectKind::File };
         let named = UploadRecord { name: dataset_name.to_string(), kind, description, tags, ..upload };
-        self.commit(&named, UploadState::Finished, &FinishedBlob { size, checksum }).await
+        self.commit(&named, UploadState::Finished, &FinishedBlob { size, checksum, content: None }).await
     }
 }

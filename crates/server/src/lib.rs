@@ -167,7 +167,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let bootstrap = admin::bootstrap(&catalogue, &config.data_dir).await?;
     let mut platform =
         Platform::new(catalogue, services, default_service.clone(), public_url.clone(), config.lifetimes.clone())
-            .with_default_quota(config.quota);
+            .with_default_quota(config.quota)
+            .with_signer(signer.clone());
     platform.observe.metrics_token = config.metrics_token.clone();
     let platform = Arc::new(platform);
 

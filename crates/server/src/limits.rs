@@ -236,7 +236,8 @@ mod tests {
         let parts = (1..=10_000)
             .map(|n| CompletedPart { part_number: n, etag: format!("\"{}-10000\"", "f".repeat(64)) })
             .collect();
-        let body = CompleteUpload { parts, size: u64::MAX, checksum: format!("blake3:{}", "0".repeat(64)) };
+        let body =
+            CompleteUpload { parts, size: u64::MAX, checksum: format!("blake3:{}", "0".repeat(64)), content: None };
         let len = serde_json::to_vec(&body).expect("json").len();
         assert!(len < JSON_BODY_LIMIT, "{len} bytes");
         // The FedML SDK's form of the same: {"partNumber": n, "etag": "…"} in partETags.

@@ -15,9 +15,11 @@ use crate::keys;
 use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
+mod content;
 mod dashboard;
 mod upload;
 
+pub use content::assembled_path;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
@@ -69,6 +71,10 @@ pub struct Platform {
     pub observe: crate::observe::Observer,
     /// Failed dashboard sign-ins by address (`dashboard`).
     pub(crate) sign_ins: SignInLimiter,
+    /// Signs the URLs this server answers itself whatever the store (a packed file read whole).
+    pub(crate) signer: crate::signing::UrlSigner,
+    /// Reads packs from remote stores for those URLs.
+    pub(crate) http: reqwest::Client,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -98,7 +104,15 @@ impl Platform {
             quota: Quota::default(),
             observe: Default::default(),
             sign_ins: SignInLimiter::default(),
+            signer: crate::signing::UrlSigner::new(keys::random_hex(32).as_bytes()),
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// The key that signs this server's own URLs: the one every instance shares.
+    pub fn with_signer(mut self, signer: crate::signing::UrlSigner) -> Self {
+        self.signer = signer;
+        self
     }
 
     /// The quota of every user without their own (unlimited unless set).
@@ -196,7 +210,10 @@ impl Platform {
         let expires = now_secs() + self.lifetimes.download_secs;
         // An object of a service this instance no longer serves is still listed, without a URL.
         if let Ok(store) = self.store(&meta.service) {
-            meta.download_url = Some(store.get_url(&meta.service, &record.blob_key, expires).await?);
+            meta.download_url = Some(match record.content {
+                Some(_) => self.assembled_url(&meta.service, &record.blob_key, expires),
+                None => store.get_url(&meta.service, &record.blob_key, expires).await?,
+            });
         }
         Ok(meta)
     }
@@ -223,11 +240,15 @@ impl Platform {
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
         self.observe.metrics.download_ticket(record.meta.size);
-        Ok(DownloadTicket {
-            url: store.get_url(&record.meta.service, &record.blob_key, expires_at).await?,
-            object: record.meta,
-            expires_at,
-        })
+        let service = &record.meta.service;
+        let (url, content) = match &record.content {
+            Some(content) => (
+                self.assembled_url(service, &record.blob_key, expires_at),
+                Some(self.content_ticket(store, service, content, expires_at).await?),
+            ),
+            None => (store.get_url(service, &record.blob_key, expires_at).await?, None),
+        };
+        Ok(DownloadTicket { url, object: record.meta, expires_at, content })
     }
 
     pub async fn delete(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<bool> {
@@ -338,6 +359,8 @@ impl Platform {
     async fn reclaim(&self, store: &BlobStore, item: &crate::catalogue::GarbageRecord, now: i64) -> Result<Reclaimed> {
         match &item.item {
             Garbage::Session(upload_id) => match self.catalogue.upload(upload_id).await {
+                // A packed session stored nothing of its own: its packs are garbage of their own.
+                Ok(upload) if upload.layout == fedml_proto::content::Layout::Packs => Ok(Reclaimed::Done),
                 Ok(upload) => {
                     if !self.catalogue.blob_in_use(&item.service, &upload.blob_key).await? {
                         store.abort_upload(&upload).await?;

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DownloadTicket, EditObject, Envelope, Identity, KeyInfo,
     NewKey, ObjectMeta, ObjectPage, PartUrl, PartUrlsRequest, ResponseCode, UploadSession, UserInfo,
@@ -43,6 +44,8 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/uploads", post(handle_create_upload))
         .route("/api/v1/uploads/{id}/parts", post(handle_part_urls))
         .route("/api/v1/uploads/{id}/complete", post(handle_complete_upload))
+        .route("/api/v1/uploads/{id}/known", post(handle_known_packs))
+        .route("/api/v1/uploads/{id}/packs", post(handle_pack_tickets))
         .route("/api/v1/uploads/{id}", axum::routing::delete(handle_abort_upload))
         .route("/api/v1/objects", get(handle_list_objects))
         .route("/api/v1/objects/{name}", get(handle_get_object).delete(handle_delete_object).patch(handle_edit_object))
@@ -54,6 +57,8 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/admin/users/{name}/keys", get(handle_user_keys))
         .route("/blob/v1/{service}/part/{upload_id}/{part}", put(handle_put_part))
         .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
+        .route("/blob/v1/{service}/pack/{owner}/{pack}", put(handle_put_pack))
+        .route("/blob/v1/{service}/file/{owner}/{blob}", get(handle_get_assembled))
         .merge(crate::compat_routes::router())
         .merge(crate::web::router())
         .fallback(handle_unknown_route)
@@ -182,6 +187,27 @@ async fn handle_complete_upload(
 ) -> ApiResult<CompletedUpload> {
     let done = p.complete_upload(&caller, &id, body).await?;
     Ok(Reply(format!("stored {:?}", done.object.data_name), done))
+}
+
+async fn handle_known_packs(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<KnownRequest>,
+) -> ApiResult<Vec<KnownPack>> {
+    let packs = p.known_packs(&caller, &id, req).await?;
+    Ok(Reply(format!("{} packs already stored", packs.len()), packs))
+}
+
+async fn handle_pack_tickets(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<PacksRequest>,
+) -> ApiResult<Vec<PackTicket>> {
+    let tickets = p.pack_tickets(&caller, &id, req).await?;
+    let to_send = tickets.iter().filter(|t| !t.stored).count();
+    Ok(Reply(format!("{to_send} of {} packs to send", tickets.len()), tickets))
 }
 
 async fn handle_abort_upload(
@@ -326,11 +352,15 @@ fn local_store<'a>(p: &'a Platform, service: &str) -> Result<&'a LocalStore, Err
 }
 
 fn check_signature(store: &LocalStore, method: &str, path: &str, sig: &Signature) -> Result<(), Error> {
-    store.signer().verify(method, path, sig.exp, sig.sig.as_deref(), now_secs()).map_err(|e| match e {
+    store.signer().verify(method, path, sig.exp, sig.sig.as_deref(), now_secs()).map_err(signature_error)
+}
+
+fn signature_error(e: SignatureError) -> Error {
+    match e {
         SignatureError::Missing => Error::Unauthorized("this URL carries no signature".into()),
         SignatureError::Invalid => Error::Forbidden("the URL signature is not valid".into()),
         SignatureError::Expired => Error::Forbidden("this signed URL has expired; ask for a new one".into()),
-    })
+    }
 }
 
 async fn handle_put_part(
@@ -348,6 +378,43 @@ async fn handle_put_part(
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
+}
+
+async fn handle_put_pack(
+    State(p): State<AppState>,
+    ApiPath((service, owner, pack)): ApiPath<(String, String, String)>,
+    ApiQuery(sig): ApiQuery<Signature>,
+    body: Body,
+) -> Result<Response, Error> {
+    let store = local_store(&p, &service)?;
+    let key = format!("{owner}/{pack}");
+    check_signature(store, "PUT", &LocalStore::pack_url_path(&service, &key), &sig)?;
+    let body = crate::observe::count_received(&p, body.into_data_stream());
+    let etag = p.receive_pack(&service, &key, body).await?;
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// Serves a packed file whole, read from its packs in order (whatever the store).
+async fn handle_get_assembled(
+    State(p): State<AppState>,
+    ApiPath((service, owner, blob)): ApiPath<(String, String, String)>,
+    ApiQuery(sig): ApiQuery<Signature>,
+) -> Result<Response, Error> {
+    let key = format!("{owner}/{blob}");
+    p.check_assembled_signature(&crate::platform::assembled_path(&service, &key), sig.exp, sig.sig.as_deref())
+        .map_err(signature_error)?;
+    let (size, stream) = p.read_assembled(&service, &key).await?;
+    let body = Body::from_stream(futures_util::StreamExt::map(stream, |r| r.map_err(std::io::Error::other)));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    Ok(crate::observe::count_served(&p, response))
 }
 
 /// Serves a finished blob of the local store; byte ranges (`Range`, `If-Range`) are the store's

@@ -309,6 +309,7 @@ fn part_requests_with_a_lying_content_length_commit_nothing() {
                 parts: vec![CompletedPart { part_number: 1, etag: format!("\"{:08x}\"", crc32c(&data)) }],
                 size: 1000,
                 checksum: fedml_proto::checksum::of_bytes(&data),
+                content: None,
             },
         ));
         let e = done.expect_err("a lying part must not complete");

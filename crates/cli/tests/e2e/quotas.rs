@@ -240,6 +240,7 @@ fn uploads_racing_for_the_last_bytes_fill_the_quota_exactly() {
                     tags: vec![],
                     metadata: Default::default(),
                     overwrite: false,
+                    layout: Default::default(),
                 };
                 Box::new(move || {
                     fedml_client::block_on(client.create_upload(&req))
@@ -319,6 +320,7 @@ fn an_upload_may_not_store_more_than_it_announced() {
         tags: vec![],
         metadata: Default::default(),
         overwrite: false,
+        layout: Default::default(),
     }))
     .expect("session");
     let url = fedml_client::block_on(client.part_urls(&session.upload_id, 1, 1)).expect("URL")[0].url.clone();
@@ -333,6 +335,7 @@ fn an_upload_may_not_store_more_than_it_announced() {
         parts: vec![CompletedPart { part_number: 1, etag }],
         size: data.len() as u64,
         checksum: fedml_proto::checksum::of_bytes(&data),
+        content: None,
     };
     let e = fedml_client::block_on(client.complete_upload(&session.upload_id, &completion)).expect_err("refused");
     assert_eq!(e.code(), ResponseCode::Failure, "{e:?}");

@@ -73,6 +73,7 @@ impl Session {
             parts: vec![CompletedPart { part_number: 1, etag: self.etag.clone() }],
             size: self.data.len() as u64,
             checksum: fedml_proto::checksum::of_bytes(&self.data),
+            content: None,
         }
     }
 }
@@ -253,6 +254,7 @@ fn a_part_arriving_during_completion_never_changes_committed_bytes() {
                     parts: vec![CompletedPart { part_number: 1, etag: crc }],
                     size: len as u64,
                     checksum: fedml_proto::checksum::of_bytes(&other),
+                    content: None,
                 };
                 fedml_client::block_on(pair.client(round, &key).complete_upload(&session.id, &now))
                     .expect("completing what the store holds");

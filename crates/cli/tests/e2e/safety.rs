@@ -54,7 +54,7 @@ fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
         client
             .complete_upload(
                 &session.upload_id,
-                &CompleteUpload { parts: vec![CompletedPart { part_number: 1, etag }], size, checksum },
+                &CompleteUpload { parts: vec![CompletedPart { part_number: 1, etag }], size, checksum, content: None },
             )
             .await
     })

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fedml_proto::checksum::{self, PartDigest, PartHasher};
-use fedml_proto::{ObjectKind, ObjectMeta};
+use fedml_proto::content::Segment;
+use fedml_proto::{DownloadTicket, ObjectKind, ObjectMeta};
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 use reqwest::StatusCode;
@@ -46,7 +47,8 @@ pub async fn download(
     placement.check()?;
     let temp = place::scratch(dest_dir, Scratch::Partial);
     let bar = progress::bar(progress, ticket.object.size);
-    let fetched = async { fetch(client, &ticket.url, &ticket.object, &temp, &bar).await };
+    let source = Source::of(&ticket);
+    let fetched = async { fetch(client, &source, &ticket.object, &temp, &bar).await };
     let result = tokio::select! {
         r = fetched => r,
         _ = cancel.cancelled() => Err(cancelled()),
@@ -72,7 +74,69 @@ pub async fn download(
     placed.map(|()| placement.target().to_path_buf())
 }
 
-async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar: &ProgressBar) -> Result<()> {
+/// Where a download's bytes come from: one URL for the whole content, or (a packed file) the
+/// ranges of its packs, in file order.
+enum Source {
+    Whole(String),
+    Packs { urls: Vec<String>, segments: Vec<(u64, Segment)> },
+}
+
+/// One ranged read: `len` bytes at `start` of `url`.
+struct Piece<'a> {
+    url: &'a str,
+    start: u64,
+    len: u64,
+}
+
+impl Source {
+    fn of(ticket: &DownloadTicket) -> Source {
+        match &ticket.content {
+            Some(content) => {
+                let mut at = 0u64;
+                let segments = content
+                    .segments
+                    .iter()
+                    .map(|s| {
+                        let placed = (at, *s);
+                        at += s.length;
+                        placed
+                    })
+                    .collect();
+                Source::Packs { urls: content.packs.clone(), segments }
+            }
+            None => Source::Whole(ticket.url.clone()),
+        }
+    }
+
+    /// The reads that make the file's bytes `start..start + len`, in order.
+    fn pieces(&self, start: u64, len: u64) -> Result<Vec<Piece<'_>>> {
+        match self {
+            Source::Whole(url) => Ok(vec![Piece { url, start, len }]),
+            Source::Packs { urls, segments } => {
+                let end = start + len;
+                let first = segments.partition_point(|(at, s)| at + s.length <= start);
+                let mut out = Vec::new();
+                for (at, segment) in &segments[first..] {
+                    if *at >= end {
+                        break;
+                    }
+                    let from = start.max(*at);
+                    let to = end.min(at + segment.length);
+                    let url = urls.get(segment.pack as usize).ok_or_else(|| {
+                        ClientError::Error(format!("the server named pack {} of {}", segment.pack, urls.len()))
+                    })?;
+                    out.push(Piece { url, start: segment.offset + (from - at), len: to - from });
+                }
+                if out.iter().map(|p| p.len).sum::<u64>() != len {
+                    return Err(ClientError::Error("the server's segments do not cover the file".into()));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+async fn fetch(client: &Client, source: &Source, object: &ObjectMeta, temp: &Path, bar: &ProgressBar) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -91,7 +155,8 @@ async fn fetch(client: &Client, url: &str, object: &ObjectMeta, temp: &Path, bar
                 async move {
                     let start = i * RANGE_SIZE;
                     let len = RANGE_SIZE.min(size - start);
-                    get_range(client, url, file, i, start, len, bar).await.map(|d| (i, d))
+                    let pieces = source.pieces(start, len)?;
+                    get_range(client, &pieces, file, i, start, len, bar).await.map(|d| (i, d))
                 }
             })
             .buffer_unordered(client.parallel.max(1))
@@ -132,9 +197,11 @@ fn write_error(e: std::io::Error) -> ClientError {
     }
 }
 
+/// Reads the file's bytes `start..start + len` (range `index`) from `pieces`, one after the
+/// other, into `file` at their offsets; answers their digest.
 async fn get_range(
     client: &Client,
-    url: &str,
+    pieces: &[Piece<'_>],
     file: Arc<std::fs::File>,
     index: u64,
     start: u64,
@@ -145,71 +212,10 @@ async fn get_range(
         let file = file.clone();
         async move {
             let mut received = 0u64;
+            let mut hasher = PartHasher::new(index, RANGE_SIZE);
             let outcome: std::result::Result<PartDigest, Failed> = async {
-                let response = client
-                    .http()
-                    .get(url)
-                    .header(RANGE, format!("bytes={start}-{}", start + len - 1))
-                    .send()
-                    .await
-                    .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-                let status = response.status();
-                if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-                    return Err(Failed::give_up(ClientError::Failure(format!(
-                        "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
-                     or the link expired; try again"
-                    ))));
-                }
-                let whole = status == StatusCode::OK && start == 0;
-                if status != StatusCode::PARTIAL_CONTENT && !whole {
-                    return Err(Failed::retry_if(
-                        retryable(status),
-                        ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
-                    ));
-                }
-                let mut hasher = PartHasher::new(index, RANGE_SIZE);
-                let mut stream = response.bytes_stream();
-                let mut batch: Vec<Bytes> = Vec::new();
-                let mut batched = 0usize;
-                loop {
-                    let next = stream.next().await;
-                    let done = next.is_none();
-                    if let Some(chunk) = next {
-                        let mut chunk =
-                            chunk.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-                        let room = (len - received) as usize - batched;
-                        chunk.truncate(room);
-                        batched += chunk.len();
-                        batch.push(chunk);
-                    }
-                    if batched >= (1 << 20) || (done && batched > 0) {
-                        let chunks = std::mem::take(&mut batch);
-                        let f = file.clone();
-                        let offset = start + received;
-                        hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
-                            let mut at = offset;
-                            for chunk in &chunks {
-                                f.write_all_at(chunk, at)?;
-                                hasher.update(chunk);
-                                at += chunk.len() as u64;
-                            }
-                            Ok(hasher)
-                        })
-                        .await
-                        .map_err(|e| Failed::give_up(ClientError::Error(e.to_string())))?
-                        .map_err(|e| Failed::give_up(write_error(e)))?;
-                        received += batched as u64;
-                        bar.inc(batched as u64);
-                        batched = 0;
-                    }
-                    if done || received == len {
-                        break;
-                    }
-                }
-                if received != len {
-                    return Err(Failed::retry(ClientError::Error(format!(
-                        "the connection broke off after {received} of {len} bytes"
-                    ))));
+                for piece in pieces {
+                    hasher = get_piece(client, piece, &file, start + received, hasher, &mut received, bar).await?;
                 }
                 let f = file.clone();
                 let _ = tokio::task::spawn_blocking(move || start_writeback(&f, start, len)).await;
@@ -222,6 +228,89 @@ async fn get_range(
             outcome
         }
     })
+    .await
+}
+
+/// One piece of a range into `file` at `offset`, hashed on the way; counts what it wrote into
+/// `counted` (to be taken back if the range fails).
+async fn get_piece(
+    client: &Client,
+    piece: &Piece<'_>,
+    file: &Arc<std::fs::File>,
+    offset: u64,
+    mut hasher: PartHasher,
+    counted: &mut u64,
+    bar: &ProgressBar,
+) -> std::result::Result<PartHasher, Failed> {
+    let (url, start, len) = (piece.url, piece.start, piece.len);
+    let mut received = 0u64;
+    async {
+        let response = client
+            .http()
+            .get(url)
+            .header(RANGE, format!("bytes={start}-{}", start + len - 1))
+            .send()
+            .await
+            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
+            return Err(Failed::give_up(ClientError::Failure(format!(
+                "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
+             or the link expired; try again"
+            ))));
+        }
+        let whole = status == StatusCode::OK && start == 0;
+        if status != StatusCode::PARTIAL_CONTENT && !whole {
+            return Err(Failed::retry_if(
+                retryable(status),
+                ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
+            ));
+        }
+        let mut stream = response.bytes_stream();
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0usize;
+        loop {
+            let next = stream.next().await;
+            let done = next.is_none();
+            if let Some(chunk) = next {
+                let mut chunk = chunk.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+                let room = (len - received) as usize - batched;
+                chunk.truncate(room);
+                batched += chunk.len();
+                batch.push(chunk);
+            }
+            if batched >= (1 << 20) || (done && batched > 0) {
+                let chunks = std::mem::take(&mut batch);
+                let f = file.clone();
+                let offset = offset + received;
+                hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
+                    let mut at = offset;
+                    for chunk in &chunks {
+                        f.write_all_at(chunk, at)?;
+                        hasher.update(chunk);
+                        at += chunk.len() as u64;
+                    }
+                    Ok(hasher)
+                })
+                .await
+                .map_err(|e| Failed::give_up(ClientError::Error(e.to_string())))?
+                .map_err(|e| Failed::give_up(write_error(e)))?;
+                received += batched as u64;
+                *counted += batched as u64;
+                bar.inc(batched as u64);
+                batched = 0;
+            }
+            if done || received == len {
+                break;
+            }
+        }
+        if received != len {
+            return Err(Failed::retry(ClientError::Error(format!(
+                "the connection broke off after {received} of {len} bytes"
+            ))));
+        }
+        Ok(hasher)
+    }
     .await
 }
 

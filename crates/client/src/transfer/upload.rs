@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use fedml_proto::checksum::{self, PartDigest, PartHasher};
+use fedml_proto::content::{Layout, TransferStats};
 use fedml_proto::{CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind};
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
@@ -16,7 +17,7 @@ use reqwest::header::{CONTENT_LENGTH, ETAG};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
-use super::cancelled;
+use super::{cancelled, packed};
 use crate::client::{Client, retryable};
 use crate::error::{ClientError, Result};
 use crate::pack;
@@ -68,37 +69,66 @@ pub async fn upload(
             tags: req.tags.clone(),
             metadata: req.metadata.clone(),
             overwrite: req.overwrite,
+            layout: if kind == ObjectKind::File { Layout::Packs } else { Layout::Blob },
         })
         .await?;
     let bar = progress::bar(progress, size);
+    let packed = session.layout == Layout::Packs;
     let sent = async {
-        match tree {
-            None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await,
-            Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await,
-        }
+        let sent = match tree {
+            None if packed => {
+                let p = packed::send(client, &session.upload_id, path, size, &bar).await?;
+                let completion =
+                    CompleteUpload { parts: Vec::new(), size: p.size, checksum: p.checksum, content: Some(p.content) };
+                return Ok((completion, Some(p.stats)));
+            }
+            None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await?,
+            Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await?,
+        };
+        let (parts, total, checksum) = sent;
+        let stats = TransferStats { read_bytes: total, sent_bytes: total, stored_bytes: 0, resumed: false };
+        Ok((CompleteUpload { parts, size: total, checksum, content: None }, Some(stats)))
     };
-    let result = tokio::select! {
+    let result: Result<(CompleteUpload, Option<TransferStats>)> = tokio::select! {
         r = sent => r,
-        _ = cancel.cancelled() => Err(cancelled()),
+        _ = cancel.cancelled() => Err(if packed { cancelled_resumable() } else { cancelled() }),
     };
     let result = match result {
-        Ok((parts, total, checksum)) => {
-            let done =
-                client.complete_upload(&session.upload_id, &CompleteUpload { parts, size: total, checksum }).await;
+        Ok((completion, stats)) => {
+            let total = completion.size;
+            let done = client.complete_upload(&session.upload_id, &completion).await;
             if done.is_ok() {
                 bar.set_length(total);
                 bar.set_position(total);
             }
-            done
+            done.map(|mut done| {
+                done.transfer = stats;
+                done
+            })
         }
         Err(e) => Err(e),
     };
     bar.finish_and_clear();
-    if result.is_err() {
+    // What a packed upload sent stays pinned by its session until it expires, so that running
+    // the same upload again sends only the rest — unless the data itself was refused (a file
+    // that changed, a bad request): then nothing of it is worth keeping.
+    let keep = packed && matches!(&result, Err(e) if !matches!(e, ClientError::Failure(_)) || is_cancel(e));
+    if result.is_err() && !keep {
         // Best effort: the collector reclaims the session at its expiry otherwise.
         let _ = client.abort_upload(&session.upload_id).await;
     }
     result
+}
+
+fn cancelled_resumable() -> ClientError {
+    ClientError::Failure(RESUMABLE_CANCEL.into())
+}
+
+const RESUMABLE_CANCEL: &str =
+    "cancelled; nothing was stored — what was sent is kept for a while, so the same upload run again resumes";
+
+fn is_cancel(e: &ClientError) -> bool {
+    matches!(e, ClientError::Failure(m) if m == RESUMABLE_CANCEL)
 }
 
 type Sent = (Vec<CompletedPart>, u64, String);
@@ -414,11 +444,31 @@ async fn put_buffer_part(
     index: u64,
     bar: &ProgressBar,
 ) -> Result<String> {
-    let etag = retry::with_retries(|| {
+    let len = data.len() as u64;
+    let etag = put_buffer(client, url, &Default::default(), data, crc, index).await?;
+    bar.inc(len);
+    Ok(etag)
+}
+
+/// PUTs a buffer (a part, a pack) to a signed URL with `headers`, through the retry helper;
+/// answers the store's acknowledgement (see `accept_part`).
+pub(super) async fn put_buffer(
+    client: &Client,
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    data: Bytes,
+    crc: u32,
+    index: u64,
+) -> Result<String> {
+    retry::with_retries(|| {
         let data = data.clone();
         async move {
             let len = data.len();
-            match client.http().put(url).header(CONTENT_LENGTH, len).body(data).send().await {
+            let mut request = client.http().put(url).header(CONTENT_LENGTH, len);
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            match request.body(data).send().await {
                 Ok(response) => {
                     let status = response.status();
                     let etag = part_tag(response.headers());
@@ -430,9 +480,7 @@ async fn put_buffer_part(
             }
         }
     })
-    .await?;
-    bar.inc(data.len() as u64);
-    Ok(etag)
+    .await
 }
 
 #[cfg(test)]

@@ -138,6 +138,11 @@ impl AzureStore {
         Ok(url.to_string())
     }
 
+    /// A SAS URL for a Put Blob of a whole blob (a pack; the client sends `x-ms-blob-type`).
+    pub(super) async fn put_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
+        Ok(self.store.signed_url(Method::PUT, &self.path(blob_key), cloud::lifetime(expires)).await?.to_string())
+    }
+
     pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
         Ok(self.store.signed_url(Method::GET, &self.path(blob_key), cloud::lifetime(expires)).await?.to_string())
     }

@@ -176,6 +176,12 @@ impl GcsStore {
         Ok(url.to_string())
     }
 
+    /// A V4-signed PUT of a whole object (a pack).
+    pub(super) async fn put_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
+        let path = Path::from(self.name(blob_key));
+        Ok(self.signer.signed_url(Method::PUT, &path, cloud::lifetime(expires)).await?.to_string())
+    }
+
     pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
         let path = Path::from(self.name(blob_key));
         Ok(self.signer.signed_url(Method::GET, &path, cloud::lifetime(expires)).await?.to_string())

@@ -118,6 +118,71 @@ impl LocalStore {
         format!("{}{path}?{}", self.public_url, self.signer.sign("PUT", &path, expires))
     }
 
+    pub fn pack_url_path(service: &str, blob_key: &str) -> String {
+        format!("/blob/v1/{service}/pack/{blob_key}")
+    }
+
+    pub(super) fn pack_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
+        let path = Self::pack_url_path(service, blob_key);
+        format!("{}{path}?{}", self.public_url, self.signer.sign("PUT", &path, expires))
+    }
+
+    /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written beside
+    /// it, flushed, then linked into place, so the blob appears whole or not at all and bytes
+    /// already there never change (the same pack sent twice keeps the first). Answers the
+    /// CRC-32C of what arrived (the ETag the client checks).
+    pub async fn write_pack<S, E>(&self, blob_key: &str, size: u64, mut body: S) -> Result<u32, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
+        let temp = self.root.join("staging").join(format!("pack-{}", crate::keys::random_hex(12)));
+        let file = Arc::new(std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?);
+        let written = async {
+            let mut crc = 0u32;
+            let mut at = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+                if at + chunk.len() as u64 > size {
+                    return Err(BlobError::TooLarge(format!("the pack is larger than the {size} bytes announced")));
+                }
+                let f = file.clone();
+                let offset = at;
+                at += chunk.len() as u64;
+                crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
+                    f.write_all_at(&chunk, offset)?;
+                    Ok(crc32c::crc32c_append(crc, &chunk))
+                })
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))??;
+            }
+            if at != size {
+                return Err(BlobError::Body(format!("{at} of the pack's {size} bytes arrived")));
+            }
+            let f = file.clone();
+            let target = target.clone();
+            let temp = temp.clone();
+            tokio::task::spawn_blocking(move || -> io::Result<()> {
+                f.sync_all()?;
+                if let Some(dir) = target.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                match std::fs::hard_link(&temp, &target) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+            Ok(crc)
+        }
+        .await;
+        let _ = std::fs::remove_file(&temp);
+        written
+    }
+
     pub(super) fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
         let path = Self::object_url_path(service, blob_key);
         format!("{}{path}?{}", self.public_url, self.signer.sign("GET", &path, expires))

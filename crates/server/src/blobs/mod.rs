@@ -203,6 +203,26 @@ impl BlobStore {
         }
     }
 
+    /// A URL that takes a whole pack by PUT until `expires`, with the headers the PUT must carry.
+    pub async fn pack_url(
+        &self,
+        service: &str,
+        blob_key: &str,
+        expires: i64,
+    ) -> Result<(String, std::collections::BTreeMap<String, String>), BlobError> {
+        let mut headers = std::collections::BTreeMap::new();
+        let url = match self {
+            BlobStore::Local(local) => local.pack_url(service, blob_key, expires),
+            BlobStore::S3(s3) => s3.put_url(blob_key, expires).await?,
+            BlobStore::Gcs(gcs) => gcs.put_url(blob_key, expires).await?,
+            BlobStore::Azure(azure) => {
+                headers.insert("x-ms-blob-type".to_string(), "BlockBlob".to_string());
+                azure.put_url(blob_key, expires).await?
+            }
+        };
+        Ok((url, headers))
+    }
+
     /// The `blake3:<hex>` checksum of a finished blob, read back from the store (for uploads
     /// whose client sent none: the FedML SDK's).
     pub async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {

@@ -172,6 +172,11 @@ impl S3Store {
         self.delete(&upload.blob_key).await
     }
 
+    /// A presigned PUT of a whole blob (a pack).
+    pub(super) async fn put_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
+        Ok(self.store.signed_url(Method::PUT, &self.path(blob_key), Self::lifetime(expires)).await?.to_string())
+    }
+
     pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
         Ok(self.store.signed_url(Method::GET, &self.path(blob_key), Self::lifetime(expires)).await?.to_string())
     }

@@ -23,9 +23,19 @@ pub struct BlobReference {
     pub object: String,
 }
 
-const REFERENCED_BLOBS: &str = "SELECT objects.service AS service, objects.blob_key AS blob_key, objects.size AS size, \
-     objects.checksum AS checksum, users.name AS owner, objects.name AS object \
-     FROM objects JOIN users ON users.id = objects.owner_id ORDER BY objects.service, objects.blob_key";
+/// Objects stored as one blob, and the stored packs objects read (named after the first object
+/// that reads each; a pack has no checksum of its own to check).
+const REFERENCED_BLOBS: &str = "SELECT service, blob_key, size, checksum, owner, object FROM ( \
+     SELECT objects.service AS service, objects.blob_key AS blob_key, objects.size AS size, \
+       objects.checksum AS checksum, users.name AS owner, objects.name AS object \
+       FROM objects JOIN users ON users.id = objects.owner_id WHERE objects.content IS NULL \
+     UNION ALL \
+     SELECT packs.service AS service, packs.blob_key AS blob_key, packs.size AS size, '' AS checksum, \
+       users.name AS owner, MIN(objects.name) AS object \
+       FROM packs JOIN users ON users.id = packs.owner_id \
+       JOIN object_packs ON object_packs.pack_key = packs.blob_key JOIN objects ON objects.id = object_packs.object_id \
+       GROUP BY packs.service, packs.blob_key, packs.size, users.name \
+   ) refs ORDER BY service, blob_key";
 
 fn reference_from_row(row: &dyn Columns) -> Result<BlobReference> {
     Ok(BlobReference {
@@ -43,9 +53,19 @@ pub fn schema_version_of(conn: &rusqlite::Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?)
 }
 
-/// Every blob the objects of a SQLite catalogue file reference (a backup copy, say).
+/// What a catalogue from before the content store (schema 5 and older) references.
+const REFERENCED_BLOBS_BEFORE_PACKS: &str = "SELECT objects.service AS service, objects.blob_key AS blob_key, \
+     objects.size AS size, objects.checksum AS checksum, users.name AS owner, objects.name AS object \
+     FROM objects JOIN users ON users.id = objects.owner_id ORDER BY objects.service, objects.blob_key";
+
+/// The schema version that brought packs.
+const PACKS_SCHEMA: i64 = 6;
+
+/// Every blob the objects of a SQLite catalogue file reference (a backup copy, say, possibly
+/// written by an older release).
 pub fn referenced_blobs_of(conn: &rusqlite::Connection) -> Result<Vec<BlobReference>> {
-    let mut statement = conn.prepare(REFERENCED_BLOBS)?;
+    let sql = if schema_version_of(conn)? < PACKS_SCHEMA { REFERENCED_BLOBS_BEFORE_PACKS } else { REFERENCED_BLOBS };
+    let mut statement = conn.prepare(sql)?;
     let mut rows = statement.query([])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::time::now_ms;
 
 mod inventory;
+mod packs;
 mod probe;
 mod quota;
 mod reader;
@@ -21,9 +22,13 @@ mod uploads;
 mod web;
 
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
+pub use packs::{PackRecord, PackState};
 use reader::{Bind, SqliteReader};
-pub use records::{ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, UploadRecord, UploadState, User};
+pub use records::{
+    ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, StoredContent, UploadRecord, UploadState, User,
+};
 use records::{Columns, garbage_from_row, key_from_row, object_from_row, user_from_row};
+pub use uploads::Made;
 pub use web::{Browse, ObjectEdit, SortBy, UserSummary, WebSession};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
@@ -34,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_upload_states.sql"),
     include_str!("../../migrations/0004_quotas.sql"),
     include_str!("../../migrations/0005_dashboard.sql"),
+    include_str!("../../migrations/0006_content_store.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -362,7 +368,7 @@ impl Catalogue {
             return self.api_key(id).await.map(|_| false);
         }
         let sessions = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, service FROM uploads WHERE key_id = $1 AND state IN ('{}', '{}'){}",
+            "SELECT id, owner_id, service FROM uploads WHERE key_id = $1 AND state IN ('{}', '{}'){}",
             UploadState::Open,
             UploadState::Finished,
             self.lock_rows()
@@ -373,7 +379,8 @@ impl Catalogue {
         for row in &sessions {
             let upload_id: String = row.try_get("id")?;
             let service: String = row.try_get("service")?;
-            uploads::end_session(&mut tx, &upload_id, &service, now).await?;
+            let owner_id: String = row.try_get("owner_id")?;
+            uploads::end_session(self, &mut tx, &upload_id, &owner_id, &service, now).await?;
         }
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE uploads SET state = '{}' WHERE key_id = $1 AND state IN ('{}', '{}')",
@@ -391,11 +398,17 @@ impl Catalogue {
     // ---------------------------------------------------------------- objects
 
     const OBJECT_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
-        description, tags, metadata, blob_key, created_at, updated_at FROM objects";
+        description, tags, metadata, blob_key, content, created_at, updated_at FROM objects";
 
     pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
         let sql = format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS);
         self.read_one(&sql, &[Bind::Text(owner_id), Bind::Text(name)], object_from_row).await
+    }
+
+    /// The object whose row names `blob_key` in `service` (a packed file's assembled read).
+    pub async fn object_by_blob(&self, service: &str, blob_key: &str) -> Result<ObjectRecord> {
+        let sql = format!("SELECT {} WHERE service = $1 AND blob_key = $2", Self::OBJECT_COLUMNS);
+        self.read_one(&sql, &[Bind::Text(service), Bind::Text(blob_key)], object_from_row).await
     }
 
     pub async fn object_exists(&self, owner_id: &str, name: &str) -> Result<bool> {
@@ -444,7 +457,13 @@ impl Catalogue {
         if deleted.rows_affected() != 1 {
             return Err(CatalogueError::NotFound);
         }
-        insert_garbage(&mut tx, &record.meta.service, &Garbage::Blob(record.blob_key.clone()), reclaim_after).await?;
+        if record.content.is_some() {
+            let keys = packs::unreference(&mut tx, &record.id).await?;
+            packs::release(&mut tx, self, owner_id, &keys, reclaim_after).await?;
+        } else {
+            insert_garbage(&mut tx, &record.meta.service, &Garbage::Blob(record.blob_key.clone()), reclaim_after)
+                .await?;
+        }
         tx.commit().await?;
         Ok(record)
     }
@@ -502,7 +521,7 @@ impl Catalogue {
             .bind(blob_key)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
+        Ok(row.try_get::<i64, _>("n")? > 0 || self.pack_in_use(blob_key).await?)
     }
 
     pub async fn garbage_count(&self) -> Result<i64> {

@@ -46,10 +46,22 @@ pub struct ApiKeyRecord {
 pub struct ObjectRecord {
     pub id: String,
     pub owner_id: String,
+    /// The object's blob; for a packed file ([`ObjectRecord::content`]) a name for it that no
+    /// blob has.
     pub blob_key: String,
+    /// A packed file's packs and segments; `None` for an object stored as one blob.
+    pub content: Option<StoredContent>,
     /// `meta.updated_at` in Unix milliseconds (the dashboard's sort key).
     pub updated_ms: i64,
     pub meta: ObjectMeta,
+}
+
+/// A packed file as the catalogue keeps it (`objects.content`): the keys of the packs it
+/// reads and its segments in file order, each naming a pack by its index in `packs`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredContent {
+    pub packs: Vec<String>,
+    pub segments: Vec<fedml_proto::content::Segment>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +90,8 @@ pub struct UploadRecord {
     /// What the session holds of its owner's quota while live, and the most it may store: the
     /// announced size (a file's exact size, a directory's upper bound), else all its parts can hold.
     pub reserved_bytes: u64,
+    /// One blob, or packs.
+    pub layout: fedml_proto::content::Layout,
 }
 
 /// Where an upload session stands. Every change of state is a compare-and-set in the catalogue
@@ -260,6 +274,10 @@ pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
         id: row.text("id")?,
         owner_id: row.text("owner_id")?,
         blob_key: row.text("blob_key")?,
+        content: match row.opt_text("content")? {
+            Some(text) => Some(from_json(&text, "content")?),
+            None => None,
+        },
         updated_ms: row.int("updated_at")?,
         meta: ObjectMeta {
             data_name: row.text("name")?,
@@ -304,5 +322,9 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
         blob_size: row.opt_int("blob_size")?.map(|s| s as u64),
         blob_checksum: row.opt_text("blob_checksum")?,
         reserved_bytes: row.int("reserved_bytes")? as u64,
+        layout: match row.text("layout")?.as_str() {
+            "packs" => fedml_proto::content::Layout::Packs,
+            _ => fedml_proto::content::Layout::Blob,
+        },
     })
 }

@@ -6,10 +6,10 @@ use fedml_proto::ObjectMeta;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::reader::Bind;
-use super::records::{to_json, upload_from_row};
+use super::records::{self, StoredContent, to_json, upload_from_row};
 use super::{
     Catalogue, CatalogueError, Garbage, PartRecord, Result, UploadRecord, UploadState, insert_garbage,
-    is_unique_violation,
+    is_unique_violation, packs,
 };
 use crate::time::{now_ms, rfc3339};
 
@@ -24,8 +24,8 @@ impl Catalogue {
         sqlx::query(
             "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
              tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id, \
-             reserved_bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             reserved_bytes, layout) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&upload.id)
         .bind(&upload.owner_id)
@@ -45,6 +45,7 @@ impl Catalogue {
         .bind(upload.expires_at)
         .bind(upload.key_id.as_deref())
         .bind(upload.reserved_bytes as i64)
+        .bind(if upload.layout.is_blob() { "blob" } else { "packs" })
         .execute(&mut *tx)
         .await?;
         if let Some(quota) = quota {
@@ -56,7 +57,7 @@ impl Catalogue {
 
     pub(super) const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
         description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
-        key_id, reserved_bytes FROM uploads";
+        key_id, reserved_bytes, layout FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
@@ -141,15 +142,14 @@ impl Catalogue {
         &self,
         upload: &UploadRecord,
         from: UploadState,
-        size: u64,
-        checksum: &str,
+        made: &Made<'_>,
         reclaim_after: i64,
     ) -> Result<ObjectMeta> {
-        match self.commit_upload_once(upload, from, size, checksum, reclaim_after).await {
+        match self.commit_upload_once(upload, from, made, reclaim_after).await {
             // Another server created the name between our read and our insert: an overwrite
             // then replaces what it committed (last writer wins), in a fresh transaction.
             Err(CatalogueError::NameTaken) if upload.overwrite => {
-                self.commit_upload_once(upload, from, size, checksum, reclaim_after).await
+                self.commit_upload_once(upload, from, made, reclaim_after).await
             }
             other => other,
         }
@@ -159,10 +159,11 @@ impl Catalogue {
         &self,
         upload: &UploadRecord,
         from: UploadState,
-        size: u64,
-        checksum: &str,
+        made: &Made<'_>,
         reclaim_after: i64,
     ) -> Result<ObjectMeta> {
+        let (size, checksum) = (made.size, made.checksum);
+        let content = made.content.map(|(content, _)| records::to_json(content));
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
         let claimed = sqlx::query("UPDATE uploads SET state = $1 WHERE id = $2 AND state = $3")
@@ -176,7 +177,7 @@ impl Catalogue {
         }
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, service, blob_key, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",
+            "SELECT id, service, blob_key, content, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",
             self.lock_rows()
         )))
         .bind(&upload.owner_id)
@@ -189,10 +190,11 @@ impl Catalogue {
                 let old_id: String = row.try_get("id")?;
                 let old_service: String = row.try_get("service")?;
                 let old_blob: String = row.try_get("blob_key")?;
+                let old_content: Option<String> = row.try_get("content")?;
                 let created_at: i64 = row.try_get("created_at")?;
                 sqlx::query(
                     "UPDATE objects SET kind = $1, service = $2, size = $3, checksum = $4, description = $5, \
-                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9 WHERE id = $10",
+                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9, content = $11 WHERE id = $10",
                 )
                 .bind(upload.kind.as_str())
                 .bind(&upload.service)
@@ -204,16 +206,22 @@ impl Catalogue {
                 .bind(&upload.blob_key)
                 .bind(now)
                 .bind(&old_id)
+                .bind(&content)
                 .execute(&mut *tx)
                 .await?;
-                insert_garbage(&mut tx, &old_service, &Garbage::Blob(old_blob), reclaim_after).await?;
+                let old_packs = packs::unreference(&mut tx, &old_id).await?;
+                self.reference_content(&mut tx, upload, &old_id, made).await?;
+                if old_content.is_none() {
+                    insert_garbage(&mut tx, &old_service, &Garbage::Blob(old_blob), reclaim_after).await?;
+                }
+                packs::release(&mut tx, self, &upload.owner_id, &old_packs, reclaim_after).await?;
                 created_at
             }
             None => {
                 let inserted = sqlx::query(
                     "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, \
-                     metadata, blob_key, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     metadata, blob_key, created_at, updated_at, content) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&upload.id)
                 .bind(&upload.owner_id)
@@ -228,10 +236,14 @@ impl Catalogue {
                 .bind(&upload.blob_key)
                 .bind(now)
                 .bind(now)
+                .bind(&content)
                 .execute(&mut *tx)
                 .await;
                 match inserted {
-                    Ok(_) => now,
+                    Ok(_) => {
+                        self.reference_content(&mut tx, upload, &upload.id, made).await?;
+                        now
+                    }
                     // Another server committed the same name between our read and our insert.
                     Err(e) if is_unique_violation(&e) => return Err(CatalogueError::NameTaken),
                     Err(e) => return Err(e.into()),
@@ -239,6 +251,7 @@ impl Catalogue {
             }
         };
         sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
+        packs::unpin_session(&mut tx, self, &upload.id, &upload.owner_id, reclaim_after).await?;
         tx.commit().await?;
         Ok(ObjectMeta {
             data_name: upload.name.clone(),
@@ -270,7 +283,7 @@ impl Catalogue {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        end_session(&mut tx, &upload.id, &upload.service, reclaim_after).await?;
+        end_session(self, &mut tx, &upload.id, &upload.owner_id, &upload.service, reclaim_after).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -310,13 +323,42 @@ impl Catalogue {
     }
 }
 
-/// What ending a session leaves: its recorded parts go, its bytes become garbage.
+/// What ending a session leaves: its recorded parts go, its bytes become garbage, and so do
+/// the packs it pinned that nothing else holds.
 pub(super) async fn end_session(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    catalogue: &Catalogue,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     upload_id: &str,
+    owner_id: &str,
     service: &str,
     reclaim_after: i64,
 ) -> Result<()> {
     sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
-    insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await
+    insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await?;
+    packs::unpin_session(tx, catalogue, upload_id, owner_id, reclaim_after).await
+}
+
+/// What a commit makes the object: its size and checksum, and for a packed file its content
+/// and the samples of its new packs (`(chunk id, pack key)`).
+pub struct Made<'a> {
+    pub size: u64,
+    pub checksum: &'a str,
+    pub content: Option<(&'a StoredContent, &'a [(String, String)])>,
+}
+
+impl Catalogue {
+    async fn reference_content(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        upload: &UploadRecord,
+        object_id: &str,
+        made: &Made<'_>,
+    ) -> Result<()> {
+        match made.content {
+            Some((content, samples)) => {
+                packs::reference(tx, &upload.owner_id, &upload.service, object_id, content, samples).await
+            }
+            None => Ok(()),
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! completion also exclude each other on the staging file itself (see `blobs::local::PartSlot`),
 //! so committed bytes never change.
 
+use fedml_proto::content::Layout;
 use fedml_proto::rules;
 use fedml_proto::{
     CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind, ObjectMeta, PartUrl, UploadSession,
@@ -16,7 +17,7 @@ use fedml_proto::{
 
 use super::{Caller, MAX_OBJECT_SIZE, MAX_PARTS, Platform, name_taken, part_size_for};
 use crate::blobs::{BlobError, BlobStore};
-use crate::catalogue::{CatalogueError, PartRecord, UploadRecord, UploadState};
+use crate::catalogue::{CatalogueError, Made, PartRecord, StoredContent, UploadRecord, UploadState};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::time::{now_ms, now_secs};
@@ -29,10 +30,12 @@ pub(crate) struct Completion<'a> {
     pub checksum: Option<&'a str>,
 }
 
-/// A session's bytes, finished by the request that claimed the session.
+/// A session's bytes, finished by the request that claimed the session: one blob, or for a
+/// packed file its content and the samples of its new packs (`(chunk id, pack key)`).
 pub(crate) struct FinishedBlob {
     pub size: u64,
     pub checksum: String,
+    pub content: Option<(StoredContent, Vec<(String, String)>)>,
 }
 
 impl Platform {
@@ -62,9 +65,19 @@ impl Platform {
         upload.tags = req.tags;
         upload.metadata = req.metadata;
         upload.overwrite = req.overwrite;
+        // Files may be packed; a directory is still one archive.
+        if req.layout == Layout::Packs && req.kind == ObjectKind::File {
+            upload.layout = Layout::Packs;
+        }
         let upload = self.begin_session(store, upload).await?;
         let expires_at = upload.expires_at / 1000;
-        Ok(UploadSession { upload_id: upload.id, part_size: upload.part_size, max_parts: MAX_PARTS, expires_at })
+        Ok(UploadSession {
+            upload_id: upload.id,
+            part_size: upload.part_size,
+            max_parts: MAX_PARTS,
+            expires_at,
+            layout: upload.layout,
+        })
     }
 
     /// A fresh, open session record of the caller's key (not stored yet), writing to a fresh blob key.
@@ -97,12 +110,18 @@ impl Platform {
             blob_size: None,
             blob_checksum: None,
             reserved_bytes: 0,
+            layout: Layout::Blob,
         }
     }
 
     /// Starts the session in its store and records it, reserving its `reserved_bytes` of its
     /// owner's quota (refused when they do not fit); nothing is left behind if either fails.
     pub(crate) async fn begin_session(&self, store: &BlobStore, mut upload: UploadRecord) -> Result<UploadRecord> {
+        // A packed session has nothing in the store of its own: its packs are recorded one by one.
+        if upload.layout == Layout::Packs {
+            self.catalogue.insert_upload(&upload, &self.quota).await?;
+            return Ok(upload);
+        }
         if !store.names_its_uploads() {
             // The record first: a crash between the two steps then leaves a session that the
             // collector expires, never a staging file that no record points at.
@@ -219,11 +238,17 @@ impl Platform {
         if upload.state == UploadState::Committed {
             return self.completed_before(&upload, &req).await;
         }
+        if upload.layout == Layout::Packs {
+            return self.complete_packed(&upload, req).await;
+        }
+        if req.content.is_some() {
+            return Err(Error::Invalid("this upload session sends parts; its completion names no packs".into()));
+        }
         check_open(&upload)?;
         let completion = Completion { parts: &req.parts, size: Some(req.size), checksum: Some(&req.checksum) };
         let blob = self.finish_upload(&upload, completion).await?;
         let object = self.commit(&upload, UploadState::Completing, &blob).await?;
-        Ok(CompletedUpload { url: self.object_url(&object.data_name), object })
+        Ok(CompletedUpload { url: self.object_url(&object.data_name), object, transfer: None })
     }
 
     /// The answer to a completion of a session committed before: its object, if it still holds
@@ -249,7 +274,7 @@ impl Platform {
             ));
         }
         let url = self.object_url(&record.meta.data_name);
-        Ok(CompletedUpload { object: record.meta, url })
+        Ok(CompletedUpload { object: record.meta, url, transfer: None })
     }
 
     /// Finishes the bytes of an open session: the one path by which every upload, native or
@@ -296,7 +321,7 @@ impl Platform {
                 Some(checksum) => checksum.to_string(),
                 None => store.checksum(&upload.blob_key).await?,
             };
-            Ok(FinishedBlob { size: held, checksum })
+            Ok(FinishedBlob { size: held, checksum, content: None })
         }
         .await;
         if finished.is_err() {
@@ -314,7 +339,12 @@ impl Platform {
         from: UploadState,
         blob: &FinishedBlob,
     ) -> Result<ObjectMeta> {
-        match self.catalogue.commit_upload(upload, from, blob.size, &blob.checksum, self.reclaim_after()).await {
+        let made = Made {
+            size: blob.size,
+            checksum: &blob.checksum,
+            content: blob.content.as_ref().map(|(content, samples)| (content, samples.as_slice())),
+        };
+        match self.catalogue.commit_upload(upload, from, &made, self.reclaim_after()).await {
             Ok(object) => Ok(object),
             // Ended meanwhile (its expiry, its key's revocation): whoever ended it cleans up.
             Err(CatalogueError::Moved) => Err(self.moved(&upload.id).await),
@@ -443,15 +473,21 @@ fn check_completion(
         )));
     }
     if let Some(checksum) = completion.checksum {
-        let prefix = fedml_proto::checksum::PREFIX;
-        if !checksum.starts_with(prefix) || checksum.len() != prefix.len() + 64 {
-            return Err(Error::Invalid("checksum must read blake3:<64 hex digits>".into()));
-        }
-        if !checksum[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-            return Err(Error::Invalid("checksum must read blake3:<64 lowercase hex digits>".into()));
-        }
+        check_checksum(checksum)?;
     }
     Ok(received)
+}
+
+/// A client's checksum must read `blake3:<64 lowercase hex digits>`.
+pub(super) fn check_checksum(checksum: &str) -> Result<()> {
+    let prefix = fedml_proto::checksum::PREFIX;
+    if !checksum.starts_with(prefix) || checksum.len() != prefix.len() + 64 {
+        return Err(Error::Invalid("checksum must read blake3:<64 hex digits>".into()));
+    }
+    if !checksum[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(Error::Invalid("checksum must read blake3:<64 lowercase hex digits>".into()));
+    }
+    Ok(())
 }
 
 /// Compares the parts a store recorded with the client's list; returns the bytes received.

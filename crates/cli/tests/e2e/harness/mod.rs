@@ -438,6 +438,7 @@ pub async fn open_raw_upload(
             tags: vec![],
             metadata: Default::default(),
             overwrite: false,
+            layout: Default::default(),
         })
         .await?;
     let urls = client.part_urls(&session.upload_id, 1, 1).await?;

@@ -15,6 +15,7 @@ fn upload_by_hand(client: &Client, name: &str, data: &[u8]) -> u64 {
             parts: vec![CompletedPart { part_number: 1, etag }],
             size: data.len() as u64,
             checksum: fedml_proto::checksum::of_bytes(data),
+            content: None,
         };
         client.complete_upload(&session.upload_id, &complete).await?;
         Ok(session.part_size)

@@ -1,0 +1,386 @@
+//! A file uploaded as chunks in packs: only the chunks the caller's store lacks travel.
+//!
+//! One thread reads the file once, in order: it hashes it (the object's BLAKE3), cuts it into
+//! content-defined chunks and names each (`fedml_proto::content`), and hands the chunks on in
+//! batches. For each batch the uploader asks the server which of the caller's packs hold its
+//! sample chunks (pinned for the session), reads those packs' indexes, and so learns which
+//! chunks are stored already. The others go into new packs of about 8 MiB, in file order; each
+//! is announced (the server may hold it already: an interrupted upload of the same data sent
+//! it), read back from the file (its chunks hashed again, so a file changed meanwhile is caught),
+//! and PUT to its signed URL, a few at a time. The completion names the packs and the file's
+//! segments in them.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use fedml_proto::content::{
+    self, ChunkId, Chunker, FileContent, IndexEntry, KnownPack, KnownRequest, NewPack, PackIndex, PacksRequest,
+    Segment, TransferStats,
+};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use indicatif::ProgressBar;
+use reqwest::header::RANGE;
+
+use super::upload::put_buffer;
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::retry::{self, Failed};
+
+/// Bytes of the file per batch handed from the reader to the uploader.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// One chunk of the file as the reader found it.
+#[derive(Debug, Clone, Copy)]
+struct Scanned {
+    offset: u64,
+    len: u32,
+    id: ChunkId,
+}
+
+/// Where a chunk's bytes are: pack `pack` (an index into the completion's list) at `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    pack: u32,
+    offset: u64,
+}
+
+/// A new pack being filled: its chunks, as ranges of the file.
+#[derive(Default)]
+struct Filling {
+    index: u32,
+    chunks: Vec<Scanned>,
+    data: u64,
+}
+
+/// What a packed upload sends to complete, and what it moved.
+pub(super) struct Packed {
+    pub content: FileContent,
+    pub size: u64,
+    pub checksum: String,
+    pub stats: TransferStats,
+}
+
+/// Reads, dedups and sends `path`, of `size` bytes, in session `upload_id`.
+pub(super) async fn send(
+    client: &Client,
+    upload_id: &str,
+    path: &Path,
+    size: u64,
+    bar: &ProgressBar,
+) -> Result<Packed> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>(4);
+    let reading = path.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || scan(&reading, tx));
+    let file =
+        Arc::new(std::fs::File::open(path).map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?);
+    let mut up = Uploader {
+        client,
+        upload_id,
+        path: path.to_path_buf(),
+        file,
+        bar,
+        known: HashMap::new(),
+        loaded: HashMap::new(),
+        packs: Vec::new(),
+        segments: Vec::new(),
+        samples: Vec::new(),
+        filling: None,
+        first: true,
+        sent: Arc::new(AtomicU64::new(0)),
+        stored: 0,
+        resumed: Arc::new(AtomicBool::new(false)),
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let outcome: Result<()> = async {
+        while let Some(batch) = rx.recv().await {
+            up.learn(&batch).await?;
+            for chunk in batch {
+                if let Some(pack) = up.place(chunk) {
+                    while in_flight.len() >= client.parallel.max(1) {
+                        if let Some(done) = in_flight.next().await {
+                            up.finished(done)?;
+                        }
+                    }
+                    in_flight.push(up.ship(pack));
+                }
+            }
+        }
+        if let Some(pack) = up.filling.take() {
+            in_flight.push(up.ship(pack));
+        }
+        while let Some(done) = in_flight.next().await {
+            up.finished(done)?;
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let scanned = reader.await.map_err(|e| ClientError::Error(format!("reading stopped: {e}")))?;
+    outcome?;
+    let (read, checksum) = scanned?;
+    if read != size {
+        return Err(changed(path));
+    }
+    let stats = TransferStats {
+        read_bytes: size,
+        sent_bytes: up.sent.load(Ordering::Relaxed),
+        stored_bytes: up.stored,
+        resumed: up.resumed.load(Ordering::Relaxed),
+    };
+    let content = FileContent { packs: up.packs, segments: up.segments, samples: up.samples };
+    Ok(Packed { content, size, checksum, stats })
+}
+
+fn changed(path: &Path) -> ClientError {
+    ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
+}
+
+/// The reader: the file's BLAKE3 and its chunks, in batches; answers the bytes read and the checksum.
+fn scan(path: &Path, tx: tokio::sync::mpsc::Sender<Vec<Scanned>>) -> Result<(u64, String)> {
+    let unreadable = |e| ClientError::io(format!("cannot read {}", path.display()), e);
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
+    let mut start = 0usize; // where the next chunk starts in `buf`
+    let mut base = 0u64; // file offset of `buf[0]`
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0u64;
+    let mut eof = false;
+    loop {
+        // Keep at least one largest chunk ahead of `start`, or all that is left.
+        while !eof && buf.len() - start < content::MAX_CHUNK {
+            if start > 0 {
+                buf.drain(..start);
+                base += start as u64;
+                start = 0;
+            }
+            let had = buf.len();
+            buf.resize(had + (2 << 20), 0);
+            let n = file.read(&mut buf[had..]).map_err(unreadable)?;
+            buf.truncate(had + n);
+            hasher.update(&buf[had..]);
+            eof = n == 0;
+        }
+        let rest = &buf[start..];
+        if rest.is_empty() {
+            break;
+        }
+        let len = Chunker.cut(rest).unwrap_or(rest.len());
+        batch.push(Scanned { offset: base + start as u64, len: len as u32, id: content::chunk_id(&rest[..len]) });
+        start += len;
+        batch_bytes += len as u64;
+        if batch_bytes >= BATCH_BYTES {
+            batch_bytes = 0;
+            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return Err(ClientError::Error("the upload stopped".into()));
+            }
+        }
+    }
+    if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+        return Err(ClientError::Error("the upload stopped".into()));
+    }
+    Ok((base + buf.len() as u64, fedml_proto::checksum::of_hash(hasher.finalize())))
+}
+
+type Shipped = Result<(u64, bool)>;
+
+struct Uploader<'a> {
+    client: &'a Client,
+    upload_id: &'a str,
+    path: PathBuf,
+    file: Arc<std::fs::File>,
+    bar: &'a ProgressBar,
+    /// Chunks the store holds (or that this upload is sending), by id.
+    known: HashMap<ChunkId, Place>,
+    /// Packs found on the server whose index was read, by id → index in `packs`.
+    loaded: HashMap<String, u32>,
+    packs: Vec<String>,
+    segments: Vec<Segment>,
+    samples: Vec<(String, u32)>,
+    filling: Option<Filling>,
+    first: bool,
+    sent: Arc<AtomicU64>,
+    stored: u64,
+    resumed: Arc<AtomicBool>,
+}
+
+impl Uploader<'_> {
+    /// Asks the server which packs hold the batch's sample chunks (the first time, also those of
+    /// the object this upload replaces) and reads the indexes of the ones not read yet.
+    async fn learn(&mut self, batch: &[Scanned]) -> Result<()> {
+        let mut chunks: Vec<String> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| (self.first && *i == 0) || content::is_sample(&c.id))
+            .filter(|(_, c)| !self.known.contains_key(&c.id))
+            .map(|(_, c)| hex::encode(c.id))
+            .collect();
+        chunks.dedup();
+        let previous = std::mem::take(&mut self.first);
+        if chunks.is_empty() && !previous {
+            return Ok(());
+        }
+        let found = self.client.known_packs(self.upload_id, &KnownRequest { chunks, previous }).await?;
+        let fresh: Vec<KnownPack> = found.into_iter().filter(|p| !self.loaded.contains_key(&p.pack)).collect();
+        let client = self.client;
+        let mut indexes = futures_util::stream::iter(fresh)
+            .map(|pack| async move { read_index(client, &pack).await.map(|index| (pack, index)) })
+            .buffer_unordered(8);
+        while let Some(read) = indexes.next().await {
+            let (pack, index) = read?;
+            let at = self.packs.len() as u32;
+            self.packs.push(pack.pack.clone());
+            self.loaded.insert(pack.pack, at);
+            let mut offset = 0u64;
+            for chunk in index.chunks {
+                self.known.entry(chunk.id).or_insert(Place { pack: at, offset });
+                offset += u64::from(chunk.len);
+            }
+        }
+        Ok(())
+    }
+
+    /// Places one chunk: a segment of a pack the store holds, or the next bytes of the pack
+    /// being filled. Answers that pack once it is full.
+    fn place(&mut self, chunk: Scanned) -> Option<Filling> {
+        let first_of_file = chunk.offset == 0;
+        if let Some(place) = self.known.get(&chunk.id).copied() {
+            self.push_segment(place, chunk.len);
+            // Counted as stored only when an earlier upload holds it, not a repeat in this one.
+            if !self.is_new_pack(place.pack) {
+                self.stored += u64::from(chunk.len);
+            }
+            self.bar.inc(u64::from(chunk.len));
+            return None;
+        }
+        let filling = self.filling.get_or_insert_with(|| {
+            let index = self.packs.len() as u32;
+            self.packs.push(String::new());
+            Filling { index, ..Default::default() }
+        });
+        let place = Place { pack: filling.index, offset: filling.data };
+        filling.chunks.push(chunk);
+        filling.data += u64::from(chunk.len);
+        let full = filling.data >= content::PACK_TARGET;
+        if content::is_sample(&chunk.id) || first_of_file {
+            self.samples.push((hex::encode(chunk.id), place.pack));
+        }
+        self.known.insert(chunk.id, place);
+        self.push_segment(place, chunk.len);
+        if full { self.filling.take() } else { None }
+    }
+
+    fn is_new_pack(&self, pack: u32) -> bool {
+        self.packs.get(pack as usize).is_some_and(|id| id.is_empty() || !self.loaded.contains_key(id))
+    }
+
+    fn push_segment(&mut self, place: Place, len: u32) {
+        let len = u64::from(len);
+        if let Some(last) = self.segments.last_mut()
+            && last.pack == place.pack
+            && last.offset + last.length == place.offset
+        {
+            last.length += len;
+            return;
+        }
+        self.segments.push(Segment { pack: place.pack, offset: place.offset, length: len });
+    }
+
+    /// Closes a full pack: its id is known now; announces and sends it.
+    fn ship(&mut self, pack: Filling) -> impl std::future::Future<Output = Shipped> + use<> {
+        let index = PackIndex { chunks: pack.chunks.iter().map(|c| IndexEntry { id: c.id, len: c.len }).collect() };
+        let id = index.pack_id();
+        self.packs[pack.index as usize] = id.clone();
+        let client = self.client.clone();
+        let upload_id = self.upload_id.to_string();
+        let (file, path, bar) = (self.file.clone(), self.path.clone(), self.bar.clone());
+        let (sent, resumed) = (self.sent.clone(), self.resumed.clone());
+        async move {
+            let size = pack.data + (index.chunks.len() * content::INDEX_ENTRY + content::TRAILER) as u64;
+            let tickets = client
+                .pack_tickets(&upload_id, &PacksRequest { packs: vec![NewPack { pack: id.clone(), size }] })
+                .await?;
+            let ticket = tickets
+                .into_iter()
+                .find(|t| t.pack == id)
+                .ok_or_else(|| ClientError::Error(format!("the server did not answer for pack {id}")))?;
+            if ticket.stored {
+                resumed.fetch_or(ticket.resumed, Ordering::Relaxed);
+                bar.inc(pack.data);
+                return Ok((pack.data, true));
+            }
+            let url = ticket.url.ok_or_else(|| ClientError::Error(format!("no URL to send pack {id} to")))?;
+            let body = tokio::task::spawn_blocking(move || read_pack(&file, &path, &pack.chunks, &index))
+                .await
+                .map_err(|e| ClientError::Error(e.to_string()))??;
+            let len = body.len() as u64;
+            let crc = crc32c::crc32c(&body);
+            put_buffer(&client, &url, &ticket.headers, body, crc, 0).await?;
+            sent.fetch_add(len, Ordering::Relaxed);
+            bar.inc(pack.data);
+            Ok((pack.data, false))
+        }
+    }
+
+    fn finished(&mut self, done: Shipped) -> Result<()> {
+        let (data, already) = done?;
+        if already {
+            self.stored += data;
+        }
+        Ok(())
+    }
+}
+
+/// A new pack's bytes read back from the file, each chunk checked against the id it was given
+/// when the file was first read, followed by its index.
+fn read_pack(file: &std::fs::File, path: &Path, chunks: &[Scanned], index: &PackIndex) -> Result<Bytes> {
+    let data: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
+    let tail = index.encode();
+    let mut body = vec![0u8; data as usize + tail.len()];
+    let mut at = 0usize;
+    for chunk in chunks {
+        let piece = &mut body[at..at + chunk.len as usize];
+        file.read_exact_at(piece, chunk.offset).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => changed(path),
+            _ => ClientError::io(format!("cannot read {}", path.display()), e),
+        })?;
+        if content::chunk_id(piece) != chunk.id {
+            return Err(changed(path));
+        }
+        at += chunk.len as usize;
+    }
+    body[at..].copy_from_slice(&tail);
+    Ok(Bytes::from(body))
+}
+
+/// Reads a stored pack's index from its last bytes.
+async fn read_index(client: &Client, pack: &KnownPack) -> Result<PackIndex> {
+    let suffix = content::INDEX_SUFFIX.min(pack.size);
+    retry::with_retries(|| async move {
+        let response = client
+            .http()
+            .get(&pack.url)
+            .header(RANGE, format!("bytes=-{suffix}"))
+            .send()
+            .await
+            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Failed::retry_if(
+                crate::client::retryable(status),
+                ClientError::Error(format!("the store answered HTTP {status} to a read of a pack's index")),
+            ));
+        }
+        let bytes =
+            response.bytes().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        PackIndex::decode_tail(&bytes, pack.size)
+            .map_err(|why| Failed::give_up(ClientError::Error(format!("pack {}: {why}", pack.pack))))
+    })
+    .await
+}

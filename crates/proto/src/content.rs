@@ -1,0 +1,351 @@
+//! The content-addressed layout of a file: content-defined chunks, packs and segments.
+//!
+//! A file is cut into chunks by a gear hash with the Xet protocol's parameters (8 KiB minimum,
+//! 64 KiB target, 128 KiB maximum: [`Chunker`]); a chunk is named by its keyed BLAKE3
+//! ([`chunk_id`]). The chunks a store does not hold yet travel in *packs*: immutable blobs of
+//! chunks back to back followed by their index ([`PackIndex`]), at most [`PACK_TARGET`] bytes of
+//! data each. A stored file is a list of *segments*, byte ranges of packs in file order.
+//!
+//! No I/O here: the client cuts and packs, the server checks what it is told.
+
+use serde::{Deserialize, Serialize};
+
+/// Smallest chunk (but a file's last).
+pub const MIN_CHUNK: usize = 8 << 10;
+/// Largest chunk.
+pub const MAX_CHUNK: usize = 128 << 10;
+/// The Xet protocol's boundary mask: a chunk ends where the gear hash has its 16 high bits zero
+/// (a 64 KiB mean past the minimum).
+const BOUNDARY_MASK: u64 = 0xFFFF_0000_0000_0000;
+/// A pack takes chunks until it holds this many bytes of data.
+pub const PACK_TARGET: u64 = 8 << 20;
+/// The most data a pack may hold: the target plus one largest chunk.
+pub const MAX_PACK_DATA: u64 = PACK_TARGET + MAX_CHUNK as u64;
+/// Bytes per entry of a pack's index: the chunk id and its length (u32, little-endian).
+pub const INDEX_ENTRY: usize = 36;
+/// The pack's last bytes: the chunk count (u32, little-endian) and this magic.
+pub const PACK_MAGIC: &[u8; 8] = b"FMLPACK1";
+pub const TRAILER: usize = 4 + PACK_MAGIC.len();
+/// The largest pack blob: its data, the index of the most chunks it can hold, the trailer.
+pub const MAX_PACK_SIZE: u64 =
+    MAX_PACK_DATA + (MAX_PACK_DATA / MIN_CHUNK as u64 + 1) * INDEX_ENTRY as u64 + TRAILER as u64;
+/// How many bytes from a pack's end always hold its whole index (a ranged read of this suffix).
+pub const INDEX_SUFFIX: u64 = 64 << 10;
+
+/// The key of chunk ids: fixed, so that the same bytes have the same id in every upload of one
+/// owner (dedup never crosses owners: the server matches only the caller's own packs).
+const CHUNK_KEY: [u8; 32] = *b"fedml-storage chunk id, v1 .....";
+
+/// A chunk's id: the keyed BLAKE3 of its bytes.
+pub type ChunkId = [u8; 32];
+
+pub fn chunk_id(bytes: &[u8]) -> ChunkId {
+    *blake3::keyed_hash(&CHUNK_KEY, bytes).as_bytes()
+}
+
+/// Whether a chunk is one of the samples by which the server finds packs it already holds
+/// (about one chunk in 128, so about one per pack): the server indexes only these.
+pub fn is_sample(id: &ChunkId) -> bool {
+    u16::from_le_bytes([id[0], id[1]]) % 128 == 0
+}
+
+/// Cuts a byte stream into content-defined chunks, fed in any pieces.
+///
+/// `cut` answers the length of the next chunk that ends inside `data` (a slice starting at the
+/// current chunk's start), or `None` when more bytes are needed; at the end of the stream the
+/// rest is one last chunk. The gear hash depends only on the last 64 bytes, so hashing starts
+/// 64 bytes before the first byte that may end a chunk.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Chunker;
+
+impl Chunker {
+    /// The length of the chunk starting at `data[0]` if it ends within `data`.
+    pub fn cut(&self, data: &[u8]) -> Option<usize> {
+        if data.len() <= MIN_CHUNK {
+            return None;
+        }
+        let window = &data[..data.len().min(MAX_CHUNK)];
+        let mut hasher = gearhash::Hasher::default();
+        hasher.update(&window[MIN_CHUNK - 64..MIN_CHUNK - 1]);
+        match hasher.next_match(&window[MIN_CHUNK - 1..], BOUNDARY_MASK) {
+            Some(n) => Some(MIN_CHUNK - 1 + n),
+            None if window.len() == MAX_CHUNK => Some(MAX_CHUNK),
+            None => None,
+        }
+    }
+
+    /// Every chunk length of a whole buffer, in order.
+    pub fn lengths(&self, mut data: &[u8]) -> Vec<usize> {
+        let mut out = Vec::with_capacity(data.len() / (64 << 10) + 1);
+        while !data.is_empty() {
+            let len = self.cut(data).unwrap_or(data.len());
+            out.push(len);
+            data = &data[len..];
+        }
+        out
+    }
+}
+
+/// One chunk of a pack as its index lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub id: ChunkId,
+    pub len: u32,
+}
+
+/// A pack's index: its chunks in the order their bytes lie in the pack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackIndex {
+    pub chunks: Vec<IndexEntry>,
+}
+
+impl PackIndex {
+    /// The bytes of the data the index describes.
+    pub fn data_len(&self) -> u64 {
+        self.chunks.iter().map(|c| u64::from(c.len)).sum()
+    }
+
+    /// The index and trailer as they end the pack blob.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.chunks.len() * INDEX_ENTRY + TRAILER);
+        for chunk in &self.chunks {
+            out.extend_from_slice(&chunk.id);
+            out.extend_from_slice(&chunk.len.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.chunks.len() as u32).to_le_bytes());
+        out.extend_from_slice(PACK_MAGIC);
+        out
+    }
+
+    /// The pack's id: the BLAKE3 of its index (which names every chunk's bytes by their id), in
+    /// hex. Two packs with the same chunks in the same order have the same id.
+    pub fn pack_id(&self) -> String {
+        hex::encode(blake3::hash(&self.encode()).as_bytes())
+    }
+
+    /// Reads the index from the last bytes of a pack (`tail`, its final `tail.len()` bytes, of
+    /// a pack of `pack_size` bytes in all). Refuses anything that is not a well-formed index of
+    /// exactly the data before it.
+    pub fn decode_tail(tail: &[u8], pack_size: u64) -> Result<PackIndex, String> {
+        let bad = |why: &str| Err(format!("not a pack index: {why}"));
+        if tail.len() < TRAILER || &tail[tail.len() - PACK_MAGIC.len()..] != PACK_MAGIC {
+            return bad("no trailer");
+        }
+        let count_at = tail.len() - TRAILER;
+        let count = u32::from_le_bytes([tail[count_at], tail[count_at + 1], tail[count_at + 2], tail[count_at + 3]]);
+        let index_len = count as usize * INDEX_ENTRY;
+        if index_len > count_at {
+            return bad("index longer than what was read");
+        }
+        let index = &tail[count_at - index_len..count_at];
+        let chunks: Vec<IndexEntry> = index
+            .chunks_exact(INDEX_ENTRY)
+            .map(|e| {
+                let mut id = [0u8; 32];
+                id.copy_from_slice(&e[..32]);
+                IndexEntry { id, len: u32::from_le_bytes([e[32], e[33], e[34], e[35]]) }
+            })
+            .collect();
+        let pack = PackIndex { chunks };
+        if pack.data_len() + index_len as u64 + TRAILER as u64 != pack_size {
+            return bad("its chunks do not add up to the pack");
+        }
+        Ok(pack)
+    }
+}
+
+/// Whether `text` is a chunk or pack id: 64 lowercase hex digits.
+pub fn is_hex_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// How an upload stores its bytes: one blob (`blob`, what every client before the content store
+/// sends and the FedML SDK always does), or chunks in packs (`packs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    Blob,
+    Packs,
+}
+
+impl Layout {
+    pub fn is_blob(&self) -> bool {
+        *self == Layout::Blob
+    }
+}
+
+/// `POST /api/v1/uploads/{id}/known`: which packs of the caller's does the server hold that
+/// have these sample chunks (and, with `previous`, the packs of the object this upload
+/// replaces)? The answer pins them for the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownRequest {
+    /// Sample chunk ids ([`is_sample`]), hex.
+    #[serde(default)]
+    pub chunks: Vec<String>,
+    #[serde(default)]
+    pub previous: bool,
+}
+
+/// A pack the server holds for the caller, with a signed URL that reads it (its index is in
+/// its last [`INDEX_SUFFIX`] bytes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnownPack {
+    pub pack: String,
+    pub size: u64,
+    pub url: String,
+}
+
+/// One pack an upload wants to store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPack {
+    pub pack: String,
+    pub size: u64,
+}
+
+/// `POST /api/v1/uploads/{id}/packs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacksRequest {
+    pub packs: Vec<NewPack>,
+}
+
+/// The answer for one [`NewPack`]: already stored (nothing to send), or where to PUT it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackTicket {
+    pub pack: String,
+    /// The server holds it already; `resumed` when an unfinished upload of the caller's sent it.
+    pub stored: bool,
+    #[serde(default)]
+    pub resumed: bool,
+    /// Where to PUT the pack's bytes, with these headers, when it is not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// A byte range of a pack, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Index into the list of packs that comes with it.
+    pub pack: u32,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// What a packed upload's completion names: the packs it uses and its segments, in file order,
+/// plus the sample chunks ([`is_sample`]) of its new packs, for later uploads to find.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileContent {
+    pub packs: Vec<String>,
+    pub segments: Vec<Segment>,
+    /// `(chunk id, index into packs)`.
+    #[serde(default)]
+    pub samples: Vec<(String, u32)>,
+}
+
+/// How to read a packed file: a signed GET URL per pack, and the segments in file order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContentTicket {
+    pub packs: Vec<String>,
+    pub segments: Vec<Segment>,
+}
+
+/// What an upload moved, as the client counted it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferStats {
+    /// Bytes of the data read (its size).
+    pub read_bytes: u64,
+    /// Bytes sent to the store.
+    pub sent_bytes: u64,
+    /// Bytes of the data the store held already (sent by an earlier upload).
+    pub stored_bytes: u64,
+    /// Whether packs of an earlier, unfinished upload were taken up.
+    pub resumed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_cover_the_data_within_bounds() {
+        let data = bytes(4 << 20, 7);
+        let lengths = Chunker.lengths(&data);
+        assert_eq!(lengths.iter().sum::<usize>(), data.len());
+        for len in &lengths[..lengths.len() - 1] {
+            assert!((MIN_CHUNK..=MAX_CHUNK).contains(len), "{len}");
+        }
+        let mean = data.len() / lengths.len();
+        assert!((40 << 10..=90 << 10).contains(&mean), "mean chunk {mean}");
+    }
+
+    #[test]
+    fn an_insertion_moves_only_nearby_boundaries() {
+        let data = bytes(4 << 20, 9);
+        let mut edited = bytes(1000, 3);
+        edited.extend_from_slice(&data);
+        let ids = |d: &[u8]| {
+            let mut at = 0;
+            Chunker
+                .lengths(d)
+                .into_iter()
+                .map(|l| {
+                    at += l;
+                    chunk_id(&d[at - l..at])
+                })
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let (a, b) = (ids(&data), ids(&edited));
+        assert!(a.intersection(&b).count() + 2 >= a.len(), "{} of {}", a.intersection(&b).count(), a.len());
+    }
+
+    #[test]
+    fn the_cut_does_not_depend_on_how_bytes_arrive() {
+        let data = bytes(1 << 20, 11);
+        let whole = Chunker.lengths(&data);
+        // A streaming caller holds at most one largest chunk beyond the start.
+        let mut start = 0;
+        let mut got = Vec::new();
+        while start < data.len() {
+            let end = (start + MAX_CHUNK).min(data.len());
+            let len = Chunker.cut(&data[start..end]).unwrap_or(end - start);
+            got.push(len);
+            start += len;
+        }
+        assert_eq!(got, whole);
+    }
+
+    #[test]
+    fn a_pack_index_reads_back_and_refuses_damage() {
+        let chunks = vec![IndexEntry { id: [1; 32], len: 10 }, IndexEntry { id: [2; 32], len: 20 }];
+        let index = PackIndex { chunks };
+        let tail = index.encode();
+        let size = 30 + tail.len() as u64;
+        assert_eq!(PackIndex::decode_tail(&tail, size), Ok(index.clone()));
+        assert!(PackIndex::decode_tail(&tail, size + 1).is_err());
+        let mut longer = vec![0u8; 5];
+        longer.extend_from_slice(&tail);
+        assert_eq!(PackIndex::decode_tail(&longer, size), Ok(index.clone()));
+        assert!(PackIndex::decode_tail(&tail[1..], size).is_err());
+        assert!(PackIndex::decode_tail(&tail[..tail.len() - 1], size).is_err());
+        assert!(is_hex_id(&index.pack_id()));
+        assert!(MAX_PACK_SIZE - MAX_PACK_DATA <= INDEX_SUFFIX);
+    }
+}

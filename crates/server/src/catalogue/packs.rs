@@ -1,0 +1,402 @@
+//! Packs in the catalogue: recording them, pinning them for a session, finding the ones an
+//! upload can reuse, and letting them go when nothing needs them any more.
+//!
+//! A pack is live while an object references it (`object_packs`) or a live session pins it
+//! (`pack_pins`). Every transaction that decides about packs — pinning one for a session,
+//! committing an upload, ending a session, deleting an object — takes its owner's `users` row
+//! last (after the session's and the object's rows), so on PostgreSQL two of them on one owner
+//! run one after the other, and "the server holds pack P" is never said of a pack a concurrent
+//! transaction is making garbage. SQLite has one writer anyway.
+
+use fedml_proto::content::NewPack;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Catalogue, CatalogueError, Garbage, Result, UploadRecord, UploadState, insert_garbage};
+use crate::time::now_ms;
+
+/// Whether the store has been seen to hold a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackState {
+    /// A PUT URL is out for it; the store may or may not hold it yet.
+    Pending,
+    /// The store holds it, with its recorded size.
+    Stored,
+}
+
+impl PackState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PackState::Pending => "pending",
+            PackState::Stored => "stored",
+        }
+    }
+
+    fn parse(text: &str) -> Result<PackState> {
+        match text {
+            "pending" => Ok(PackState::Pending),
+            "stored" => Ok(PackState::Stored),
+            other => Err(CatalogueError::Corrupt(format!("pack state {other:?}"))),
+        }
+    }
+}
+
+/// One pack row.
+#[derive(Debug, Clone)]
+pub struct PackRecord {
+    pub blob_key: String,
+    pub hash: String,
+    pub size: u64,
+    pub state: PackState,
+    /// Whether it was already recorded (by this session or another) before this request.
+    pub existed: bool,
+}
+
+fn pack_from_row(row: &sqlx::any::AnyRow, existed: bool) -> Result<PackRecord> {
+    Ok(PackRecord {
+        blob_key: row.try_get("blob_key")?,
+        hash: row.try_get("hash")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        state: PackState::parse(&row.try_get::<String, _>("state")?)?,
+        existed,
+    })
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+impl Catalogue {
+    /// Locks the session's row while it is open (else [`CatalogueError::Moved`]) and then its
+    /// owner's: the order every pack transaction takes them in.
+    async fn lock_open_session(&self, tx: &mut Tx, upload: &UploadRecord) -> Result<()> {
+        let open = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM uploads WHERE id = $1 AND state = '{}' AND expires_at >= $2{}",
+            UploadState::Open,
+            self.lock_rows()
+        )))
+        .bind(&upload.id)
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if open.is_none() {
+            return Err(CatalogueError::Moved);
+        }
+        self.lock_owner(tx, &upload.owner_id).await
+    }
+
+    pub(super) async fn lock_owner(&self, tx: &mut Tx, owner_id: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!("SELECT id FROM users WHERE id = $1{}", self.lock_rows())))
+            .bind(owner_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// For each pack an open session wants to store: the owner's pack with that hash if there is
+    /// one (pinned for the session), else a new pending pack under `new_key()` (pinned too).
+    /// `url_expires_at` (Unix ms) is when the PUT URLs about to be issued stop working.
+    pub async fn reserve_packs(
+        &self,
+        upload: &UploadRecord,
+        packs: &[NewPack],
+        new_key: &(dyn Fn() -> String + Sync),
+        url_expires_at: i64,
+    ) -> Result<Vec<PackRecord>> {
+        let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        self.lock_open_session(&mut tx, upload).await?;
+        let mut out = Vec::with_capacity(packs.len());
+        for pack in packs {
+            let found = sqlx::query(
+                "SELECT blob_key, hash, size, state FROM packs WHERE owner_id = $1 AND service = $2 AND hash = $3",
+            )
+            .bind(&upload.owner_id)
+            .bind(&upload.service)
+            .bind(&pack.pack)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let record = match found {
+                Some(row) => {
+                    let record = pack_from_row(&row, true)?;
+                    if record.size != pack.size {
+                        return Err(CatalogueError::Conflict(format!(
+                            "pack {} was announced before with {} bytes, not {}",
+                            pack.pack, record.size, pack.size
+                        )));
+                    }
+                    if record.state == PackState::Pending {
+                        sqlx::query("UPDATE packs SET url_expires_at = $1 WHERE blob_key = $2 AND url_expires_at < $1")
+                            .bind(url_expires_at)
+                            .bind(&record.blob_key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    record
+                }
+                None => {
+                    let key = new_key();
+                    sqlx::query(
+                        "INSERT INTO packs (blob_key, owner_id, service, hash, size, state, group_id, created_at, \
+                         url_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&key)
+                    .bind(&upload.owner_id)
+                    .bind(&upload.service)
+                    .bind(&pack.pack)
+                    .bind(pack.size as i64)
+                    .bind(PackState::Pending.as_str())
+                    .bind(&upload.id)
+                    .bind(now_ms())
+                    .bind(url_expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    PackRecord {
+                        blob_key: key,
+                        hash: pack.pack.clone(),
+                        size: pack.size,
+                        state: PackState::Pending,
+                        existed: false,
+                    }
+                }
+            };
+            pin(&mut tx, &upload.id, &record.blob_key).await?;
+            out.push(record);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The stored packs of the owner an upload may reuse, pinned for the session in the same
+    /// transaction: every pack of each group one of the `samples` (chunk ids) was found in, and
+    /// with `previous` the packs of the object the session would replace. At most `limit`.
+    pub async fn known_packs(
+        &self,
+        upload: &UploadRecord,
+        samples: &[String],
+        previous: bool,
+        limit: u32,
+    ) -> Result<Vec<PackRecord>> {
+        let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        self.lock_open_session(&mut tx, upload).await?;
+        let mut keys: Vec<String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        for chunk in samples {
+            let rows = sqlx::query(
+                "SELECT DISTINCT p.group_id AS group_id FROM pack_samples s JOIN packs p ON p.blob_key = s.pack_key \
+                 WHERE s.owner_id = $1 AND s.service = $2 AND s.chunk = $3",
+            )
+            .bind(&upload.owner_id)
+            .bind(&upload.service)
+            .bind(chunk)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let group: String = row.try_get("group_id")?;
+                if !groups.contains(&group) {
+                    groups.push(group);
+                }
+            }
+        }
+        let stored = PackState::Stored.as_str();
+        let mut found = Vec::new();
+        for group in &groups {
+            let rows = sqlx::query(
+                "SELECT blob_key, hash, size, state FROM packs WHERE owner_id = $1 AND service = $2 AND group_id = $3 \
+                 AND state = $4 ORDER BY created_at, blob_key LIMIT $5",
+            )
+            .bind(&upload.owner_id)
+            .bind(&upload.service)
+            .bind(group)
+            .bind(stored)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            found.extend(rows);
+        }
+        if previous {
+            let rows = sqlx::query(
+                "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM objects o \
+                 JOIN object_packs r ON r.object_id = o.id JOIN packs p ON p.blob_key = r.pack_key \
+                 WHERE o.owner_id = $1 AND o.name = $2 AND p.service = $3 AND p.state = $4",
+            )
+            .bind(&upload.owner_id)
+            .bind(&upload.name)
+            .bind(&upload.service)
+            .bind(stored)
+            .fetch_all(&mut *tx)
+            .await?;
+            found.extend(rows);
+        }
+        let mut out = Vec::new();
+        for row in &found {
+            let record = pack_from_row(row, true)?;
+            if keys.contains(&record.blob_key) || out.len() >= limit as usize {
+                continue;
+            }
+            pin(&mut tx, &upload.id, &record.blob_key).await?;
+            keys.push(record.blob_key.clone());
+            out.push(record);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Records that the store holds these pending packs (their sizes were checked).
+    pub async fn mark_packs_stored(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        for key in keys {
+            sqlx::query("UPDATE packs SET state = $1 WHERE blob_key = $2")
+                .bind(PackState::Stored.as_str())
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The packs a session pinned, by hash.
+    pub async fn pinned_packs(&self, upload_id: &str) -> Result<Vec<PackRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM pack_pins n \
+             JOIN packs p ON p.blob_key = n.pack_key WHERE n.upload_id = $1",
+        )
+        .bind(upload_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| pack_from_row(row, true)).collect()
+    }
+
+    /// The pack stored under `blob_key` if it is still recorded (a signed PUT URL's check).
+    pub async fn pack(&self, blob_key: &str) -> Result<PackRecord> {
+        let row = sqlx::query("SELECT blob_key, hash, size, state FROM packs WHERE blob_key = $1")
+            .bind(blob_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        pack_from_row(&row, true)
+    }
+
+    /// Whether a blob key is a pack the catalogue still records (a guard before reclaiming it).
+    pub(super) async fn pack_in_use(&self, blob_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM packs WHERE blob_key = $1")
+            .bind(blob_key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
+
+async fn pin(tx: &mut Tx, upload_id: &str, pack_key: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pack_pins (upload_id, pack_key) VALUES ($1, $2) ON CONFLICT (upload_id, pack_key) DO NOTHING",
+    )
+    .bind(upload_id)
+    .bind(pack_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Drops a session's pins (it has ended, or committed what it references) and lets go of the
+/// packs nothing holds any more. Runs inside the transaction that ends the session.
+pub(super) async fn unpin_session(
+    tx: &mut Tx,
+    catalogue: &Catalogue,
+    upload_id: &str,
+    owner_id: &str,
+    reclaim_after: i64,
+) -> Result<()> {
+    let rows =
+        sqlx::query("SELECT pack_key FROM pack_pins WHERE upload_id = $1").bind(upload_id).fetch_all(&mut **tx).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = rows.iter().map(|r| r.try_get("pack_key")).collect::<std::result::Result<_, _>>()?;
+    sqlx::query("DELETE FROM pack_pins WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
+    release(tx, catalogue, owner_id, &keys, reclaim_after).await
+}
+
+/// Makes garbage of the packs among `keys` that no object references and no session pins. A
+/// pack whose PUT URL may still work waits until it does not, so that a late PUT cannot
+/// recreate what the collector removed.
+pub(super) async fn release(
+    tx: &mut Tx,
+    catalogue: &Catalogue,
+    owner_id: &str,
+    keys: &[String],
+    reclaim_after: i64,
+) -> Result<()> {
+    catalogue.lock_owner(tx, owner_id).await?;
+    for key in keys {
+        let row = sqlx::query(
+            "SELECT service, url_expires_at, \
+               (SELECT COUNT(*) FROM pack_pins WHERE pack_key = $1) AS pins, \
+               (SELECT COUNT(*) FROM object_packs WHERE pack_key = $1) AS refs \
+             FROM packs WHERE blob_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { continue };
+        if row.try_get::<i64, _>("pins")? > 0 || row.try_get::<i64, _>("refs")? > 0 {
+            continue;
+        }
+        let service: String = row.try_get("service")?;
+        let urls_dead_at = row.try_get::<i64, _>("url_expires_at")? + 1000;
+        sqlx::query("DELETE FROM pack_samples WHERE pack_key = $1").bind(key).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM packs WHERE blob_key = $1").bind(key).execute(&mut **tx).await?;
+        insert_garbage(tx, &service, &Garbage::Blob(key.clone()), reclaim_after.max(urls_dead_at)).await?;
+    }
+    Ok(())
+}
+
+/// References a committed packed file's packs from its object and records the samples of its
+/// new packs; the session's pins are dropped by the commit after this.
+pub(super) async fn reference(
+    tx: &mut Tx,
+    owner_id: &str,
+    service: &str,
+    object_id: &str,
+    content: &super::StoredContent,
+    samples: &[(String, String)],
+) -> Result<()> {
+    for key in &content.packs {
+        sqlx::query(
+            "INSERT INTO object_packs (object_id, pack_key) VALUES ($1, $2) ON CONFLICT (object_id, pack_key) DO NOTHING",
+        )
+        .bind(object_id)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (chunk, key) in samples {
+        sqlx::query(
+            "INSERT INTO pack_samples (owner_id, service, chunk, pack_key) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (owner_id, service, chunk, pack_key) DO NOTHING",
+        )
+        .bind(owner_id)
+        .bind(service)
+        .bind(chunk)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Drops an object's references to its packs (deleted, or replaced by a commit) and answers them.
+pub(super) async fn unreference(tx: &mut Tx, object_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT pack_key FROM object_packs WHERE object_id = $1")
+        .bind(object_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let keys: Vec<String> = rows.iter().map(|r| r.try_get("pack_key")).collect::<std::result::Result<_, _>>()?;
+    if !keys.is_empty() {
+        sqlx::query("DELETE FROM object_packs WHERE object_id = $1").bind(object_id).execute(&mut **tx).await?;
+    }
+    Ok(keys)
+}
