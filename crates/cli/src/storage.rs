@@ -72,6 +72,11 @@ pub enum StorageCommand {
         /// Replace an existing object of the same name (atomically).
         #[arg(long)]
         overwrite: bool,
+        /// Store a file as content-defined chunks: send only what the server does not hold yet
+        /// (a new version, the same data under another name), and resume an interrupted upload
+        /// by running the same command again.
+        #[arg(long)]
+        dedup: bool,
         #[command(flatten)]
         transfer: TransferArgs,
         #[command(flatten)]
@@ -219,6 +224,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             tags,
             service,
             overwrite,
+            dedup,
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
@@ -240,6 +246,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 out_progress_to_err: true,
                 progress_desc: None,
                 progress_bar: None,
+                dedup,
             };
             let response = fedml_client::upload_with(&data_path, &options);
             emit(common.output, &response, |done| {

@@ -164,6 +164,9 @@ pub struct UploadOptions {
     pub progress_desc: Option<String>,
     /// Count progress into this (hidden) bar instead of drawing one.
     pub progress_bar: Option<ProgressBar>,
+    /// Store a file as content-defined chunks in packs: only the chunks the caller's store lacks
+    /// are sent, and an interrupted upload run again sends only the rest.
+    pub dedup: bool,
 }
 
 impl Default for UploadOptions {
@@ -180,6 +183,7 @@ impl Default for UploadOptions {
             out_progress_to_err: true,
             progress_desc: None,
             progress_bar: None,
+            dedup: false,
         }
     }
 }
@@ -256,6 +260,7 @@ pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedM
             tags: options.tags.clone(),
             metadata,
             overwrite: options.overwrite,
+            dedup: options.dedup,
         };
         let cancel = options.target.cancel_token();
         block_on(transfer::upload(&client, path, request, &progress, &cancel))

@@ -46,7 +46,7 @@ pub fn chunk_id(bytes: &[u8]) -> ChunkId {
 /// Whether a chunk is one of the samples by which the server finds packs it already holds
 /// (about one chunk in 128, so about one per pack): the server indexes only these.
 pub fn is_sample(id: &ChunkId) -> bool {
-    u16::from_le_bytes([id[0], id[1]]) % 128 == 0
+    u16::from_le_bytes([id[0], id[1]]).is_multiple_of(128)
 }
 
 /// Cuts a byte stream into content-defined chunks, fed in any pieces.
@@ -346,6 +346,6 @@ mod tests {
         assert!(PackIndex::decode_tail(&tail[1..], size).is_err());
         assert!(PackIndex::decode_tail(&tail[..tail.len() - 1], size).is_err());
         assert!(is_hex_id(&index.pack_id()));
-        assert!(MAX_PACK_SIZE - MAX_PACK_DATA <= INDEX_SUFFIX);
+        const { assert!(MAX_PACK_SIZE - MAX_PACK_DATA <= INDEX_SUFFIX) };
     }
 }

@@ -142,7 +142,7 @@ fn fedml_login(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
 
 #[pyfunction]
 #[pyo3(signature = (data_path, api_key=None, service="R2".to_string(), name=None, description=None, metadata=None,
-    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None))]
+    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None, dedup=false))]
 #[allow(clippy::too_many_arguments)]
 fn upload(
     py: Python<'_>,
@@ -158,6 +158,7 @@ fn upload(
     tag_list: Option<Bound<'_, PyAny>>,
     overwrite: bool,
     progress: Option<Py<PyAny>>,
+    dedup: bool,
 ) -> PyResult<Answer> {
     let metadata = match metadata_from(metadata.as_ref()) {
         Ok(m) => m,
@@ -181,6 +182,7 @@ fn upload(
         out_progress_to_err,
         progress_desc,
         progress_bar: bar.clone(),
+        dedup,
     };
     run(py, bar, progress, cancel, move || answer(fedml_client::upload_with(&data_path, &options)))
 }

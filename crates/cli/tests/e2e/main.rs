@@ -16,6 +16,9 @@ mod crash;
 /// The dashboard's API calls as any client sees them: administrators, search/sort/paging over
 /// thousands of objects, `fedml storage edit`, sessions across instances.
 mod dashboard;
+/// The content store: only new bytes travel, never across users; interrupted uploads resume;
+/// completions that lie about packs and segments are refused.
+mod dedup;
 /// Where a download lands: what it may replace without being asked, what it refuses and leaves
 /// untouched, `--replace`, names at the 255-byte limit.
 mod downloads;

@@ -204,6 +204,7 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
                     "^blake3:[0-9a-f]{64}$" => t.strip_prefix("blake3:").is_some_and(|h| {
                         h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                     }),
+                    "^[0-9a-f]{64}$" => fedml_proto::content::is_hex_id(t),
                     other => panic!("the validator does not know the pattern {other:?}; teach it"),
                 };
                 if !ok {
@@ -302,6 +303,63 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     other["checksum"] = json!(fedml_proto::checksum::of_bytes(b"other bytes"));
     assert_eq!(c.call("post", "/api/v1/uploads/{id}/complete", &complete_path, key, Some(other)).status, 409);
     assert_eq!(c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(create)).status, 409);
+
+    // A packed upload by hand: open, ask what is stored, announce the pack, PUT it, complete
+    // naming its segment; its download ticket names the pack.
+    let data = bytes(50_000, 8);
+    let chunks = fedml_proto::content::Chunker.lengths(&data);
+    let mut at = 0;
+    let index = fedml_proto::content::PackIndex {
+        chunks: chunks
+            .iter()
+            .map(|&len| {
+                at += len;
+                fedml_proto::content::IndexEntry {
+                    id: fedml_proto::content::chunk_id(&data[at - len..at]),
+                    len: len as u32,
+                }
+            })
+            .collect(),
+    };
+    let mut pack = data.clone();
+    pack.extend_from_slice(&index.encode());
+    let pack_id = index.pack_id();
+    let create = json!({"name": "packed.bin", "service": "R2", "kind": "file", "size": data.len(), "layout": "packs"});
+    let session = c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(create));
+    assert_eq!(session.body["data"]["layout"], "packs", "{}", session.body);
+    let id = session.body["data"]["upload_id"].as_str().expect("id").to_string();
+    let first = hex::encode(index.chunks[0].id);
+    let known_path = format!("/api/v1/uploads/{id}/known");
+    let known = c.call("post", "/api/v1/uploads/{id}/known", &known_path, key, Some(json!({"chunks": [first]})));
+    assert_eq!(known.body["data"], json!([]), "{}", known.body);
+    let packs_path = format!("/api/v1/uploads/{id}/packs");
+    let tickets = c.call(
+        "post",
+        "/api/v1/uploads/{id}/packs",
+        &packs_path,
+        key,
+        Some(json!({"packs": [{"pack": pack_id, "size": pack.len()}]})),
+    );
+    assert_eq!(tickets.body["data"][0]["stored"], false, "{}", tickets.body);
+    let url = tickets.body["data"][0]["url"].as_str().expect("url").to_string();
+    let body = pack.clone();
+    fedml_client::block_on(async {
+        let r = c.http.put(&url).body(body).send().await;
+        let r = r.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        assert!(r.status().is_success(), "PUT pack: {}", r.status());
+        Ok(())
+    })
+    .expect("put pack");
+    let complete = json!({"parts": [], "size": data.len(), "checksum": fedml_proto::checksum::of_bytes(&data),
+        "content": {"packs": [pack_id], "segments": [{"pack": 0, "offset": 0, "length": data.len()}],
+                    "samples": [[first, 0]]}});
+    let done_path = format!("/api/v1/uploads/{id}/complete");
+    let done = c.call("post", "/api/v1/uploads/{id}/complete", &done_path, key, Some(complete));
+    assert_eq!(done.status, 200, "{}", done.body);
+    let ticket = c.call("get", "/api/v1/objects/{name}/download", "/api/v1/objects/packed.bin/download", key, None);
+    assert_eq!(ticket.body["data"]["content"]["segments"][0]["length"], data.len(), "{}", ticket.body);
+    let gone = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/packed.bin", key, None);
+    assert_eq!(gone.status, 200, "{}", gone.body);
 
     // A second object through the SDK, and a session that is aborted.
     let work = tempfile::tempdir().expect("tmp");

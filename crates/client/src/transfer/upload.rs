@@ -33,6 +33,8 @@ pub struct UploadRequest {
     pub tags: Vec<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
     pub overwrite: bool,
+    /// Ask for a packed upload (files only; see `packed`).
+    pub dedup: bool,
 }
 
 /// Uploads a file or directory; aborts the server-side session on any failure or cancellation.
@@ -69,7 +71,7 @@ pub async fn upload(
             tags: req.tags.clone(),
             metadata: req.metadata.clone(),
             overwrite: req.overwrite,
-            layout: if kind == ObjectKind::File { Layout::Packs } else { Layout::Blob },
+            layout: if req.dedup && kind == ObjectKind::File { Layout::Packs } else { Layout::Blob },
         })
         .await?;
     let bar = progress::bar(progress, size);

@@ -320,9 +320,11 @@ pub(super) async fn unpin_session(
     release(tx, catalogue, owner_id, &keys, reclaim_after).await
 }
 
-/// Makes garbage of the packs among `keys` that no object references and no session pins. A
-/// pack whose PUT URL may still work waits until it does not, so that a late PUT cannot
-/// recreate what the collector removed.
+/// Makes garbage of the packs among `keys` that no object references and no session pins.
+/// On the local folder a pack's PUT URL stops working with its row; a bucket's presigned PUT
+/// works until it expires, so a client replaying its own URL after the collector removed the
+/// pack can leave an unreferenced blob behind (`fedml admin fsck` lists it) — never change a
+/// pack something reads, whose row and key are gone for good.
 pub(super) async fn release(
     tx: &mut Tx,
     catalogue: &Catalogue,
@@ -333,7 +335,7 @@ pub(super) async fn release(
     catalogue.lock_owner(tx, owner_id).await?;
     for key in keys {
         let row = sqlx::query(
-            "SELECT service, url_expires_at, \
+            "SELECT service, \
                (SELECT COUNT(*) FROM pack_pins WHERE pack_key = $1) AS pins, \
                (SELECT COUNT(*) FROM object_packs WHERE pack_key = $1) AS refs \
              FROM packs WHERE blob_key = $1",
@@ -346,10 +348,9 @@ pub(super) async fn release(
             continue;
         }
         let service: String = row.try_get("service")?;
-        let urls_dead_at = row.try_get::<i64, _>("url_expires_at")? + 1000;
         sqlx::query("DELETE FROM pack_samples WHERE pack_key = $1").bind(key).execute(&mut **tx).await?;
         sqlx::query("DELETE FROM packs WHERE blob_key = $1").bind(key).execute(&mut **tx).await?;
-        insert_garbage(tx, &service, &Garbage::Blob(key.clone()), reclaim_after.max(urls_dead_at)).await?;
+        insert_garbage(tx, &service, &Garbage::Blob(key.clone()), reclaim_after).await?;
     }
     Ok(())
 }

@@ -125,6 +125,15 @@ struct World {
     compat_bytes: Vec<u8>,
     /// A FedML-SDK upload of alice's, presigned and never sent.
     compat_open_id: String,
+    /// An open packed upload session of alice's that found the packs of her file.
+    packed_session: String,
+    /// A chunk id of alice's file (the first: always a sample), a pack of hers (id, size, blob
+    /// key `<owner>/<pack>`), and her packed file's blob name (`<owner>/<blob>`).
+    packed_chunk: String,
+    packed_pack: String,
+    packed_pack_size: u64,
+    packed_pack_key: String,
+    packed_file_blob: String,
     /// Strings that no answer to a non-owner may contain (unless the request itself holds them).
     markers: Vec<String>,
     /// Strings that no answer may contain, whatever the request.
@@ -219,6 +228,7 @@ impl World {
         let path = work.path().join("file.bin");
         std::fs::write(&path, &file).expect("write");
         let mut o = upload_opts(alice.clone(), FILE);
+        o.dedup = true;
         o.description = Some("alice-private-description".into());
         o.tags = vec!["alice-private-tag".into()];
         o.metadata = Some([("alice-meta-key".to_string(), "alice-meta-value".to_string())].into());
@@ -252,6 +262,30 @@ impl World {
         .expect("file URL")
         .to_string();
         let (compat_open_id, _) = compat_presign(&server, &alice_key, &format!("{alice_uid}/alice-compat-open"), 2);
+        let packed = call(
+            &server,
+            &alice_key,
+            "POST",
+            "/api/v1/uploads",
+            Some(json!({"name": FILE, "service": "R2", "kind": "file", "size": FILE_SIZE, "overwrite": true,
+                        "layout": "packs"})),
+        );
+        assert_eq!(packed["layout"], "packs", "{packed}");
+        let packed_session = packed["upload_id"].as_str().expect("id").to_string();
+        let first_chunk = fedml_proto::content::Chunker.cut(&file).unwrap_or(file.len());
+        let packed_chunk = hex::encode(fedml_proto::content::chunk_id(&file[..first_chunk]));
+        let found = call(
+            &server,
+            &alice_key,
+            "POST",
+            &format!("/api/v1/uploads/{packed_session}/known"),
+            Some(json!({"chunks": [packed_chunk], "previous": true})),
+        );
+        let pack = &found.as_array().expect("packs")[0];
+        let packed_pack = pack["pack"].as_str().expect("pack id").to_string();
+        let packed_pack_size = pack["size"].as_u64().expect("size");
+        let (owner, pack_blob) = blob_of(pack["url"].as_str().expect("url"));
+        let packed_pack_key = format!("{owner}/{pack_blob}");
 
         let listed = fedml_client::list_storage_objects_with(&alice).data.expect("list");
         let mut markers: Vec<String> = vec![FILE, DIR, "alice-late", "alice-compat-done", "alice-compat-open", "alice"]
@@ -262,6 +296,7 @@ impl World {
             ["alice-private-description", "alice-private-tag", "alice-meta-key", "alice-meta-value"].map(String::from),
         );
         let mut file_blob = String::new();
+        let mut packed_file_blob = String::new();
         for o in &listed {
             markers.push(o.checksum.trim_start_matches("blake3:").to_string());
             // As the answers would write a size: a bare run of digits could turn up in any hex id
@@ -271,6 +306,7 @@ impl World {
             let (_, blob) = blob_of(o.download_url.as_deref().expect("download URL"));
             if o.data_name == FILE {
                 file_blob = blob.clone();
+                packed_file_blob = format!("{alice_uid}/{blob}");
             }
             markers.push(blob);
         }
@@ -280,6 +316,9 @@ impl World {
             compat_done_id.clone(),
             compat_open_id.clone(),
             fedml_proto::checksum::of_bytes(&compat_bytes).trim_start_matches("blake3:").to_string(),
+            packed_session.clone(),
+            packed_pack.clone(),
+            pack_blob.clone(),
         ]);
         let mut secrets: Vec<String> = Vec::new();
         for key in [&alice_key, &alice_ro, &alice_revoked, &bob_key, &server.admin_key] {
@@ -311,6 +350,7 @@ impl World {
             (session.clone(), fake(16)),
             (compat_done_id.clone(), fake(16)),
             (compat_open_id.clone(), fake(16)),
+            (packed_session.clone(), fake(16)),
             (file_blob.clone(), fake(16)),
             (alice_uid.clone(), fake(8)),
             (key_id(&alice_key), fake(8)),
@@ -335,6 +375,12 @@ impl World {
             compat_file_url,
             compat_bytes,
             compat_open_id,
+            packed_session,
+            packed_chunk,
+            packed_pack,
+            packed_pack_size,
+            packed_pack_key,
+            packed_file_blob,
             markers,
             secrets,
             storage,

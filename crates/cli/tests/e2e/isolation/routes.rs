@@ -22,6 +22,9 @@ enum Expect {
     /// A blob URL without signature: 401 where the local store serves it, 404 where the
     /// service is a bucket (its bytes are not served here); no key makes up for a signature.
     Unsigned,
+    /// A URL this server signs itself whatever the store (a packed file read whole): without
+    /// its signature, 401 on every backend; no key makes up for it.
+    ServerSigned,
     /// The public no-op S3 endpoint: DELETE does nothing (204), every other method is refused.
     Noop,
     /// `/metrics` on a server without a metrics token: the OpenMetrics text to anyone, whatever
@@ -75,6 +78,8 @@ const MATRIX: &[Row] = &[
     row("POST",   "/api/v1/uploads",                                        [Own,      No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/parts",                             [No(404),  No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/complete",                          [No(404),  No(403),   U,        U,        U]),
+    row("POST",   "/api/v1/uploads/{id}/known",                             [No(404),  No(403),   U,        U,        U]),
+    row("POST",   "/api/v1/uploads/{id}/packs",                             [No(404),  No(403),   U,        U,        U]),
     row("DELETE", "/api/v1/uploads/{id}",                                   [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/objects",                                        [Own,      Yes,       U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}",                                 [No(404),  Yes,       U,        U,        U]),
@@ -94,6 +99,8 @@ const MATRIX: &[Row] = &[
     row("GET",    "/ui/{file}",                                             [Page,     Page,      Page,     Page,     Page]),
     row("PUT",    "/blob/v1/{service}/part/{upload_id}/{part}",             [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
     row("GET",    "/blob/v1/{service}/object/{owner}/{blob}",               [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
+    row("PUT",    "/blob/v1/{service}/pack/{owner}/{pack}",                 [Unsigned, Unsigned,  Unsigned, Unsigned, Unsigned]),
+    row("GET",    "/blob/v1/{service}/file/{owner}/{blob}",                 [ServerSigned, ServerSigned, ServerSigned, ServerSigned, ServerSigned]),
     row("POST",   "/fedmlOpsServer/api/v1/cli/heartBeat",                   [Own,      Yes,       Fail,     Fail,     Fail]),
     row("POST",   "/fedmlOpsServer/api/v1/cli/getUser",                     [Own,      Yes,       Fail,     Fail,     Fail]),
     row("GET",    "/system/api/v1/cli/oss/multipart/presigned-url",         [Fail,     Fail,      Fail,     Fail,     Fail]),
@@ -297,6 +304,24 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
                 )
             })
             .into(),
+        ("POST", "/api/v1/uploads/{id}/known") => [s, &w.packed_session]
+            .map(|id| {
+                Req::new(
+                    "POST",
+                    format!("/api/v1/uploads/{id}/known"),
+                    Some(json!({"chunks": [w.packed_chunk], "previous": true})),
+                )
+            })
+            .into(),
+        ("POST", "/api/v1/uploads/{id}/packs") => [s, &w.packed_session]
+            .map(|id| {
+                Req::new(
+                    "POST",
+                    format!("/api/v1/uploads/{id}/packs"),
+                    Some(json!({"packs": [{"pack": w.packed_pack, "size": w.packed_pack_size}]})),
+                )
+            })
+            .into(),
         ("DELETE", "/api/v1/uploads/{id}") => [s, &w.compat_open_id, &w.compat_done_id]
             .map(|id| Req::new("DELETE", format!("/api/v1/uploads/{id}"), None))
             .into(),
@@ -341,6 +366,12 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         }
         ("GET", "/blob/v1/{service}/object/{owner}/{blob}") => {
             vec![Req::new("GET", format!("/blob/v1/R2/object/{uid}/{}", w.file_blob), None)]
+        }
+        ("PUT", "/blob/v1/{service}/pack/{owner}/{pack}") => {
+            vec![Req::new("PUT", format!("/blob/v1/R2/pack/{}", w.packed_pack_key), None)]
+        }
+        ("GET", "/blob/v1/{service}/file/{owner}/{blob}") => {
+            vec![Req::new("GET", format!("/blob/v1/R2/file/{}", w.packed_file_blob), None)]
         }
         ("POST", "/fedmlOpsServer/api/v1/cli/heartBeat") => {
             vec![Req { key_in: KeyIn::Body, ..Req::new("POST", route, Some(json!({}))) }]
@@ -563,6 +594,7 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
                 refused(status, true, &mut problems);
             }
         }
+        ServerSigned => refused(401, true, &mut problems),
         Noop => {
             let status = if req.method == "DELETE" { 204 } else { 403 };
             refused(status, false, &mut problems);

@@ -55,6 +55,7 @@ def upload(
     progress_desc: Optional[str] = None,
     tag_list: Optional[Union[str, Sequence[str]]] = None,
     overwrite: bool = False,
+    dedup: bool = False,
 ) -> FedMLResponse[str]:
     """Uploads a file or a directory.
 
@@ -70,6 +71,8 @@ def upload(
         progress_desc: the text beside the bar (default "Uploading Package to Remote Storage").
         tag_list: tags, as a list or a comma-separated string.
         overwrite: replace an object of the same name (atomically) instead of failing.
+        dedup: store a file as content-defined chunks, sending only what the server does not
+            hold yet; an interrupted upload run again sends only the rest.
 
     Returns:
         ``data`` is the URL of the stored object.
@@ -78,7 +81,7 @@ def upload(
     try:
         answer = _native.upload(
             os.fspath(data_path), api_key, service, name, description, metadata, show_progress,
-            out_progress_to_err, progress_desc, tag_list, overwrite, bar,
+            out_progress_to_err, progress_desc, tag_list, overwrite, bar, dedup,
         )
     finally:
         _progress.close(bar)
