@@ -45,6 +45,9 @@ enum AdminCommand {
     /// Check that every blob the catalogue references is in its store with the recorded size
     /// (--deep: checksum), and list what the stores hold that nothing references. Changes nothing.
     Fsck(crate::admin_ops::FsckArgs),
+    /// What each user's objects hold, and what the stores really hold for them (data shared by
+    /// versions and copies counted once).
+    Usage,
 }
 
 #[derive(Subcommand)]
@@ -161,6 +164,18 @@ pub fn run(args: AdminArgs) -> Outcome {
                     Outcome::Success
                 }
                 Err(e) => admin_error(format, e),
+            },
+            AdminCommand::Usage => match catalogue.storage_usages().await {
+                Ok(usages) => {
+                    if format == Format::Json {
+                        let message = format!("{} users", usages.len());
+                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": usages})));
+                    } else {
+                        println!("{}", crate::storage::usage_table(&usages));
+                    }
+                    Outcome::Success
+                }
+                Err(e) => fail(format, "ERROR", &e.to_string()),
             },
             AdminCommand::User(UserCommand::List) => match catalogue.list_users().await {
                 Ok(users) => {

@@ -72,11 +72,11 @@ pub enum StorageCommand {
         /// Replace an existing object of the same name (atomically).
         #[arg(long)]
         overwrite: bool,
-        /// Store a file as content-defined chunks: send only what the server does not hold yet
-        /// (a new version, the same data under another name), and resume an interrupted upload
-        /// by running the same command again.
+        /// Store a file as one blob, as before the content store, instead of content-defined
+        /// chunks (which send only what the server does not hold yet and resume an interrupted
+        /// upload when the same command runs again).
         #[arg(long)]
-        dedup: bool,
+        no_dedup: bool,
         #[command(flatten)]
         transfer: TransferArgs,
         #[command(flatten)]
@@ -112,6 +112,12 @@ pub enum StorageCommand {
     },
     /// List your stored data.
     List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show what your data takes: the bytes of your objects, and the bytes the server really
+    /// stores for them (data shared by versions and copies counted once).
+    Usage {
         #[command(flatten)]
         common: Common,
     },
@@ -224,7 +230,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             tags,
             service,
             overwrite,
-            dedup,
+            no_dedup,
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
@@ -246,7 +252,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 out_progress_to_err: true,
                 progress_desc: None,
                 progress_bar: None,
-                dedup,
+                dedup: !no_dedup,
             };
             let response = fedml_client::upload_with(&data_path, &options);
             emit(common.output, &response, |done| {
@@ -315,6 +321,10 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("{t}");
             })
         }
+        StorageCommand::Usage { common } => {
+            let response = fedml_client::storage_usage_with(&common.target(None));
+            emit(common.output, &response, |u| println!("{}", usage_table(std::slice::from_ref(u))))
+        }
         StorageCommand::GetMetadata { data_name, common } => {
             let response = fedml_client::get_storage_metadata_with(&data_name, &common.target(None));
             emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
@@ -363,4 +373,21 @@ fn transfer_summary(moved: &fedml_proto::content::TransferStats) -> String {
         line.push_str("; resumed an interrupted upload");
     }
     line
+}
+
+/// One row per user: objects, their bytes, the bytes stored, and what sharing saves.
+pub fn usage_table(usages: &[fedml_proto::StorageUsage]) -> crate::output::TextTable {
+    let mut t = table(&["User", "Objects", "Size", "Stored", "Saved"]);
+    for u in usages {
+        let saved = u.logical_bytes.saturating_sub(u.stored_bytes);
+        let share = if u.logical_bytes > 0 { saved as f64 * 100.0 / u.logical_bytes as f64 } else { 0.0 };
+        t.row([
+            u.user.clone(),
+            u.objects.to_string(),
+            human_size(u.logical_bytes),
+            human_size(u.stored_bytes),
+            format!("{} ({share:.1}%)", human_size(saved)),
+        ]);
+    }
+    t
 }

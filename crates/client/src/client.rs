@@ -188,6 +188,10 @@ impl Client {
         self.call(Method::POST, &path, Some(req)).await
     }
 
+    pub async fn storage_usage(&self) -> Result<fedml_proto::StorageUsage> {
+        self.call::<(), _>(Method::GET, "/api/v1/usage", None).await
+    }
+
     pub async fn abort_upload(&self, upload_id: &str) -> Result<bool> {
         let path = format!("/api/v1/uploads/{}", encode_segment(upload_id));
         self.call::<(), _>(Method::DELETE, &path, None).await

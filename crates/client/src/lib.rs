@@ -164,8 +164,9 @@ pub struct UploadOptions {
     pub progress_desc: Option<String>,
     /// Count progress into this (hidden) bar instead of drawing one.
     pub progress_bar: Option<ProgressBar>,
-    /// Store a file as content-defined chunks in packs: only the chunks the caller's store lacks
-    /// are sent, and an interrupted upload run again sends only the rest.
+    /// Store a file as content-defined chunks in packs (the default): only the chunks the
+    /// caller's store lacks are sent, and an interrupted upload run again sends only the rest.
+    /// `false` stores it as one blob, as before the content store.
     pub dedup: bool,
 }
 
@@ -183,7 +184,7 @@ impl Default for UploadOptions {
             out_progress_to_err: true,
             progress_desc: None,
             progress_bar: None,
-            dedup: false,
+            dedup: true,
         }
     }
 }
@@ -449,6 +450,18 @@ pub fn update_storage_metadata_with(data_name: &str, edit: &EditObject, target: 
 pub fn list_storage_objects(api_key: Option<&str>) -> FedMLResponse<Vec<ObjectMeta>> {
     let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
     list_storage_objects_with(&target)
+}
+
+/// What the caller's objects hold (`logical_bytes`) and what the server's stores really hold
+/// for them (`stored_bytes`: data shared between objects, or between versions, counted once).
+pub fn storage_usage_with(target: &Target) -> FedMLResponse<fedml_proto::StorageUsage> {
+    let result = (|| {
+        let client = target.client()?;
+        block_on(client.storage_usage())
+    })();
+    FedMLResponse::from_result(result, |u| {
+        format!("{} objects, {} bytes, {} bytes stored", u.objects, u.logical_bytes, u.stored_bytes)
+    })
 }
 
 pub fn list_storage_objects_with(target: &Target) -> FedMLResponse<Vec<ObjectMeta>> {

@@ -154,6 +154,21 @@ impl PackIndex {
     }
 }
 
+/// Checks a whole pack blob: a well-formed index of exactly its data, every chunk's bytes
+/// matching its id. Answers the index, or what is wrong.
+pub fn verify_pack(body: &[u8]) -> Result<PackIndex, String> {
+    let index = PackIndex::decode_tail(body, body.len() as u64)?;
+    let mut at = 0usize;
+    for (i, chunk) in index.chunks.iter().enumerate() {
+        let end = at + chunk.len as usize;
+        if chunk_id(&body[at..end]) != chunk.id {
+            return Err(format!("chunk {} of {} (bytes {at}..{end}) does not match its id", i + 1, index.chunks.len()));
+        }
+        at = end;
+    }
+    Ok(index)
+}
+
 /// Whether `text` is a chunk or pack id: 64 lowercase hex digits.
 pub fn is_hex_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -346,6 +361,13 @@ mod tests {
         assert!(PackIndex::decode_tail(&tail[1..], size).is_err());
         assert!(PackIndex::decode_tail(&tail[..tail.len() - 1], size).is_err());
         assert!(is_hex_id(&index.pack_id()));
+        let data = bytes(20_000, 4);
+        let whole = PackIndex { chunks: vec![IndexEntry { id: chunk_id(&data), len: data.len() as u32 }] };
+        let mut pack = data.clone();
+        pack.extend_from_slice(&whole.encode());
+        assert_eq!(verify_pack(&pack), Ok(whole));
+        pack[123] ^= 1;
+        assert!(verify_pack(&pack).is_err_and(|why| why.contains("chunk 1 of 1")));
         const { assert!(MAX_PACK_SIZE - MAX_PACK_DATA <= INDEX_SUFFIX) };
     }
 }

@@ -287,3 +287,14 @@ pub struct UserInfo {
     pub stored_bytes: u64,
     pub active_keys: u64,
 }
+
+/// `GET /api/v1/usage` (the caller) and `GET /api/v1/admin/usage` (every user): the bytes of the
+/// objects (`logical_bytes`, what downloads give) and the bytes the stores really hold for them
+/// (`stored_bytes`: each blob, and each pack once however many objects share it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageUsage {
+    pub user: String,
+    pub objects: u64,
+    pub logical_bytes: u64,
+    pub stored_bytes: u64,
+}

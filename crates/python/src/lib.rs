@@ -142,7 +142,7 @@ fn fedml_login(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
 
 #[pyfunction]
 #[pyo3(signature = (data_path, api_key=None, service="R2".to_string(), name=None, description=None, metadata=None,
-    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None, dedup=false))]
+    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None, dedup=true))]
 #[allow(clippy::too_many_arguments)]
 fn upload(
     py: Python<'_>,

@@ -18,7 +18,7 @@ use axum::routing::{get, post, put};
 use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DownloadTicket, EditObject, Envelope, Identity, KeyInfo,
-    NewKey, ObjectMeta, ObjectPage, PartUrl, PartUrlsRequest, ResponseCode, UploadSession, UserInfo,
+    NewKey, ObjectMeta, ObjectPage, PartUrl, PartUrlsRequest, ResponseCode, StorageUsage, UploadSession, UserInfo,
 };
 use serde::Deserialize;
 use serde::Serialize;
@@ -53,6 +53,8 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/objects/{name}/download", get(handle_download))
         .route("/api/v1/keys", get(handle_list_keys).post(handle_create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(handle_revoke_key))
+        .route("/api/v1/usage", get(handle_usage))
+        .route("/api/v1/admin/usage", get(handle_usages))
         .route("/api/v1/admin/users", get(handle_list_users))
         .route("/api/v1/admin/users/{name}/keys", get(handle_user_keys))
         .route("/blob/v1/{service}/part/{upload_id}/{part}", put(handle_put_part))
@@ -282,6 +284,16 @@ async fn handle_revoke_key(State(p): State<AppState>, caller: Caller, ApiPath(id
     Ok(Reply(message.into(), revoked))
 }
 
+async fn handle_usage(State(p): State<AppState>, caller: Caller) -> ApiResult<StorageUsage> {
+    let usage = p.storage_usage(&caller).await?;
+    Ok(Reply(format!("{} objects", usage.objects), usage))
+}
+
+async fn handle_usages(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<StorageUsage>> {
+    let usages = p.storage_usages(&caller).await?;
+    Ok(Reply(format!("{} users", usages.len()), usages))
+}
+
 async fn handle_list_users(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<UserInfo>> {
     let users = p.users(&caller).await?;
     Ok(Reply(format!("{} users", users.len()), users))
@@ -398,22 +410,25 @@ async fn handle_put_pack(
     Ok(response)
 }
 
-/// Serves a packed file whole, read from its packs in order (whatever the store).
+/// Serves a packed file, whole or the byte range asked for (as a blob is served), read from its
+/// packs in order whatever the store.
 async fn handle_get_assembled(
     State(p): State<AppState>,
     ApiPath((service, owner, blob)): ApiPath<(String, String, String)>,
     ApiQuery(sig): ApiQuery<Signature>,
+    headers: HeaderMap,
 ) -> Result<Response, Error> {
     let key = format!("{owner}/{blob}");
     p.check_assembled_signature(&crate::platform::assembled_path(&service, &key), sig.exp, sig.sig.as_deref())
         .map_err(signature_error)?;
-    let (size, stream) = p.read_assembled(&service, &key).await?;
+    let (size, etag, content) = p.assembled(&service, &key).await?;
+    let range = match crate::blobs::serve::plan(&headers, size, &etag) {
+        Ok(range) => range,
+        Err(refusal) => return Ok(refusal),
+    };
+    let stream = p.read_assembled(&service, content, range)?;
     let body = Body::from_stream(futures_util::StreamExt::map(stream, |r| r.map_err(std::io::Error::other)));
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    let response = crate::blobs::serve::respond(&headers, range, size, &etag, body);
     Ok(crate::observe::count_served(&p, response))
 }
 

@@ -13,8 +13,10 @@ fn the_collector_drains_a_backlog_larger_than_one_pass() {
     let file = work.path().join("f");
     for round in 0..3 {
         std::fs::write(&file, bytes(1000 + round, round as u64)).expect("write");
+        // One blob per version: what this test counts (packs are collected in `dedup`).
         let mut o = upload_opts(server.admin(), "kept");
         o.overwrite = true;
+        o.dedup = false;
         assert!(fedml_client::upload_with(&file, &o).is_success());
     }
     assert_eq!(server.blob_files().len(), 3, "two replaced versions wait out their grace period");

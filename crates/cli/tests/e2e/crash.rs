@@ -99,12 +99,24 @@ fn digest_of(path: &Path) -> Version {
 }
 
 /// Writes a fresh source for an upload under `at`: a small file, a multi-part file (more than
-/// the 8 MiB part size) or a small tree (sometimes with a multi-part file inside).
+/// the 8 MiB part size) or a small tree (sometimes with a multi-part file inside). A third of the
+/// files are one of a few shared contents, or one of them with a few bytes changed: uploaded
+/// under several names, overwritten and deleted, their packs are shared between objects.
 fn make_source(rng: &mut Rng, at: &Path) -> Version {
     let seed = rng.next();
     let roll = rng.below(100);
     let label;
-    if roll < 55 {
+    if roll < 35 {
+        let shared = rng.below(3);
+        let mut data = bytes((5 << 20) + (shared as usize) * (3 << 20), 9000 + shared);
+        let edited = rng.chance(50);
+        if edited {
+            let at = rng.below(data.len() as u64 - 16) as usize;
+            data[at..at + 16].copy_from_slice(&bytes(16, seed));
+        }
+        std::fs::write(at, &data).expect("write source");
+        label = format!("shared content {shared}{}", if edited { ", edited" } else { "" });
+    } else if roll < 55 {
         let len = rng.below(256 << 10) as usize;
         std::fs::write(at, bytes(len, seed)).expect("write source");
         label = format!("file of {len} bytes");
@@ -355,7 +367,9 @@ fn verify(target: &Target, known: &mut BTreeMap<String, Knowledge>, work: &Path,
 
 /// What the catalogue references and holds open, read from its database directly.
 struct CatalogueView {
+    /// The blobs the catalogue references: objects stored as one blob, and packs.
     blob_keys: BTreeSet<String>,
+    objects: usize,
     open_sessions: Vec<(String, i64)>,
     store_upload_ids: Vec<String>,
     garbage: i64,
@@ -367,13 +381,19 @@ fn catalogue_view(database_url: &str) -> CatalogueView {
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(database_url).await.expect("catalogue");
-        let blob_keys = sqlx::query("SELECT blob_key FROM objects")
-            .fetch_all(&pool)
+        let blob_keys =
+            sqlx::query("SELECT blob_key FROM objects WHERE content IS NULL UNION ALL SELECT blob_key FROM packs")
+                .fetch_all(&pool)
+                .await
+                .expect("objects")
+                .iter()
+                .map(|r| r.get::<String, _>("blob_key"))
+                .collect();
+        let objects = sqlx::query("SELECT COUNT(*) AS n FROM objects")
+            .fetch_one(&pool)
             .await
             .expect("objects")
-            .iter()
-            .map(|r| r.get::<String, _>("blob_key"))
-            .collect();
+            .get::<i64, _>("n") as usize;
         let sessions = sqlx::query("SELECT id, state, expires_at, store_upload_id FROM uploads")
             .fetch_all(&pool)
             .await
@@ -391,7 +411,7 @@ fn catalogue_view(database_url: &str) -> CatalogueView {
             .expect("garbage")
             .get::<i64, _>("n");
         pool.close().await;
-        CatalogueView { blob_keys, open_sessions, store_upload_ids, garbage }
+        CatalogueView { blob_keys, objects, open_sessions, store_upload_ids, garbage }
     })
 }
 
@@ -521,7 +541,7 @@ fn kill_9_during_a_workload_loses_nothing_acknowledged_and_leaves_no_orphans() {
         let (expected, stored) = stored_vs_referenced(&backend, &data_dir, &view, &mut unreachable);
         let settled = view.open_sessions.is_empty() && view.garbage == 0 && expected == stored;
         if settled {
-            assert_eq!(view.blob_keys.len(), known.values().filter(|k| k.acked.is_some()).count());
+            assert_eq!(view.objects, known.values().filter(|k| k.acked.is_some()).count());
             if !unreachable.is_empty() {
                 println!("{} parts of s3s-fs completions cut short by the kill: {unreachable:?}", unreachable.len());
             }
@@ -624,7 +644,7 @@ fn sqlite_recovers_from_a_kill_mid_transaction() {
     let second = ServerProcess::start(&flags, &log);
     let view = catalogue_view(&format!("sqlite://{}", db.display()));
     assert_eq!(view.garbage, 0, "rows of the killed transaction are visible");
-    assert_eq!(view.blob_keys.len(), 1, "the committed object must survive");
+    assert_eq!(view.objects, 1, "the committed object must survive");
     let work = scratch.path().join("work");
     for (i, s) in [&first, &second].into_iter().enumerate() {
         let dest = work.join(format!("d{i}"));

@@ -75,10 +75,17 @@ fn only_new_bytes_travel_and_never_across_users() {
     println!("same bytes, second name: sent {} of {}", copy.sent_bytes, copy.read_bytes);
     assert!((copy.sent_bytes as f64) < v2.len() as f64 * 0.005, "{copy:?}");
 
+    // What it costs: two objects of v2's size, stored about once.
+    let usage = fedml_client::storage_usage_with(&alice).data.expect("usage");
+    assert_eq!((usage.objects, usage.logical_bytes), (2, 2 * v2.len() as u64), "{usage:?}");
+    assert!(usage.stored_bytes >= v2.len() as u64 && usage.stored_bytes < v2.len() as u64 * 11 / 10, "{usage:?}");
+
     // Another user's upload of the same bytes sends all of them, and learns nothing.
     let theirs = upload(&bob, &path, "model.bin", false);
     assert!(theirs.sent_bytes >= v2.len() as u64 && theirs.stored_bytes == 0, "{theirs:?}");
 
+    let theirs_usage = fedml_client::storage_usage_with(&bob).data.expect("usage");
+    assert!(theirs_usage.stored_bytes >= v2.len() as u64, "bob's store holds his own copy: {theirs_usage:?}");
     downloads_as(&alice, "model.bin", &v2);
     downloads_as(&alice, "copy.bin", &v2);
     downloads_as(&bob, "model.bin", &v2);
@@ -113,18 +120,20 @@ fn an_interrupted_upload_resumes_sending_only_the_rest() {
         .output()
         .expect("login");
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
-    // Killed (SIGKILL: no chance to clean up) once about half of it is stored.
+    // Killed (SIGKILL: no chance to clean up) once about half of it is on its way: five of its
+    // twelve packs announced, one at a time.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
-        .args(["storage", "upload", path.to_str().expect("path"), "--dedup", "--no-progress", "--parallel", "1"])
+        .args(["storage", "upload", path.to_str().expect("path"), "--no-progress", "--parallel", "1"])
         .env("FEDML_CONFIG_DIR", &config)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("upload");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let stored: u64 = server.blob_files().iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-        if stored >= 40 << 20 || std::time::Instant::now() > deadline {
+        let announced = catalogue_count(&server, "SELECT COUNT(*) AS n FROM packs");
+        assert!(std::time::Instant::now() < deadline, "the upload never got going");
+        if announced >= 6 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -245,4 +254,121 @@ fn completions_that_lie_about_packs_or_segments_are_refused() {
     assert_eq!(listed.iter().map(|o| o.data_name.as_str()).collect::<Vec<_>>(), vec!["mine.bin"]);
     downloads_as(&server.target(&key), "mine.bin", &data);
     downloads_as(&server.target(&other), "theirs.bin", &data);
+}
+
+#[test]
+fn fsck_checks_every_pack_against_its_index() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let path = work.path().join("w.bin");
+    std::fs::write(&path, bytes(3 << 20, 31)).expect("write");
+    let target = server.admin();
+    upload(&target, &path, "weights.bin", false);
+    upload(&target, &path, "same-weights.bin", false);
+    let flags = server.backend.server_flags(&server.data_dir);
+    let fsck = |deep: bool| {
+        let mut args = vec!["fsck".to_string(), "-o".into(), "json".into()];
+        if deep {
+            args.push("--deep".into());
+        }
+        args.extend(flags.iter().cloned());
+        let out = fedml_admin(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (out.status.code(), report)
+    };
+    let (code, report) = fsck(true);
+    assert_eq!(code, Some(0), "a healthy store: {report}");
+    assert_eq!(report["data"]["objects_checked"], 1, "one pack for both objects: {report}");
+    let Backend::Embedded = server.backend else { return };
+    // One flipped byte in the pack: only the deep check, which reads the pack against its
+    // index, sees it, and names an object that reads it.
+    let pack = server.blob_files().into_iter().next().expect("the pack");
+    let mut data = std::fs::read(&pack).expect("read");
+    data[4321] ^= 0x10;
+    std::fs::write(&pack, &data).expect("flip");
+    assert_eq!(fsck(false).0, Some(0));
+    let (code, report) = fsck(true);
+    assert_eq!(code, Some(1), "{report}");
+    let problem = &report["data"]["problems"][0];
+    assert_eq!(problem["problem"], "wrong_checksum", "{report}");
+    assert!(problem["object"] == "same-weights.bin" || problem["object"] == "weights.bin", "{report}");
+    assert!(problem["found_checksum"].as_str().is_some_and(|f| f.contains("does not match")), "{report}");
+    // And a download refuses the damaged bytes.
+    let dest = tempfile::tempdir().expect("tmp");
+    let got = fedml_client::download_with("weights.bin", &download_opts(target.clone(), dest.path()));
+    assert!(!got.is_success(), "{}", got.message);
+    assert!(got.message.contains("checksum"), "{}", got.message);
+}
+
+/// Runs statements on a catalogue no server is using.
+fn offline_sql(database_url: &str, statements: &[&str]) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(database_url).await.expect("catalogue");
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&mut conn).await.expect(statement);
+        }
+        conn.close().await.expect("close");
+    });
+}
+
+/// Objects of the release before the content store (one blob each: a file, a directory as its
+/// ZIP; its catalogue at schema 5) keep listing, downloading and deleting once the server is
+/// upgraded, and a new version of one is stored packed beside them.
+#[test]
+fn objects_stored_before_the_content_store_survive_the_upgrade() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let file = bytes(5 << 20, 41);
+    let path = work.path().join("old.bin");
+    std::fs::write(&path, &file).expect("write");
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+    let old = |name: &str| fedml_client::UploadOptions { dedup: false, ..upload_opts(server.admin(), name) };
+    assert!(fedml_client::upload_with(&path, &old("old.bin")).is_success());
+    assert!(fedml_client::upload_with(&tree, &old("old-tree")).is_success());
+    assert!(fedml_client::upload_with(&path, &old("old-copy.bin")).is_success());
+    let before = fedml_client::list_storage_objects_with(&server.admin()).data.expect("list");
+    // The catalogue as that release left it: schema 5, nothing of the content store.
+    let server = server.restart(|url| {
+        offline_sql(
+            url,
+            &[
+                "DROP TABLE pack_samples",
+                "DROP TABLE object_packs",
+                "DROP TABLE pack_pins",
+                "DROP TABLE packs",
+                "DROP INDEX objects_blob",
+                "ALTER TABLE objects DROP COLUMN content",
+                "ALTER TABLE uploads DROP COLUMN layout",
+                "DELETE FROM schema_version WHERE version = 6",
+            ],
+        )
+    });
+    let target = server.admin();
+    let mut after = fedml_client::list_storage_objects_with(&target).data.expect("list");
+    let strip = |list: &mut Vec<fedml_proto::ObjectMeta>| list.iter_mut().for_each(|o| o.download_url = None);
+    let mut before = before;
+    strip(&mut before);
+    strip(&mut after);
+    assert_eq!(after, before, "the upgrade lists the same objects");
+    downloads_as(&target, "old.bin", &file);
+    let dest = work.path().join("out");
+    assert!(fedml_client::download_with("old-tree", &download_opts(target.clone(), &dest)).is_success());
+    assert_same_tree(&tree, &dest.join("old-tree"));
+    // A new version of an old object is stored packed; the old blob goes to the collector.
+    let v2 = edited(&file, 3);
+    std::fs::write(&path, &v2).expect("write");
+    let moved = upload(&target, &path, "old.bin", true);
+    assert!(moved.sent_bytes >= v2.len() as u64, "nothing of a blob is reused: {moved:?}");
+    downloads_as(&target, "old.bin", &v2);
+    assert!(fedml_client::delete_with("old-copy.bin", None, &target).is_success());
+    assert!(fedml_client::delete_with("old-tree", None, &target).is_success());
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    let left = unreferenced_files(&server);
+    assert!(left.is_empty(), "left: {left:?}");
+    downloads_as(&target, "old.bin", &v2);
 }

@@ -361,6 +361,11 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     let gone = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/packed.bin", key, None);
     assert_eq!(gone.status, 200, "{}", gone.body);
 
+    let usage = c.call("get", "/api/v1/usage", "/api/v1/usage", key, None);
+    assert_eq!(usage.status, 200, "{}", usage.body);
+    let usages = c.call("get", "/api/v1/admin/usage", "/api/v1/admin/usage", key, None);
+    assert_eq!(usages.status, 200, "{}", usages.body);
+
     // A second object through the SDK, and a session that is aborted.
     let work = tempfile::tempdir().expect("tmp");
     std::fs::write(work.path().join("two.bin"), bytes(1000, 3)).expect("write");

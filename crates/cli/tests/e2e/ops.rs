@@ -46,8 +46,10 @@ fn fsck(flags: &[String], deep: bool) -> (Option<i32>, Value) {
     (out.status.code(), json(&out))
 }
 
+/// Stores `file` as one blob: what the backup's blob list and fsck's damage checks here count,
+/// one per object (packs are checked in `dedup`).
 fn upload(target: fedml_client::Target, file: &Path, name: &str) {
-    let r = fedml_client::upload_with(file, &upload_opts(target, name));
+    let r = fedml_client::upload_with(file, &fedml_client::UploadOptions { dedup: false, ..upload_opts(target, name) });
     assert_eq!(r.code, ResponseCode::Success, "upload {name}: {}", r.message);
 }
 

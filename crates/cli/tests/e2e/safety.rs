@@ -148,11 +148,13 @@ fn the_collector_reclaims_deleted_and_replaced_blobs() {
     let work = tempfile::tempdir().expect("tmp");
     let file = work.path().join("f.bin");
     std::fs::write(&file, bytes(1 << 20, 9)).expect("write");
-    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "a")).is_success());
-    assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "b")).is_success());
+    // Objects stored as one blob each (packs, shared between the two, are collected in `dedup`).
+    let blob = |name: &str| fedml_client::UploadOptions { dedup: false, ..upload_opts(server.admin(), name) };
+    assert!(fedml_client::upload_with(&file, &blob("a")).is_success());
+    assert!(fedml_client::upload_with(&file, &blob("b")).is_success());
     assert_eq!(server.blob_files().len(), 2);
 
-    let mut over = upload_opts(server.admin(), "a");
+    let mut over = blob("a");
     over.overwrite = true;
     assert!(fedml_client::upload_with(&file, &over).is_success());
     // The replaced blob is reclaimed at the next collection (here: the one a delete triggers).

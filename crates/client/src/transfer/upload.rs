@@ -111,10 +111,11 @@ pub async fn upload(
         Err(e) => Err(e),
     };
     bar.finish_and_clear();
-    // What a packed upload sent stays pinned by its session until it expires, so that running
-    // the same upload again sends only the rest — unless the data itself was refused (a file
-    // that changed, a bad request): then nothing of it is worth keeping.
-    let keep = packed && matches!(&result, Err(e) if !matches!(e, ClientError::Failure(_)) || is_cancel(e));
+    // A packed upload cancelled (Ctrl-C) keeps what it sent: its session pins it until it
+    // expires, so that running the same upload again sends only the rest. Any other failure
+    // ends the session — unless the server cannot be reached to end it (the network gone, the
+    // server down), which leaves it for the same resume; so does a client killed outright.
+    let keep = packed && matches!(&result, Err(e) if is_cancel(e));
     if result.is_err() && !keep {
         // Best effort: the collector reclaims the session at its expiry otherwise.
         let _ = client.abort_upload(&session.upload_id).await;

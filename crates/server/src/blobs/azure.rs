@@ -308,6 +308,10 @@ impl AzureStore {
         self.remove(&self.path(blob_key)).await
     }
 
+    pub(super) async fn read_small(&self, blob_key: &str) -> Result<Vec<u8>, BlobError> {
+        objects::read(self.store.as_ref(), &self.path(blob_key)).await
+    }
+
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
         objects::checksum(self.store.as_ref(), &self.path(blob_key)).await
     }

@@ -332,6 +332,13 @@ impl GcsStore {
         self.remove(&self.name(blob_key)).await
     }
 
+    pub(super) async fn read_small(&self, blob_key: &str) -> Result<Vec<u8>, BlobError> {
+        let request =
+            self.json.http().get(cloud::with_query(&self.object_url(&self.name(blob_key)), &[("alt", "media")]));
+        let response = self.json.send(request, &self.token().await?).await?;
+        Ok(response.bytes().await.map_err(|e| BlobError::Store(e.to_string()))?.to_vec())
+    }
+
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
         let request =
             self.json.http().get(cloud::with_query(&self.object_url(&self.name(blob_key)), &[("alt", "media")]));

@@ -127,18 +127,30 @@ impl LocalStore {
         format!("{}{path}?{}", self.public_url, self.signer.sign("PUT", &path, expires))
     }
 
-    /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written beside
-    /// it, flushed, then linked into place, so the blob appears whole or not at all and bytes
-    /// already there never change (the same pack sent twice keeps the first). Answers the
-    /// CRC-32C of what arrived (the ETag the client checks).
+    /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written into
+    /// `staging/<its name>` under an exclusive lock (a second request for the same pack meanwhile
+    /// is told to wait), flushed, then linked into place, so the blob appears whole or not at
+    /// all and bytes already there never change (the same pack sent twice keeps the first).
+    /// Removing the pack ([`LocalStore::remove`]) removes that staging file too, so a server
+    /// killed mid-write leaves nothing the collector does not find. Answers the CRC-32C of what
+    /// arrived (the ETag the client checks).
     pub async fn write_pack<S, E>(&self, blob_key: &str, size: u64, mut body: S) -> Result<u32, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
-        let temp = self.root.join("staging").join(format!("pack-{}", crate::keys::random_hex(12)));
-        let file = Arc::new(std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?);
+        let temp = self.staging_path(Self::upload_id_of(blob_key));
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&temp)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BlobError::Busy("another request is sending this pack right now; send it again".into()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        file.set_len(0)?;
+        let file = Arc::new(file);
         let written = async {
             let mut crc = 0u32;
             let mut at = 0u64;
@@ -179,7 +191,9 @@ impl LocalStore {
             Ok(crc)
         }
         .await;
+        // Still under the lock: the next request for this pack starts from a fresh file.
         let _ = std::fs::remove_file(&temp);
+        drop(file);
         written
     }
 

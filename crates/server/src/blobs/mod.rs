@@ -17,7 +17,7 @@ mod inventory;
 mod local;
 mod objects;
 mod s3;
-mod serve;
+pub mod serve;
 
 use std::io;
 
@@ -231,6 +231,23 @@ impl BlobStore {
             BlobStore::S3(s3) => s3.checksum(blob_key).await,
             BlobStore::Gcs(gcs) => gcs.checksum(blob_key).await,
             BlobStore::Azure(azure) => azure.checksum(blob_key).await,
+        }
+    }
+
+    /// A small blob's bytes, whole (a pack, for `fedml admin fsck --deep`).
+    pub async fn read_small(&self, blob_key: &str) -> Result<Vec<u8>, BlobError> {
+        match self {
+            BlobStore::Local(local) => {
+                let path = local.object_path(blob_key).ok_or(BlobError::NotFound)?;
+                match tokio::fs::read(&path).await {
+                    Ok(bytes) => Ok(bytes),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::NotFound),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            BlobStore::S3(s3) => s3.read_small(blob_key).await,
+            BlobStore::Gcs(gcs) => gcs.read_small(blob_key).await,
+            BlobStore::Azure(azure) => azure.read_small(blob_key).await,
         }
     }
 

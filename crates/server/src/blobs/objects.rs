@@ -18,6 +18,11 @@ pub(super) async fn checksum<S: ObjectStore>(store: &S, path: &Path) -> Result<S
     Ok(format!("{}{}", fedml_proto::checksum::PREFIX, hasher.finalize().to_hex()))
 }
 
+/// The bytes of the blob at `path`, whole.
+pub(super) async fn read<S: ObjectStore>(store: &S, path: &Path) -> Result<Vec<u8>, BlobError> {
+    Ok(store.get(path).await?.bytes().await?.to_vec())
+}
+
 /// The size of the blob at `path`; `None` when there is none.
 pub(super) async fn size<S: ObjectStore>(store: &S, path: &Path) -> Result<Option<u64>, BlobError> {
     match store.head(path).await {

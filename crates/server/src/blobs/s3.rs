@@ -152,6 +152,10 @@ impl S3Store {
         Ok(self.store.head(&path).await?.size)
     }
 
+    pub(super) async fn read_small(&self, blob_key: &str) -> Result<Vec<u8>, BlobError> {
+        super::objects::read(self.store.as_ref(), &self.path(blob_key)).await
+    }
+
     pub(super) async fn checksum(&self, blob_key: &str) -> Result<String, BlobError> {
         super::objects::checksum(self.store.as_ref(), &self.path(blob_key)).await
     }

@@ -129,39 +129,55 @@ impl LocalStore {
         let len = file.metadata().await?.len();
         // Blobs never change once written, so the key names the content: a strong validator.
         let etag = format!("\"{}\"", blob_key.rsplit('/').next().unwrap_or(blob_key));
-        let (status, first, count) = match answer(request, len, &etag) {
-            RangeAnswer::Whole => (StatusCode::OK, 0, len),
-            RangeAnswer::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
-            RangeAnswer::Unsatisfiable => {
-                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                let h = response.headers_mut();
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                    h.insert(header::CONTENT_RANGE, v);
-                }
-                h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-                return Ok(response);
-            }
+        let (first, count) = match plan(request, len, &etag) {
+            Ok(range) => range,
+            Err(refusal) => return Ok(refusal),
         };
         if first > 0 {
             file.seek(std::io::SeekFrom::Start(first)).await?;
         }
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
-        let mut response = Response::new(Body::from_stream(stream));
-        *response.status_mut() = status;
-        let h = response.headers_mut();
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, v);
-        }
-        if status == StatusCode::PARTIAL_CONTENT
-            && let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{}/{len}", first + count - 1))
-        {
-            h.insert(header::CONTENT_RANGE, v);
-        }
-        Ok(response)
+        Ok(respond(request, (first, count), len, &etag, Body::from_stream(stream)))
     }
+}
+
+/// The bytes `(first, count)` a GET of content of `len` bytes (ETag `etag`) is to answer, or the
+/// 416 answer to a range that lies outside it.
+pub fn plan(request: &HeaderMap, len: u64, etag: &str) -> Result<(u64, u64), Response> {
+    match answer(request, len, etag) {
+        RangeAnswer::Whole => Ok((0, len)),
+        RangeAnswer::Part { first, last } => Ok((first, last - first + 1)),
+        RangeAnswer::Unsatisfiable => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let h = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            Err(response)
+        }
+    }
+}
+
+/// The answer carrying `body`, the bytes [`plan`] chose: 200 for the whole content, else 206
+/// with its `Content-Range`.
+pub fn respond(request: &HeaderMap, (first, count): (u64, u64), len: u64, etag: &str, body: Body) -> Response {
+    let partial = !matches!(answer(request, len, etag), RangeAnswer::Whole);
+    let mut response = Response::new(body);
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    if partial && let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{}/{len}", first + count.max(1) - 1)) {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -24,13 +24,15 @@ pub struct BlobReference {
 }
 
 /// Objects stored as one blob, and the stored packs objects read (named after the first object
-/// that reads each; a pack has no checksum of its own to check).
+/// that reads each; their "checksum" is `pack:<pack id>`: a pack is checked against its own
+/// index, see `ops::fsck`).
 const REFERENCED_BLOBS: &str = "SELECT service, blob_key, size, checksum, owner, object FROM ( \
      SELECT objects.service AS service, objects.blob_key AS blob_key, objects.size AS size, \
        objects.checksum AS checksum, users.name AS owner, objects.name AS object \
        FROM objects JOIN users ON users.id = objects.owner_id WHERE objects.content IS NULL \
      UNION ALL \
-     SELECT packs.service AS service, packs.blob_key AS blob_key, packs.size AS size, '' AS checksum, \
+     SELECT packs.service AS service, packs.blob_key AS blob_key, packs.size AS size, \
+       'pack:' || packs.hash AS checksum, \
        users.name AS owner, MIN(objects.name) AS object \
        FROM packs JOIN users ON users.id = packs.owner_id \
        JOIN object_packs ON object_packs.pack_key = packs.blob_key JOIN objects ON objects.id = object_packs.object_id \

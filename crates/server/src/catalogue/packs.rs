@@ -63,7 +63,43 @@ fn pack_from_row(row: &sqlx::any::AnyRow, existed: bool) -> Result<PackRecord> {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Per user `u`: objects, their bytes, and the bytes their blobs and stored packs take.
+const STORAGE_USAGE: &str = "SELECT u.name AS name, \
+      (SELECT COUNT(*) FROM objects WHERE owner_id = u.id) AS objects, \
+      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id) AS logical_bytes, \
+      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id AND content IS NULL) \
+        AS blob_bytes, \
+      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM packs WHERE owner_id = u.id AND state = 'stored') \
+        AS pack_bytes \
+    FROM users u";
+
+fn storage_usage_from_row(row: &sqlx::any::AnyRow) -> Result<fedml_proto::StorageUsage> {
+    let count = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64);
+    Ok(fedml_proto::StorageUsage {
+        user: row.try_get("name")?,
+        objects: count("objects")?,
+        logical_bytes: count("logical_bytes")?,
+        stored_bytes: count("blob_bytes")? + count("pack_bytes")?,
+    })
+}
+
 impl Catalogue {
+    /// What one user's objects hold, and what the stores hold for them.
+    pub async fn storage_usage(&self, user_id: &str) -> Result<fedml_proto::StorageUsage> {
+        let row = sqlx::query(AssertSqlSafe(format!("{STORAGE_USAGE} WHERE u.id = $1")))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(CatalogueError::NotFound)?;
+        storage_usage_from_row(&row)
+    }
+
+    /// [`Catalogue::storage_usage`] of every user, by name.
+    pub async fn storage_usages(&self) -> Result<Vec<fedml_proto::StorageUsage>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("{STORAGE_USAGE} ORDER BY u.name"))).fetch_all(&self.pool).await?;
+        rows.iter().map(storage_usage_from_row).collect()
+    }
+
     /// Locks the session's row while it is open (else [`CatalogueError::Moved`]) and then its
     /// owner's: the order every pack transaction takes them in.
     async fn lock_open_session(&self, tx: &mut Tx, upload: &UploadRecord) -> Result<()> {

@@ -261,6 +261,9 @@ pub async fn fsck(
     Ok(report)
 }
 
+/// How the catalogue's inventory writes a pack's "checksum": its id.
+const PACK_CHECKSUM: &str = "pack:";
+
 async fn check_reference(
     catalogue: &Catalogue,
     store: &BlobStore,
@@ -280,6 +283,39 @@ async fn check_reference(
         Some(found_size) if found_size != size => {
             problems.push(Problem::WrongSize { service, owner, object, blob_key, size, found_size });
         }
+        Some(_) if deep && checksum.starts_with(PACK_CHECKSUM) => match store.read_small(&blob_key).await {
+            Ok(body) => match fedml_proto::content::verify_pack(&body) {
+                Ok(index) if format!("{PACK_CHECKSUM}{}", index.pack_id()) == checksum => {}
+                Ok(index) => {
+                    let found_checksum = format!("{PACK_CHECKSUM}{}", index.pack_id());
+                    problems.push(Problem::WrongChecksum {
+                        service,
+                        owner,
+                        object,
+                        blob_key,
+                        checksum,
+                        found_checksum,
+                    });
+                }
+                Err(why) => {
+                    let found_checksum = format!("damaged: {why}");
+                    problems.push(Problem::WrongChecksum {
+                        service,
+                        owner,
+                        object,
+                        blob_key,
+                        checksum,
+                        found_checksum,
+                    });
+                }
+            },
+            Err(crate::blobs::BlobError::NotFound) => {
+                if catalogue.blob_in_use(&service, &blob_key).await? {
+                    problems.push(Problem::Missing { service, owner, object, blob_key, size });
+                }
+            }
+            Err(e) => problems.push(Problem::StoreUnreadable { service, error: e.to_string() }),
+        },
         Some(_) if deep && !checksum.is_empty() => match store.checksum(&blob_key).await {
             Ok(found_checksum) if found_checksum != checksum => {
                 problems.push(Problem::WrongChecksum { service, owner, object, blob_key, checksum, found_checksum });

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use fedml_proto::content::{
-    self, ContentTicket, FileContent, KnownPack, KnownRequest, Layout, NewPack, PackTicket, PacksRequest,
+    self, ContentTicket, FileContent, KnownPack, KnownRequest, Layout, NewPack, PackTicket, PacksRequest, Segment,
 };
 use fedml_proto::{CompleteUpload, CompletedUpload};
 use futures_util::stream::BoxStream;
@@ -132,6 +132,14 @@ impl Platform {
             e => e.into(),
         })?;
         let crc = store.write_pack(blob_key, pack.size, body).await?;
+        // The session may have ended while the bytes arrived, and the collector found nothing to
+        // remove yet: what was just linked into place would then be referenced by nothing.
+        if let Err(CatalogueError::NotFound) = self.catalogue.pack(blob_key).await {
+            let _ = self.store(service)?.delete(blob_key).await;
+            return Err(Error::NotFound(
+                "this pack is no longer wanted (its upload ended); start the upload again".into(),
+            ));
+        }
         Ok(format!("\"{crc:08x}\""))
     }
 
@@ -235,33 +243,50 @@ impl Platform {
         self.signer.verify("GET", path, exp, sig, now_secs())
     }
 
-    /// The bytes of the packed file whose object row names `blob_key` in `service`, segment after
-    /// segment, and its size.
-    pub async fn read_assembled(
-        &self,
-        service: &str,
-        blob_key: &str,
-    ) -> Result<(u64, BoxStream<'static, std::result::Result<Bytes, BlobError>>)> {
+    /// The packed file whose object row names `blob_key` in `service`: its size and a strong ETag
+    /// (its checksum), and a reader of any of its byte ranges (see [`Platform::read_assembled`]).
+    pub async fn assembled(&self, service: &str, blob_key: &str) -> Result<(u64, String, StoredContent)> {
         let gone = || Error::NotFound("the data behind this URL no longer exists".into());
         let record = self.catalogue.object_by_blob(service, blob_key).await.map_err(|e| match e {
             CatalogueError::NotFound => gone(),
             e => e.into(),
         })?;
         let content = record.content.ok_or_else(gone)?;
+        let etag = format!("\"{}\"", record.meta.checksum.trim_start_matches(fedml_proto::checksum::PREFIX));
+        Ok((record.meta.size, etag, content))
+    }
+
+    /// The bytes `first .. first + count` of a packed file, segment after segment.
+    pub fn read_assembled(
+        &self,
+        service: &str,
+        content: StoredContent,
+        (first, count): (u64, u64),
+    ) -> Result<BoxStream<'static, std::result::Result<Bytes, BlobError>>> {
         let store = self.store(service)?.clone();
         let http = self.http.clone();
         let service = service.to_string();
         let expires = now_secs() + self.lifetimes.download_secs;
-        let segments = content.segments.clone();
+        // The pieces of the segments that lie inside the range.
+        let end = first + count;
+        let mut at = 0u64;
+        let mut pieces = Vec::new();
+        for segment in &content.segments {
+            let (from, to) = (at.max(first), (at + segment.length).min(end));
+            if from < to {
+                pieces.push(Segment { pack: segment.pack, offset: segment.offset + (from - at), length: to - from });
+            }
+            at += segment.length;
+        }
         let packs = content.packs;
-        let stream = futures_util::stream::iter(segments)
+        let stream = futures_util::stream::iter(pieces)
             .then(move |segment| {
                 let key = packs.get(segment.pack as usize).cloned().unwrap_or_default();
                 let (store, http, service) = (store.clone(), http.clone(), service.clone());
                 async move { read_range(&store, &http, &service, &key, segment.offset, segment.length, expires).await }
             })
             .try_flatten();
-        Ok((record.meta.size, stream.boxed()))
+        Ok(stream.boxed())
     }
 
     /// A catalogue refusal of a pack request: the session moved on, or whatever else failed.

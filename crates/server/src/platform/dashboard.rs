@@ -210,6 +210,18 @@ impl Platform {
 
     // ---------------------------------------------------------------- administrators
 
+    /// What the caller's objects hold, and what the stores really hold for them (a pack shared
+    /// by several objects counted once).
+    pub async fn storage_usage(&self, caller: &Caller) -> Result<fedml_proto::StorageUsage> {
+        Ok(self.catalogue.storage_usage(&caller.user_id).await?)
+    }
+
+    /// [`Platform::storage_usage`] of every user (administrators only).
+    pub async fn storage_usages(&self, caller: &Caller) -> Result<Vec<fedml_proto::StorageUsage>> {
+        require_admin(caller)?;
+        Ok(self.catalogue.storage_usages().await?)
+    }
+
     /// Every user with what they store and their live keys (administrators only).
     pub async fn users(&self, caller: &Caller) -> Result<Vec<UserInfo>> {
         require_admin(caller)?;

@@ -236,6 +236,27 @@ impl TestServer {
         }
     }
 
+    /// Stops the server, runs `between` on its catalogue's URL (nothing is serving it then), and
+    /// starts it again on the same data directory, catalogue and stores.
+    pub fn restart(mut self, between: impl FnOnce(&str)) -> TestServer {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        between(&self.backend.database_url(&self.data_dir));
+        let dir = self._dir.take();
+        Self::launch(
+            self.backend.clone(),
+            self.data_dir.clone(),
+            self.lifetimes.clone(),
+            self.quota,
+            dir,
+            Some(self.admin_key.clone()),
+        )
+    }
+
     /// Runs a future on the server's runtime (for admin operations on its catalogue).
     pub fn block_on<F: std::future::Future + Send>(&self, f: F) -> F::Output
     where
@@ -501,6 +522,20 @@ pub fn catalogue_sql(server: &TestServer, sql: String) {
     });
 }
 
+/// The number a counting query (`SELECT COUNT(*) AS n …`) answers on the server's catalogue.
+pub fn catalogue_count(server: &TestServer, sql: &str) -> i64 {
+    let url = server.backend.database_url(&server.data_dir);
+    let sql = sql.to_string();
+    server.block_on(async move {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("catalogue reachable");
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.expect("SQL runs").get("n");
+        conn.close().await.expect("close");
+        n
+    })
+}
+
 /// Makes every blob the catalogue holds for later reclamation due now, as if the grace period
 /// (kept so that download URLs already handed out keep working) had passed. The load itself
 /// runs with the default grace: a shorter one would let the collector remove a replaced version
@@ -512,4 +547,24 @@ pub fn end_grace_period(server: &TestServer) {
 pub fn garbage_count(server: &TestServer) -> i64 {
     let catalogue = server.platform.catalogue.clone();
     server.block_on(async move { catalogue.garbage_count().await.expect("garbage") })
+}
+
+/// The blob files no object references (its blob, or a pack it reads), once nothing is in flight.
+pub fn unreferenced_files(server: &TestServer) -> Vec<PathBuf> {
+    let catalogue = server.platform.catalogue.clone();
+    let referenced: std::collections::BTreeSet<String> = server
+        .block_on(async move { catalogue.referenced_blobs().await.expect("inventory") })
+        .into_iter()
+        .map(|r| r.blob_key)
+        .collect();
+    server
+        .blob_files()
+        .into_iter()
+        .filter(|p| {
+            let mut c = p.components().rev().map(|c| c.as_os_str().to_string_lossy().into_owned());
+            let blob = c.next().unwrap_or_default();
+            let owner = c.next().unwrap_or_default();
+            !referenced.contains(&format!("{owner}/{blob}"))
+        })
+        .collect()
 }

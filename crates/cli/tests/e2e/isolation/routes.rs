@@ -90,6 +90,8 @@ const MATRIX: &[Row] = &[
     row("GET",    "/api/v1/keys",                                           [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/keys",                                           [Own,      No(403),   U,        U,        U]),
     row("DELETE", "/api/v1/keys/{id}",                                      [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/usage",                                          [Own,      Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/admin/usage",                                    [No(403),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/admin/users",                                    [No(403),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/admin/users/{name}/keys",                        [No(403),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/session",                                        [No(401),  No(401),   U,        U,        U]),
@@ -349,7 +351,9 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ("DELETE", "/api/v1/keys/{id}") => {
             [&w.alice_key, &w.alice_ro].map(|k| Req::new("DELETE", format!("/api/v1/keys/{}", key_id(k)), None)).into()
         }
-        ("GET", "/api/v1/admin/users") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/admin/users") | ("GET", "/api/v1/usage") | ("GET", "/api/v1/admin/usage") => {
+            vec![Req::new("GET", route, None)]
+        }
         ("GET", "/api/v1/admin/users/{name}/keys") => vec![Req::new("GET", "/api/v1/admin/users/alice/keys", None)],
         ("GET", "/api/v1/session") | ("DELETE", "/api/v1/session") => vec![Req::new(method_of(method), route, None)],
         ("POST", "/api/v1/session") => vec![Req { key_in: KeyIn::SignIn, ..Req::new("POST", route, Some(json!({}))) }],

@@ -55,7 +55,7 @@ def upload(
     progress_desc: Optional[str] = None,
     tag_list: Optional[Union[str, Sequence[str]]] = None,
     overwrite: bool = False,
-    dedup: bool = False,
+    dedup: bool = True,
 ) -> FedMLResponse[str]:
     """Uploads a file or a directory.
 
@@ -71,8 +71,9 @@ def upload(
         progress_desc: the text beside the bar (default "Uploading Package to Remote Storage").
         tag_list: tags, as a list or a comma-separated string.
         overwrite: replace an object of the same name (atomically) instead of failing.
-        dedup: store a file as content-defined chunks, sending only what the server does not
-            hold yet; an interrupted upload run again sends only the rest.
+        dedup: store a file as content-defined chunks (the default), sending only what the
+            server does not hold yet; an interrupted upload run again sends only the rest.
+            ``False`` stores it as one blob.
 
     Returns:
         ``data`` is the URL of the stored object.
