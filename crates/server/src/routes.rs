@@ -424,7 +424,7 @@ async fn handle_get_assembled(
     let (size, etag, content) = p.assembled(&service, &key).await?;
     let range = match crate::blobs::serve::plan(&headers, size, &etag) {
         Ok(range) => range,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(refusal.into_response()),
     };
     let stream = p.read_assembled(&service, content, range)?;
     let body = Body::from_stream(futures_util::StreamExt::map(stream, |r| r.map_err(std::io::Error::other)));

@@ -131,7 +131,7 @@ impl LocalStore {
         let etag = format!("\"{}\"", blob_key.rsplit('/').next().unwrap_or(blob_key));
         let (first, count) = match plan(request, len, &etag) {
             Ok(range) => range,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(refusal.into_response()),
         };
         if first > 0 {
             file.seek(std::io::SeekFrom::Start(first)).await?;
@@ -141,21 +141,27 @@ impl LocalStore {
     }
 }
 
-/// The bytes `(first, count)` a GET of content of `len` bytes (ETag `etag`) is to answer, or the
-/// 416 answer to a range that lies outside it.
-pub fn plan(request: &HeaderMap, len: u64, etag: &str) -> Result<(u64, u64), Response> {
+/// A range that lies outside content of this many bytes: answered 416.
+pub struct Unsatisfiable(u64);
+
+impl IntoResponse for Unsatisfiable {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", self.0)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        response
+    }
+}
+
+/// The bytes `(first, count)` a GET of content of `len` bytes (ETag `etag`) is to answer.
+pub fn plan(request: &HeaderMap, len: u64, etag: &str) -> Result<(u64, u64), Unsatisfiable> {
     match answer(request, len, etag) {
         RangeAnswer::Whole => Ok((0, len)),
         RangeAnswer::Part { first, last } => Ok((first, last - first + 1)),
-        RangeAnswer::Unsatisfiable => {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            let h = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                h.insert(header::CONTENT_RANGE, v);
-            }
-            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            Err(response)
-        }
+        RangeAnswer::Unsatisfiable => Err(Unsatisfiable(len)),
     }
 }
 
