@@ -9,6 +9,7 @@
 
 mod download;
 mod packed;
+mod reuse;
 mod upload;
 
 pub use download::download;

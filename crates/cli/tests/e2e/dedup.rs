@@ -372,3 +372,86 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
     assert!(left.is_empty(), "left: {left:?}");
     downloads_as(&target, "old.bin", &v2);
 }
+
+/// The bytes the server's local store has served so far (its `/metrics` counter).
+fn served(server: &TestServer) -> u64 {
+    let url = format!("{}/metrics", server.url);
+    let text = server.block_on(async move { reqwest::get(url).await.expect("GET").text().await.expect("text") });
+    text.lines()
+        .find_map(|l| l.strip_prefix("fedml_local_bytes_served_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_download_takes_what_is_on_disk_and_resumes() {
+    let server = TestServer::start_with(no_grace());
+    let local = matches!(server.backend, Backend::Embedded);
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    let v1 = bytes(40 << 20, 51);
+    let path = work.path().join("ckpt.bin");
+    std::fs::write(&path, &v1).expect("write");
+    upload(&target, &path, "ckpt.bin", false);
+    let dest = work.path().join("dest");
+    downloads_into(&target, "ckpt.bin", &dest, &v1);
+
+    // A new version over the old copy: only what differs is fetched.
+    let v2 = edited(&v1, 4);
+    std::fs::write(&path, &v2).expect("write");
+    upload(&target, &path, "ckpt.bin", true);
+    let before = served(&server);
+    downloads_into(&target, "ckpt.bin", &dest, &v2);
+    let fetched = served(&server) - before;
+    println!("download over an older copy: {fetched} of {} bytes fetched", v2.len());
+    if local {
+        assert!(fetched < v2.len() as u64 / 5, "fetched {fetched} of {}", v2.len());
+    }
+
+    // Interrupted once some of it has arrived: what arrived is kept beside the destination (not
+    // at its name), and the same download again fetches the rest.
+    let fresh = work.path().join("fresh");
+    let token = fedml_client::CancellationToken::new();
+    let bar = fedml_client::ProgressBar::hidden();
+    let mut interrupted = target.clone();
+    interrupted.cancel = Some(token.clone());
+    interrupted.parallel = Some(1);
+    let watch = bar.clone();
+    let canceller = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while watch.position() < 12 << 20 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        token.cancel();
+    });
+    let mut options = download_opts(interrupted, &fresh);
+    options.progress_bar = Some(bar);
+    let got = fedml_client::download_with("ckpt.bin", &options);
+    canceller.join().expect("canceller");
+    assert!(!got.is_success(), "{}", got.message);
+    assert!(got.message.contains("run again"), "{}", got.message);
+    let left: Vec<String> = std::fs::read_dir(&fresh)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.len() == 1 && left[0].starts_with(".fedml-partial-"), "{left:?}");
+    let before = served(&server);
+    downloads_into(&target, "ckpt.bin", &fresh, &v2);
+    let fetched = served(&server) - before;
+    println!("resumed download: {fetched} of {} bytes fetched", v2.len());
+    if local {
+        assert!(fetched < v2.len() as u64 * 9 / 10, "fetched {fetched} of {}", v2.len());
+    }
+    let left: Vec<String> = std::fs::read_dir(&fresh)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["ckpt.bin".to_string()], "the partial is gone once the file is in place");
+}
+
+fn downloads_into(target: &fedml_client::Target, name: &str, dest: &std::path::Path, expected: &[u8]) {
+    let got = fedml_client::download_with(name, &download_opts(target.clone(), dest));
+    assert!(got.is_success(), "{}", got.message);
+    let read = std::fs::read(dest.join(name)).expect("downloaded");
+    assert!(read == expected, "{name} downloaded other bytes");
+}

@@ -296,5 +296,17 @@ fn ctrl_c_stops_the_command_line_cleanly_once_bytes_move() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(seen, "the download never moved: {said}");
     assert_eq!(out.status.code(), Some(130), "{said}");
-    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial download left");
+    // Nothing at the final name; what arrived is kept under a hidden name for the next download
+    // of the same data, which takes it up and leaves only the file.
+    let left: Vec<String> = std::fs::read_dir(&dest)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+        .collect();
+    assert!(left.iter().all(|n| n.starts_with(".fedml-partial-")) && left.len() <= 1, "{left:?}");
+    assert!(fedml_client::download_with("stored", &download_opts(server.admin(), &dest)).is_success());
+    let left: Vec<String> = std::fs::read_dir(&dest)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(left, vec!["stored".to_string()]);
 }

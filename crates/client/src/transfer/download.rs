@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fedml_proto::checksum::{self, PartDigest, PartHasher};
-use fedml_proto::content::Segment;
 use fedml_proto::{DownloadTicket, ObjectKind, ObjectMeta};
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
@@ -16,7 +15,7 @@ use reqwest::StatusCode;
 use reqwest::header::RANGE;
 use tokio_util::sync::CancellationToken;
 
-use super::cancelled;
+use super::{cancelled, reuse};
 use crate::client::{Client, retryable};
 use crate::error::{ClientError, Result};
 use crate::place::{self, Placement, Scratch};
@@ -47,13 +46,33 @@ pub async fn download(
     placement.check()?;
     let temp = place::scratch(dest_dir, Scratch::Partial);
     let bar = progress::bar(progress, ticket.object.size);
-    let source = Source::of(&ticket);
-    let fetched = async { fetch(client, &source, &ticket.object, &temp, &bar).await };
+    // A packed file takes what it can from disk: an older copy at the target, and what an
+    // interrupted download of the same data left.
+    let resume = reuse::resumable_path(dest_dir, &ticket.object.checksum);
+    let write_failed = std::sync::atomic::AtomicBool::new(false);
+    let fetched = async {
+        let sources = [placement.target().to_path_buf(), resume.clone()];
+        let source = Source::of(client, &ticket, &sources).await?;
+        fetch(client, &source, &ticket.object, &temp, &bar, &write_failed).await
+    };
     let result = tokio::select! {
         r = fetched => r,
         _ = cancel.cancelled() => Err(cancelled()),
     };
     bar.finish_and_clear();
+    // Interrupted (cancelled, the network gone) with bytes written: kept for the next download
+    // of the same data to take up. Not after a failed write: that partial would only take room.
+    let resumable = ticket.content.is_some()
+        && result.is_err()
+        && bar.position() > 0
+        && !write_failed.load(std::sync::atomic::Ordering::Relaxed)
+        && std::fs::rename(&temp, &resume).is_ok();
+    if result.is_ok() {
+        let _ = std::fs::remove_file(&resume);
+    }
+    if resumable {
+        return Err(result.err().map(resumable_error).unwrap_or_else(cancelled));
+    }
     let placed = match result {
         Ok(()) => match ticket.object.kind {
             ObjectKind::File => placement.place(&temp),
@@ -74,58 +93,78 @@ pub async fn download(
     placed.map(|()| placement.target().to_path_buf())
 }
 
-/// Where a download's bytes come from: one URL for the whole content, or (a packed file) the
-/// ranges of its packs, in file order.
-enum Source {
-    Whole(String),
-    Packs { urls: Vec<String>, segments: Vec<(u64, Segment)> },
+/// The error of a download whose bytes so far are kept for the next one.
+fn resumable_error(e: ClientError) -> ClientError {
+    let keep = "; what arrived is kept beside the destination, and the same download run again fetches only the rest";
+    match e {
+        ClientError::Failure(m) => ClientError::Failure(format!("{m}{keep}")),
+        ClientError::Error(m) => ClientError::Error(format!("{m}{keep}")),
+    }
 }
 
-/// One ranged read: `len` bytes at `start` of `url`.
+/// Where a download's bytes come from: one URL for the whole content, or (a packed file) runs
+/// of its packs and of local files, in file order.
+enum Source {
+    Whole(String),
+    Packs { urls: Vec<String>, runs: Vec<(u64, reuse::Run)>, local: reuse::Local },
+}
+
+/// Where one read goes: a URL (ranged GET), or a local file.
+enum PieceFrom<'a> {
+    Url(&'a str),
+    File(&'a std::fs::File),
+}
+
+/// One read: `len` bytes at `start` of its source.
 struct Piece<'a> {
-    url: &'a str,
+    from: PieceFrom<'a>,
     start: u64,
     len: u64,
 }
 
 impl Source {
-    fn of(ticket: &DownloadTicket) -> Source {
+    async fn of(client: &Client, ticket: &DownloadTicket, local: &[PathBuf]) -> Result<Source> {
         match &ticket.content {
             Some(content) => {
+                let (runs, local, _) = reuse::plan(client, content, local).await?;
                 let mut at = 0u64;
-                let segments = content
-                    .segments
-                    .iter()
-                    .map(|s| {
-                        let placed = (at, *s);
-                        at += s.length;
+                let runs = runs
+                    .into_iter()
+                    .map(|r| {
+                        let placed = (at, r);
+                        at += r.length;
                         placed
                     })
                     .collect();
-                Source::Packs { urls: content.packs.clone(), segments }
+                Ok(Source::Packs { urls: content.packs.clone(), runs, local })
             }
-            None => Source::Whole(ticket.url.clone()),
+            None => Ok(Source::Whole(ticket.url.clone())),
         }
     }
 
     /// The reads that make the file's bytes `start..start + len`, in order.
     fn pieces(&self, start: u64, len: u64) -> Result<Vec<Piece<'_>>> {
         match self {
-            Source::Whole(url) => Ok(vec![Piece { url, start, len }]),
-            Source::Packs { urls, segments } => {
+            Source::Whole(url) => Ok(vec![Piece { from: PieceFrom::Url(url), start, len }]),
+            Source::Packs { urls, runs, local } => {
                 let end = start + len;
-                let first = segments.partition_point(|(at, s)| at + s.length <= start);
+                let first = runs.partition_point(|(at, r)| at + r.length <= start);
                 let mut out = Vec::new();
-                for (at, segment) in &segments[first..] {
+                for (at, run) in &runs[first..] {
                     if *at >= end {
                         break;
                     }
                     let from = start.max(*at);
-                    let to = end.min(at + segment.length);
-                    let url = urls.get(segment.pack as usize).ok_or_else(|| {
-                        ClientError::Error(format!("the server named pack {} of {}", segment.pack, urls.len()))
-                    })?;
-                    out.push(Piece { url, start: segment.offset + (from - at), len: to - from });
+                    let to = end.min(at + run.length);
+                    let source = match run.from {
+                        reuse::From::Pack(n) => PieceFrom::Url(urls.get(n as usize).ok_or_else(|| {
+                            ClientError::Error(format!("the server named pack {n} of {}", urls.len()))
+                        })?),
+                        reuse::From::Local(n) => PieceFrom::File(
+                            local.files.get(n).ok_or_else(|| ClientError::Error("a local file went missing".into()))?,
+                        ),
+                    };
+                    out.push(Piece { from: source, start: run.offset + (from - at), len: to - from });
                 }
                 if out.iter().map(|p| p.len).sum::<u64>() != len {
                     return Err(ClientError::Error("the server's segments do not cover the file".into()));
@@ -136,13 +175,23 @@ impl Source {
     }
 }
 
-async fn fetch(client: &Client, source: &Source, object: &ObjectMeta, temp: &Path, bar: &ProgressBar) -> Result<()> {
+async fn fetch(
+    client: &Client,
+    source: &Source,
+    object: &ObjectMeta,
+    temp: &Path,
+    bar: &ProgressBar,
+    write_failed: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(temp)
         .map_err(|e| ClientError::io(format!("cannot create {}", temp.display()), e))?;
-    file.set_len(object.size).map_err(write_error)?;
+    file.set_len(object.size).map_err(|e| {
+        write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        write_error(e)
+    })?;
     let file = Arc::new(file);
     let size = object.size;
     let ranges = size.div_ceil(RANGE_SIZE).max(1);
@@ -156,7 +205,7 @@ async fn fetch(client: &Client, source: &Source, object: &ObjectMeta, temp: &Pat
                     let start = i * RANGE_SIZE;
                     let len = RANGE_SIZE.min(size - start);
                     let pieces = source.pieces(start, len)?;
-                    get_range(client, &pieces, file, i, start, len, bar).await.map(|d| (i, d))
+                    get_range(client, &pieces, file, i, start, len, bar, write_failed).await.map(|d| (i, d))
                 }
             })
             .buffer_unordered(client.parallel.max(1))
@@ -184,21 +233,24 @@ async fn fetch(client: &Client, source: &Source, object: &ObjectMeta, temp: &Pat
     Ok(())
 }
 
+const NO_ROOM: &str = "not enough room for the download";
+const CANNOT_WRITE: &str = "cannot write the download";
+
 /// A failed write of a download; a full disk (or a file size limit) says what to do.
 fn write_error(e: std::io::Error) -> ClientError {
     use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
     if matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded) {
         ClientError::Error(format!(
-            "not enough room for the download ({e}); nothing was written — free some space or choose another \
-             destination, then try again"
+            "{NO_ROOM} ({e}); nothing was written — free some space or choose another destination, then try again"
         ))
     } else {
-        ClientError::io("cannot write the download", e)
+        ClientError::io(CANNOT_WRITE, e)
     }
 }
 
 /// Reads the file's bytes `start..start + len` (range `index`) from `pieces`, one after the
 /// other, into `file` at their offsets; answers their digest.
+#[allow(clippy::too_many_arguments)]
 async fn get_range(
     client: &Client,
     pieces: &[Piece<'_>],
@@ -207,6 +259,7 @@ async fn get_range(
     start: u64,
     len: u64,
     bar: &ProgressBar,
+    write_failed: &std::sync::atomic::AtomicBool,
 ) -> Result<PartDigest> {
     retry::with_retries(|| {
         let file = file.clone();
@@ -215,7 +268,18 @@ async fn get_range(
             let mut hasher = PartHasher::new(index, RANGE_SIZE);
             let outcome: std::result::Result<PartDigest, Failed> = async {
                 for piece in pieces {
-                    hasher = get_piece(client, piece, &file, start + received, hasher, &mut received, bar).await?;
+                    let at = start + received;
+                    hasher = match piece.from {
+                        PieceFrom::Url(url) => {
+                            get_piece(client, url, piece, &file, at, hasher, &mut received, bar).await
+                        }
+                        PieceFrom::File(local) => copy_piece(local, piece, &file, at, hasher, &mut received, bar).await,
+                    }
+                    .inspect_err(|failed| {
+                        if is_write_error(&failed.error) {
+                            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    })?;
                 }
                 let f = file.clone();
                 let _ = tokio::task::spawn_blocking(move || start_writeback(&f, start, len)).await;
@@ -233,8 +297,10 @@ async fn get_range(
 
 /// One piece of a range into `file` at `offset`, hashed on the way; counts what it wrote into
 /// `counted` (to be taken back if the range fails).
+#[allow(clippy::too_many_arguments)]
 async fn get_piece(
     client: &Client,
+    url: &str,
     piece: &Piece<'_>,
     file: &Arc<std::fs::File>,
     offset: u64,
@@ -242,7 +308,7 @@ async fn get_piece(
     counted: &mut u64,
     bar: &ProgressBar,
 ) -> std::result::Result<PartHasher, Failed> {
-    let (url, start, len) = (piece.url, piece.start, piece.len);
+    let (start, len) = (piece.start, piece.len);
     let mut received = 0u64;
     async {
         let response = client
@@ -327,4 +393,43 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
+}
+
+/// One piece copied from a local file (a chunk an older copy or an interrupted download holds)
+/// into `file` at `offset`, hashed on the way.
+async fn copy_piece(
+    local: &std::fs::File,
+    piece: &Piece<'_>,
+    file: &Arc<std::fs::File>,
+    offset: u64,
+    hasher: PartHasher,
+    counted: &mut u64,
+    bar: &ProgressBar,
+) -> std::result::Result<PartHasher, Failed> {
+    let local = local.try_clone().map_err(|e| Failed::give_up(ClientError::io("cannot read a local copy", e)))?;
+    let (file, start, len) = (file.clone(), piece.start, piece.len);
+    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
+        let mut hasher = hasher;
+        let mut buf = vec![0u8; (len as usize).min(1 << 20)];
+        let mut done = 0u64;
+        while done < len {
+            let n = ((len - done) as usize).min(buf.len());
+            local.read_exact_at(&mut buf[..n], start + done)?;
+            file.write_all_at(&buf[..n], offset + done)?;
+            hasher.update(&buf[..n]);
+            done += n as u64;
+        }
+        Ok(hasher)
+    })
+    .await
+    .map_err(|e| Failed::give_up(ClientError::Error(e.to_string())))?
+    .map_err(|e| Failed::give_up(write_error(e)))?;
+    *counted += len;
+    bar.inc(len);
+    Ok(hasher)
+}
+
+/// Whether an error is [`write_error`]'s: the download's own file could not be written.
+fn is_write_error(e: &ClientError) -> bool {
+    matches!(e, ClientError::Error(m) if m.starts_with(NO_ROOM) || m.starts_with(CANNOT_WRITE))
 }

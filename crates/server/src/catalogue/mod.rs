@@ -452,6 +452,7 @@ impl Catalogue {
     pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
+        self.lock_owner(&mut tx, owner_id).await?;
         let record = self.locked_object(&mut tx, owner_id, name).await?;
         let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut *tx).await?;
         if deleted.rows_affected() != 1 {

@@ -4,9 +4,10 @@
 //! A pack is live while an object references it (`object_packs`) or a live session pins it
 //! (`pack_pins`). Every transaction that decides about packs — pinning one for a session,
 //! committing an upload, ending a session, deleting an object — takes its owner's `users` row
-//! last (after the session's and the object's rows), so on PostgreSQL two of them on one owner
-//! run one after the other, and "the server holds pack P" is never said of a pack a concurrent
-//! transaction is making garbage. SQLite has one writer anyway.
+//! after the session's row and before any object's, so on PostgreSQL two of them on one owner
+//! run one after the other (and cannot deadlock over the packs and samples they share), and "the
+//! server holds pack P" is never said of a pack a concurrent transaction is making garbage.
+//! SQLite has one writer anyway.
 
 use fedml_proto::content::NewPack;
 use sqlx::{AssertSqlSafe, Row};

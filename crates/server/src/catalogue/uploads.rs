@@ -175,6 +175,10 @@ impl Catalogue {
         if claimed.rows_affected() != 1 {
             return Err(CatalogueError::Moved);
         }
+        // The owner's row before the object's (see `packs`): commits, deletes and pack requests
+        // of one owner then run one after the other on PostgreSQL, and cannot deadlock over the
+        // rows of the packs they share.
+        self.lock_owner(&mut tx, &upload.owner_id).await?;
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, service, blob_key, content, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",

@@ -1,0 +1,202 @@
+//! What a packed download takes from disk instead of the network: the chunks of an older copy
+//! at its destination, and of an interrupted download of the same data (its partial file, kept
+//! beside the destination under a name derived from the object's checksum).
+//!
+//! The file's chunks are learnt from its packs' indexes (a ranged read of each pack's end); each
+//! local file is cut and named the same way (`fedml_proto::content`); a chunk found locally is
+//! copied, the rest is fetched. What is copied is checked with everything else: the file's BLAKE3
+//! before it is placed.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use fedml_proto::content::{self, ChunkId, Chunker, ContentTicket, PackIndex};
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_RANGE, RANGE};
+
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::retry::{self, Failed};
+
+/// Where some bytes of the new file come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum From {
+    /// Pack `n` of the ticket, at `offset`.
+    Pack(u32),
+    /// Local file `n` of [`Local::files`], at `offset`.
+    Local(usize),
+}
+
+/// A run of the new file's bytes: `length` bytes at `offset` of `from`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    pub from: From,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// The local files a download reads chunks from.
+pub(super) struct Local {
+    pub files: Vec<std::fs::File>,
+}
+
+/// The runs of a packed file in order: straight from its segments, or, when `sources` hold some
+/// of its chunks, with those taken locally. Answers the runs, the local files they read, and how
+/// many bytes come from disk.
+pub(super) async fn plan(
+    client: &Client,
+    content: &ContentTicket,
+    sources: &[PathBuf],
+) -> Result<(Vec<Run>, Local, u64)> {
+    let straight: Vec<Run> =
+        content.segments.iter().map(|s| Run { from: From::Pack(s.pack), offset: s.offset, length: s.length }).collect();
+    // Reading a local file costs a pass over it: one far larger than the download is not worth it.
+    let size: u64 = content.segments.iter().map(|s| s.length).sum();
+    let worth = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= 2 * size + (1 << 30));
+    let sources: Vec<PathBuf> = sources.iter().filter(|p| worth(p)).cloned().collect();
+    if sources.is_empty() {
+        return Ok((straight, Local { files: Vec::new() }, 0));
+    }
+    // What the local files hold, by chunk id.
+    let scanned = tokio::task::spawn_blocking(move || scan_all(&sources))
+        .await
+        .map_err(|e| ClientError::Error(format!("reading what is on disk stopped: {e}")))?;
+    let (files, by_id) = scanned;
+    if by_id.is_empty() {
+        return Ok((straight, Local { files }, 0));
+    }
+    // The new file's chunks, from the packs' indexes.
+    let indexes: Vec<(usize, PackIndex)> = futures_util::stream::iter(content.packs.iter().enumerate())
+        .map(|(i, url)| async move { read_index(client, url).await.map(|index| (i, index)) })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let indexes: HashMap<usize, PackIndex> = indexes.into_iter().collect();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut local_bytes = 0u64;
+    for segment in &content.segments {
+        let Some(index) = indexes.get(&(segment.pack as usize)) else { return Ok((straight, Local { files }, 0)) };
+        // The chunks of the pack that make the segment (segments are whole chunks).
+        let mut at = 0u64;
+        let end = segment.offset + segment.length;
+        for chunk in &index.chunks {
+            let len = u64::from(chunk.len);
+            if at >= segment.offset && at + len <= end {
+                let run = match by_id.get(&chunk.id) {
+                    Some(&(file, offset)) => {
+                        local_bytes += len;
+                        Run { from: From::Local(file), offset, length: len }
+                    }
+                    None => Run { from: From::Pack(segment.pack), offset: at, length: len },
+                };
+                push(&mut runs, run);
+            }
+            at += len;
+            if at >= end {
+                break;
+            }
+        }
+    }
+    if runs.iter().map(|r| r.length).sum::<u64>() != content.segments.iter().map(|s| s.length).sum::<u64>() {
+        // Segments that do not fall on chunk boundaries: read them as they are.
+        return Ok((straight, Local { files }, 0));
+    }
+    Ok((runs, Local { files }, local_bytes))
+}
+
+/// Appends a run, merged with the last one when it continues it.
+fn push(runs: &mut Vec<Run>, run: Run) {
+    if let Some(last) = runs.last_mut()
+        && last.from == run.from
+        && last.offset + last.length == run.offset
+    {
+        last.length += run.length;
+        return;
+    }
+    runs.push(run);
+}
+
+type Scanned = (Vec<std::fs::File>, HashMap<ChunkId, (usize, u64)>);
+
+/// Cuts and names the chunks of each local file.
+fn scan_all(sources: &[PathBuf]) -> Scanned {
+    let mut files = Vec::new();
+    let mut by_id = HashMap::new();
+    for path in sources {
+        let Ok(file) = std::fs::File::open(path) else { continue };
+        let n = files.len();
+        if scan(&file, n, &mut by_id).is_ok() {
+            files.push(file);
+        } else {
+            by_id.retain(|_, (f, _)| *f != n);
+        }
+    }
+    (files, by_id)
+}
+
+fn scan(mut file: &std::fs::File, n: usize, by_id: &mut HashMap<ChunkId, (usize, u64)>) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
+    let (mut start, mut base, mut eof) = (0usize, 0u64, false);
+    loop {
+        while !eof && buf.len() - start < content::MAX_CHUNK {
+            if start > 0 {
+                buf.drain(..start);
+                base += start as u64;
+                start = 0;
+            }
+            let had = buf.len();
+            buf.resize(had + (2 << 20), 0);
+            let read = file.read(&mut buf[had..])?;
+            buf.truncate(had + read);
+            eof = read == 0;
+        }
+        let rest = &buf[start..];
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let len = Chunker.cut(rest).unwrap_or(rest.len());
+        by_id.entry(content::chunk_id(&rest[..len])).or_insert((n, base + start as u64));
+        start += len;
+    }
+}
+
+/// A pack's index, from a ranged read of its end (its size from the answer's `Content-Range`).
+async fn read_index(client: &Client, url: &str) -> Result<PackIndex> {
+    retry::with_retries(|| async move {
+        let response = client
+            .http()
+            .get(url)
+            .header(RANGE, format!("bytes=-{}", content::INDEX_SUFFIX))
+            .send()
+            .await
+            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Failed::retry_if(
+                crate::client::retryable(status),
+                ClientError::Error(format!("the store answered HTTP {status} to a read of a pack's index")),
+            ));
+        }
+        let total = response
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit('/').next())
+            .and_then(|v| v.parse::<u64>().ok());
+        let bytes =
+            response.bytes().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        let size = total.unwrap_or(bytes.len() as u64);
+        PackIndex::decode_tail(&bytes, size).map_err(|why| Failed::give_up(ClientError::Error(why)))
+    })
+    .await
+}
+
+/// Where an interrupted download of content with this checksum leaves its bytes in `dir`, to be
+/// taken up by the next download of it (fixed length, like every name the client makes there).
+pub(super) fn resumable_path(dir: &Path, checksum: &str) -> PathBuf {
+    let hex = checksum.trim_start_matches(fedml_proto::checksum::PREFIX);
+    dir.join(format!(".fedml-partial-{}", &hex[..hex.len().min(16)]))
+}
