@@ -61,7 +61,8 @@ pub async fn download(
     };
     bar.finish_and_clear();
     // Interrupted (cancelled, the network gone) with bytes written: kept for the next download
-    // of the same data to take up. Not after a failed write: that partial would only take room.
+    // of the same data to take up. Not after a failed write (that partial would only take room)
+    // nor after a checksum mismatch (`write_failed` says either).
     let resumable = ticket.content.is_some()
         && result.is_err()
         && bar.position() > 0
@@ -216,6 +217,8 @@ async fn fetch(
     let digests: Vec<PartDigest> = digests.into_iter().map(|d| d.1).collect();
     let computed = checksum::merge(&digests).ok_or_else(|| ClientError::Error("nothing was hashed".into()))?;
     if computed != object.checksum {
+        // Damaged bytes are not worth keeping for a resume.
+        write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
         return Err(ClientError::Error(format!(
             "the downloaded data does not match its checksum ({computed} instead of {}); nothing was written — try again",
             object.checksum

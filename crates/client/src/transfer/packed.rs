@@ -362,11 +362,14 @@ fn read_pack(file: &std::fs::File, path: &Path, chunks: &[Scanned], index: &Pack
 /// Reads a stored pack's index from its last bytes.
 async fn read_index(client: &Client, pack: &KnownPack) -> Result<PackIndex> {
     let suffix = content::INDEX_SUFFIX.min(pack.size);
+    // An explicit range rather than a suffix one: not every S3-compatible store takes a suffix
+    // longer than the object.
+    let first = pack.size - suffix;
     retry::with_retries(|| async move {
         let response = client
             .http()
             .get(&pack.url)
-            .header(RANGE, format!("bytes=-{suffix}"))
+            .header(RANGE, format!("bytes={first}-{}", pack.size.saturating_sub(1)))
             .send()
             .await
             .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;

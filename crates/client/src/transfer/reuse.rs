@@ -66,14 +66,16 @@ pub(super) async fn plan(
     if by_id.is_empty() {
         return Ok((straight, Local { files }, 0));
     }
-    // The new file's chunks, from the packs' indexes.
-    let indexes: Vec<(usize, PackIndex)> = futures_util::stream::iter(content.packs.iter().enumerate())
+    // The new file's chunks, from the packs' indexes. Taking chunks from disk is only a saving:
+    // if an index cannot be read, the file is fetched as it is.
+    let indexes: Result<Vec<(usize, PackIndex)>> = futures_util::stream::iter(content.packs.iter().enumerate())
         .map(|(i, url)| async move { read_index(client, url).await.map(|index| (i, index)) })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect::<Result<_>>()?;
+        .collect();
+    let Ok(indexes) = indexes else { return Ok((straight, Local { files }, 0)) };
     let indexes: HashMap<usize, PackIndex> = indexes.into_iter().collect();
     let mut runs: Vec<Run> = Vec::new();
     let mut local_bytes = 0u64;
@@ -163,20 +165,27 @@ fn scan(mut file: &std::fs::File, n: usize, by_id: &mut HashMap<ChunkId, (usize,
     }
 }
 
-/// A pack's index, from a ranged read of its end (its size from the answer's `Content-Range`).
+/// A pack's index, from a ranged read of its end (its size from the answer's `Content-Range`);
+/// where the store refuses a suffix range longer than the pack, from the whole pack.
 async fn read_index(client: &Client, url: &str) -> Result<PackIndex> {
+    match read_tail(client, url, true).await {
+        Ok(index) => Ok(index),
+        Err(_) => read_tail(client, url, false).await,
+    }
+}
+
+async fn read_tail(client: &Client, url: &str, suffix: bool) -> Result<PackIndex> {
     retry::with_retries(|| async move {
-        let response = client
-            .http()
-            .get(url)
-            .header(RANGE, format!("bytes=-{}", content::INDEX_SUFFIX))
-            .send()
-            .await
-            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+        let mut request = client.http().get(url);
+        if suffix {
+            request = request.header(RANGE, format!("bytes=-{}", content::INDEX_SUFFIX));
+        }
+        let response =
+            request.send().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(Failed::retry_if(
-                crate::client::retryable(status),
+                !suffix && crate::client::retryable(status),
                 ClientError::Error(format!("the store answered HTTP {status} to a read of a pack's index")),
             ));
         }
