@@ -342,9 +342,18 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     );
     assert_eq!(tickets.body["data"][0]["stored"], false, "{}", tickets.body);
     let url = tickets.body["data"][0]["url"].as_str().expect("url").to_string();
+    // The headers the store needs on the PUT (Azure's blob type), as the ticket names them.
+    let headers: Vec<(String, String)> = tickets.body["data"][0]["headers"]
+        .as_object()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
     let body = pack.clone();
     fedml_client::block_on(async {
-        let r = c.http.put(&url).body(body).send().await;
+        let mut put = c.http.put(&url);
+        for (name, value) in &headers {
+            put = put.header(name.as_str(), value.as_str());
+        }
+        let r = put.body(body).send().await;
         let r = r.map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
         assert!(r.status().is_success(), "PUT pack: {}", r.status());
         Ok(())
