@@ -45,6 +45,14 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Transfers allocate buffers of a few MiB (parts, packs) from several threads: glibc's
+    // malloc would otherwise raise its mmap threshold after the first is freed and keep the
+    // later ones in per-thread heaps, where freed buffers stay resident.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a plain setting of the allocator, made before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     // The FedML CLI spells user metadata `-um`, which is not a single-letter flag: accept it.
     let args = std::env::args_os().map(|a| if a == "-um" { "--user_metadata".into() } else { a });
     let cli = Cli::parse_from(args);

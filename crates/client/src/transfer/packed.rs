@@ -141,11 +141,31 @@ fn changed(path: &Path) -> ClientError {
     ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
 }
 
-/// The reader: the file's BLAKE3 and its chunks, in batches; answers the bytes read and the checksum.
+/// The reader: the file's BLAKE3 and its chunks, in batches; answers the bytes read and the
+/// checksum. The whole-file hash runs on a thread of its own, beside the cutting and naming.
 fn scan(path: &Path, tx: tokio::sync::mpsc::Sender<Vec<Scanned>>) -> Result<(u64, String)> {
+    let (blocks, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let hashing = std::thread::spawn(move || {
+        let mut hasher = blake3::Hasher::new();
+        for block in hashed {
+            hasher.update(&block);
+        }
+        hasher.finalize()
+    });
+    let cut = cut_file(path, &tx, &blocks);
+    drop(blocks);
+    let hash = hashing.join().map_err(|_| ClientError::Error("hashing the file stopped".into()))?;
+    cut.map(|read| (read, fedml_proto::checksum::of_hash(hash)))
+}
+
+/// Reads the file once, handing its bytes to the hasher and its chunks, in batches, to the uploader.
+fn cut_file(
+    path: &Path,
+    tx: &tokio::sync::mpsc::Sender<Vec<Scanned>>,
+    hasher: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<u64> {
     let unreadable = |e| ClientError::io(format!("cannot read {}", path.display()), e);
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut hasher = blake3::Hasher::new();
     let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
     let mut start = 0usize; // where the next chunk starts in `buf`
     let mut base = 0u64; // file offset of `buf[0]`
@@ -164,7 +184,9 @@ fn scan(path: &Path, tx: tokio::sync::mpsc::Sender<Vec<Scanned>>) -> Result<(u64
             buf.resize(had + (2 << 20), 0);
             let n = file.read(&mut buf[had..]).map_err(unreadable)?;
             buf.truncate(had + n);
-            hasher.update(&buf[had..]);
+            if n > 0 && hasher.send(buf[had..].to_vec()).is_err() {
+                return Err(ClientError::Error("hashing the file stopped".into()));
+            }
             eof = n == 0;
         }
         let rest = &buf[start..];
@@ -185,7 +207,7 @@ fn scan(path: &Path, tx: tokio::sync::mpsc::Sender<Vec<Scanned>>) -> Result<(u64
     if !batch.is_empty() && tx.blocking_send(batch).is_err() {
         return Err(ClientError::Error("the upload stopped".into()));
     }
-    Ok((base + buf.len() as u64, fedml_proto::checksum::of_hash(hasher.finalize())))
+    Ok(base + buf.len() as u64)
 }
 
 type Shipped = Result<(u64, bool)>;

@@ -154,20 +154,40 @@ impl LocalStore {
         let written = async {
             let mut crc = 0u32;
             let mut at = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
-                if at + chunk.len() as u64 > size {
-                    return Err(BlobError::TooLarge(format!("the pack is larger than the {size} bytes announced")));
+            // Written as they came, a batch per hop to the blocking pool (as parts are).
+            let mut batch: Vec<Bytes> = Vec::new();
+            let mut batched = 0usize;
+            loop {
+                let next = body.next().await;
+                let done = next.is_none();
+                if let Some(chunk) = next {
+                    let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+                    if at + (batched + chunk.len()) as u64 > size {
+                        return Err(BlobError::TooLarge(format!("the pack is larger than the {size} bytes announced")));
+                    }
+                    batched += chunk.len();
+                    batch.push(chunk);
                 }
-                let f = file.clone();
-                let offset = at;
-                at += chunk.len() as u64;
-                crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
-                    f.write_all_at(&chunk, offset)?;
-                    Ok(crc32c::crc32c_append(crc, &chunk))
-                })
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))??;
+                if batched >= MAX_BATCH || (done && batched > 0) {
+                    let (f, chunks, offset) = (file.clone(), std::mem::take(&mut batch), at);
+                    at += batched as u64;
+                    batched = 0;
+                    crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
+                        let mut crc = crc;
+                        let mut pos = offset;
+                        for chunk in &chunks {
+                            f.write_all_at(chunk, pos)?;
+                            crc = crc32c::crc32c_append(crc, chunk);
+                            pos += chunk.len() as u64;
+                        }
+                        Ok(crc)
+                    })
+                    .await
+                    .map_err(|e| io::Error::other(e.to_string()))??;
+                }
+                if done {
+                    break;
+                }
             }
             if at != size {
                 return Err(BlobError::Body(format!("{at} of the pack's {size} bytes arrived")));
