@@ -95,6 +95,7 @@ pub(super) async fn send(
         sent: Arc::new(AtomicU64::new(0)),
         stored: 0,
         resumed: Arc::new(AtomicBool::new(false)),
+        label: bar.message(),
     };
     let mut in_flight = FuturesUnordered::new();
     let outcome: Result<()> = async {
@@ -230,6 +231,8 @@ struct Uploader<'a> {
     sent: Arc<AtomicU64>,
     stored: u64,
     resumed: Arc<AtomicBool>,
+    /// The bar's own text, to which the bytes sent are added.
+    label: String,
 }
 
 impl Uploader<'_> {
@@ -323,6 +326,7 @@ impl Uploader<'_> {
         let upload_id = self.upload_id.to_string();
         let (file, path, bar) = (self.file.clone(), self.path.clone(), self.bar.clone());
         let (sent, resumed) = (self.sent.clone(), self.resumed.clone());
+        let label = self.label.clone();
         async move {
             let size = pack.data + (index.chunks.len() * content::INDEX_ENTRY + content::TRAILER) as u64;
             let tickets = client
@@ -344,7 +348,9 @@ impl Uploader<'_> {
             let len = body.len() as u64;
             let crc = crc32c::crc32c(&body);
             put_buffer(&client, &url, &ticket.headers, body, crc, 0).await?;
-            sent.fetch_add(len, Ordering::Relaxed);
+            let total = sent.fetch_add(len, Ordering::Relaxed) + len;
+            // The bar counts the bytes read; its text says how many were sent.
+            bar.set_message(format!("{label} (sent {})", indicatif::HumanBytes(total)));
             bar.inc(pack.data);
             Ok((pack.data, false))
         }

@@ -152,43 +152,8 @@ impl LocalStore {
         file.set_len(0)?;
         let file = Arc::new(file);
         let written = async {
-            let mut crc = 0u32;
-            let mut at = 0u64;
-            // Written as they came, a batch per hop to the blocking pool (as parts are).
-            let mut batch: Vec<Bytes> = Vec::new();
-            let mut batched = 0usize;
-            loop {
-                let next = body.next().await;
-                let done = next.is_none();
-                if let Some(chunk) = next {
-                    let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
-                    if at + (batched + chunk.len()) as u64 > size {
-                        return Err(BlobError::TooLarge(format!("the pack is larger than the {size} bytes announced")));
-                    }
-                    batched += chunk.len();
-                    batch.push(chunk);
-                }
-                if batched >= MAX_BATCH || (done && batched > 0) {
-                    let (f, chunks, offset) = (file.clone(), std::mem::take(&mut batch), at);
-                    at += batched as u64;
-                    batched = 0;
-                    crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
-                        let mut crc = crc;
-                        let mut pos = offset;
-                        for chunk in &chunks {
-                            f.write_all_at(chunk, pos)?;
-                            crc = crc32c::crc32c_append(crc, chunk);
-                            pos += chunk.len() as u64;
-                        }
-                        Ok(crc)
-                    })
-                    .await
-                    .map_err(|e| io::Error::other(e.to_string()))??;
-                }
-                if done {
-                    break;
-                }
-            }
+            let too_large = || format!("the pack is larger than the {size} bytes announced");
+            let (at, crc) = write_body(&file, 0, size, &|| MAX_BATCH, &mut body, &too_large).await?;
             if at != size {
                 return Err(BlobError::Body(format!("{at} of the pack's {size} bytes arrived")));
             }
@@ -332,47 +297,8 @@ impl LocalStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut crc = 0u32;
-        let mut written: u64 = 0;
-        // Chunks are written as they came (no copy into a bigger buffer), a batch per hop.
-        let mut batch: Vec<Bytes> = Vec::new();
-        let mut batched = 0usize;
-        loop {
-            let next = body.next().await;
-            let done = next.is_none();
-            if let Some(chunk) = next {
-                let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
-                if written + (batched + chunk.len()) as u64 > part_size {
-                    return Err(BlobError::TooLarge(format!(
-                        "part {part_number} is larger than the session's part size of {part_size} bytes"
-                    )));
-                }
-                batched += chunk.len();
-                batch.push(chunk);
-            }
-            if batched >= receiving.batch() || (done && batched > 0) {
-                let chunks = std::mem::take(&mut batch);
-                let file = file.clone();
-                let offset = start + written;
-                crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
-                    let mut at = offset;
-                    let mut crc = crc;
-                    for chunk in &chunks {
-                        file.write_all_at(chunk, at)?;
-                        crc = crc32c::crc32c_append(crc, chunk);
-                        at += chunk.len() as u64;
-                    }
-                    Ok(crc)
-                })
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))??;
-                written += batched as u64;
-                batched = 0;
-            }
-            if done {
-                break;
-            }
-        }
+        let too_large = || format!("part {part_number} is larger than the session's part size of {part_size} bytes");
+        let (written, crc) = write_body(&file, start, part_size, &|| receiving.batch(), body, &too_large).await?;
         let f = file.clone();
         tokio::task::spawn_blocking(move || start_writeback(&f, start, written))
             .await
@@ -448,6 +374,59 @@ impl LocalStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Writes a request body into `file` from `start` as it comes (no copy into a bigger buffer), a
+/// batch of about `batch()` bytes per hop to the blocking pool; refuses more than `most` bytes
+/// with `too_large()`. Answers the bytes written and their CRC-32C.
+async fn write_body<S, E>(
+    file: &Arc<std::fs::File>,
+    start: u64,
+    most: u64,
+    batch_size: &(dyn Fn() -> usize + Sync),
+    body: &mut S,
+    too_large: &(dyn Fn() -> String + Sync),
+) -> Result<(u64, u32), BlobError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut crc = 0u32;
+    let mut written: u64 = 0;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0usize;
+    loop {
+        let next = body.next().await;
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            if written + (batched + chunk.len()) as u64 > most {
+                return Err(BlobError::TooLarge(too_large()));
+            }
+            batched += chunk.len();
+            batch.push(chunk);
+        }
+        if batched >= batch_size() || (done && batched > 0) {
+            let (file, chunks, offset) = (file.clone(), std::mem::take(&mut batch), start + written);
+            crc = tokio::task::spawn_blocking(move || -> io::Result<u32> {
+                let mut at = offset;
+                let mut crc = crc;
+                for chunk in &chunks {
+                    file.write_all_at(chunk, at)?;
+                    crc = crc32c::crc32c_append(crc, chunk);
+                    at += chunk.len() as u64;
+                }
+                Ok(crc)
+            })
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+            written += batched as u64;
+            batched = 0;
+        }
+        if done {
+            return Ok((written, crc));
+        }
     }
 }
 
