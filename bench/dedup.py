@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from cargo_target import fedml_binary  # noqa: E402
-from transfer import settle, timed, vm_hwm  # noqa: E402
+from transfer import settle, start_server, timed, vm_hwm  # noqa: E402
 
 FEDML = str(fedml_binary("release"))
 BEFORE = os.environ.get("FEDML_BIN_BEFORE")
@@ -91,19 +91,7 @@ def main():
         v2 = os.path.join(work, "model-v2.bin")
         edit(src, v2)
 
-        data_dir = os.path.join(work, "server")
-        port = 19000 + os.getpid() % 1000
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, FEDML_LOG="warn"))
-        key_file = os.path.join(data_dir, "admin-api-key")
-        for _ in range(200):
-            if os.path.exists(key_file):
-                break
-            time.sleep(0.05)
-        key = open(key_file).read().strip()
-        env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
+        server, data_dir, url, _, env = start_server(work, 19000 + os.getpid() % 1000)
         blobs = os.path.join(data_dir, "blobs", "objects")
         mib = size / (1 << 20)
         med = statistics.median

@@ -71,6 +71,24 @@ def vm_hwm(pid):
     return 0
 
 
+def start_server(work, port):
+    """The release `fedml server` on `port` over a fresh data directory in `work` (no grace
+    period); answers (process, data directory, URL, API key, environment for CLI commands)."""
+    data_dir = os.path.join(work, "server")
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, FEDML_LOG="warn"))
+    key_file = os.path.join(data_dir, "admin-api-key")
+    for _ in range(200):
+        if os.path.exists(key_file):
+            break
+        time.sleep(0.05)
+    key = open(key_file).read().strip()
+    env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
+    return server, data_dir, url, key, env
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
@@ -92,19 +110,8 @@ def main():
                 f.write(chunk)
             f.write(os.urandom(size % len(chunk)))
 
-        data_dir = os.path.join(work, "server")
         port = 18000 + os.getpid() % 1000
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, FEDML_LOG="warn"))
-        key_file = os.path.join(data_dir, "admin-api-key")
-        for _ in range(200):
-            if os.path.exists(key_file):
-                break
-            time.sleep(0.05)
-        key = open(key_file).read().strip()
-        env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
+        server, data_dir, url, key, env = start_server(work, port)
 
         cp_s, cp_sync_s, up_s, down_s = [], [], [], []
         up_rss = down_rss = 0

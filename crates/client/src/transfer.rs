@@ -7,6 +7,7 @@
 //! `upload` and `download` are the two jobs; every step of either that may be retried goes
 //! through `crate::retry`, and placing a download at its target through `crate::place`.
 
+mod chunks;
 mod download;
 mod packed;
 mod reuse;

@@ -11,7 +11,6 @@
 //! segments in them.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,18 +18,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use fedml_proto::content::{
-    self, ChunkId, Chunker, FileContent, IndexEntry, KnownPack, KnownRequest, NewPack, PackIndex, PacksRequest,
-    Segment, TransferStats,
+    self, ChunkId, FileContent, IndexEntry, KnownPack, KnownRequest, NewPack, PackIndex, PacksRequest, Segment,
+    TransferStats,
 };
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::ProgressBar;
-use reqwest::header::RANGE;
 
+use super::chunks;
 use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::retry::{self, Failed};
 
 /// Bytes of the file per batch handed from the reader to the uploader.
 const BATCH_BYTES: u64 = 16 << 20;
@@ -166,49 +164,28 @@ fn cut_file(
     hasher: &std::sync::mpsc::SyncSender<Vec<u8>>,
 ) -> Result<u64> {
     let unreadable = |e| ClientError::io(format!("cannot read {}", path.display()), e);
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
-    let mut start = 0usize; // where the next chunk starts in `buf`
-    let mut base = 0u64; // file offset of `buf[0]`
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let stopped = |what: &str| ClientError::Error(format!("{what} stopped"));
     let mut batch = Vec::new();
     let mut batch_bytes = 0u64;
-    let mut eof = false;
-    loop {
-        // Keep at least one largest chunk ahead of `start`, or all that is left.
-        while !eof && buf.len() - start < content::MAX_CHUNK {
-            if start > 0 {
-                buf.drain(..start);
-                base += start as u64;
-                start = 0;
+    let read = chunks::cut(
+        file,
+        unreadable,
+        |block| hasher.send(block.to_vec()).map_err(|_| stopped("hashing the file")),
+        |offset, len, id| {
+            batch.push(Scanned { offset, len, id });
+            batch_bytes += u64::from(len);
+            if batch_bytes >= BATCH_BYTES {
+                batch_bytes = 0;
+                tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| stopped("the upload"))?;
             }
-            let had = buf.len();
-            buf.resize(had + (2 << 20), 0);
-            let n = file.read(&mut buf[had..]).map_err(unreadable)?;
-            buf.truncate(had + n);
-            if n > 0 && hasher.send(buf[had..].to_vec()).is_err() {
-                return Err(ClientError::Error("hashing the file stopped".into()));
-            }
-            eof = n == 0;
-        }
-        let rest = &buf[start..];
-        if rest.is_empty() {
-            break;
-        }
-        let len = Chunker.cut(rest).unwrap_or(rest.len());
-        batch.push(Scanned { offset: base + start as u64, len: len as u32, id: content::chunk_id(&rest[..len]) });
-        start += len;
-        batch_bytes += len as u64;
-        if batch_bytes >= BATCH_BYTES {
-            batch_bytes = 0;
-            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                return Err(ClientError::Error("the upload stopped".into()));
-            }
-        }
-    }
+            Ok(())
+        },
+    )?;
     if !batch.is_empty() && tx.blocking_send(batch).is_err() {
-        return Err(ClientError::Error("the upload stopped".into()));
+        return Err(stopped("the upload"));
     }
-    Ok(base + buf.len() as u64)
+    Ok(read)
 }
 
 type Shipped = Result<(u64, bool)>;
@@ -255,7 +232,9 @@ impl Uploader<'_> {
         let fresh: Vec<KnownPack> = found.into_iter().filter(|p| !self.loaded.contains_key(&p.pack)).collect();
         let client = self.client;
         let mut indexes = futures_util::stream::iter(fresh)
-            .map(|pack| async move { read_index(client, &pack).await.map(|index| (pack, index)) })
+            .map(|pack| async move {
+                chunks::read_index(client, &pack.url, Some(pack.size)).await.map(|index| (pack, index))
+            })
             .buffer_unordered(8);
         while let Some(read) = indexes.next().await {
             let (pack, index) = read?;
@@ -385,33 +364,4 @@ fn read_pack(file: &std::fs::File, path: &Path, chunks: &[Scanned], index: &Pack
     }
     body[at..].copy_from_slice(&tail);
     Ok(Bytes::from(body))
-}
-
-/// Reads a stored pack's index from its last bytes.
-async fn read_index(client: &Client, pack: &KnownPack) -> Result<PackIndex> {
-    let suffix = content::INDEX_SUFFIX.min(pack.size);
-    // An explicit range rather than a suffix one: not every S3-compatible store takes a suffix
-    // longer than the object.
-    let first = pack.size - suffix;
-    retry::with_retries(|| async move {
-        let response = client
-            .http()
-            .get(&pack.url)
-            .header(RANGE, format!("bytes={first}-{}", pack.size.saturating_sub(1)))
-            .send()
-            .await
-            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failed::retry_if(
-                crate::client::retryable(status),
-                ClientError::Error(format!("the store answered HTTP {status} to a read of a pack's index")),
-            ));
-        }
-        let bytes =
-            response.bytes().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        PackIndex::decode_tail(&bytes, pack.size)
-            .map_err(|why| Failed::give_up(ClientError::Error(format!("pack {}: {why}", pack.pack))))
-    })
-    .await
 }

@@ -8,16 +8,14 @@
 //! before it is placed.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use fedml_proto::content::{self, ChunkId, Chunker, ContentTicket, PackIndex};
+use fedml_proto::content::{ChunkId, ContentTicket, PackIndex};
 use futures_util::StreamExt;
-use reqwest::header::{CONTENT_RANGE, RANGE};
 
+use super::chunks;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::retry::{self, Failed};
 
 /// Where some bytes of the new file come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +67,7 @@ pub(super) async fn plan(
     // The new file's chunks, from the packs' indexes. Taking chunks from disk is only a saving:
     // if an index cannot be read, the file is fetched as it is.
     let indexes: Result<Vec<(usize, PackIndex)>> = futures_util::stream::iter(content.packs.iter().enumerate())
-        .map(|(i, url)| async move { read_index(client, url).await.map(|index| (i, index)) })
+        .map(|(i, url)| async move { chunks::read_index(client, url, None).await.map(|index| (i, index)) })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await
@@ -139,68 +137,17 @@ fn scan_all(sources: &[PathBuf]) -> Scanned {
     (files, by_id)
 }
 
-fn scan(mut file: &std::fs::File, n: usize, by_id: &mut HashMap<ChunkId, (usize, u64)>) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
-    let (mut start, mut base, mut eof) = (0usize, 0u64, false);
-    loop {
-        while !eof && buf.len() - start < content::MAX_CHUNK {
-            if start > 0 {
-                buf.drain(..start);
-                base += start as u64;
-                start = 0;
-            }
-            let had = buf.len();
-            buf.resize(had + (2 << 20), 0);
-            let read = file.read(&mut buf[had..])?;
-            buf.truncate(had + read);
-            eof = read == 0;
-        }
-        let rest = &buf[start..];
-        if rest.is_empty() {
-            return Ok(());
-        }
-        let len = Chunker.cut(rest).unwrap_or(rest.len());
-        by_id.entry(content::chunk_id(&rest[..len])).or_insert((n, base + start as u64));
-        start += len;
-    }
-}
-
-/// A pack's index, from a ranged read of its end (its size from the answer's `Content-Range`);
-/// where the store refuses a suffix range longer than the pack, from the whole pack.
-async fn read_index(client: &Client, url: &str) -> Result<PackIndex> {
-    match read_tail(client, url, true).await {
-        Ok(index) => Ok(index),
-        Err(_) => read_tail(client, url, false).await,
-    }
-}
-
-async fn read_tail(client: &Client, url: &str, suffix: bool) -> Result<PackIndex> {
-    retry::with_retries(|| async move {
-        let mut request = client.http().get(url);
-        if suffix {
-            request = request.header(RANGE, format!("bytes=-{}", content::INDEX_SUFFIX));
-        }
-        let response =
-            request.send().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failed::retry_if(
-                !suffix && crate::client::retryable(status),
-                ClientError::Error(format!("the store answered HTTP {status} to a read of a pack's index")),
-            ));
-        }
-        let total = response
-            .headers()
-            .get(CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit('/').next())
-            .and_then(|v| v.parse::<u64>().ok());
-        let bytes =
-            response.bytes().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        let size = total.unwrap_or(bytes.len() as u64);
-        PackIndex::decode_tail(&bytes, size).map_err(|why| Failed::give_up(ClientError::Error(why)))
-    })
-    .await
+fn scan(file: &std::fs::File, n: usize, by_id: &mut HashMap<ChunkId, (usize, u64)>) -> std::io::Result<()> {
+    chunks::cut(
+        file,
+        |e| e,
+        |_| Ok(()),
+        |offset, _, id| {
+            by_id.entry(id).or_insert((n, offset));
+            Ok(())
+        },
+    )
+    .map(|_| ())
 }
 
 /// Where an interrupted download of content with this checksum leaves its bytes in `dir`, to be

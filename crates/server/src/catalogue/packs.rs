@@ -128,14 +128,13 @@ impl Catalogue {
     }
 
     /// For each pack an open session wants to store: the owner's pack with that hash if there is
-    /// one (pinned for the session), else a new pending pack under `new_key()` (pinned too).
-    /// `url_expires_at` (Unix ms) is when the PUT URLs about to be issued stop working.
+    /// one (pinned for the session), else a new pending pack under `new_key()` (pinned too),
+    /// recorded with the session's expiry as its PUT URL's.
     pub async fn reserve_packs(
         &self,
         upload: &UploadRecord,
         packs: &[NewPack],
         new_key: &(dyn Fn() -> String + Sync),
-        url_expires_at: i64,
     ) -> Result<Vec<PackRecord>> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
@@ -159,13 +158,6 @@ impl Catalogue {
                             pack.pack, record.size, pack.size
                         )));
                     }
-                    if record.state == PackState::Pending {
-                        sqlx::query("UPDATE packs SET url_expires_at = $1 WHERE blob_key = $2 AND url_expires_at < $1")
-                            .bind(url_expires_at)
-                            .bind(&record.blob_key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
                     record
                 }
                 None => {
@@ -182,7 +174,7 @@ impl Catalogue {
                     .bind(PackState::Pending.as_str())
                     .bind(&upload.id)
                     .bind(now_ms())
-                    .bind(url_expires_at)
+                    .bind(upload.expires_at)
                     .execute(&mut *tx)
                     .await?;
                     PackRecord {

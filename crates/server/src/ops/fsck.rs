@@ -264,6 +264,19 @@ pub async fn fsck(
 /// How the catalogue's inventory writes a pack's "checksum": its id.
 const PACK_CHECKSUM: &str = "pack:";
 
+/// What `checksum` is checked against: the blob's BLAKE3, or for a pack the id its index gives
+/// it once every chunk matches its own id (else what is damaged).
+async fn found_checksum(store: &BlobStore, blob_key: &str, checksum: &str) -> Result<String, crate::blobs::BlobError> {
+    if !checksum.starts_with(PACK_CHECKSUM) {
+        return store.checksum(blob_key).await;
+    }
+    let body = store.read_small(blob_key).await?;
+    Ok(match fedml_proto::content::verify_pack(&body) {
+        Ok(index) => format!("{PACK_CHECKSUM}{}", index.pack_id()),
+        Err(why) => format!("damaged: {why}"),
+    })
+}
+
 async fn check_reference(
     catalogue: &Catalogue,
     store: &BlobStore,
@@ -283,40 +296,7 @@ async fn check_reference(
         Some(found_size) if found_size != size => {
             problems.push(Problem::WrongSize { service, owner, object, blob_key, size, found_size });
         }
-        Some(_) if deep && checksum.starts_with(PACK_CHECKSUM) => match store.read_small(&blob_key).await {
-            Ok(body) => match fedml_proto::content::verify_pack(&body) {
-                Ok(index) if format!("{PACK_CHECKSUM}{}", index.pack_id()) == checksum => {}
-                Ok(index) => {
-                    let found_checksum = format!("{PACK_CHECKSUM}{}", index.pack_id());
-                    problems.push(Problem::WrongChecksum {
-                        service,
-                        owner,
-                        object,
-                        blob_key,
-                        checksum,
-                        found_checksum,
-                    });
-                }
-                Err(why) => {
-                    let found_checksum = format!("damaged: {why}");
-                    problems.push(Problem::WrongChecksum {
-                        service,
-                        owner,
-                        object,
-                        blob_key,
-                        checksum,
-                        found_checksum,
-                    });
-                }
-            },
-            Err(crate::blobs::BlobError::NotFound) => {
-                if catalogue.blob_in_use(&service, &blob_key).await? {
-                    problems.push(Problem::Missing { service, owner, object, blob_key, size });
-                }
-            }
-            Err(e) => problems.push(Problem::StoreUnreadable { service, error: e.to_string() }),
-        },
-        Some(_) if deep && !checksum.is_empty() => match store.checksum(&blob_key).await {
+        Some(_) if deep && !checksum.is_empty() => match found_checksum(store, &blob_key, &checksum).await {
             Ok(found_checksum) if found_checksum != checksum => {
                 problems.push(Problem::WrongChecksum { service, owner, object, blob_key, checksum, found_checksum });
             }

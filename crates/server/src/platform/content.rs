@@ -85,7 +85,7 @@ impl Platform {
         let expires = upload.expires_at / 1000;
         let records = self
             .catalogue
-            .reserve_packs(&upload, &req.packs, &new_key, upload.expires_at)
+            .reserve_packs(&upload, &req.packs, &new_key)
             .await
             .map_err(|e| self.session_error(e, &upload))?;
         let store = self.store(&upload.service)?;
