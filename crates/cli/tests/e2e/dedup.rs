@@ -455,3 +455,42 @@ fn downloads_into(target: &fedml_client::Target, name: &str, dest: &std::path::P
     let read = std::fs::read(dest.join(name)).expect("downloaded");
     assert!(read == expected, "{name} downloaded other bytes");
 }
+
+/// Uploads of the same data at the same moment (by one user, under several names) announce the
+/// same packs and may send them at once: each succeeds, every copy reads back, and once all are
+/// deleted nothing is left. Repeated with a barrier, as any race here is.
+#[test]
+fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    for round in 0..8u64 {
+        let data = bytes((9 << 20) + round as usize * 4096, 600 + round);
+        let path = work.path().join(format!("r{round}.bin"));
+        std::fs::write(&path, &data).expect("write");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let uploads: Vec<_> = (0..3)
+            .map(|i| {
+                let (barrier, target, path) = (barrier.clone(), target.clone(), path.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let r = fedml_client::upload_with(&path, &upload_opts(target, &format!("r{round}-{i}")));
+                    (r.code, r.message)
+                })
+            })
+            .collect();
+        for upload in uploads {
+            let (code, message) = upload.join().expect("thread");
+            assert_eq!(code, fedml_client::ResponseCode::Success, "round {round}: {message}");
+        }
+        for i in 0..3 {
+            downloads_as(&target, &format!("r{round}-{i}"), &data);
+        }
+        for i in 0..3 {
+            assert!(fedml_client::delete_with(&format!("r{round}-{i}"), None, &target).is_success());
+        }
+    }
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+}
