@@ -129,7 +129,7 @@ impl LocalStore {
 
     /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written into
     /// `staging/<its name>` under an exclusive lock (a second request for the same pack meanwhile
-    /// waits for it), flushed, then linked into place, so the blob appears whole or not at
+    /// is told to wait), flushed, then linked into place, so the blob appears whole or not at
     /// all and bytes already there never change (the same pack sent twice keeps the first).
     /// Removing the pack ([`LocalStore::remove`]) removes that staging file too, so a server
     /// killed mid-write leaves nothing the collector does not find. Answers the CRC-32C of what
@@ -141,20 +141,14 @@ impl LocalStore {
     {
         let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
         let temp = self.staging_path(Self::upload_id_of(blob_key));
-        // Another request sending the same pack (two uploads of the same data) is waited for; once
-        // it is done it has removed the file, so the lock is taken again on the file now there.
-        let file = loop {
-            let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&temp)?;
-            let (file, path) = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|locked| Ok((locked?, std::fs::metadata(&temp))))?;
-            use std::os::unix::fs::MetadataExt;
-            let held = file.metadata()?;
-            if path.is_ok_and(|p| p.ino() == held.ino() && p.dev() == held.dev()) {
-                break file;
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&temp)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BlobError::Busy("another request is sending this pack right now; send it again".into()));
             }
-        };
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
         file.set_len(0)?;
         let file = Arc::new(file);
         let written = async {
