@@ -160,11 +160,18 @@ pub struct ZipStream<W: Write> {
     central: Vec<CentralEntry>,
     /// One read buffer for every file (a fresh one per file would cost a 1 MiB fill each).
     buffer: Vec<u8>,
+    /// The file entry begun and not yet ended.
+    open: Option<CentralEntry>,
 }
 
 impl<W: Write> ZipStream<W> {
     pub fn new(out: W) -> Self {
-        ZipStream { out: Counting { inner: out, written: 0 }, central: Vec::new(), buffer: vec![0u8; 1 << 20] }
+        ZipStream {
+            out: Counting { inner: out, written: 0 },
+            central: Vec::new(),
+            buffer: vec![0u8; 1 << 20],
+            open: None,
+        }
     }
 
     pub fn add_directory(&mut self, name: &str, mtime: i64, mode: u32) -> io::Result<()> {
@@ -187,10 +194,7 @@ impl<W: Write> ZipStream<W> {
 
     /// Adds a file of `size` bytes read from `reader`; fails if the reader yields another length.
     pub fn add_file(&mut self, name: &str, mtime: i64, mode: u32, size: u64, reader: &mut dyn Read) -> io::Result<()> {
-        let (dos_time, dos_date) = dos_datetime(mtime);
-        let offset = self.out.written;
-        let zip64 = size >= U32_MAX;
-        self.local_header(name, dos_time, dos_date, zip64, offset)?;
+        self.begin_file(name, mtime, mode, size)?;
         let mut crc = crc32fast::Hasher::new();
         let mut buf = std::mem::take(&mut self.buffer);
         let out = &mut self.out;
@@ -212,26 +216,21 @@ impl<W: Write> ZipStream<W> {
             }
         })();
         self.buffer = buf;
-        let copied = copied?;
-        if copied != size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{name} changed while it was being uploaded ({size} bytes expected); upload again"),
-            ));
+        if copied? != size {
+            return Err(changed_file(name, size));
         }
-        let crc = crc.finalize();
-        self.out.write_all(&0x0807_4b50u32.to_le_bytes())?;
-        self.out.write_all(&crc.to_le_bytes())?;
-        if zip64 {
-            self.out.write_all(&size.to_le_bytes())?;
-            self.out.write_all(&size.to_le_bytes())?;
-        } else {
-            self.out.write_all(&(size as u32).to_le_bytes())?;
-            self.out.write_all(&(size as u32).to_le_bytes())?;
-        }
-        self.central.push(CentralEntry {
+        self.end_file(crc.finalize())
+    }
+
+    /// Starts a file entry of `size` bytes: writes its local header. Its bytes follow (written, or
+    /// [`ZipStream::skip`]ped by a caller that places them itself), then [`ZipStream::end_file`].
+    pub fn begin_file(&mut self, name: &str, mtime: i64, mode: u32, size: u64) -> io::Result<()> {
+        let (dos_time, dos_date) = dos_datetime(mtime);
+        let offset = self.out.written;
+        self.local_header(name, dos_time, dos_date, size >= U32_MAX, offset)?;
+        self.open = Some(CentralEntry {
             name: name.to_string(),
-            crc,
+            crc: 0,
             size,
             offset,
             dos_time,
@@ -240,6 +239,49 @@ impl<W: Write> ZipStream<W> {
             descriptor: true,
         });
         Ok(())
+    }
+
+    /// Counts `n` bytes of the open file's data as written without writing them: the archive's
+    /// offsets stay right for a caller that places the data itself.
+    pub fn skip(&mut self, n: u64) {
+        self.out.written += n;
+    }
+
+    /// Ends the open file entry, whose data had the CRC-32 `crc`: writes its data descriptor.
+    pub fn end_file(&mut self, crc: u32) -> io::Result<()> {
+        let Some(mut entry) = self.open.take() else {
+            return Err(io::Error::other("no file entry is open"));
+        };
+        if self.out.written != entry.offset + self.header_len(&entry) + entry.size {
+            return Err(changed_file(&entry.name, entry.size));
+        }
+        entry.crc = crc;
+        self.out.write_all(&0x0807_4b50u32.to_le_bytes())?;
+        self.out.write_all(&crc.to_le_bytes())?;
+        if entry.size >= U32_MAX {
+            self.out.write_all(&entry.size.to_le_bytes())?;
+            self.out.write_all(&entry.size.to_le_bytes())?;
+        } else {
+            self.out.write_all(&(entry.size as u32).to_le_bytes())?;
+            self.out.write_all(&(entry.size as u32).to_le_bytes())?;
+        }
+        self.central.push(entry);
+        Ok(())
+    }
+
+    /// The bytes of an entry's local header.
+    fn header_len(&self, entry: &CentralEntry) -> u64 {
+        30 + entry.name.len() as u64 + if entry.size >= U32_MAX { 20 } else { 0 }
+    }
+
+    /// The writer the archive goes to (to take what was written so far, for one).
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.out.inner
+    }
+
+    /// The archive's bytes so far, skipped ones included.
+    pub fn written(&self) -> u64 {
+        self.out.written
     }
 
     fn local_header(&mut self, name: &str, dos_time: u16, dos_date: u16, zip64: bool, _offset: u64) -> io::Result<()> {
@@ -350,6 +392,13 @@ impl<W: Write> ZipStream<W> {
         self.out.flush()?;
         Ok((self.out.written, self.out.inner))
     }
+}
+
+fn changed_file(name: &str, size: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{name} changed while it was being uploaded ({size} bytes expected); upload again"),
+    )
 }
 
 /// Packs the scanned tree under the top folder `top`.

@@ -11,6 +11,7 @@ mod chunks;
 mod download;
 mod packed;
 mod reuse;
+mod scan;
 mod upload;
 
 pub use download::download;

@@ -17,6 +17,9 @@ pub const MAX_CHUNK: usize = 128 << 10;
 /// The Xet protocol's boundary mask: a chunk ends where the gear hash has its 16 high bits zero
 /// (a 64 KiB mean past the minimum).
 const BOUNDARY_MASK: u64 = 0xFFFF_0000_0000_0000;
+/// The most sample chunks a completion names per pack (a pack of tiny chunks has more samples
+/// than it needs to be found; the first ones are kept).
+pub const MAX_PACK_SAMPLES: usize = 64;
 /// A pack takes chunks until it holds this many bytes of data.
 pub const PACK_TARGET: u64 = 8 << 20;
 /// The most data a pack may hold: the target plus one largest chunk.
@@ -26,9 +29,11 @@ pub const INDEX_ENTRY: usize = 36;
 /// The pack's last bytes: the chunk count (u32, little-endian) and this magic.
 pub const PACK_MAGIC: &[u8; 8] = b"FMLPACK1";
 pub const TRAILER: usize = 4 + PACK_MAGIC.len();
+/// The most chunks a pack holds: as many as its data takes of the smallest chunk, plus one (a
+/// pack of many small files, each a short last chunk, is closed when it holds this many).
+pub const MAX_PACK_CHUNKS: usize = (MAX_PACK_DATA / MIN_CHUNK as u64 + 1) as usize;
 /// The largest pack blob: its data, the index of the most chunks it can hold, the trailer.
-pub const MAX_PACK_SIZE: u64 =
-    MAX_PACK_DATA + (MAX_PACK_DATA / MIN_CHUNK as u64 + 1) * INDEX_ENTRY as u64 + TRAILER as u64;
+pub const MAX_PACK_SIZE: u64 = MAX_PACK_DATA + (MAX_PACK_CHUNKS * INDEX_ENTRY) as u64 + TRAILER as u64;
 /// How many bytes from a pack's end always hold its whole index (a ranged read of this suffix).
 pub const INDEX_SUFFIX: u64 = 64 << 10;
 

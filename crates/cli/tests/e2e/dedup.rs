@@ -455,3 +455,136 @@ fn downloads_into(target: &fedml_client::Target, name: &str, dest: &std::path::P
     let read = std::fs::read(dest.join(name)).expect("downloaded");
     assert!(read == expected, "{name} downloaded other bytes");
 }
+
+/// Every path under `root` with a file's bytes (`None` for a directory), sorted.
+fn listing(root: &std::path::Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let relative = path.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.push((relative, None));
+                stack.push(path);
+            } else {
+                out.push((relative, Some(std::fs::read(&path).expect("read"))));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_directory_sends_and_fetches_only_the_files_that_changed() {
+    let server = TestServer::start_with(no_grace());
+    let local = matches!(server.backend, Backend::Embedded);
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    // 2,000 files of 10 KiB in 20 folders, one larger file, an empty file and an empty folder.
+    let tree = work.path().join("corpus");
+    for i in 0..2000u64 {
+        let dir = tree.join(format!("part-{:02}", i % 20));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("sample-{i:05}.txt")), bytes(10 << 10, i)).expect("write");
+    }
+    std::fs::write(tree.join("weights.bin"), bytes(6 << 20, 99_999)).expect("write");
+    std::fs::write(tree.join("empty.txt"), b"").expect("write");
+    std::fs::create_dir_all(tree.join("empty-folder")).expect("mkdir");
+    let first = upload(&target, &tree, "corpus", false);
+    assert!(first.sent_bytes >= first.read_bytes && first.stored_bytes == 0, "{first:?}");
+    let dest = work.path().join("dest");
+    let got = fedml_client::download_with("corpus", &download_opts(target.clone(), &dest));
+    assert!(got.is_success(), "{}", got.message);
+    assert!(listing(&dest.join("corpus")) == listing(&tree), "the first download differs");
+
+    // 1% of the files changed, one added, one removed: a new version sends little more than them.
+    for i in (0..2000u64).step_by(100) {
+        let path = tree.join(format!("part-{:02}/sample-{i:05}.txt", i % 20));
+        std::fs::write(path, bytes(10 << 10, 50_000 + i)).expect("write");
+    }
+    std::fs::write(tree.join("part-03/added.txt"), bytes(10 << 10, 7)).expect("write");
+    std::fs::remove_file(tree.join("part-04/sample-00004.txt")).expect("rm");
+    let second = upload(&target, &tree, "corpus", true);
+    let share = second.sent_bytes as f64 / second.read_bytes as f64;
+    println!(
+        "directory, 1% changed: sent {} of {} bytes ({:.2}%)",
+        second.sent_bytes,
+        second.read_bytes,
+        share * 100.0
+    );
+    assert!(share < 0.03, "a new version of the directory re-sent {:.1}%: {second:?}", share * 100.0);
+
+    // Downloaded over the older copy: only what differs is fetched, and the tree is exact.
+    let before = served(&server);
+    let mut replacing = download_opts(target.clone(), &dest);
+    replacing.replace = true;
+    let got = fedml_client::download_with("corpus", &replacing);
+    assert!(got.is_success(), "{}", got.message);
+    let fetched = served(&server) - before;
+    println!("directory over an older copy: {fetched} bytes fetched of {}", second.read_bytes);
+    if local {
+        assert!(fetched < second.read_bytes / 10, "fetched {fetched} of {}", second.read_bytes);
+    }
+    assert!(listing(&dest.join("corpus")) == listing(&tree), "the second download differs");
+
+    // The same tree under another name: its files' chunks are all stored already.
+    let copy = upload(&target, &tree, "corpus-copy", false);
+    println!("directory, second name: sent {} of {}", copy.sent_bytes, copy.read_bytes);
+    assert!((copy.sent_bytes as f64) < copy.read_bytes as f64 * 0.03, "{copy:?}");
+
+    // The one-URL download (the FedML SDK's) is the archive, whole, with the object's checksum.
+    let meta = fedml_client::get_storage_metadata_with("corpus-copy", &target).data.expect("metadata");
+    let url = meta.download_url.clone().expect("url");
+    let whole = server.block_on(async move { reqwest::get(url).await.expect("GET").bytes().await.expect("body") });
+    assert_eq!(whole.len() as u64, meta.size);
+    assert_eq!(fedml_proto::checksum::of_hash(blake3::hash(&whole)), meta.checksum);
+    assert!(whole.starts_with(b"PK\x03\x04"), "not a ZIP archive");
+
+    for name in ["corpus", "corpus-copy"] {
+        assert!(fedml_client::delete_with(name, None, &target).is_success());
+    }
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+}
+
+/// Uploads of the same data at the same moment (by one user, under several names) announce the
+/// same packs and may send them at once: each succeeds, every copy reads back, and once all are
+/// deleted nothing is left. Repeated with a barrier, as any race here is.
+#[test]
+fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    for round in 0..8u64 {
+        let data = bytes((9 << 20) + round as usize * 4096, 600 + round);
+        let path = work.path().join(format!("r{round}.bin"));
+        std::fs::write(&path, &data).expect("write");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let uploads: Vec<_> = (0..3)
+            .map(|i| {
+                let (barrier, target, path) = (barrier.clone(), target.clone(), path.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let r = fedml_client::upload_with(&path, &upload_opts(target, &format!("r{round}-{i}")));
+                    (r.code, r.message)
+                })
+            })
+            .collect();
+        for upload in uploads {
+            let (code, message) = upload.join().expect("thread");
+            assert_eq!(code, fedml_client::ResponseCode::Success, "round {round}: {message}");
+        }
+        for i in 0..3 {
+            downloads_as(&target, &format!("r{round}-{i}"), &data);
+        }
+        for i in 0..3 {
+            assert!(fedml_client::delete_with(&format!("r{round}-{i}"), None, &target).is_success());
+        }
+    }
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+}

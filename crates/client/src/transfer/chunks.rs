@@ -12,14 +12,18 @@ use crate::retry::{self, Failed};
 
 /// Reads `reader` to its end once: `on_read` sees each block as it is read, `on_chunk` each
 /// chunk's file offset, length and id, in order. A failed read is `read_error`'s; `on_read` and
-/// `on_chunk` may stop the cut with their own errors. Answers the bytes read.
+/// `on_chunk` may stop the cut with their own errors. `buf` is scratch space, kept by callers
+/// that cut many files (a directory's) so that each small file costs no fresh allocation.
+/// Answers the bytes read.
 pub(super) fn cut<E>(
     mut reader: impl Read,
+    buf: &mut Vec<u8>,
     read_error: impl Fn(std::io::Error) -> E,
     mut on_read: impl FnMut(&[u8]) -> std::result::Result<(), E>,
     mut on_chunk: impl FnMut(u64, u32, ChunkId) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
-    let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
+    const BLOCK: u64 = 2 << 20;
+    buf.clear();
     let mut start = 0usize; // where the next chunk starts in `buf`
     let mut base = 0u64; // file offset of `buf[0]`
     let mut eof = false;
@@ -32,13 +36,12 @@ pub(super) fn cut<E>(
                 start = 0;
             }
             let had = buf.len();
-            buf.resize(had + (2 << 20), 0);
-            let n = reader.read(&mut buf[had..]).map_err(&read_error)?;
-            buf.truncate(had + n);
+            // Appends without zeroing the room first; fewer bytes than asked means the end.
+            let n = (&mut reader).take(BLOCK).read_to_end(buf).map_err(&read_error)?;
             if n > 0 {
                 on_read(&buf[had..])?;
             }
-            eof = n == 0;
+            eof = (n as u64) < BLOCK;
         }
         let rest = &buf[start..];
         if rest.is_empty() {

@@ -113,7 +113,7 @@ enum Source {
 /// Where one read goes: a URL (ranged GET), or a local file.
 enum PieceFrom<'a> {
     Url(&'a str),
-    File(&'a std::fs::File),
+    File(&'a Path),
 }
 
 /// One read: `len` bytes at `start` of its source.
@@ -401,7 +401,7 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 /// One piece copied from a local file (a chunk an older copy or an interrupted download holds)
 /// into `file` at `offset`, hashed on the way.
 async fn copy_piece(
-    local: &std::fs::File,
+    local: &Path,
     piece: &Piece<'_>,
     file: &Arc<std::fs::File>,
     offset: u64,
@@ -409,24 +409,31 @@ async fn copy_piece(
     counted: &mut u64,
     bar: &ProgressBar,
 ) -> std::result::Result<PartHasher, Failed> {
-    let local = local.try_clone().map_err(|e| Failed::give_up(ClientError::io("cannot read a local copy", e)))?;
+    // A local file that changed since it was cut: the download is run again, which cuts it anew.
+    let gone = |e: std::io::Error| {
+        Failed::give_up(ClientError::Error(format!(
+            "{} changed while the download read it ({e}); run the download again",
+            local.display()
+        )))
+    };
+    let source = std::fs::File::open(local).map_err(gone)?;
     let (file, start, len) = (file.clone(), piece.start, piece.len);
-    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<PartHasher> {
+    let copied = tokio::task::spawn_blocking(move || -> std::result::Result<PartHasher, (bool, std::io::Error)> {
         let mut hasher = hasher;
         let mut buf = vec![0u8; (len as usize).min(1 << 20)];
         let mut done = 0u64;
         while done < len {
             let n = ((len - done) as usize).min(buf.len());
-            local.read_exact_at(&mut buf[..n], start + done)?;
-            file.write_all_at(&buf[..n], offset + done)?;
+            source.read_exact_at(&mut buf[..n], start + done).map_err(|e| (true, e))?;
+            file.write_all_at(&buf[..n], offset + done).map_err(|e| (false, e))?;
             hasher.update(&buf[..n]);
             done += n as u64;
         }
         Ok(hasher)
     })
     .await
-    .map_err(|e| Failed::give_up(ClientError::Error(e.to_string())))?
-    .map_err(|e| Failed::give_up(write_error(e)))?;
+    .map_err(|e| Failed::give_up(ClientError::Error(e.to_string())))?;
+    let hasher = copied.map_err(|(reading, e)| if reading { gone(e) } else { Failed::give_up(write_error(e)) })?;
     *counted += len;
     bar.inc(len);
     Ok(hasher)

@@ -1,18 +1,19 @@
-//! A file uploaded as chunks in packs: only the chunks the caller's store lacks travel.
+//! A file or directory uploaded as chunks in packs: only the chunks the caller's store lacks
+//! travel.
 //!
-//! One thread reads the file once, in order: it hashes it (the object's BLAKE3), cuts it into
-//! content-defined chunks and names each (`fedml_proto::content`), and hands the chunks on in
-//! batches. For each batch the uploader asks the server which of the caller's packs hold its
+//! One thread reads the data once, in order (`super::scan`): it hashes it (the object's BLAKE3),
+//! cuts it into content-defined chunks and names each (`fedml_proto::content`), and hands the
+//! chunks on in batches. For each batch the uploader asks the server which of the caller's packs hold its
 //! sample chunks (pinned for the session), reads those packs' indexes, and so learns which
 //! chunks are stored already. The others go into new packs of about 8 MiB, in file order; each
 //! is announced (the server may hold it already: an interrupted upload of the same data sent
-//! it), read back from the file (its chunks hashed again, so a file changed meanwhile is caught),
+//! it), read back from its files (its chunks hashed again, so a file changed meanwhile is caught),
 //! and PUT to its signed URL, a few at a time. The completion names the packs and the file's
 //! segments in them.
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -26,20 +27,10 @@ use futures_util::stream::FuturesUnordered;
 use indicatif::ProgressBar;
 
 use super::chunks;
+use super::scan::{self, From, Input, Scanned};
 use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-
-/// Bytes of the file per batch handed from the reader to the uploader.
-const BATCH_BYTES: u64 = 16 << 20;
-
-/// One chunk of the file as the reader found it.
-#[derive(Debug, Clone, Copy)]
-struct Scanned {
-    offset: u64,
-    len: u32,
-    id: ChunkId,
-}
 
 /// Where a chunk's bytes are: pack `pack` (an index into the completion's list) at `offset`.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +45,7 @@ struct Filling {
     index: u32,
     chunks: Vec<Scanned>,
     data: u64,
+    samples: usize,
 }
 
 /// What a packed upload sends to complete, and what it moved.
@@ -64,24 +56,15 @@ pub(super) struct Packed {
     pub stats: TransferStats,
 }
 
-/// Reads, dedups and sends `path`, of `size` bytes, in session `upload_id`.
-pub(super) async fn send(
-    client: &Client,
-    upload_id: &str,
-    path: &Path,
-    size: u64,
-    bar: &ProgressBar,
-) -> Result<Packed> {
+/// Reads, dedups and sends `input` in session `upload_id`.
+pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &ProgressBar) -> Result<Packed> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>(4);
-    let reading = path.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || scan(&reading, tx));
-    let file =
-        Arc::new(std::fs::File::open(path).map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?);
+    let sources = Arc::new(input.sources());
+    let reader = tokio::task::spawn_blocking(move || scan::scan(&input, tx));
     let mut up = Uploader {
         client,
         upload_id,
-        path: path.to_path_buf(),
-        file,
+        sources,
         bar,
         known: HashMap::new(),
         loaded: HashMap::new(),
@@ -122,10 +105,7 @@ pub(super) async fn send(
     drop(rx);
     let scanned = reader.await.map_err(|e| ClientError::Error(format!("reading stopped: {e}")))?;
     outcome?;
-    let (read, checksum) = scanned?;
-    if read != size {
-        return Err(changed(path));
-    }
+    let (size, checksum) = scanned?;
     let stats = TransferStats {
         read_bytes: size,
         sent_bytes: up.sent.load(Ordering::Relaxed),
@@ -136,65 +116,13 @@ pub(super) async fn send(
     Ok(Packed { content, size, checksum, stats })
 }
 
-fn changed(path: &Path) -> ClientError {
-    ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
-}
-
-/// The reader: the file's BLAKE3 and its chunks, in batches; answers the bytes read and the
-/// checksum. The whole-file hash runs on a thread of its own, beside the cutting and naming.
-fn scan(path: &Path, tx: tokio::sync::mpsc::Sender<Vec<Scanned>>) -> Result<(u64, String)> {
-    let (blocks, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    let hashing = std::thread::spawn(move || {
-        let mut hasher = blake3::Hasher::new();
-        for block in hashed {
-            hasher.update(&block);
-        }
-        hasher.finalize()
-    });
-    let cut = cut_file(path, &tx, &blocks);
-    drop(blocks);
-    let hash = hashing.join().map_err(|_| ClientError::Error("hashing the file stopped".into()))?;
-    cut.map(|read| (read, fedml_proto::checksum::of_hash(hash)))
-}
-
-/// Reads the file once, handing its bytes to the hasher and its chunks, in batches, to the uploader.
-fn cut_file(
-    path: &Path,
-    tx: &tokio::sync::mpsc::Sender<Vec<Scanned>>,
-    hasher: &std::sync::mpsc::SyncSender<Vec<u8>>,
-) -> Result<u64> {
-    let unreadable = |e| ClientError::io(format!("cannot read {}", path.display()), e);
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let stopped = |what: &str| ClientError::Error(format!("{what} stopped"));
-    let mut batch = Vec::new();
-    let mut batch_bytes = 0u64;
-    let read = chunks::cut(
-        file,
-        unreadable,
-        |block| hasher.send(block.to_vec()).map_err(|_| stopped("hashing the file")),
-        |offset, len, id| {
-            batch.push(Scanned { offset, len, id });
-            batch_bytes += u64::from(len);
-            if batch_bytes >= BATCH_BYTES {
-                batch_bytes = 0;
-                tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| stopped("the upload"))?;
-            }
-            Ok(())
-        },
-    )?;
-    if !batch.is_empty() && tx.blocking_send(batch).is_err() {
-        return Err(stopped("the upload"));
-    }
-    Ok(read)
-}
-
 type Shipped = Result<(u64, bool)>;
 
 struct Uploader<'a> {
     client: &'a Client,
     upload_id: &'a str,
-    path: PathBuf,
-    file: Arc<std::fs::File>,
+    /// The local files chunks are read from again when their pack is sent.
+    sources: Arc<Vec<PathBuf>>,
     bar: &'a ProgressBar,
     /// Chunks the store holds (or that this upload is sending), by id.
     known: HashMap<ChunkId, Place>,
@@ -253,14 +181,15 @@ impl Uploader<'_> {
     /// Places one chunk: a segment of a pack the store holds, or the next bytes of the pack
     /// being filled. Answers that pack once it is full.
     fn place(&mut self, chunk: Scanned) -> Option<Filling> {
-        let first_of_file = chunk.offset == 0;
-        if let Some(place) = self.known.get(&chunk.id).copied() {
-            self.push_segment(place, chunk.len);
+        let (id, len) = (chunk.id, chunk.len);
+        let first_of_data = chunk.offset == 0;
+        if let Some(place) = self.known.get(&id).copied() {
+            self.push_segment(place, len);
             // Counted as stored only when an earlier upload holds it, not a repeat in this one.
             if !self.is_new_pack(place.pack) {
-                self.stored += u64::from(chunk.len);
+                self.stored += u64::from(len);
             }
-            self.bar.inc(u64::from(chunk.len));
+            self.bar.inc(u64::from(len));
             return None;
         }
         let filling = self.filling.get_or_insert_with(|| {
@@ -270,13 +199,14 @@ impl Uploader<'_> {
         });
         let place = Place { pack: filling.index, offset: filling.data };
         filling.chunks.push(chunk);
-        filling.data += u64::from(chunk.len);
-        let full = filling.data >= content::PACK_TARGET;
-        if content::is_sample(&chunk.id) || first_of_file {
-            self.samples.push((hex::encode(chunk.id), place.pack));
+        filling.data += u64::from(len);
+        let full = filling.data >= content::PACK_TARGET || filling.chunks.len() >= content::MAX_PACK_CHUNKS;
+        if (content::is_sample(&id) || first_of_data) && filling.samples < content::MAX_PACK_SAMPLES {
+            filling.samples += 1;
+            self.samples.push((hex::encode(id), place.pack));
         }
-        self.known.insert(chunk.id, place);
-        self.push_segment(place, chunk.len);
+        self.known.insert(id, place);
+        self.push_segment(place, len);
         if full { self.filling.take() } else { None }
     }
 
@@ -303,7 +233,7 @@ impl Uploader<'_> {
         self.packs[pack.index as usize] = id.clone();
         let client = self.client.clone();
         let upload_id = self.upload_id.to_string();
-        let (file, path, bar) = (self.file.clone(), self.path.clone(), self.bar.clone());
+        let (sources, bar) = (self.sources.clone(), self.bar.clone());
         let (sent, resumed) = (self.sent.clone(), self.resumed.clone());
         let label = self.label.clone();
         async move {
@@ -321,7 +251,7 @@ impl Uploader<'_> {
                 return Ok((pack.data, true));
             }
             let url = ticket.url.ok_or_else(|| ClientError::Error(format!("no URL to send pack {id} to")))?;
-            let body = tokio::task::spawn_blocking(move || read_pack(&file, &path, &pack.chunks, &index))
+            let body = tokio::task::spawn_blocking(move || read_pack(&sources, &pack.chunks, &index))
                 .await
                 .map_err(|e| ClientError::Error(e.to_string()))??;
             let len = body.len() as u64;
@@ -344,21 +274,37 @@ impl Uploader<'_> {
     }
 }
 
-/// A new pack's bytes read back from the file, each chunk checked against the id it was given
-/// when the file was first read, followed by its index.
-fn read_pack(file: &std::fs::File, path: &Path, chunks: &[Scanned], index: &PackIndex) -> Result<Bytes> {
+/// A new pack's bytes read back from its files, each chunk checked against the id it was given
+/// when the data was first read, followed by its index.
+fn read_pack(sources: &[PathBuf], chunks: &[Scanned], index: &PackIndex) -> Result<Bytes> {
     let data: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
     let tail = index.encode();
     let mut body = vec![0u8; data as usize + tail.len()];
+    let mut open: HashMap<u32, std::fs::File> = HashMap::new();
     let mut at = 0usize;
     for chunk in chunks {
         let piece = &mut body[at..at + chunk.len as usize];
-        file.read_exact_at(piece, chunk.offset).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => changed(path),
-            _ => ClientError::io(format!("cannot read {}", path.display()), e),
-        })?;
-        if content::chunk_id(piece) != chunk.id {
-            return Err(changed(path));
+        match &chunk.from {
+            From::Bytes(bytes) => piece.copy_from_slice(bytes),
+            From::File { file, at } => {
+                let path = sources
+                    .get(*file as usize)
+                    .ok_or_else(|| ClientError::Error(format!("no local file {file} to read a chunk from")))?;
+                let unreadable = |e: std::io::Error| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound => scan::changed(path),
+                    _ => ClientError::io(format!("cannot read {}", path.display()), e),
+                };
+                let source = match open.entry(*file) {
+                    std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(room) => {
+                        room.insert(std::fs::File::open(path).map_err(unreadable)?)
+                    }
+                };
+                source.read_exact_at(piece, *at).map_err(unreadable)?;
+                if content::chunk_id(piece) != chunk.id {
+                    return Err(scan::changed(path));
+                }
+            }
         }
         at += chunk.len as usize;
     }

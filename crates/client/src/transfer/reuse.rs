@@ -1,5 +1,6 @@
 //! What a packed download takes from disk instead of the network: the chunks of an older copy
-//! at its destination, and of an interrupted download of the same data (its partial file, kept
+//! at its destination (a file, or the files of a directory), and of an interrupted download of
+//! the same data (its partial file, kept
 //! beside the destination under a name derived from the object's checksum).
 //!
 //! The file's chunks are learnt from its packs' indexes (a ranged read of each pack's end); each
@@ -34,9 +35,10 @@ pub(super) struct Run {
     pub length: u64,
 }
 
-/// The local files a download reads chunks from.
+/// The local files a download reads chunks from (a chunk taken from one that changed since
+/// is caught by the checksum, like any other wrong byte).
 pub(super) struct Local {
-    pub files: Vec<std::fs::File>,
+    pub files: Vec<PathBuf>,
 }
 
 /// The runs of a packed file in order: straight from its segments, or, when `sources` hold some
@@ -49,10 +51,9 @@ pub(super) async fn plan(
 ) -> Result<(Vec<Run>, Local, u64)> {
     let straight: Vec<Run> =
         content.segments.iter().map(|s| Run { from: From::Pack(s.pack), offset: s.offset, length: s.length }).collect();
-    // Reading a local file costs a pass over it: one far larger than the download is not worth it.
+    // Reading local files costs a pass over them: far more than the download is not worth it.
     let size: u64 = content.segments.iter().map(|s| s.length).sum();
-    let worth = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= 2 * size + (1 << 30));
-    let sources: Vec<PathBuf> = sources.iter().filter(|p| worth(p)).cloned().collect();
+    let sources = local_files(sources, 2 * size + (1 << 30));
     if sources.is_empty() {
         return Ok((straight, Local { files: Vec::new() }, 0));
     }
@@ -107,6 +108,31 @@ pub(super) async fn plan(
     Ok((runs, Local { files }, local_bytes))
 }
 
+/// The regular files at `sources` (a directory's, an older copy of a directory object, walked
+/// without following links), up to `budget` bytes in all.
+fn local_files(sources: &[PathBuf], budget: u64) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut total = 0u64;
+    let mut stack: Vec<PathBuf> = sources.iter().rev().cloned().collect();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_file() {
+            if total + meta.len() > budget {
+                continue;
+            }
+            total += meta.len();
+            files.push(path);
+        } else if meta.is_dir()
+            && let Ok(read) = std::fs::read_dir(&path)
+        {
+            let mut children: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            children.sort();
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    files
+}
+
 /// Appends a run, merged with the last one when it continues it.
 fn push(runs: &mut Vec<Run>, run: Run) {
     if let Some(last) = runs.last_mut()
@@ -119,17 +145,19 @@ fn push(runs: &mut Vec<Run>, run: Run) {
     runs.push(run);
 }
 
-type Scanned = (Vec<std::fs::File>, HashMap<ChunkId, (usize, u64)>);
+type Scanned = (Vec<PathBuf>, HashMap<ChunkId, (usize, u64)>);
 
-/// Cuts and names the chunks of each local file.
+/// Cuts and names the chunks of each local file (opened one at a time: a directory's files are
+/// many).
 fn scan_all(sources: &[PathBuf]) -> Scanned {
     let mut files = Vec::new();
     let mut by_id = HashMap::new();
+    let mut buf = Vec::with_capacity(4 << 20);
     for path in sources {
         let Ok(file) = std::fs::File::open(path) else { continue };
         let n = files.len();
-        if scan(&file, n, &mut by_id).is_ok() {
-            files.push(file);
+        if scan(&file, n, &mut buf, &mut by_id).is_ok() {
+            files.push(path.clone());
         } else {
             by_id.retain(|_, (f, _)| *f != n);
         }
@@ -137,9 +165,15 @@ fn scan_all(sources: &[PathBuf]) -> Scanned {
     (files, by_id)
 }
 
-fn scan(file: &std::fs::File, n: usize, by_id: &mut HashMap<ChunkId, (usize, u64)>) -> std::io::Result<()> {
+fn scan(
+    file: &std::fs::File,
+    n: usize,
+    buf: &mut Vec<u8>,
+    by_id: &mut HashMap<ChunkId, (usize, u64)>,
+) -> std::io::Result<()> {
     chunks::cut(
         file,
+        buf,
         |e| e,
         |_| Ok(()),
         |offset, _, id| {

@@ -17,6 +17,7 @@ use reqwest::header::{CONTENT_LENGTH, ETAG};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
+use super::scan::Input;
 use super::{cancelled, packed};
 use crate::client::{Client, retryable};
 use crate::error::{ClientError, Result};
@@ -33,7 +34,7 @@ pub struct UploadRequest {
     pub tags: Vec<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
     pub overwrite: bool,
-    /// Ask for a packed upload (files only; see `packed`).
+    /// Ask for a packed upload (see `packed`): only the chunks the store lacks are sent.
     pub dedup: bool,
 }
 
@@ -71,19 +72,23 @@ pub async fn upload(
             tags: req.tags.clone(),
             metadata: req.metadata.clone(),
             overwrite: req.overwrite,
-            layout: if req.dedup && kind == ObjectKind::File { Layout::Packs } else { Layout::Blob },
+            layout: if req.dedup { Layout::Packs } else { Layout::Blob },
         })
         .await?;
     let bar = progress::bar(progress, size);
     let packed = session.layout == Layout::Packs;
     let sent = async {
+        if packed {
+            let input = match tree {
+                None => Input::File { path: path.to_path_buf(), size },
+                Some(entries) => Input::Tree { top: req.name.clone(), entries },
+            };
+            let p = packed::send(client, &session.upload_id, input, &bar).await?;
+            let completion =
+                CompleteUpload { parts: Vec::new(), size: p.size, checksum: p.checksum, content: Some(p.content) };
+            return Ok((completion, Some(p.stats)));
+        }
         let sent = match tree {
-            None if packed => {
-                let p = packed::send(client, &session.upload_id, path, size, &bar).await?;
-                let completion =
-                    CompleteUpload { parts: Vec::new(), size: p.size, checksum: p.checksum, content: Some(p.content) };
-                return Ok((completion, Some(p.stats)));
-            }
             None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await?,
             Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await?,
         };

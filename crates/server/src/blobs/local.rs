@@ -128,26 +128,48 @@ impl LocalStore {
     }
 
     /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written into
-    /// `staging/<its name>` under an exclusive lock (a second request for the same pack meanwhile
-    /// is told to wait), flushed, then linked into place, so the blob appears whole or not at
-    /// all and bytes already there never change (the same pack sent twice keeps the first).
-    /// Removing the pack ([`LocalStore::remove`]) removes that staging file too, so a server
-    /// killed mid-write leaves nothing the collector does not find. Answers the CRC-32C of what
-    /// arrived (the ETag the client checks).
+    /// `staging/<its name>` under an exclusive lock, flushed, then linked into place, so the blob
+    /// appears whole or not at all and bytes already there never change. The same pack sent by
+    /// two requests at once (two uploads of the same data) is written once: the second waits
+    /// for the first, then answers from the pack in place, never creating a file of its own
+    /// (had the first failed, the second is told to send again). Removing the pack
+    /// ([`LocalStore::remove`]) removes that staging file too, so a server killed mid-write
+    /// leaves nothing the collector does not find. Answers the CRC-32C of what arrived (the ETag
+    /// the client checks).
     pub async fn write_pack<S, E>(&self, blob_key: &str, size: u64, mut body: S) -> Result<u32, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
+        if let Some(crc) = already_placed(&target, size, &mut body).await? {
+            return Ok(crc);
+        }
         let temp = self.staging_path(Self::upload_id_of(blob_key));
         let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&temp)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(BlobError::Busy("another request is sending this pack right now; send it again".into()));
+        let deadline = std::time::Instant::now() + PACK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(BlobError::Busy(
+                        "another request has been sending this pack for a long time; send it again".into(),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        // The lock was held by another request for this pack, which removed the file this one
+        // opened once it was done: its pack is in place, or it failed.
+        if !same_file(&file, &temp) {
+            drop(file);
+            return match already_placed(&target, size, &mut body).await? {
+                Some(crc) => Ok(crc),
+                None => Err(BlobError::Busy("another request sending this pack failed; send it again".into())),
+            };
         }
         file.set_len(0)?;
         let file = Arc::new(file);
@@ -374,6 +396,44 @@ impl LocalStore {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a request sending a pack waits for another sending the same pack.
+const PACK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A pack of `size` bytes already at `target`: `body`, read to its end, is the same pack again
+/// (its name is its content's), so it is not written; answers the CRC-32C of what arrived.
+async fn already_placed<S, E>(target: &Path, size: u64, body: &mut S) -> Result<Option<u32>, BlobError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    match tokio::fs::metadata(target).await {
+        Ok(meta) if meta.len() == size => {}
+        _ => return Ok(None),
+    }
+    let (mut crc, mut at) = (0u32, 0u64);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+        at += chunk.len() as u64;
+        if at > size {
+            return Err(BlobError::TooLarge(format!("the pack is larger than the {size} bytes announced")));
+        }
+        crc = crc32c::crc32c_append(crc, &chunk);
+    }
+    if at != size {
+        return Err(BlobError::Body(format!("{at} of the pack's {size} bytes arrived")));
+    }
+    Ok(Some(crc))
+}
+
+/// Whether the open `file` is still the one at `path`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 

@@ -399,9 +399,12 @@ fn check_content<'a>(
     if total != size {
         return Err(Error::Invalid(format!("the segments add up to {total} bytes, not the {size} of the file")));
     }
-    let most_samples = (size / (64 << 10)) as usize / 16 + 16;
+    let most_samples = packs.len() * content::MAX_PACK_SAMPLES + 16;
     if file.samples.len() > most_samples {
-        return Err(Error::Invalid(format!("at most {most_samples} sample chunks for a file of {size} bytes")));
+        return Err(Error::Invalid(format!(
+            "at most {} sample chunks per pack listed ({most_samples} here)",
+            content::MAX_PACK_SAMPLES
+        )));
     }
     for (chunk, i) in &file.samples {
         if !content::is_hex_id(chunk) || *i as usize >= packs.len() {

@@ -65,10 +65,7 @@ impl Platform {
         upload.tags = req.tags;
         upload.metadata = req.metadata;
         upload.overwrite = req.overwrite;
-        // Files may be packed; a directory is still one archive.
-        if req.layout == Layout::Packs && req.kind == ObjectKind::File {
-            upload.layout = Layout::Packs;
-        }
+        upload.layout = req.layout;
         let upload = self.begin_session(store, upload).await?;
         let expires_at = upload.expires_at / 1000;
         Ok(UploadSession {
