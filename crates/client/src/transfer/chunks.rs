@@ -11,7 +11,7 @@ use crate::error::{ClientError, Result};
 use crate::retry::{self, Failed};
 
 /// Reads `reader` to its end once: `on_read` sees each block as it is read, `on_chunk` each
-/// chunk's file offset, length and id, in order. A failed read is `read_error`'s; `on_read` and
+/// chunk's file offset, bytes and id, in order. A failed read is `read_error`'s; `on_read` and
 /// `on_chunk` may stop the cut with their own errors. `buf` is scratch space, kept by callers
 /// that cut many files (a directory's) so that each small file costs no fresh allocation.
 /// Answers the bytes read.
@@ -20,7 +20,7 @@ pub(super) fn cut<E>(
     buf: &mut Vec<u8>,
     read_error: impl Fn(std::io::Error) -> E,
     mut on_read: impl FnMut(&[u8]) -> std::result::Result<(), E>,
-    mut on_chunk: impl FnMut(u64, u32, ChunkId) -> std::result::Result<(), E>,
+    mut on_chunk: impl FnMut(u64, &[u8], ChunkId) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
     const BLOCK: u64 = 2 << 20;
     buf.clear();
@@ -48,7 +48,7 @@ pub(super) fn cut<E>(
             return Ok(base + buf.len() as u64);
         }
         let len = Chunker.cut(rest).unwrap_or(rest.len());
-        on_chunk(base + start as u64, len as u32, content::chunk_id(&rest[..len]))?;
+        on_chunk(base + start as u64, &rest[..len], content::chunk_id(&rest[..len]))?;
         start += len;
     }
 }

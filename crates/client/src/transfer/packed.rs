@@ -58,7 +58,7 @@ pub(super) struct Packed {
 
 /// Reads, dedups and sends `input` in session `upload_id`.
 pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &ProgressBar) -> Result<Packed> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>(2);
     let sources = Arc::new(input.sources());
     let reader = tokio::task::spawn_blocking(move || scan::scan(&input, tx));
     let mut up = Uploader {
@@ -291,7 +291,8 @@ fn read_pack(sources: &[PathBuf], chunks: &[Scanned], index: &PackIndex) -> Resu
                     .get(*file as usize)
                     .ok_or_else(|| ClientError::Error(format!("no local file {file} to read a chunk from")))?;
                 let unreadable = |e: std::io::Error| match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound => scan::changed(path),
+                    std::io::ErrorKind::UnexpectedEof => scan::changed(path),
+                    std::io::ErrorKind::NotFound => scan::vanished(path, &e),
                     _ => ClientError::io(format!("cannot read {}", path.display()), e),
                 };
                 let source = match open.entry(*file) {

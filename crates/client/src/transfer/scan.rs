@@ -19,6 +19,9 @@ use crate::pack::{TreeEntry, ZipStream};
 
 /// Bytes of the data per batch handed from the reader to the uploader.
 const BATCH_BYTES: u64 = 16 << 20;
+/// Files of at most this many bytes are kept in memory from their first read to their pack
+/// (at most a few batches of them are: the uploader takes batches as it sends their packs).
+const KEEP_FILES_UP_TO: u64 = 256 << 10;
 
 /// What a packed upload reads.
 pub(super) enum Input {
@@ -43,7 +46,7 @@ impl Input {
 pub(super) enum From {
     /// Local file `file` of [`Input::sources`], at `at`.
     File { file: u32, at: u64 },
-    /// Bytes of the archive itself, kept.
+    /// Bytes kept since they were read: the archive's own, and small files'.
     Bytes(Bytes),
 }
 
@@ -57,12 +60,41 @@ pub(super) struct Scanned {
 }
 
 type Batches = tokio::sync::mpsc::Sender<Vec<Scanned>>;
-type Blocks = std::sync::mpsc::SyncSender<Vec<u8>>;
+/// What goes to the hashing thread: blocks of at least [`HASH_BLOCK`] bytes (but the last), so
+/// that a directory of small files costs one hand-over per block, not one per file.
+struct Blocks {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+const HASH_BLOCK: usize = 256 << 10;
+
+impl Blocks {
+    fn send(&mut self, block: &[u8]) -> Result<()> {
+        if self.pending.is_empty() && block.len() >= HASH_BLOCK {
+            return self.tx.send(block.to_vec()).map_err(|_| stopped("hashing the data"));
+        }
+        self.pending.extend_from_slice(block);
+        if self.pending.len() >= HASH_BLOCK {
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::replace(&mut self.pending, Vec::with_capacity(HASH_BLOCK));
+        self.tx.send(block).map_err(|_| stopped("hashing the data"))
+    }
+}
 
 /// Reads `input` once: its chunks go to `tx` in batches. Answers the bytes read and the
 /// checksum of the data.
 pub(super) fn scan(input: &Input, tx: Batches) -> Result<(u64, String)> {
-    let (blocks, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (to_hash, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let mut blocks = Blocks { tx: to_hash, pending: Vec::new() };
     let hashing = std::thread::spawn(move || {
         let mut hasher = blake3::Hasher::new();
         for block in hashed {
@@ -72,10 +104,10 @@ pub(super) fn scan(input: &Input, tx: Batches) -> Result<(u64, String)> {
     });
     let mut batcher = Batcher { tx, batch: Vec::new(), bytes: 0 };
     let read = match input {
-        Input::File { path, size } => cut_file(path, *size, &mut batcher, &blocks),
-        Input::Tree { top, entries } => cut_tree(top, entries, &mut batcher, &blocks),
+        Input::File { path, size } => cut_file(path, *size, &mut batcher, &mut blocks),
+        Input::Tree { top, entries } => cut_tree(top, entries, &mut batcher, &mut blocks),
     }
-    .and_then(|read| batcher.flush().map(|()| read));
+    .and_then(|read| batcher.flush().and_then(|()| blocks.flush()).map(|()| read));
     drop(blocks);
     let hash = hashing.join().map_err(|_| ClientError::Error("hashing the data stopped".into()))?;
     read.map(|read| (read, fedml_proto::checksum::of_hash(hash)))
@@ -84,6 +116,11 @@ pub(super) fn scan(input: &Input, tx: Batches) -> Result<(u64, String)> {
 /// The error of data that changed while it was read or sent.
 pub(super) fn changed(path: &Path) -> ClientError {
     ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
+}
+
+/// The error of a file scanned, then gone before it was read.
+pub(super) fn vanished(path: &Path, e: &std::io::Error) -> ClientError {
+    ClientError::Failure(format!("{} vanished while it was being uploaded ({e}); upload again", path.display()))
 }
 
 fn stopped(what: &str) -> ClientError {
@@ -123,11 +160,10 @@ fn cut_source(
     (file, base, size): (u32, u64, u64),
     buf: &mut Vec<u8>,
     batcher: &mut Batcher,
-    blocks: &Blocks,
+    blocks: &mut Blocks,
 ) -> Result<u32> {
     let unreadable = |e: std::io::Error| match e.kind() {
-        // Scanned, then gone before it was read.
-        std::io::ErrorKind::NotFound => changed(path),
+        std::io::ErrorKind::NotFound => vanished(path, &e),
         _ => ClientError::io(format!("cannot read {}", path.display()), e),
     };
     let reader = std::fs::File::open(path).map_err(unreadable)?;
@@ -138,9 +174,18 @@ fn cut_source(
         unreadable,
         |block| {
             crc.update(block);
-            blocks.send(block.to_vec()).map_err(|_| stopped("hashing the data"))
+            blocks.send(block)
         },
-        |at, len, id| batcher.push(Scanned { offset: base + at, len, id, from: From::File { file, at } }),
+        |at, bytes, id| {
+            let len = bytes.len() as u32;
+            // A small file's bytes are kept: reading it again for its pack would cost an open.
+            let from = if size <= KEEP_FILES_UP_TO {
+                From::Bytes(Bytes::copy_from_slice(bytes))
+            } else {
+                From::File { file, at }
+            };
+            batcher.push(Scanned { offset: base + at, len, id, from })
+        },
     )?;
     if read != size {
         return Err(changed(path));
@@ -148,14 +193,14 @@ fn cut_source(
     Ok(crc.finalize())
 }
 
-fn cut_file(path: &Path, size: u64, batcher: &mut Batcher, blocks: &Blocks) -> Result<u64> {
+fn cut_file(path: &Path, size: u64, batcher: &mut Batcher, blocks: &mut Blocks) -> Result<u64> {
     cut_source(path, (0, 0, size), &mut Vec::with_capacity(4 << 20), batcher, blocks)?;
     Ok(size)
 }
 
 /// Cuts the archive of a directory: its own bytes as they are written, each file's data from
 /// the file. Answers the archive's size.
-fn cut_tree(top: &str, entries: &[TreeEntry], batcher: &mut Batcher, blocks: &Blocks) -> Result<u64> {
+fn cut_tree(top: &str, entries: &[TreeEntry], batcher: &mut Batcher, blocks: &mut Blocks) -> Result<u64> {
     let archive_error = |e: std::io::Error| ClientError::Error(format!("archiving the directory failed: {e}"));
     let mut zip = ZipStream::new(Vec::new());
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -183,11 +228,11 @@ fn cut_tree(top: &str, entries: &[TreeEntry], batcher: &mut Batcher, blocks: &Bl
 }
 
 /// Cuts bytes of the archive's own that end at `end` of the data.
-fn cut_own(own: Vec<u8>, end: u64, batcher: &mut Batcher, blocks: &Blocks) -> Result<()> {
+fn cut_own(own: Vec<u8>, end: u64, batcher: &mut Batcher, blocks: &mut Blocks) -> Result<()> {
     if own.is_empty() {
         return Ok(());
     }
-    blocks.send(own.clone()).map_err(|_| stopped("hashing the data"))?;
+    blocks.send(&own)?;
     let own = Bytes::from(own);
     let mut at = 0usize;
     let start = end - own.len() as u64;
