@@ -91,6 +91,18 @@ def test_objects_move_between_the_sdk_and_our_cli(server, sdk, tmp_path):
     assert (tmp_path / "cli-dl" / "from-sdk.csv").read_text() == "a,b\n1,2\n"
     meta = server.cli_json("storage", "get-metadata", "from-sdk.csv")["data"]
     assert meta["checksum"].startswith("blake3:")
+
+    # A folder the SDK uploaded (its own deflated archive): listed, and one file fetched alone.
+    sdk_tree = tree(tmp_path / "sdk-corpus")
+    assert sdk("upload", data_path=str(sdk_tree), api_key=key)["code"] == "SUCCESS"
+    listed = server.cli_json("storage", "ls", "sdk-corpus", "--recursive")["data"]
+    files = {e["path"]: e["size"] for e in listed if e["kind"] == "file"}
+    assert files == {"readme.txt": 5, "sub/weights.bin": 25 << 20, "sub/deeper/données.json": 8}, listed
+    out = server.cli("storage", "download", "sdk-corpus", "--path", "sub/deeper/données.json",
+                     "-d", str(tmp_path / "one"))
+    assert out.returncode == 0, out.stderr
+    assert listing(tmp_path / "one" / "sdk-corpus") == [("sub", None), ("sub/deeper", None),
+                                                         ("sub/deeper/données.json", b'{"a": 1}')]
     assert server.cli("storage", "delete", "corpus").returncode == 0
     assert sdk("get_storage_metadata", data_name="corpus", api_key=key)["code"] == "FAILURE"
 

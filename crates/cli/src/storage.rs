@@ -97,8 +97,29 @@ pub enum StorageCommand {
         /// replaced; anything else is refused and left untouched.
         #[arg(long)]
         replace: bool,
+        /// Of a directory object, download only this file or folder (a path inside it, as
+        /// `fedml storage ls` shows it), into DEST/NAME/PATH; repeatable.
+        #[arg(long = "path", value_name = "PATH")]
+        paths: Vec<String>,
+        /// Of a directory object, download only the files matching this glob (`*` within a
+        /// folder, `**` across folders, `?` one character), e.g. 'train/*.parquet'; repeatable.
+        #[arg(long = "include", value_name = "GLOB")]
+        include: Vec<String>,
         #[command(flatten)]
         transfer: TransferArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the files of a directory object (path, size, CRC-32), without downloading it.
+    Ls {
+        data_name: String,
+        /// The folder inside the object to list (default: its top).
+        path: Option<String>,
+        /// Everything below the folder, not only what is directly in it.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        #[arg(short = 's', long)]
+        service: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -275,6 +296,8 @@ pub fn run(command: StorageCommand) -> Outcome {
             dest_path,
             service,
             replace,
+            paths,
+            include,
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
@@ -290,9 +313,49 @@ pub fn run(command: StorageCommand) -> Outcome {
                 progress_desc: None,
                 progress_bar: None,
             };
+            if !paths.is_empty() || !include.is_empty() {
+                let wanted: Vec<String> = paths.into_iter().chain(include).collect();
+                let response = fedml_client::download_files_with(&data_name, &wanted, &options);
+                return emit(common.output, &response, |written| {
+                    let files = if written.len() == 1 { "file" } else { "files" };
+                    println!("Downloaded {} {files} of {}", written.len(), quoted(&data_name));
+                    for path in written {
+                        println!("  {}", visible(&path.display().to_string()));
+                    }
+                });
+            }
             let response = fedml_client::download_with(&data_name, &options);
             emit(common.output, &response, |path| {
                 println!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
+            })
+        }
+        StorageCommand::Ls { data_name, path, recursive, service, common } => {
+            let response = fedml_client::list_object_files_with(
+                &data_name,
+                path.as_deref().unwrap_or(""),
+                recursive,
+                service.as_deref(),
+                &common.target(None),
+            );
+            emit(common.output, &response, |entries| {
+                if entries.is_empty() {
+                    println!("{} holds nothing there.", quoted(&data_name));
+                    return;
+                }
+                let mut t = table(&["Path", "Size", "CRC-32"]);
+                for e in entries {
+                    let shown = if e.kind == fedml_proto::ObjectKind::Directory {
+                        format!("{}/", e.path)
+                    } else {
+                        e.path.clone()
+                    };
+                    let size =
+                        if e.kind == fedml_proto::ObjectKind::Directory { String::new() } else { human_size(e.size) };
+                    let crc =
+                        if e.kind == fedml_proto::ObjectKind::Directory { String::new() } else { e.crc32.clone() };
+                    t.row([shown, size, crc]);
+                }
+                println!("{t}");
             })
         }
         StorageCommand::Delete { data_name, service, common } => {

@@ -9,6 +9,7 @@
 
 mod chunks;
 mod download;
+pub mod inside;
 mod packed;
 mod reuse;
 mod scan;

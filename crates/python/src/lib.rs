@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fedml_client::{CancellationToken, DownloadOptions, FedMLResponse, ProgressBar, Target, UploadOptions};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use serde::Serialize;
 
 type Answer = (String, String, String);
@@ -189,7 +189,7 @@ fn upload(
 
 #[pyfunction]
 #[pyo3(signature = (data_name, api_key=None, service="R2".to_string(), dest_path=None, show_progress=true,
-    out_progress_to_err=true, progress_desc=None, progress=None, replace=false))]
+    out_progress_to_err=true, progress_desc=None, progress=None, replace=false, wanted=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn download(
     py: Python<'_>,
@@ -202,6 +202,7 @@ fn download(
     progress_desc: Option<String>,
     progress: Option<Py<PyAny>>,
     replace: bool,
+    wanted: Vec<String>,
 ) -> PyResult<Answer> {
     let cancel = CancellationToken::new();
     let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
@@ -215,7 +216,28 @@ fn download(
         progress_desc,
         progress_bar: bar.clone(),
     };
+    if !wanted.is_empty() {
+        return run(py, bar, progress, cancel, move || {
+            answer(fedml_client::download_files_with(&data_name, &wanted, &options))
+        });
+    }
     run(py, bar, progress, cancel, move || answer(fedml_client::download_with(&data_name, &options)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, path=String::new(), recursive=false, service=None, api_key=None))]
+fn list_files(
+    py: Python<'_>,
+    data_name: String,
+    path: String,
+    recursive: bool,
+    service: Option<String>,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::list_object_files_with(&data_name, &path, recursive, service.as_deref(), &t))
+    })
 }
 
 #[pyfunction]
@@ -280,11 +302,75 @@ fn update_storage_metadata(
     })
 }
 
+/// A directory object opened to read its files by ranges: what `fedml.fs` (fsspec's
+/// `fedml://`) reads through. A FAILURE is raised as `FileNotFoundError` when it names something
+/// missing, else as `OSError`, as file systems raise.
+#[pyclass(name = "DirectoryReader", module = "fedml._native", frozen)]
+struct PyDirectoryReader {
+    inner: fedml_client::DirectoryReader,
+}
+
+fn os_error(e: fedml_client::error::ClientError) -> PyErr {
+    let message = e.to_string();
+    let missing = ["no data named", "holds no file", "holds no folder"];
+    if matches!(e, fedml_client::error::ClientError::Failure(_)) && missing.iter().any(|m| message.contains(m)) {
+        pyo3::exceptions::PyFileNotFoundError::new_err(message)
+    } else {
+        pyo3::exceptions::PyOSError::new_err(message)
+    }
+}
+
+#[pymethods]
+impl PyDirectoryReader {
+    #[new]
+    #[pyo3(signature = (data_name, service=None, api_key=None))]
+    fn new(py: Python<'_>, data_name: String, service: Option<String>, api_key: Option<String>) -> PyResult<Self> {
+        let t = target(api_key, None);
+        let inner =
+            py.detach(|| fedml_client::DirectoryReader::open(&data_name, service.as_deref(), &t)).map_err(os_error)?;
+        Ok(PyDirectoryReader { inner })
+    }
+
+    /// Every entry as JSON: a list of `{"path", "kind", "size", "crc32"}` in path order.
+    fn entries(&self, py: Python<'_>) -> PyResult<String> {
+        let entries = py.detach(|| self.inner.entries()).map_err(os_error)?;
+        serde_json::to_string(&entries).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+    }
+
+    /// "file" or "directory".
+    fn kind(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.kind()).map(|k| k.as_str().to_string()).map_err(os_error)
+    }
+
+    /// When the object was last written (RFC 3339).
+    fn updated_at(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.updated_at()).map_err(os_error)
+    }
+
+    /// The object's size (a directory's: its archive's).
+    fn size(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.inner.size()).map_err(os_error)
+    }
+
+    /// The object's checksum as it was opened.
+    fn checksum(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.checksum()).map_err(os_error)
+    }
+
+    /// Bytes `start .. start + length` of the file at `path` (fewer at its end).
+    fn read<'py>(&self, py: Python<'py>, path: String, start: u64, length: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.read(&path, start, length)).map_err(os_error)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyDirectoryReader>()?;
     m.add_function(wrap_pyfunction!(fedml_login, m)?)?;
     m.add_function(wrap_pyfunction!(upload, m)?)?;
     m.add_function(wrap_pyfunction!(download, m)?)?;
+    m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(delete, m)?)?;
     m.add_function(wrap_pyfunction!(get_storage_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(get_storage_user_defined_metadata, m)?)?;

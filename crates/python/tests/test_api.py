@@ -235,6 +235,32 @@ def test_download_refuses_what_is_in_the_way(server, tmp_path):
     assert r.code == ResponseCode.SUCCESS, r.message
 
 
+def test_files_inside_a_directory_object(server, tmp_path):
+    tree = tmp_path / "corpus"
+    (tree / "train").mkdir(parents=True)
+    (tree / "train" / "a.parquet").write_bytes(os.urandom(30000))
+    (tree / "train" / "b.csv").write_text("x,y\n1,2\n")
+    (tree / "notes.txt").write_text("hello")
+    assert fedml.api.upload(tree, api_key=server.admin_key).code == ResponseCode.SUCCESS
+    top = fedml.api.list_files("corpus", api_key=server.admin_key)
+    assert top.code == ResponseCode.SUCCESS, top.message
+    assert [(e["path"], e["kind"]) for e in top.data] == [("notes.txt", "file"), ("train", "directory")]
+    deep = fedml.api.list_files("corpus", "train", recursive=True, api_key=server.admin_key)
+    assert [(e["path"], e["size"]) for e in deep.data] == [("train/a.parquet", 30000), ("train/b.csv", 8)]
+    dest = tmp_path / "part"
+    r = fedml.api.download("corpus", api_key=server.admin_key, dest_path=dest, show_progress=False,
+                           include="train/*.parquet")
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert r.data == [str(dest / "corpus" / "train" / "a.parquet")]
+    assert (dest / "corpus" / "train" / "a.parquet").read_bytes() == (tree / "train" / "a.parquet").read_bytes()
+    assert sorted(p.name for p in (dest / "corpus").rglob("*")) == ["a.parquet", "train"]
+    r = fedml.api.download("corpus", api_key=server.admin_key, dest_path=dest, show_progress=False,
+                           path=["nothing/here"])
+    assert r.code == ResponseCode.FAILURE and "matches" in r.message, r.message
+    r = fedml.api.list_files("corpus", "absent", api_key=server.admin_key)
+    assert r.code == ResponseCode.FAILURE and "no folder" in r.message, r.message
+
+
 def test_interop_with_the_command_line(server, tmp_path):
     env = dict(os.environ, FEDML_API_KEY=server.admin_key)
     cli_file = tmp_path / "from-cli.bin"

@@ -27,6 +27,9 @@ mod downloads;
 mod failures;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
+/// Inside a directory object: `fedml storage ls`, and downloading only some of its files
+/// (`--path`, `--include`), packed or stored as one blob, reading only what they need.
+mod inside;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;

@@ -105,26 +105,26 @@ fn resumable_error(e: ClientError) -> ClientError {
 
 /// Where a download's bytes come from: one URL for the whole content, or (a packed file) runs
 /// of its packs and of local files, in file order.
-enum Source {
+pub(super) enum Source {
     Whole(String),
     Packs { urls: Vec<String>, runs: Vec<(u64, reuse::Run)>, local: reuse::Local },
 }
 
 /// Where one read goes: a URL (ranged GET), or a local file.
-enum PieceFrom<'a> {
+pub(super) enum PieceFrom<'a> {
     Url(&'a str),
     File(&'a Path),
 }
 
 /// One read: `len` bytes at `start` of its source.
-struct Piece<'a> {
-    from: PieceFrom<'a>,
-    start: u64,
-    len: u64,
+pub(super) struct Piece<'a> {
+    pub(super) from: PieceFrom<'a>,
+    pub(super) start: u64,
+    pub(super) len: u64,
 }
 
 impl Source {
-    async fn of(client: &Client, ticket: &DownloadTicket, local: &[PathBuf]) -> Result<Source> {
+    pub(super) async fn of(client: &Client, ticket: &DownloadTicket, local: &[PathBuf]) -> Result<Source> {
         match &ticket.content {
             Some(content) => {
                 let (runs, local, _) = reuse::plan(client, content, local).await?;
@@ -144,7 +144,7 @@ impl Source {
     }
 
     /// The reads that make the file's bytes `start..start + len`, in order.
-    fn pieces(&self, start: u64, len: u64) -> Result<Vec<Piece<'_>>> {
+    pub(super) fn pieces(&self, start: u64, len: u64) -> Result<Vec<Piece<'_>>> {
         match self {
             Source::Whole(url) => Ok(vec![Piece { from: PieceFrom::Url(url), start, len }]),
             Source::Packs { urls, runs, local } => {

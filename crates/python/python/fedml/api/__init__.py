@@ -1,5 +1,6 @@
 """The FedML storage APIs: ``fedml_login``, ``upload``, ``download``, ``delete``, ``update_storage_metadata``,
-``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``.
+``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``, and
+``list_files`` (the files inside a directory object).
 
 Every call returns a :class:`~fedml.api.fedml_response.FedMLResponse`; failures are reported
 through its ``code`` and ``message``, never raised. Transfers release the GIL, and Ctrl-C cancels
@@ -7,7 +8,7 @@ them cleanly (nothing stored, no partial file) before ``KeyboardInterrupt`` is r
 """
 
 import os
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .. import _native
 from . import _progress
@@ -25,6 +26,7 @@ __all__ = [
     "get_storage_metadata",
     "get_storage_user_defined_metadata",
     "list_storage_objects",
+    "list_files",
     "update_storage_metadata",
 ]
 
@@ -96,7 +98,9 @@ def download(
     dest_path: Optional[PathLike] = None,
     show_progress: bool = True,
     replace: bool = False,
-) -> FedMLResponse[str]:
+    path: Union[str, Sequence[str], None] = None,
+    include: Union[str, Sequence[str], None] = None,
+) -> FedMLResponse[Any]:
     """Downloads stored data into the directory ``dest_path`` (default: the current directory).
 
     A file lands at ``dest_path/<data_name>``, a directory is unpacked into
@@ -106,18 +110,46 @@ def download(
     not make, a file where a directory goes, a link, …) is left untouched and the answer is a
     FAILURE that says what is in the way. ``replace=True`` replaces whatever is there.
 
+    Of a directory object, ``path`` (a path inside it, or several; a folder's path takes
+    everything under it) and ``include`` (globs: ``*`` within a folder, ``**`` across folders,
+    ``?`` one character) download only those files, into ``dest_path/<data_name>/…`` where a
+    whole download would put them, each checked against the CRC-32 its archive records.
+
     Returns:
-        ``data`` is the absolute path of the downloaded file or directory.
+        ``data`` is the absolute path of the downloaded file or directory; with ``path`` or
+        ``include``, the list of the files written.
     """
+    wanted = _strings(path) + _strings(include)
     bar = _progress.make(show_progress, True, DEFAULT_DOWNLOAD_DESC)
     try:
         answer = _native.download(
             data_name, api_key, service, None if dest_path is None else os.fspath(dest_path), show_progress,
-            True, None, bar, replace=replace,
+            True, None, bar, replace=replace, wanted=wanted,
         )
     finally:
         _progress.close(bar)
     return _from_native(answer)
+
+
+def _strings(value: Union[str, Sequence[str], None]) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def list_files(
+    data_name: str,
+    path: str = "",
+    recursive: bool = False,
+    service: Optional[str] = None,
+    api_key: Optional[str] = None,
+) -> FedMLResponse[List[dict]]:
+    """The files and folders of a directory object under its folder ``path`` (default: its top),
+    without downloading it: ``data`` is a list of ``{"path", "kind", "size", "crc32"}``, those
+    directly in the folder, or with ``recursive`` everything below it, in path order."""
+    return _from_native(_native.list_files(data_name, path, recursive, service, api_key))
 
 
 def delete(data_name: str, service: Optional[str] = None, api_key: Optional[str] = None) -> FedMLResponse[bool]:

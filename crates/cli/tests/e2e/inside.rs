@@ -1,0 +1,165 @@
+//! Inside a directory object without downloading it whole: its files listed (`ls`), and only
+//! some of them downloaded (`--path`, `--include`), from a packed object and from one stored as
+//! one archive blob; refusals are clear FAILUREs that write nothing.
+
+use std::path::Path;
+
+use fedml_client::{ObjectEntry, ResponseCode};
+use fedml_proto::ObjectKind;
+
+use crate::harness::*;
+
+fn served(server: &TestServer) -> u64 {
+    let url = format!("{}/metrics", server.url);
+    let text = server.block_on(async move { reqwest::get(url).await.expect("GET").text().await.expect("text") });
+    text.lines()
+        .find_map(|l| l.strip_prefix("fedml_local_bytes_served_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn paths(entries: &[ObjectEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| if e.kind == ObjectKind::Directory { format!("{}/", e.path) } else { e.path.clone() })
+        .collect()
+}
+
+fn files_under(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
+                out.push((relative, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_directory_object_is_listed_and_read_in_part_without_its_whole_archive() {
+    let server = TestServer::start();
+    let local = matches!(server.backend, Backend::Embedded);
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    let tree = work.path().join("dataset");
+    for (path, len, seed) in [
+        ("train/a.parquet", 40_000, 1),
+        ("train/b.parquet", 70_000, 2),
+        ("train/more/c.parquet", 5_000, 3),
+        ("test/d.parquet", 9_000, 4),
+        ("readme.txt", 12, 5),
+        ("weights.bin", 24 << 20, 6),
+    ] {
+        let file = tree.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, bytes(len, seed)).expect("write");
+    }
+    std::fs::create_dir_all(tree.join("empty")).expect("mkdir");
+
+    for (name, dedup) in [("packed", true), ("blob", false)] {
+        let mut o = upload_opts(target.clone(), name);
+        o.dedup = dedup;
+        let done = fedml_client::upload_with(&tree, &o);
+        assert!(done.is_success(), "{name}: {}", done.message);
+
+        let top = fedml_client::list_object_files_with(name, "", false, None, &target);
+        assert!(top.is_success(), "{name}: {}", top.message);
+        let top = top.data.expect("entries");
+        assert_eq!(paths(&top), ["empty/", "readme.txt", "test/", "train/", "weights.bin"], "{name}");
+        let weights = top.iter().find(|e| e.path == "weights.bin").expect("weights");
+        assert_eq!(weights.size, 24 << 20);
+        let train = fedml_client::list_object_files_with(name, "train/", true, None, &target).data.expect("entries");
+        assert_eq!(paths(&train), ["train/a.parquet", "train/b.parquet", "train/more/", "train/more/c.parquet"]);
+        let crc = format!("{:08x}", crc32(&std::fs::read(tree.join("train/b.parquet")).expect("read")));
+        assert_eq!(train[1].crc32, crc);
+
+        // Only the files asked for, where a whole download would put them, reading little.
+        let dest = work.path().join(format!("part-{name}"));
+        let before = served(&server);
+        let wanted = vec!["train/*.parquet".to_string(), "readme.txt".to_string()];
+        let got = fedml_client::download_files_with(name, &wanted, &download_opts(target.clone(), &dest));
+        assert!(got.is_success(), "{name}: {}", got.message);
+        let fetched = served(&server) - before;
+        let expected: Vec<(String, Vec<u8>)> = ["readme.txt", "train/a.parquet", "train/b.parquet"]
+            .iter()
+            .map(|p| (p.to_string(), std::fs::read(tree.join(p)).expect("read")))
+            .collect();
+        assert_eq!(files_under(&dest.join(name)), expected, "{name}");
+        println!("{name}: three files of {} bytes, {fetched} bytes read", done.data.expect("done").object.size);
+        if local {
+            assert!(fetched < 200 << 10, "{name}: {fetched} bytes read for 110 KB of files");
+        }
+        // A folder's path takes everything under it; the files already there are replaced.
+        let got =
+            fedml_client::download_files_with(name, &["train".to_string()], &download_opts(target.clone(), &dest));
+        assert!(got.is_success(), "{name}: {}", got.message);
+        assert_eq!(got.data.expect("paths").len(), 3);
+        assert_eq!(
+            std::fs::read(dest.join(name).join("train/more/c.parquet")).expect("read"),
+            std::fs::read(tree.join("train/more/c.parquet")).expect("read")
+        );
+
+        // Clear refusals that write nothing.
+        let none = work.path().join(format!("none-{name}"));
+        let got =
+            fedml_client::download_files_with(name, &["*.csv".to_string()], &download_opts(target.clone(), &none));
+        assert_eq!(got.code, ResponseCode::Failure, "{}", got.message);
+        assert!(got.message.contains("matches") && got.message.contains("ls"), "{}", got.message);
+        assert!(!none.exists(), "a refused download wrote something");
+        let missing = fedml_client::list_object_files_with(name, "valid", false, None, &target);
+        assert_eq!(missing.code, ResponseCode::Failure, "{}", missing.message);
+        assert!(missing.message.contains("no folder \"valid\""), "{}", missing.message);
+    }
+
+    // A file object has no files inside.
+    let file = work.path().join("single.bin");
+    std::fs::write(&file, b"one file").expect("write");
+    assert!(fedml_client::upload_with(&file, &upload_opts(target.clone(), "single.bin")).is_success());
+    let refused = fedml_client::list_object_files_with("single.bin", "", false, None, &target);
+    assert_eq!(refused.code, ResponseCode::Failure, "{}", refused.message);
+    assert!(refused.message.contains("is a file, not a directory"), "{}", refused.message);
+
+    // The command line: a table, and JSON.
+    let config = work.path().join("cfg");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+            .args(args)
+            .env("FEDML_CONFIG_DIR", &config)
+            .env("FEDML_API_KEY", target.api_key.clone().expect("key"))
+            .env("FEDML_SERVER_URL", &server.url)
+            .output()
+            .expect("fedml")
+    };
+    let out = cli(&["storage", "ls", "packed"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(shown.contains("Path") && shown.contains("train/") && shown.contains("24.00 MiB"), "{shown}");
+    let out = cli(&["storage", "ls", "packed", "test", "--output", "json"]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(answer["data"][0]["path"], "test/d.parquet", "{answer}");
+    let dest = work.path().join("cli");
+    let out = cli(&["storage", "download", "packed", "--include", "**/c.parquet", "-d", dest.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Downloaded 1 file of"), "{:?}", out);
+    assert!(dest.join("packed/train/more/c.parquet").is_file());
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    // Bitwise CRC-32 (IEEE), independent of the code under test.
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

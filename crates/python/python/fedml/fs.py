@@ -1,0 +1,239 @@
+"""The ``fedml://`` protocol for fsspec: stored data read in place, without downloading it whole.
+
+    fedml://NAME                 a file object, or the top of a directory object
+    fedml://NAME/path/in/object  a file or folder inside a directory object
+
+pandas, pyarrow, DuckDB and anything else that takes fsspec URLs read through it, e.g.
+``pandas.read_parquet("fedml://dataset/train/part-0.parquet")``. The key and server are found
+as the rest of the package finds them (``api_key=`` in ``storage_options``, ``FEDML_API_KEY``,
+then the saved login). Read-only. A directory object's list of files is read once when it is
+first used (``refresh=True`` or a new filesystem reads it again); each read of a file is a
+ranged read of the bytes it needs, straight from the store's packs.
+"""
+
+import datetime
+import json
+import threading
+from typing import Dict, Optional, Tuple
+
+from fsspec.caching import BaseCache, register_cache
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+from . import _native
+
+__all__ = ["FedmlFileSystem"]
+
+
+class FedmlFileSystem(AbstractFileSystem):
+    """fsspec filesystem over the caller's stored objects (``protocol = "fedml"``)."""
+
+    protocol = ("fedml",)
+    root_marker = ""
+
+    def __init__(self, api_key: Optional[str] = None, service: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.api_key = api_key
+        self.service = service
+        self._lock = threading.Lock()
+        self._readers: Dict[str, "_native.DirectoryReader"] = {}
+        self._listings: Dict[str, Dict[str, dict]] = {}
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("fedml://"):
+            path = path[len("fedml://"):]
+        return path.strip("/")
+
+    def unstrip_protocol(self, name: str) -> str:
+        return "fedml://" + name
+
+    # -- the objects and what they hold -------------------------------------------------------
+
+    @staticmethod
+    def _split(path: str) -> Tuple[str, str]:
+        name, _, inner = path.partition("/")
+        if "@" in name:
+            raise ValueError(
+                f"{name!r}: versions are not kept by this server yet; name the object without '@…'"
+            )
+        return name, inner
+
+    def _reader(self, name: str) -> "_native.DirectoryReader":
+        with self._lock:
+            reader = self._readers.get(name)
+        if reader is None:
+            reader = _native.DirectoryReader(name, self.service, self.api_key)
+            with self._lock:
+                self._readers[name] = reader
+        return reader
+
+    def _listing(self, name: str) -> Dict[str, dict]:
+        """Every entry of object ``name`` by its path inside it, folders implied by the files'
+        paths included (an archive need not list its folders)."""
+        with self._lock:
+            found = self._listings.get(name)
+        if found is not None:
+            return found
+        reader = self._reader(name)
+        out: Dict[str, dict] = {}
+        if reader.kind() == "file":
+            out[""] = {"name": name, "size": reader.size(), "type": "file"}
+        else:
+            out[""] = {"name": name, "size": 0, "type": "directory"}
+            for entry in json.loads(reader.entries()):
+                path = entry["path"]
+                kind = "directory" if entry["kind"] == "directory" else "file"
+                out[path] = {"name": f"{name}/{path}", "size": entry["size"], "type": kind,
+                             "crc32": entry["crc32"]}
+                parts = path.split("/")
+                for i in range(1, len(parts)):
+                    folder = "/".join(parts[:i])
+                    out.setdefault(folder, {"name": f"{name}/{folder}", "size": 0, "type": "directory"})
+        with self._lock:
+            self._listings[name] = out
+        return out
+
+    def invalidate_cache(self, path=None):
+        with self._lock:
+            if path is None:
+                self._readers.clear()
+                self._listings.clear()
+            else:
+                name, _ = self._split(self._strip_protocol(path))
+                self._readers.pop(name, None)
+                self._listings.pop(name, None)
+        super().invalidate_cache(path)
+
+    # -- fsspec's reading API -----------------------------------------------------------------
+
+    def ls(self, path, detail=True, refresh=False, **kwargs):
+        path = self._strip_protocol(path)
+        if not path:
+            from . import api
+
+            listed = api.list_storage_objects(api_key=self.api_key)
+            if listed.code != api.ResponseCode.SUCCESS:
+                raise OSError(listed.message)
+            entries = [{"name": o.dataName, "size": int(o.size or 0),
+                        "type": "directory" if getattr(o, "kind", "file") == "directory" else "file"}
+                       for o in listed.data or []]
+            return entries if detail else [e["name"] for e in entries]
+        name, inner = self._split(path)
+        if refresh:
+            self.invalidate_cache(name)
+        listing = self._listing(name)
+        here = listing.get(inner)
+        if here is None:
+            raise FileNotFoundError(f"fedml://{path}: {name!r} holds no such file or folder")
+        if here["type"] == "file":
+            entries = [here]
+        else:
+            prefix = f"{inner}/" if inner else ""
+            entries = [e for p, e in listing.items()
+                       if p and p.startswith(prefix) and "/" not in p[len(prefix):]]
+            entries.sort(key=lambda e: e["name"])
+        return entries if detail else [e["name"] for e in entries]
+
+    def info(self, path, **kwargs):
+        path = self._strip_protocol(path)
+        if not path:
+            return {"name": "", "size": 0, "type": "directory"}
+        name, inner = self._split(path)
+        found = self._listing(name).get(inner)
+        if found is None:
+            raise FileNotFoundError(f"fedml://{path}: {name!r} holds no such file or folder")
+        return dict(found)
+
+    def modified(self, path):
+        """When the object holding ``path`` was last written (every file of a directory object
+        shares it: the object is written whole)."""
+        name, inner = self._split(self._strip_protocol(path))
+        self.info(path)
+        stamp = self._reader(name).updated_at().replace("Z", "+00:00")
+        return datetime.datetime.fromisoformat(stamp)
+
+    def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
+        if mode != "rb":
+            raise NotImplementedError("fedml:// is read-only; store data with fedml.api.upload")
+        path = self._strip_protocol(path)
+        info = self.info(path)
+        if info["type"] != "file":
+            raise IsADirectoryError(f"fedml://{path} is a folder")
+        kwargs.setdefault("cache_type", AdaptiveCache.name)
+        return FedmlFile(self, path, mode, block_size, autocommit, cache_options=cache_options,
+                         size=info["size"], **kwargs)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start .. end`` of the file at ``path`` (fewer at its end)."""
+        name, inner = self._split(self._strip_protocol(path))
+        if end <= start:
+            return b""
+        return self._reader(name).read(inner, start, end - start)
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        path = self._strip_protocol(path)
+        size = self.info(path)["size"]
+        start = 0 if start is None else (start if start >= 0 else max(size + start, 0))
+        end = size if end is None else (end if end >= 0 else max(size + end, 0))
+        return self.read_range(path, start, min(end, size))
+
+    def _rm(self, path):
+        raise NotImplementedError("fedml:// is read-only; delete with fedml.api.delete")
+
+    def mkdir(self, path, create_parents=True, **kwargs):
+        raise NotImplementedError("fedml:// is read-only")
+
+
+class FedmlFile(AbstractBufferedFile):
+    """A file inside a stored object, read by ranges through :class:`AdaptiveCache` unless
+    another ``cache_type`` is asked for."""
+
+    def _fetch_range(self, start, end):
+        return self.fs.read_range(self.path, start, end)
+
+
+class AdaptiveCache(BaseCache):
+    """Reads exactly what is asked for while reads jump about (Parquet and Arrow readers ask
+    for whole column chunks: reading ahead would fetch other columns), and reads further ahead,
+    doubling up to ``blocksize`` (default 16 MiB), while each read starts where the last ended
+    (CSV, JSON, a plain ``read()`` loop)."""
+
+    name = "fedml-adaptive"
+    FIRST_AHEAD = 64 << 10
+
+    def __init__(self, blocksize, fetcher, size):
+        super().__init__(blocksize or (16 << 20), fetcher, size)
+        self.cache = b""
+        self.start = 0
+        self.end = 0
+        self.ahead = 0
+
+    def _fetch(self, start, stop):
+        start = 0 if start is None else start
+        stop = self.size if stop is None else min(stop, self.size)
+        if start >= stop:
+            return b""
+        if self.start <= start and stop <= self.end:
+            self.hit_count += 1
+            return self.cache[start - self.start:stop - self.start]
+        self.miss_count += 1
+        sequential = self.end > 0 and self.start <= start <= self.end
+        self.ahead = min(max(self.ahead * 2, self.FIRST_AHEAD), self.blocksize) if sequential else 0
+        until = min(self.size, stop + self.ahead)
+        if sequential:
+            # Keep what is cached from `start` on; fetch only the rest.
+            fresh = self.fetcher(self.end, until)
+            self.cache = self.cache[start - self.start:] + fresh
+        else:
+            fresh = self.fetcher(start, until)
+            self.cache = fresh
+        self.total_requested_bytes += len(fresh)
+        self.start, self.end = start, start + len(self.cache)
+        return self.cache[:stop - start]
+
+
+register_cache(AdaptiveCache, clobber=True)
+
