@@ -98,6 +98,8 @@ def test_objects_move_between_the_sdk_and_our_cli(server, sdk, tmp_path):
     listed = server.cli_json("storage", "ls", "sdk-corpus", "--recursive")["data"]
     files = {e["path"]: e["size"] for e in listed if e["kind"] == "file"}
     assert files == {"readme.txt": 5, "sub/weights.bin": 25 << 20, "sub/deeper/données.json": 8}, listed
+    sub = server.cli_json("storage", "ls", "sdk-corpus", "sub")["data"]
+    assert [(e["path"], e["kind"]) for e in sub] == [("sub/deeper", "directory"), ("sub/weights.bin", "file")]
     out = server.cli("storage", "download", "sdk-corpus", "--path", "sub/deeper/données.json",
                      "-d", str(tmp_path / "one"))
     assert out.returncode == 0, out.stderr

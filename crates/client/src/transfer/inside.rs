@@ -228,6 +228,22 @@ async fn central_directory(remote: &Remote<'_>) -> Result<Vec<Located>> {
         out.push(Located { entry, crc, method, compressed, header });
         at = next;
     }
+    // Folders an archive leaves implied (the FedML SDK's lists only files) are listed too.
+    let listed: std::collections::HashSet<String> = out.iter().map(|l| l.entry.path.clone()).collect();
+    let mut implied = std::collections::BTreeSet::new();
+    for l in &out {
+        let mut parent = l.entry.path.as_str();
+        while let Some((up, _)) = parent.rsplit_once('/') {
+            if !listed.contains(up) {
+                implied.insert(up.to_string());
+            }
+            parent = up;
+        }
+    }
+    for path in implied {
+        let entry = ObjectEntry { path, kind: ObjectKind::Directory, size: 0, crc32: format!("{:08x}", 0) };
+        out.push(Located { entry, crc: 0, method: 0, compressed: 0, header: 0 });
+    }
     // The object's own top folder (every entry under one folder) is not part of the paths.
     let top = out.first().and_then(|l| l.entry.path.split('/').next()).unwrap_or("").to_string();
     let under = |p: &str| p == top || p.starts_with(&format!("{top}/"));
