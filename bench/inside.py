@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from transfer import FEDML, ROOT, settle, start_server, timed, vm_hwm  # noqa: E402
 from s3 import free_port  # noqa: E402
 
-PYENV = os.path.join(ROOT, "target", "pyenv", "bin", "python")
+from cargo_target import target_directory  # noqa: E402  (transfer put tests/ on the path)
+
+PYENV = str(target_directory() / "pyenv" / "bin" / "python")
 
 READ_ONE = r"""
 import sys, time, fsspec

@@ -36,7 +36,9 @@ use crate::error::{ClientError, Result};
 #[derive(Debug, Clone, Copy)]
 struct Place {
     pack: u32,
-    offset: u64,
+    /// Within the pack's data, which is at most `content::MAX_PACK_DATA` bytes: kept in 32 bits
+    /// (one entry per chunk of the upload is held in memory).
+    offset: u32,
 }
 
 /// A new pack being filled: its chunks, as ranges of the file.
@@ -169,10 +171,12 @@ impl Uploader<'_> {
             let at = self.packs.len() as u32;
             self.packs.push(pack.pack.clone());
             self.loaded.insert(pack.pack, at);
-            let mut offset = 0u64;
+            let mut offset = 0u32;
             for chunk in index.chunks {
                 self.known.entry(chunk.id).or_insert(Place { pack: at, offset });
-                offset += u64::from(chunk.len);
+                // A pack holds at most MAX_PACK_DATA bytes; one that claims more teaches nothing more.
+                let Some(next) = offset.checked_add(chunk.len) else { break };
+                offset = next;
             }
         }
         Ok(())
@@ -197,7 +201,7 @@ impl Uploader<'_> {
             self.packs.push(String::new());
             Filling { index, ..Default::default() }
         });
-        let place = Place { pack: filling.index, offset: filling.data };
+        let place = Place { pack: filling.index, offset: filling.data as u32 };
         filling.chunks.push(chunk);
         filling.data += u64::from(len);
         let full = filling.data >= content::PACK_TARGET || filling.chunks.len() >= content::MAX_PACK_CHUNKS;
@@ -218,12 +222,12 @@ impl Uploader<'_> {
         let len = u64::from(len);
         if let Some(last) = self.segments.last_mut()
             && last.pack == place.pack
-            && last.offset + last.length == place.offset
+            && last.offset + last.length == u64::from(place.offset)
         {
             last.length += len;
             return;
         }
-        self.segments.push(Segment { pack: place.pack, offset: place.offset, length: len });
+        self.segments.push(Segment { pack: place.pack, offset: u64::from(place.offset), length: len });
     }
 
     /// Closes a full pack: its id is known now; announces and sends it.

@@ -93,7 +93,7 @@ impl Blocks {
 /// Reads `input` once: its chunks go to `tx` in batches. Answers the bytes read and the
 /// checksum of the data.
 pub(super) fn scan(input: &Input, tx: Batches) -> Result<(u64, String)> {
-    let (to_hash, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (to_hash, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     let mut blocks = Blocks { tx: to_hash, pending: Vec::new() };
     let hashing = std::thread::spawn(move || {
         let mut hasher = blake3::Hasher::new();
