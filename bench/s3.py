@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from transfer import FEDML, ROOT, settle, timed, vm_hwm  # noqa: E402
+from dedup import upload as upload_json  # noqa: E402
 
 BOTO3 = """
 import sys, boto3
@@ -117,10 +118,10 @@ def main():
         size = args.size_mib << 20
         src = os.path.join(work, "data.bin")
         with open(src, "wb") as f:
-            chunk = os.urandom(16 << 20)
-            for _ in range(size // len(chunk)):
-                f.write(chunk)
-            f.write(os.urandom(size % len(chunk)))
+            # Random throughout: a repeated block would dedup into a sixteenth of the bytes.
+            for _ in range(size // (16 << 20)):
+                f.write(os.urandom(16 << 20))
+            f.write(os.urandom(size % (16 << 20)))
 
         port = free_port()
         data_dir = os.path.join(work, "server")
@@ -138,6 +139,13 @@ def main():
         up, down, s5up, s5down, b3up, b3down = [], [], [], [], [], []
         rss = 0
         for i in range(args.runs):
+            if i > 0:
+                # New bytes in every chunk: our upload is a first upload each run (a packed upload
+                # sends only what the store lacks, and packs of a deleted object stay until collected).
+                with open(src, "r+b") as f:
+                    for offset in range(0, size, 4 << 10):  # closer than the smallest chunk
+                        f.seek(offset)
+                        f.write(os.urandom(8))
             settle(src)
             t, _ = timed(s5 + ["cp", src, f"s3://{bucket}/s5cmd-{i}.bin"], s3env)
             s5up.append(t)
@@ -163,7 +171,9 @@ def main():
 
             settle(src)
             par = ["--parallel", str(args.parallel)] if args.parallel else []
-            t, r = timed([FEDML, "storage", "upload", src, "-n", "bench", "--overwrite", "--no-progress"] + par, env)
+            t, r, moved = upload_json(env, src, "bench", *par)
+            if moved and moved["sent_bytes"] < size:
+                sys.exit(f"the upload sent {moved['sent_bytes']} of {size} bytes: not a first upload")
             up.append(t)
             rss = max(rss, r)
             dest = os.path.join(work, f"down-{i}")

@@ -105,10 +105,10 @@ def main():
         size = args.size_mib << 20
         src = os.path.join(work, "data.bin")
         with open(src, "wb") as f:
-            chunk = os.urandom(16 << 20)
-            for _ in range(size // len(chunk)):
-                f.write(chunk)
-            f.write(os.urandom(size % len(chunk)))
+            # Random throughout: a repeated block would dedup into a fraction of the bytes.
+            for _ in range(size // (16 << 20)):
+                f.write(os.urandom(16 << 20))
+            f.write(os.urandom(size % (16 << 20)))
 
         port = 18000 + os.getpid() % 1000
         server, data_dir, url, key, env = start_server(work, port)

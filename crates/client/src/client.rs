@@ -19,14 +19,21 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     api_key: String,
-    /// Parts or ranges moved at once.
+    /// Parts (or packs) an upload sends at once: each is a buffer in memory.
     pub parallel: usize,
+    /// Ranges a download reads at once: each streams to the file through a 1 MiB buffer, so a
+    /// store that serves each request slowly (S3 servers) is kept busy at little cost.
+    pub download_parallel: usize,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key.
-        f.debug_struct("Client").field("base", &self.base).field("parallel", &self.parallel).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("parallel", &self.parallel)
+            .field("download_parallel", &self.download_parallel)
+            .finish()
     }
 }
 
@@ -73,6 +80,7 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             parallel: 4,
+            download_parallel: 8,
         })
     }
 

@@ -209,7 +209,7 @@ async fn fetch(
                     get_range(client, &pieces, file, i, start, len, bar, write_failed).await.map(|d| (i, d))
                 }
             })
-            .buffer_unordered(client.parallel.max(1))
+            .buffer_unordered(client.download_parallel.max(1))
             .try_collect()
             .await?
     };
