@@ -302,6 +302,17 @@ pub struct DownloadOptions {
     pub progress_bar: Option<ProgressBar>,
 }
 
+impl DownloadOptions {
+    fn progress(&self) -> ProgressOptions {
+        ProgressOptions {
+            show: self.show_progress,
+            to_stderr: self.out_progress_to_err,
+            description: self.progress_desc.clone().unwrap_or_else(|| DEFAULT_DOWNLOAD_DESC.into()),
+            external: self.progress_bar.clone(),
+        }
+    }
+}
+
 impl Default for DownloadOptions {
     fn default() -> Self {
         DownloadOptions {
@@ -340,12 +351,7 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
         let client = options.target.client()?;
         let dest = options.dest_path.clone().unwrap_or_else(|| PathBuf::from("."));
-        let progress = ProgressOptions {
-            show: options.show_progress,
-            to_stderr: options.out_progress_to_err,
-            description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_DOWNLOAD_DESC.into()),
-            external: options.progress_bar.clone(),
-        };
+        let progress = options.progress();
         let cancel = options.target.cancel_token();
         let path = block_on(transfer::download(
             &client,
@@ -401,12 +407,7 @@ pub fn download_files_with(
         }
         let client = options.target.client()?;
         let dest = options.dest_path.clone().unwrap_or_else(|| PathBuf::from("."));
-        let progress = ProgressOptions {
-            show: options.show_progress,
-            to_stderr: options.out_progress_to_err,
-            description: options.progress_desc.clone().unwrap_or_else(|| DEFAULT_DOWNLOAD_DESC.into()),
-            external: options.progress_bar.clone(),
-        };
+        let progress = options.progress();
         let bar = progress::bar(&progress, 0);
         let cancel = options.target.cancel_token();
         let fetched = block_on(async {

@@ -373,16 +373,6 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
     downloads_as(&target, "old.bin", &v2);
 }
 
-/// The bytes the server's local store has served so far (its `/metrics` counter).
-fn served(server: &TestServer) -> u64 {
-    let url = format!("{}/metrics", server.url);
-    let text = server.block_on(async move { reqwest::get(url).await.expect("GET").text().await.expect("text") });
-    text.lines()
-        .find_map(|l| l.strip_prefix("fedml_local_bytes_served_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_download_takes_what_is_on_disk_and_resumes() {
     let server = TestServer::start_with(no_grace());
@@ -400,9 +390,9 @@ fn a_download_takes_what_is_on_disk_and_resumes() {
     let v2 = edited(&v1, 4);
     std::fs::write(&path, &v2).expect("write");
     upload(&target, &path, "ckpt.bin", true);
-    let before = served(&server);
+    let before = bytes_served(&server);
     downloads_into(&target, "ckpt.bin", &dest, &v2);
-    let fetched = served(&server) - before;
+    let fetched = bytes_served(&server) - before;
     println!("download over an older copy: {fetched} of {} bytes fetched", v2.len());
     if local {
         assert!(fetched < v2.len() as u64 / 5, "fetched {fetched} of {}", v2.len());
@@ -435,9 +425,9 @@ fn a_download_takes_what_is_on_disk_and_resumes() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(left.len() == 1 && left[0].starts_with(".fedml-partial-"), "{left:?}");
-    let before = served(&server);
+    let before = bytes_served(&server);
     downloads_into(&target, "ckpt.bin", &fresh, &v2);
-    let fetched = served(&server) - before;
+    let fetched = bytes_served(&server) - before;
     println!("resumed download: {fetched} of {} bytes fetched", v2.len());
     if local {
         assert!(fetched < v2.len() as u64 * 9 / 10, "fetched {fetched} of {}", v2.len());
@@ -517,12 +507,12 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     assert!(share < 0.03, "a new version of the directory re-sent {:.1}%: {second:?}", share * 100.0);
 
     // Downloaded over the older copy: only what differs is fetched, and the tree is exact.
-    let before = served(&server);
+    let before = bytes_served(&server);
     let mut replacing = download_opts(target.clone(), &dest);
     replacing.replace = true;
     let got = fedml_client::download_with("corpus", &replacing);
     assert!(got.is_success(), "{}", got.message);
-    let fetched = served(&server) - before;
+    let fetched = bytes_served(&server) - before;
     println!("directory over an older copy: {fetched} bytes fetched of {}", second.read_bytes);
     if local {
         assert!(fetched < second.read_bytes / 10, "fetched {fetched} of {}", second.read_bytes);

@@ -9,15 +9,6 @@ use fedml_proto::ObjectKind;
 
 use crate::harness::*;
 
-fn served(server: &TestServer) -> u64 {
-    let url = format!("{}/metrics", server.url);
-    let text = server.block_on(async move { reqwest::get(url).await.expect("GET").text().await.expect("text") });
-    text.lines()
-        .find_map(|l| l.strip_prefix("fedml_local_bytes_served_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn paths(entries: &[ObjectEntry]) -> Vec<String> {
     entries
         .iter()
@@ -83,11 +74,11 @@ fn a_directory_object_is_listed_and_read_in_part_without_its_whole_archive() {
 
         // Only the files asked for, where a whole download would put them, reading little.
         let dest = work.path().join(format!("part-{name}"));
-        let before = served(&server);
+        let before = bytes_served(&server);
         let wanted = vec!["train/*.parquet".to_string(), "readme.txt".to_string()];
         let got = fedml_client::download_files_with(name, &wanted, &download_opts(target.clone(), &dest));
         assert!(got.is_success(), "{name}: {}", got.message);
-        let fetched = served(&server) - before;
+        let fetched = bytes_served(&server) - before;
         let expected: Vec<(String, Vec<u8>)> = ["readme.txt", "train/a.parquet", "train/b.parquet"]
             .iter()
             .map(|p| (p.to_string(), std::fs::read(tree.join(p)).expect("read")))

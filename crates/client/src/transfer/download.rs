@@ -314,27 +314,7 @@ async fn get_piece(
     let (start, len) = (piece.start, piece.len);
     let mut received = 0u64;
     async {
-        let response = client
-            .http()
-            .get(url)
-            .header(RANGE, format!("bytes={start}-{}", start + len - 1))
-            .send()
-            .await
-            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        let status = response.status();
-        if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-            return Err(Failed::give_up(ClientError::Failure(format!(
-                "the store refused the download (HTTP {status}): the data was replaced or deleted meanwhile, \
-             or the link expired; try again"
-            ))));
-        }
-        let whole = status == StatusCode::OK && start == 0;
-        if status != StatusCode::PARTIAL_CONTENT && !whole {
-            return Err(Failed::retry_if(
-                retryable(status),
-                ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
-            ));
-        }
+        let response = ranged_get(client, url, start, len).await?;
         let mut stream = response.bytes_stream();
         let mut batch: Vec<Bytes> = Vec::new();
         let mut batched = 0usize;
@@ -381,6 +361,40 @@ async fn get_piece(
         Ok(hasher)
     }
     .await
+}
+
+/// How a refused ranged read's message starts (the data replaced or deleted, or the URL expired).
+pub(super) const REFUSED: &str = "the store refused the read";
+
+/// One ranged GET of `len` bytes at `start` of a signed URL, answered with those bytes (or, from
+/// a store that ignores ranges, the whole body when `start` is 0); a refusal gives up, a store
+/// error is retried when it may pass.
+pub(super) async fn ranged_get(
+    client: &Client,
+    url: &str,
+    start: u64,
+    len: u64,
+) -> std::result::Result<reqwest::Response, Failed> {
+    let response = client
+        .http()
+        .get(url)
+        .header(RANGE, format!("bytes={start}-{}", start + len - 1))
+        .send()
+        .await
+        .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
+        return Err(Failed::give_up(ClientError::Failure(format!(
+            "{REFUSED} (HTTP {status}): the data was replaced or deleted meanwhile, or the link expired; try again"
+        ))));
+    }
+    if status != StatusCode::PARTIAL_CONTENT && !(status == StatusCode::OK && start == 0) {
+        return Err(Failed::retry_if(
+            retryable(status),
+            ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
+        ));
+    }
+    Ok(response)
 }
 
 /// Asks the kernel to start writing a range to disk now (Linux), so the final `fsync` before the

@@ -11,11 +11,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use fedml_proto::{DownloadTicket, ObjectKind};
-use reqwest::StatusCode;
-use reqwest::header::RANGE;
 
-use super::download::{PieceFrom, Source};
-use crate::client::{Client, retryable};
+use super::download::{PieceFrom, REFUSED, Source, ranged_get};
+use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::retry::{self, Failed};
 
@@ -81,25 +79,7 @@ impl Remote<'_> {
 /// One ranged GET, whole, through the retry helper.
 async fn get(client: &Client, url: &str, start: u64, len: u64) -> Result<bytes::Bytes> {
     retry::with_retries(|| async move {
-        let response = client
-            .http()
-            .get(url)
-            .header(RANGE, format!("bytes={start}-{}", start + len - 1))
-            .send()
-            .await
-            .map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
-        let status = response.status();
-        if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-            return Err(Failed::give_up(ClientError::Failure(format!(
-                "{REFUSED} (HTTP {status}): the object was replaced or deleted meanwhile, or the link expired; try again"
-            ))));
-        }
-        if status != StatusCode::PARTIAL_CONTENT && !(status == StatusCode::OK && start == 0) {
-            return Err(Failed::retry_if(
-                retryable(status),
-                ClientError::Error(format!("the store answered HTTP {status} to a ranged read")),
-            ));
-        }
+        let response = ranged_get(client, url, start, len).await?;
         let body =
             response.bytes().await.map_err(|e| Failed::retry(crate::client::network_error(client.base(), &e)))?;
         if (body.len() as u64) < len {
@@ -343,9 +323,6 @@ impl Directory {
         }
     }
 }
-
-/// How a refused ranged read starts its message (an expired URL, or the object gone).
-const REFUSED: &str = "the store refused the read";
 
 async fn read_in(client: &Client, state: &mut Opened, path: &str, start: u64, len: u64) -> Result<Vec<u8>> {
     let path = path.trim_matches('/');

@@ -568,3 +568,14 @@ pub fn unreferenced_files(server: &TestServer) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// The bytes the local store's URLs have served so far (the server's own counter; 0 on other
+/// stores, whose bytes never pass through the server).
+pub fn bytes_served(server: &TestServer) -> u64 {
+    let url = format!("{}/metrics", server.url);
+    let text = server.block_on(async move { reqwest::get(url).await.expect("GET").text().await.expect("text") });
+    text.lines()
+        .find_map(|l| l.strip_prefix("fedml_local_bytes_served_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
