@@ -289,9 +289,7 @@ impl Platform {
                 // bytes' room back now, and the next pass records the abort.
                 Err(e) if e.is_storage_full() => {
                     tracing::warn!(upload = %upload.id, "the catalogue's disk is full; releasing an expired upload's space");
-                    if let Ok(store) = self.store(&upload.service)
-                        && let Err(e) = store.release_space(&upload).await
-                    {
+                    if let Err(e) = self.release_space(&upload).await {
                         tracing::warn!(error = %e, "cannot release the space of an expired upload");
                     }
                 }
@@ -340,6 +338,23 @@ impl Platform {
                 return Ok(total);
             }
         }
+    }
+}
+
+impl Platform {
+    /// Gives back the room of an expired session whose abort does not fit on the catalogue's
+    /// full disk: its staging file, or (a packed session) the packs only it pins and never
+    /// confirmed. Their records stay until the abort is recorded; a pack recorded with no bytes
+    /// is what an interrupted upload leaves anyway, and is sent again by whoever wants it.
+    async fn release_space(&self, upload: &crate::catalogue::UploadRecord) -> Result<()> {
+        let store = self.store(&upload.service)?;
+        if upload.layout != fedml_proto::content::Layout::Packs {
+            return Ok(store.release_space(upload).await?);
+        }
+        for pack in self.catalogue.packs_only_pinned_by(&upload.id).await? {
+            store.delete(&pack.blob_key).await?;
+        }
+        Ok(())
     }
 }
 

@@ -173,6 +173,9 @@ impl LocalStore {
         }
         file.set_len(0)?;
         let file = Arc::new(file);
+        // Dropped before `file` (so still under the lock): the next request for this pack starts
+        // from a fresh file, and a request dropped mid-write (its client gone) leaves none.
+        let _staging = RemoveOnDrop(&temp);
         let written = async {
             let too_large = || format!("the pack is larger than the {size} bytes announced");
             let (at, crc) = write_body(&file, 0, size, &|| MAX_BATCH, &mut body, &too_large).await?;
@@ -198,9 +201,6 @@ impl LocalStore {
             Ok(crc)
         }
         .await;
-        // Still under the lock: the next request for this pack starts from a fresh file.
-        let _ = std::fs::remove_file(&temp);
-        drop(file);
         written
     }
 
@@ -396,6 +396,15 @@ impl LocalStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes a file when dropped, however the work that made it ends.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
     }
 }
 

@@ -299,6 +299,23 @@ impl Catalogue {
         rows.iter().map(|row| pack_from_row(row, true)).collect()
     }
 
+    /// The packs only this session pins that were never confirmed stored: what an expired
+    /// session's bytes are when its abort cannot be recorded (a full disk). No object reads
+    /// them and no other session waits for them.
+    pub async fn packs_only_pinned_by(&self, upload_id: &str) -> Result<Vec<PackRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM pack_pins n \
+             JOIN packs p ON p.blob_key = n.pack_key WHERE n.upload_id = $1 AND p.state = $2 \
+             AND NOT EXISTS (SELECT 1 FROM pack_pins o WHERE o.pack_key = n.pack_key AND o.upload_id <> $1) \
+             AND NOT EXISTS (SELECT 1 FROM object_packs r WHERE r.pack_key = n.pack_key)",
+        )
+        .bind(upload_id)
+        .bind(PackState::Pending.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| pack_from_row(row, true)).collect()
+    }
+
     /// The pack stored under `blob_key` if it is still recorded (a signed PUT URL's check).
     pub async fn pack(&self, blob_key: &str) -> Result<PackRecord> {
         let row = sqlx::query("SELECT blob_key, hash, size, state FROM packs WHERE blob_key = $1")
