@@ -176,7 +176,7 @@ impl LocalStore {
         // Dropped before `file` (so still under the lock): the next request for this pack starts
         // from a fresh file, and a request dropped mid-write (its client gone) leaves none.
         let _staging = RemoveOnDrop(&temp);
-        let written = async {
+        async {
             let too_large = || format!("the pack is larger than the {size} bytes announced");
             let (at, crc) = write_body(&file, 0, size, &|| MAX_BATCH, &mut body, &too_large).await?;
             if at != size {
@@ -200,8 +200,7 @@ impl LocalStore {
             .map_err(|e| io::Error::other(e.to_string()))??;
             Ok(crc)
         }
-        .await;
-        written
+        .await
     }
 
     pub(super) fn get_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
