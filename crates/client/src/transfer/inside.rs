@@ -221,7 +221,7 @@ async fn central_directory(remote: &Remote<'_>) -> Result<Vec<Located>> {
         }
     }
     for path in implied {
-        let entry = ObjectEntry { path, kind: ObjectKind::Directory, size: 0, crc32: format!("{:08x}", 0) };
+        let entry = ObjectEntry { path, kind: ObjectKind::Directory, size: 0, crc32: "00000000".into() };
         out.push(Located { entry, crc: 0, method: 0, compressed: 0, header: 0 });
     }
     // The object's own top folder (every entry under one folder) is not part of the paths.
@@ -401,15 +401,17 @@ pub async fn list(
     let remote = open_directory(client, &ticket).await?;
     let folder = path.trim_matches('/');
     let all = central_directory(&remote).await?;
-    if !folder.is_empty() && !all.iter().any(|l| l.entry.path == folder && l.entry.kind == ObjectKind::Directory) {
-        let is_file = all.iter().any(|l| l.entry.path == folder);
-        if !is_file && !all.iter().any(|l| l.entry.path.starts_with(&format!("{folder}/"))) {
-            return Err(ClientError::Failure(format!(
-                "{name:?} holds no folder {folder:?}; `fedml storage ls {name}` lists its top"
-            )));
-        }
-        if is_file {
-            return Ok(all.into_iter().filter(|l| l.entry.path == folder).map(|l| l.entry).collect());
+    // Every folder is an entry (`central_directory` adds the implied ones): a path is a file,
+    // a folder, or nothing the object holds.
+    if !folder.is_empty() {
+        match all.iter().find(|l| l.entry.path == folder) {
+            None => {
+                return Err(ClientError::Failure(format!(
+                    "{name:?} holds no folder {folder:?}; `fedml storage ls {name}` lists its top"
+                )));
+            }
+            Some(file) if file.entry.kind == ObjectKind::File => return Ok(vec![file.entry.clone()]),
+            Some(_) => {}
         }
     }
     let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };

@@ -71,8 +71,8 @@ class FedmlFileSystem(AbstractFileSystem):
         return reader
 
     def _listing(self, name: str) -> Dict[str, dict]:
-        """Every entry of object ``name`` by its path inside it, folders implied by the files'
-        paths included (an archive need not list its folders)."""
+        """Every entry of object ``name`` by its path inside it (folders an archive leaves
+        implied are listed by the reader too)."""
         with self._lock:
             found = self._listings.get(name)
         if found is not None:
@@ -88,10 +88,6 @@ class FedmlFileSystem(AbstractFileSystem):
                 kind = "directory" if entry["kind"] == "directory" else "file"
                 out[path] = {"name": f"{name}/{path}", "size": entry["size"], "type": kind,
                              "crc32": entry["crc32"]}
-                parts = path.split("/")
-                for i in range(1, len(parts)):
-                    folder = "/".join(parts[:i])
-                    out.setdefault(folder, {"name": f"{name}/{folder}", "size": 0, "type": "directory"})
         with self._lock:
             self._listings[name] = out
         return out
