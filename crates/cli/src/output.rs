@@ -128,6 +128,7 @@ pub fn metadata_table(meta: &ObjectMeta) -> TextTable {
     t.row(["Size".to_string(), format!("{} ({} bytes)", human_size(meta.size), meta.size)]);
     t.row(["Tags".to_string(), meta.tags.join(", ")]);
     t.row(["Checksum", &meta.checksum]);
+    t.row(["Version".to_string(), meta.version.to_string()]);
     t.row(["Created At", &meta.created_at]);
     t.row(["Updated At", &meta.updated_at]);
     t

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use fedml_server::catalogue::Retention;
 use fedml_server::config::FileConfig;
 use fedml_server::platform::Lifetimes;
 use fedml_server::quota::{Limit, Quota, parse_size};
@@ -76,6 +77,14 @@ pub struct ServerArgs {
     /// gives them their own [default: no limit].
     #[arg(long, value_name = "N")]
     quota_objects: Option<u64>,
+    /// Versions kept of each name, the latest included: an upload with --overwrite adds one and
+    /// the oldest beyond this goes. With content-defined chunks a version costs only the bytes it
+    /// changed; 1 keeps no earlier version [default: 10].
+    #[arg(long, value_name = "N")]
+    keep_versions: Option<u32>,
+    /// Days an earlier version is kept, however few a name has [default: no limit].
+    #[arg(long, value_name = "DAYS")]
+    keep_version_days: Option<u64>,
     /// A token that `GET /metrics` then requires as `Authorization: Bearer <token>` [default: none,
     /// /metrics is open].
     #[arg(long, env = "FEDML_METRICS_TOKEN", hide_env_values = true)]
@@ -171,6 +180,17 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
     };
     let limit = |n: Option<u64>| n.map_or(Limit::Unlimited, Limit::Max);
     let quota = Quota { bytes: limit(quota_bytes), objects: limit(args.quota_objects.or(file.quota_objects)) };
+    let keep = args.keep_versions.or(file.keep_versions).unwrap_or(Retention::default().keep);
+    if keep == 0 {
+        return Err("keep_versions must be at least 1 (the latest version is always kept)".into());
+    }
+    let max_age_ms = match args.keep_version_days.or(file.keep_version_days) {
+        Some(0) => {
+            return Err("keep_version_days must be at least 1; leave it out to keep versions for any time".into());
+        }
+        Some(days) => Some(i64::try_from(days.saturating_mul(24 * 3600 * 1000)).unwrap_or(i64::MAX)),
+        None => None,
+    };
     let config = ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         data_dir: data_dir.clone(),
@@ -182,6 +202,7 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         gc_interval: Duration::from_secs(args.gc_interval.or(file.gc_interval).unwrap_or(60).max(1)),
         limits,
         quota,
+        retention: Retention { keep, max_age_ms },
         metrics_token: match args.metrics_token.or(file.metrics_token) {
             Some(token) if token.trim().is_empty() => {
                 return Err("metrics_token is empty; give a token, or leave it out to keep /metrics open".into());
@@ -274,6 +295,8 @@ pub fn admin_config(
         shutdown_grace: None,
         quota_bytes: None,
         quota_objects: None,
+        keep_versions: None,
+        keep_version_days: None,
         metrics_token: None,
         log_format: LogFormat::Text,
     };

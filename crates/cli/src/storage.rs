@@ -69,7 +69,8 @@ pub enum StorageCommand {
         /// Storage service, as the server names them (`fedml login` and the server's start-up log list them).
         #[arg(short = 's', long, default_value = fedml_client::DEFAULT_SERVICE)]
         service: String,
-        /// Replace an existing object of the same name (atomically).
+        /// Store a new version of an existing object of the same name (atomically); the earlier
+        /// versions stay, as the server's retention keeps them (`fedml storage versions NAME`).
         #[arg(long)]
         overwrite: bool,
         /// Store a file as one blob, as before the content store, instead of content-defined
@@ -105,6 +106,9 @@ pub enum StorageCommand {
         /// folder, `**` across folders, `?` one character), e.g. 'train/*.parquet'; repeatable.
         #[arg(long = "include", value_name = "GLOB")]
         include: Vec<String>,
+        /// Which version (`fedml storage versions NAME` lists them) [default: the latest].
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
         #[command(flatten)]
         transfer: TransferArgs,
         #[command(flatten)]
@@ -120,14 +124,21 @@ pub enum StorageCommand {
         recursive: bool,
         #[arg(short = 's', long)]
         service: Option<String>,
+        /// Which version (`fedml storage versions NAME` lists them) [default: the latest].
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
-    /// Delete stored data.
+    /// Delete stored data: the name with all its versions, or with --version one version.
     Delete {
         data_name: String,
         #[arg(short = 's', long)]
         service: Option<String>,
+        /// Delete only this version. Deleting the latest makes the newest earlier version the
+        /// latest again; deleting the only version deletes the name.
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -145,12 +156,37 @@ pub enum StorageCommand {
     /// Show the metadata of stored data.
     GetMetadata {
         data_name: String,
+        /// Which version (`fedml storage versions NAME` lists them) [default: the latest].
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
     /// Show the user-defined metadata of stored data.
     GetUserMetadata {
         data_name: String,
+        /// Which version (`fedml storage versions NAME` lists them) [default: the latest].
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the versions of stored data the server keeps, newest first (an upload with
+    /// --overwrite adds one).
+    Versions {
+        data_name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Compare two versions: the files added, removed and changed, and the bytes they share.
+    Diff {
+        data_name: String,
+        /// The older version.
+        #[arg(long, value_name = "N")]
+        from: u64,
+        /// The newer version [default: the latest].
+        #[arg(long, value_name = "N")]
+        to: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -298,6 +334,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             replace,
             paths,
             include,
+            version,
             transfer: TransferArgs { parallel, no_progress },
             common,
         } => {
@@ -306,6 +343,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             let options = DownloadOptions {
                 target,
                 service,
+                version,
                 dest_path,
                 replace,
                 show_progress: progress_wanted(no_progress, common.output),
@@ -329,12 +367,13 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
             })
         }
-        StorageCommand::Ls { data_name, path, recursive, service, common } => {
+        StorageCommand::Ls { data_name, path, recursive, service, version, common } => {
             let response = fedml_client::list_object_files_with(
                 &data_name,
                 path.as_deref().unwrap_or(""),
                 recursive,
                 service.as_deref(),
+                version,
                 &common.target(None),
             );
             emit(common.output, &response, |entries| {
@@ -358,9 +397,18 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("{t}");
             })
         }
-        StorageCommand::Delete { data_name, service, common } => {
+        StorageCommand::Delete { data_name, service, version: None, common } => {
             let response = fedml_client::delete_with(&data_name, service.as_deref(), &common.target(None));
-            emit(common.output, &response, |_| println!("Deleted {}", quoted(&data_name)))
+            emit(common.output, &response, |_| println!("Deleted {} with all its versions", quoted(&data_name)))
+        }
+        StorageCommand::Delete { data_name, service, version: Some(version), common } => {
+            crate::versions::delete(&data_name, version, service.as_deref(), &common.target(None), common.output)
+        }
+        StorageCommand::Versions { data_name, common } => {
+            crate::versions::list(&data_name, &common.target(None), common.output)
+        }
+        StorageCommand::Diff { data_name, from, to, common } => {
+            crate::versions::diff(&data_name, from, to, &common.target(None), common.output)
         }
         StorageCommand::List { common } => {
             let response = fedml_client::list_storage_objects_with(&common.target(None));
@@ -388,8 +436,8 @@ pub fn run(command: StorageCommand) -> Outcome {
             let response = fedml_client::storage_usage_with(&common.target(None));
             emit(common.output, &response, |u| println!("{}", usage_table(std::slice::from_ref(u))))
         }
-        StorageCommand::GetMetadata { data_name, common } => {
-            let response = fedml_client::get_storage_metadata_with(&data_name, &common.target(None));
+        StorageCommand::GetMetadata { data_name, version, common } => {
+            let response = fedml_client::get_storage_metadata_with(&data_name, version, &common.target(None));
             emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
         }
         StorageCommand::Edit { data_name, description, tags, user_metadata, common } => {
@@ -408,8 +456,9 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("{}", metadata_table(meta));
             })
         }
-        StorageCommand::GetUserMetadata { data_name, common } => {
-            let response = fedml_client::get_storage_user_defined_metadata_with(&data_name, &common.target(None));
+        StorageCommand::GetUserMetadata { data_name, version, common } => {
+            let response =
+                fedml_client::get_storage_user_defined_metadata_with(&data_name, version, &common.target(None));
             emit(common.output, &response, |map| {
                 if map.is_empty() {
                     println!("{} has no user-defined metadata.", quoted(&data_name));

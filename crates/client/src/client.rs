@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DownloadTicket, Envelope, Identity, ObjectMeta, ObjectPage, PartUrl,
-    PartUrlsRequest, ResponseCode, UploadSession,
+    CompleteUpload, CompletedUpload, CreateUpload, DeletedVersion, DownloadTicket, Envelope, Identity, ObjectMeta,
+    ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode, UploadSession, VersionDiff,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -205,12 +205,27 @@ impl Client {
         self.call::<(), _>(Method::DELETE, &path, None).await
     }
 
-    pub async fn object(&self, name: &str) -> Result<ObjectMeta> {
-        self.call::<(), _>(Method::GET, &format!("/api/v1/objects/{}", encode_segment(name)), None).await
+    /// The metadata of the object (the version `at` names, else the latest).
+    pub async fn object(&self, at: ObjectRef<'_>) -> Result<ObjectMeta> {
+        self.call::<(), _>(Method::GET, &at.path(""), None).await
     }
 
-    pub async fn user_metadata(&self, name: &str) -> Result<std::collections::BTreeMap<String, String>> {
-        let path = format!("/api/v1/objects/{}/user-metadata", encode_segment(name));
+    pub async fn user_metadata(&self, at: ObjectRef<'_>) -> Result<std::collections::BTreeMap<String, String>> {
+        self.call::<(), _>(Method::GET, &at.path("/user-metadata"), None).await
+    }
+
+    /// Every version of object `name` the server keeps, newest first (the first is the latest).
+    pub async fn versions(&self, name: &str) -> Result<Vec<ObjectVersion>> {
+        self.call::<(), _>(Method::GET, &ObjectRef::latest(name).path("/versions"), None).await
+    }
+
+    /// Versions `from` and `to` (the latest with `None`) of object `name`, and the bytes of
+    /// stored content they share.
+    pub async fn diff(&self, name: &str, from: u64, to: Option<u64>) -> Result<VersionDiff> {
+        let mut path = format!("{}?from={from}", ObjectRef::latest(name).path("/diff"));
+        if let Some(to) = to {
+            path.push_str(&format!("&to={to}"));
+        }
         self.call::<(), _>(Method::GET, &path, None).await
     }
 
@@ -239,28 +254,71 @@ impl Client {
         }
     }
 
-    pub async fn download_ticket(&self, name: &str, service: Option<&str>) -> Result<DownloadTicket> {
-        let mut path = format!("/api/v1/objects/{}/download", encode_segment(name));
-        if let Some(service) = service {
-            path.push_str(&format!("?service={}", encode_segment(service)));
-        }
-        self.call::<(), _>(Method::GET, &path, None).await
+    /// Signed URLs for the content of the object (the version `at` names, else the latest).
+    pub async fn download_ticket(&self, at: ObjectRef<'_>) -> Result<DownloadTicket> {
+        self.call::<(), _>(Method::GET, &at.path("/download"), None).await
     }
 
+    /// Deletes object `name` with all its versions.
     pub async fn delete(&self, name: &str, service: Option<&str>) -> Result<bool> {
-        let mut path = format!("/api/v1/objects/{}", encode_segment(name));
-        if let Some(service) = service {
-            path.push_str(&format!("?service={}", encode_segment(service)));
-        }
-        match self.call_sent::<(), bool>(Method::DELETE, &path, None).await {
+        let at = ObjectRef { name, service, version: None };
+        match self.call_sent::<(), bool>(Method::DELETE, &at.path(""), None).await {
             // Sent twice after a broken connection, and the second found nothing: the first
             // most likely deleted it. Whatever did, it is gone, which is what was asked.
-            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(name).await {
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(ObjectRef::latest(name)).await {
                 Err(ClientError::Failure(_)) => Ok(true),
                 _ => Err(ClientError::Failure(m)),
             },
             (result, _) => result,
         }
+    }
+
+    /// Deletes one version of an object (`at.version`, which must be given).
+    pub async fn delete_version(&self, at: ObjectRef<'_>) -> Result<DeletedVersion> {
+        let Some(version) = at.version else {
+            return Err(ClientError::Failure("name the version to delete".into()));
+        };
+        match self.call_sent::<(), DeletedVersion>(Method::DELETE, &at.path(""), None).await {
+            // Sent twice, and the second found nothing: the first removed it.
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(at).await {
+                Err(ClientError::Failure(_)) => Ok(DeletedVersion { version, latest: None, name_deleted: false }),
+                _ => Err(ClientError::Failure(m)),
+            },
+            (result, _) => result,
+        }
+    }
+}
+
+/// Which stored data a call means: a name, one of its versions (the latest with `None`), and a
+/// storage service the server must offer (the bytes are read from the object's own).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRef<'a> {
+    pub name: &'a str,
+    pub service: Option<&'a str>,
+    pub version: Option<u64>,
+}
+
+impl<'a> ObjectRef<'a> {
+    /// The latest version of `name`.
+    pub fn latest(name: &'a str) -> Self {
+        ObjectRef { name, service: None, version: None }
+    }
+
+    /// `/api/v1/objects/<name><suffix>`, with the service and version as query parameters.
+    fn path(&self, suffix: &str) -> String {
+        let mut path = format!("/api/v1/objects/{}{suffix}", encode_segment(self.name));
+        let mut query = Vec::new();
+        if let Some(service) = self.service {
+            query.push(format!("service={}", encode_segment(service)));
+        }
+        if let Some(version) = self.version {
+            query.push(format!("version={version}"));
+        }
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
+        }
+        path
     }
 }
 

@@ -33,7 +33,7 @@ pub use fedml_proto::{CompletedUpload, EditObject, Identity, ObjectKind, ObjectM
 pub use indicatif::ProgressBar;
 pub use tokio_util::sync::CancellationToken;
 
-use crate::client::Client;
+use crate::client::{Client, ObjectRef};
 use crate::error::{ClientError, Result};
 use crate::progress::{DEFAULT_DOWNLOAD_DESC, DEFAULT_UPLOAD_DESC, ProgressOptions};
 use crate::transfer::UploadRequest;
@@ -289,6 +289,8 @@ pub struct DownloadOptions {
     pub target: Target,
     /// A configured service name; the data is read from the service it was stored in.
     pub service: Option<String>,
+    /// Which version to download (`fedml storage versions` lists them); the latest with `None`.
+    pub version: Option<u64>,
     /// The directory to download into (default: the current directory).
     pub dest_path: Option<PathBuf>,
     /// Replace whatever is at `dest_path/<name>` (a directory, a link, …). Without it only a
@@ -303,7 +305,12 @@ pub struct DownloadOptions {
 }
 
 impl DownloadOptions {
-    fn progress(&self) -> ProgressOptions {
+    /// The object these options download of `data_name`.
+    pub(crate) fn object<'a>(&'a self, data_name: &'a str) -> ObjectRef<'a> {
+        ObjectRef { name: data_name, service: self.service.as_deref(), version: self.version }
+    }
+
+    pub(crate) fn progress(&self) -> ProgressOptions {
         ProgressOptions {
             show: self.show_progress,
             to_stderr: self.out_progress_to_err,
@@ -318,6 +325,7 @@ impl Default for DownloadOptions {
         DownloadOptions {
             target: Target::default(),
             service: None,
+            version: None,
             dest_path: None,
             replace: false,
             show_progress: true,
@@ -346,6 +354,8 @@ pub fn download(
     download_with(data_name, &options)
 }
 
+/// [`download`] with every option: a version, a progress bar of the caller's, replacing what is
+/// in the way. `data` is the path of the downloaded file or directory.
 pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLResponse<PathBuf> {
     let result = (|| {
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
@@ -355,8 +365,7 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
         let cancel = options.target.cancel_token();
         let path = block_on(transfer::download(
             &client,
-            data_name,
-            options.service.as_deref(),
+            options.object(data_name),
             &dest,
             options.replace,
             &progress,
@@ -367,107 +376,16 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
     FedMLResponse::from_result(result, |p| format!("downloaded {data_name:?} to {}", p.display()))
 }
 
-// ---------------------------------------------------------------------- inside a directory object
+// ---------------------------------------------------------------------- inside objects, versions
 
-pub use transfer::inside::ObjectEntry;
+mod inside_api;
+mod versions_api;
 
-/// Lists the entries of directory object `data_name` under its folder `path` (`""`: its top):
-/// those directly in it, or with `recursive` everything below it, in path order. Only the
-/// object's list of files is read (a few ranged reads), never its data. Answers FAILURE for a
-/// file object or a folder the object does not hold.
-pub fn list_object_files_with(
-    data_name: &str,
-    path: &str,
-    recursive: bool,
-    service: Option<&str>,
-    target: &Target,
-) -> FedMLResponse<Vec<ObjectEntry>> {
-    let result = (|| {
-        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
-        let client = target.client()?;
-        block_on(transfer::inside::list(&client, data_name, service, path, recursive))
-    })();
-    FedMLResponse::from_result(result, |entries| format!("{} entries", entries.len()))
-}
-
-/// Downloads only the files of directory object `data_name` that `wanted` selects — paths
-/// inside the object (a folder's path selects everything under it) or globs (`*`, `**`, `?`) —
-/// into `dest_path/<data_name>/…`, where a whole download would place them; each is checked
-/// against the CRC-32 the object's archive records before it is renamed into place. Answers the
-/// paths written; FAILURE when nothing matches.
-pub fn download_files_with(
-    data_name: &str,
-    wanted: &[String],
-    options: &DownloadOptions,
-) -> FedMLResponse<Vec<PathBuf>> {
-    let result = (|| {
-        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
-        if wanted.is_empty() {
-            return Err(ClientError::Failure("name at least one path or pattern to download".into()));
-        }
-        let client = options.target.client()?;
-        let dest = options.dest_path.clone().unwrap_or_else(|| PathBuf::from("."));
-        let progress = options.progress();
-        let bar = progress::bar(&progress, 0);
-        let cancel = options.target.cancel_token();
-        let fetched = block_on(async {
-            tokio::select! {
-                r = transfer::inside::fetch(&client, data_name, options.service.as_deref(), &dest, wanted, &bar) => r,
-                _ = cancel.cancelled() => Err(ClientError::Failure("cancelled; the files already in place stay".into())),
-            }
-        });
-        bar.finish_and_clear();
-        fetched.map(|paths| paths.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect())
-    })();
-    FedMLResponse::from_result(result, |paths| format!("downloaded {} files of {data_name:?}", paths.len()))
-}
-
-/// An object opened to read in part, by ranges (what the Python package's `fedml://` filesystem
-/// reads through): a directory's list of files is read once, at [`DirectoryReader::open`]; a
-/// file object reads as the path `""`.
-pub struct DirectoryReader {
-    inner: transfer::inside::Directory,
-}
-
-impl DirectoryReader {
-    /// Opens object `data_name`; an error for one that does not exist.
-    pub fn open(data_name: &str, service: Option<&str>, target: &Target) -> std::result::Result<Self, ClientError> {
-        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
-        let client = target.client()?;
-        let inner = block_on(transfer::inside::Directory::open(&client, data_name, service))?;
-        Ok(DirectoryReader { inner })
-    }
-
-    /// Every file and folder of the object, in path order.
-    pub fn entries(&self) -> std::result::Result<Vec<ObjectEntry>, ClientError> {
-        block_on(async { Ok(self.inner.entries().await) })
-    }
-
-    /// Whether the object is a directory; a file object reads as the path `""`.
-    pub fn kind(&self) -> std::result::Result<fedml_proto::ObjectKind, ClientError> {
-        block_on(async { Ok(self.inner.kind().await) })
-    }
-
-    /// When the object was last written (RFC 3339).
-    pub fn updated_at(&self) -> std::result::Result<String, ClientError> {
-        block_on(async { Ok(self.inner.updated_at().await) })
-    }
-
-    /// The object's size (a directory's: its archive's).
-    pub fn size(&self) -> std::result::Result<u64, ClientError> {
-        block_on(async { Ok(self.inner.size().await) })
-    }
-
-    /// The object's checksum (BLAKE3 of its archive) as it was opened.
-    pub fn checksum(&self) -> std::result::Result<String, ClientError> {
-        block_on(async { Ok(self.inner.checksum().await) })
-    }
-
-    /// Bytes `start .. start + len` of the file at `path` inside the object (fewer at its end).
-    pub fn read(&self, path: &str, start: u64, len: u64) -> std::result::Result<Vec<u8>, ClientError> {
-        block_on(self.inner.read(path, start, len))
-    }
-}
+pub use inside_api::{DirectoryReader, ObjectEntry, download_files_with, list_object_files_with};
+pub use versions_api::{
+    Change, DeletedVersion, FileChange, ObjectVersion, VersionChanges, delete_version_with, diff_versions_with,
+    list_versions_with,
+};
 
 // ---------------------------------------------------------------------- catalogue calls
 
@@ -477,6 +395,8 @@ pub fn delete(data_name: &str, service: &str, api_key: Option<&str>) -> FedMLRes
     delete_with(data_name, Some(service), &target)
 }
 
+/// [`delete`] with every option: the name goes with all its versions
+/// ([`delete_version_with`] removes one).
 pub fn delete_with(data_name: &str, service: Option<&str>, target: &Target) -> FedMLResponse<bool> {
     let result = (|| {
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
@@ -489,16 +409,17 @@ pub fn delete_with(data_name: &str, service: Option<&str>, target: &Target) -> F
 /// The seed's `get_storage_metadata`.
 pub fn get_storage_metadata(data_name: &str, api_key: Option<&str>) -> FedMLResponse<ObjectMeta> {
     let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
-    get_storage_metadata_with(data_name, &target)
+    get_storage_metadata_with(data_name, None, &target)
 }
 
-pub fn get_storage_metadata_with(data_name: &str, target: &Target) -> FedMLResponse<ObjectMeta> {
+/// [`get_storage_metadata`] of version `version` (the latest with `None`).
+pub fn get_storage_metadata_with(data_name: &str, version: Option<u64>, target: &Target) -> FedMLResponse<ObjectMeta> {
     let result = (|| {
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
         let client = target.client()?;
-        block_on(client.object(data_name))
+        block_on(client.object(ObjectRef { name: data_name, service: None, version }))
     })();
-    FedMLResponse::from_result(result, |_| format!("metadata of {data_name:?}"))
+    FedMLResponse::from_result(result, |m| format!("metadata of {data_name:?} (version {})", m.version))
 }
 
 /// The seed's `get_storage_user_defined_metadata`: the string map given at upload.
@@ -507,17 +428,19 @@ pub fn get_storage_user_defined_metadata(
     api_key: Option<&str>,
 ) -> FedMLResponse<BTreeMap<String, String>> {
     let target = Target { api_key: api_key.map(str::to_string), ..Target::default() };
-    get_storage_user_defined_metadata_with(data_name, &target)
+    get_storage_user_defined_metadata_with(data_name, None, &target)
 }
 
+/// [`get_storage_user_defined_metadata`] of version `version` (the latest with `None`).
 pub fn get_storage_user_defined_metadata_with(
     data_name: &str,
+    version: Option<u64>,
     target: &Target,
 ) -> FedMLResponse<BTreeMap<String, String>> {
     let result = (|| {
         fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
         let client = target.client()?;
-        block_on(client.user_metadata(data_name))
+        block_on(client.user_metadata(ObjectRef { name: data_name, service: None, version }))
     })();
     FedMLResponse::from_result(result, |_| format!("user-defined metadata of {data_name:?}"))
 }

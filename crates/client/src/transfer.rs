@@ -14,6 +14,7 @@ mod packed;
 mod reuse;
 mod scan;
 mod upload;
+pub mod versions;
 
 pub use download::download;
 pub use upload::{UploadRequest, upload};

@@ -268,6 +268,36 @@ pub struct FileContent {
     pub samples: Vec<(String, u32)>,
 }
 
+impl FileContent {
+    /// The same content naming only the packs its segments read, in the order listed, with
+    /// segments and samples renumbered; the samples of packs no segment reads are dropped. An
+    /// upload learns of packs it may not use in the end (those of the previous version, of a
+    /// group): naming them would keep them alive with the object, whatever it reads. A segment
+    /// naming a pack that is not listed keeps an index past the end, for the check that refuses it.
+    pub fn trimmed(self) -> FileContent {
+        let mut used = vec![false; self.packs.len()];
+        for segment in &self.segments {
+            if let Some(u) = used.get_mut(segment.pack as usize) {
+                *u = true;
+            }
+        }
+        let mut renumbered = vec![None; self.packs.len()];
+        let mut packs = Vec::new();
+        for (i, pack) in self.packs.into_iter().enumerate() {
+            if used[i] {
+                renumbered[i] = Some(packs.len() as u32);
+                packs.push(pack);
+            }
+        }
+        let past_end = u32::try_from(packs.len()).unwrap_or(u32::MAX);
+        let new_index = |i: u32| renumbered.get(i as usize).copied().flatten();
+        let segments =
+            self.segments.into_iter().map(|s| Segment { pack: new_index(s.pack).unwrap_or(past_end), ..s }).collect();
+        let samples = self.samples.into_iter().filter_map(|(chunk, i)| new_index(i).map(|i| (chunk, i))).collect();
+        FileContent { packs, segments, samples }
+    }
+}
+
 /// How to read a packed file: a signed GET URL per pack, and the segments in file order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContentTicket {
@@ -290,6 +320,21 @@ pub struct TransferStats {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn trimming_keeps_only_the_packs_segments_read() {
+        let seg = |pack, offset| Segment { pack, offset, length: 10 };
+        let content = FileContent {
+            packs: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            segments: vec![seg(2, 0), seg(0, 5), seg(2, 40), seg(9, 0)],
+            samples: vec![("x".into(), 1), ("y".into(), 2)],
+        };
+        let trimmed = content.trimmed();
+        assert_eq!(trimmed.packs, ["a", "c"]);
+        assert_eq!(trimmed.segments, [seg(1, 0), seg(0, 5), seg(1, 40), seg(2, 0)], "an unlisted pack stays unlisted");
+        assert_eq!(trimmed.samples, [("y".to_string(), 1)]);
+    }
+
     use super::*;
 
     fn bytes(len: usize, seed: u64) -> Vec<u8> {

@@ -91,11 +91,56 @@ pub struct ObjectMeta {
     pub user_metadata: BTreeMap<String, String>,
     /// RFC 3339, UTC.
     pub created_at: String,
-    /// RFC 3339, UTC.
+    /// RFC 3339, UTC: when this version was stored (or its metadata last edited).
     pub updated_at: String,
+    /// Which version of the name this is: 1 for the first upload, one more for each
+    /// overwrite (a number is never given twice to one name).
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// A short-lived signed URL that reads the content (in metadata and list answers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+}
+
+fn first_version() -> u64 {
+    1
+}
+
+/// One version of an object, as `GET /api/v1/objects/{name}/versions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    pub version: u64,
+    /// Whether it is the version every call without a version reads.
+    pub latest: bool,
+    pub size: u64,
+    /// `blake3:<64 hex digits>`.
+    pub checksum: String,
+    pub description: String,
+    /// RFC 3339, UTC: when it was stored.
+    pub updated_at: String,
+    /// The bytes this version added to the store (its new chunks, or its whole blob); `None`
+    /// for versions stored before the server counted them.
+    pub added_bytes: Option<u64>,
+}
+
+/// `GET /api/v1/objects/{name}/diff?from=A&to=B`: the two versions and the bytes of their
+/// stored content they share (counted once, whatever the order of the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDiff {
+    pub from: ObjectVersion,
+    pub to: ObjectVersion,
+    pub shared_bytes: u64,
+}
+
+/// `DELETE /api/v1/objects/{name}?version=N`: what removing one version did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedVersion {
+    /// The version removed.
+    pub version: u64,
+    /// When the latest was removed: the earlier version that is the latest now.
+    pub latest: Option<u64>,
+    /// It was the name's only version, and the name is gone with it.
+    pub name_deleted: bool,
 }
 
 /// `POST /api/v1/uploads`: open an upload session.

@@ -189,7 +189,7 @@ fn upload(
 
 #[pyfunction]
 #[pyo3(signature = (data_name, api_key=None, service="R2".to_string(), dest_path=None, show_progress=true,
-    out_progress_to_err=true, progress_desc=None, progress=None, replace=false, wanted=Vec::new()))]
+    out_progress_to_err=true, progress_desc=None, progress=None, replace=false, wanted=Vec::new(), version=None))]
 #[allow(clippy::too_many_arguments)]
 fn download(
     py: Python<'_>,
@@ -203,12 +203,14 @@ fn download(
     progress: Option<Py<PyAny>>,
     replace: bool,
     wanted: Vec<String>,
+    version: Option<u64>,
 ) -> PyResult<Answer> {
     let cancel = CancellationToken::new();
     let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
     let options = DownloadOptions {
         target: target(api_key, Some(cancel.clone())),
         service: Some(service),
+        version,
         dest_path,
         replace,
         show_progress: show_progress && progress.is_none(),
@@ -225,7 +227,7 @@ fn download(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, path=String::new(), recursive=false, service=None, api_key=None))]
+#[pyo3(signature = (data_name, path=String::new(), recursive=false, service=None, api_key=None, version=None))]
 fn list_files(
     py: Python<'_>,
     data_name: String,
@@ -233,37 +235,77 @@ fn list_files(
     recursive: bool,
     service: Option<String>,
     api_key: Option<String>,
+    version: Option<u64>,
 ) -> PyResult<Answer> {
     let t = target(api_key, None);
     run(py, None, None, CancellationToken::new(), move || {
-        answer(fedml_client::list_object_files_with(&data_name, &path, recursive, service.as_deref(), &t))
+        answer(fedml_client::list_object_files_with(&data_name, &path, recursive, service.as_deref(), version, &t))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, service=None, api_key=None))]
-fn delete(py: Python<'_>, data_name: String, service: Option<String>, api_key: Option<String>) -> PyResult<Answer> {
+#[pyo3(signature = (data_name, service=None, api_key=None, version=None))]
+fn delete(
+    py: Python<'_>,
+    data_name: String,
+    service: Option<String>,
+    api_key: Option<String>,
+    version: Option<u64>,
+) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || match version {
+        None => answer(fedml_client::delete_with(&data_name, service.as_deref(), &t)),
+        Some(version) => answer(fedml_client::delete_version_with(&data_name, version, service.as_deref(), &t)),
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, api_key=None, version=None))]
+fn get_storage_metadata(
+    py: Python<'_>,
+    data_name: String,
+    api_key: Option<String>,
+    version: Option<u64>,
+) -> PyResult<Answer> {
     let t = target(api_key, None);
     run(py, None, None, CancellationToken::new(), move || {
-        answer(fedml_client::delete_with(&data_name, service.as_deref(), &t))
+        answer(fedml_client::get_storage_metadata_with(&data_name, version, &t))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, api_key=None, version=None))]
+fn get_storage_user_defined_metadata(
+    py: Python<'_>,
+    data_name: String,
+    api_key: Option<String>,
+    version: Option<u64>,
+) -> PyResult<Answer> {
+    let t = target(api_key, None);
+    run(py, None, None, CancellationToken::new(), move || {
+        answer(fedml_client::get_storage_user_defined_metadata_with(&data_name, version, &t))
     })
 }
 
 #[pyfunction]
 #[pyo3(signature = (data_name, api_key=None))]
-fn get_storage_metadata(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
+fn list_versions(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
     let t = target(api_key, None);
-    run(py, None, None, CancellationToken::new(), move || {
-        answer(fedml_client::get_storage_metadata_with(&data_name, &t))
-    })
+    run(py, None, None, CancellationToken::new(), move || answer(fedml_client::list_versions_with(&data_name, &t)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, api_key=None))]
-fn get_storage_user_defined_metadata(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
+#[pyo3(signature = (data_name, from_version, to_version=None, api_key=None))]
+fn diff_versions(
+    py: Python<'_>,
+    data_name: String,
+    from_version: u64,
+    to_version: Option<u64>,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
     let t = target(api_key, None);
     run(py, None, None, CancellationToken::new(), move || {
-        answer(fedml_client::get_storage_user_defined_metadata_with(&data_name, &t))
+        answer(fedml_client::diff_versions_with(&data_name, from_version, to_version, &t))
     })
 }
 
@@ -312,7 +354,7 @@ struct PyDirectoryReader {
 
 fn os_error(e: fedml_client::error::ClientError) -> PyErr {
     let message = e.to_string();
-    let missing = ["no data named", "holds no file", "holds no folder"];
+    let missing = ["no data named", "holds no file", "holds no folder", "has no version"];
     if matches!(e, fedml_client::error::ClientError::Failure(_)) && missing.iter().any(|m| message.contains(m)) {
         pyo3::exceptions::PyFileNotFoundError::new_err(message)
     } else {
@@ -323,11 +365,18 @@ fn os_error(e: fedml_client::error::ClientError) -> PyErr {
 #[pymethods]
 impl PyDirectoryReader {
     #[new]
-    #[pyo3(signature = (data_name, service=None, api_key=None))]
-    fn new(py: Python<'_>, data_name: String, service: Option<String>, api_key: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (data_name, service=None, api_key=None, version=None))]
+    fn new(
+        py: Python<'_>,
+        data_name: String,
+        service: Option<String>,
+        api_key: Option<String>,
+        version: Option<u64>,
+    ) -> PyResult<Self> {
         let t = target(api_key, None);
-        let inner =
-            py.detach(|| fedml_client::DirectoryReader::open(&data_name, service.as_deref(), &t)).map_err(os_error)?;
+        let inner = py
+            .detach(|| fedml_client::DirectoryReader::open(&data_name, service.as_deref(), version, &t))
+            .map_err(os_error)?;
         Ok(PyDirectoryReader { inner })
     }
 
@@ -376,6 +425,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_storage_user_defined_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(list_storage_objects, m)?)?;
     m.add_function(wrap_pyfunction!(update_storage_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(list_versions, m)?)?;
+    m.add_function(wrap_pyfunction!(diff_versions, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -261,6 +261,39 @@ def test_files_inside_a_directory_object(server, tmp_path):
     assert r.code == ResponseCode.FAILURE and "no folder" in r.message, r.message
 
 
+def test_versions(server, tmp_path):
+    key = server.admin_key
+    path = tmp_path / "weights.bin"
+    bodies = [os.urandom(50_000) for _ in range(3)]
+    for i, body in enumerate(bodies):
+        path.write_bytes(body)
+        r = fedml.api.upload(path, api_key=key, overwrite=i > 0, metadata={"stage": f"v{i + 1}"})
+        assert r.code == ResponseCode.SUCCESS, r.message
+    listed = fedml.api.list_versions("weights.bin", api_key=key)
+    assert listed.code == ResponseCode.SUCCESS, listed.message
+    assert [(v["version"], v["latest"]) for v in listed.data] == [(3, True), (2, False), (1, False)]
+    assert fedml.api.get_storage_metadata("weights.bin", api_key=key).data.version == 3
+    meta = fedml.api.get_storage_metadata("weights.bin", api_key=key, version=1)
+    assert meta.data.version == 1 and meta.data.size == 50_000
+    user = fedml.api.get_storage_user_defined_metadata("weights.bin", api_key=key, version=2)
+    assert user.data == {"stage": "v2"}
+    dest = tmp_path / "old"
+    r = fedml.api.download("weights.bin", api_key=key, dest_path=dest, show_progress=False, version=1)
+    assert r.code == ResponseCode.SUCCESS, r.message
+    assert (dest / "weights.bin").read_bytes() == bodies[0]
+    diff = fedml.api.diff_versions("weights.bin", 1, api_key=key)
+    assert diff.code == ResponseCode.SUCCESS, diff.message
+    assert diff.data["to"]["version"] == 3 and [f["change"] for f in diff.data["files"]] == ["changed"]
+    missing = fedml.api.download("weights.bin", api_key=key, dest_path=dest, show_progress=False, version=8)
+    assert missing.code == ResponseCode.FAILURE and "has no version 8" in missing.message, missing.message
+    r = fedml.api.delete("weights.bin", api_key=key, version=3)
+    assert r.code == ResponseCode.SUCCESS and r.data == {"version": 3, "latest": 2, "name_deleted": False}, r
+    assert fedml.api.get_storage_metadata("weights.bin", api_key=key).data.version == 2
+    r = fedml.api.delete("weights.bin", api_key=key)
+    assert r.code == ResponseCode.SUCCESS and r.data is True
+    assert fedml.api.list_versions("weights.bin", api_key=key).code == ResponseCode.FAILURE
+
+
 def test_interop_with_the_command_line(server, tmp_path):
     env = dict(os.environ, FEDML_API_KEY=server.admin_key)
     cli_file = tmp_path / "from-cli.bin"

@@ -69,7 +69,7 @@ def test_the_protocol_is_registered_and_lists_like_a_file_system(server, dataset
         fs.info("fedml://ds/nothing.csv")
     with pytest.raises(FileNotFoundError):
         fs.ls("fedml://no-such-object")
-    with pytest.raises(ValueError, match="versions"):
+    with pytest.raises(FileNotFoundError, match="has no version 3"):
         fs.info("fedml://ds@3/readme.txt")
     with pytest.raises(NotImplementedError):
         fs.open("fedml://ds/new.txt", "wb")
@@ -145,3 +145,23 @@ def test_hugging_face_datasets_loads_parquet_files_by_their_urls(server, dataset
     )
     assert loaded["train"].num_rows == 6000
     assert loaded["test"]["c"] == frames["test/part-0.parquet"]["c"].tolist()
+
+
+def test_a_version_is_read_through_name_at_number(server, dataset, tmp_path):
+    root, frames = dataset
+    first = frames["train/part-1.parquet"]
+    changed = frame(2000, 77)
+    changed.to_parquet(root / "train" / "part-1.parquet")
+    (root / "readme.txt").write_text("the second version\n")
+    r = fedml.api.upload(root, api_key=server.admin_key, overwrite=True)
+    assert r.code == ResponseCode.SUCCESS, r.message
+    fs = fsspec.filesystem("fedml", api_key=server.admin_key)
+    opts = {"api_key": server.admin_key}
+    pd.testing.assert_frame_equal(pd.read_parquet("fedml://ds@1/train/part-1.parquet", storage_options=opts), first)
+    pd.testing.assert_frame_equal(pd.read_parquet("fedml://ds/train/part-1.parquet", storage_options=opts), changed)
+    pd.testing.assert_frame_equal(pd.read_parquet("fedml://ds@2/train/part-1.parquet", storage_options=opts), changed)
+    assert fs.cat_file("fedml://ds@1/readme.txt") == b"a small parquet dataset\n"
+    assert fs.cat_file("fedml://ds/readme.txt") == b"the second version\n"
+    assert fs.ls("fedml://ds@1", detail=False) == ["ds@1/big.parquet", "ds@1/readme.txt", "ds@1/test", "ds@1/train"]
+    with pytest.raises(ValueError, match="numbered from 1"):
+        fs.info("fedml://ds@0/readme.txt")

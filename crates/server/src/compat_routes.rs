@@ -217,7 +217,7 @@ async fn handle_dataset_meta(
     reply(
         async {
             let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
-            Ok(dataset(p.object(&caller, name).await?))
+            Ok(dataset(p.object(&caller, name, None).await?))
         }
         .await,
     )

@@ -162,6 +162,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The quota of users without their own; unlimited by default.
     pub quota: Quota,
+    /// How many versions of each name are kept, and for how long.
+    pub retention: crate::catalogue::Retention,
     /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
 }
@@ -180,6 +182,7 @@ impl ServerConfig {
             limits: Limits::default(),
             metrics_token: None,
             quota: Quota::default(),
+            retention: crate::catalogue::Retention::default(),
         }
     }
 
@@ -220,6 +223,10 @@ pub struct FileConfig {
     /// The default quota: a number of bytes or a size such as "10GiB".
     pub quota_bytes: Option<SizeValue>,
     pub quota_objects: Option<u64>,
+    /// Versions kept of each name, the latest included.
+    pub keep_versions: Option<u32>,
+    /// Days an earlier version is kept.
+    pub keep_version_days: Option<u64>,
     pub metrics_token: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,

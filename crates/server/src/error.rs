@@ -43,6 +43,7 @@ impl From<CatalogueError> for Error {
         match e {
             CatalogueError::NotFound => Error::NotFound("not found".into()),
             CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
+            CatalogueError::NoVersion(latest) => Error::NotFound(format!("no such version; the latest is {latest}")),
             CatalogueError::Conflict(m) => Error::Conflict(m),
             CatalogueError::Moved => {
                 Error::Conflict("the upload session changed state meanwhile; start the upload again".into())

@@ -121,7 +121,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     // Held while serving: `fedml admin restore` refuses a data directory a server uses.
     let data_lock = ops::lock::DataDirLock::shared(&config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
     let database = config.database_url();
-    let catalogue = Catalogue::open(&database).await?;
+    let catalogue = Catalogue::open(&database).await?.with_retention(config.retention);
     let secret = catalogue.setting_or_insert("url_signing_key", || keys::random_hex(32)).await?;
     let signer = UrlSigner::new(secret.as_bytes());
 

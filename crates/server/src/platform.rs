@@ -18,6 +18,7 @@ use crate::time::{now_ms, now_secs};
 mod content;
 mod dashboard;
 mod upload;
+mod versions;
 
 pub use content::assembled_path;
 pub use dashboard::{ListRequest, SignInLimiter};
@@ -199,8 +200,10 @@ impl Platform {
         format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), fedml_proto::encode_path_segment(name))
     }
 
-    pub async fn object(&self, caller: &Caller, name: &str) -> Result<ObjectMeta> {
-        let record = self.object_record(caller, name).await?;
+    /// The metadata of version `version` of the caller's object `name` (the latest with `None`),
+    /// with a fresh signed URL for its content.
+    pub async fn object(&self, caller: &Caller, name: &str, version: Option<u64>) -> Result<ObjectMeta> {
+        let record = self.object_record(caller, name, version).await?;
         self.with_download_url(record).await
     }
 
@@ -218,25 +221,46 @@ impl Platform {
         Ok(meta)
     }
 
-    async fn object_record(&self, caller: &Caller, name: &str) -> Result<crate::catalogue::ObjectRecord> {
+    /// Version `version` of the caller's object `name` (the latest with `None`); a FAILURE that
+    /// says what to do when there is no such name or version.
+    pub(crate) async fn object_record(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<crate::catalogue::ObjectRecord> {
         rules::check_name(name).map_err(Error::Invalid)?;
-        self.catalogue.object(&caller.user_id, name).await.map_err(|e| match e {
+        check_version(version)?;
+        self.catalogue.object_version(&caller.user_id, name, version).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
+            CatalogueError::NoVersion(latest) => no_version(name, version.unwrap_or_default(), latest),
             e => e.into(),
         })
     }
 
-    pub async fn user_metadata(&self, caller: &Caller, name: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.object_record(caller, name).await?.meta.user_metadata)
+    pub async fn user_metadata(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self.object_record(caller, name, version).await?.meta.user_metadata)
     }
 
-    /// A signed URL for the object's content. `service`, when given, must be a configured
-    /// service; the bytes are read from the service the object was stored in.
-    pub async fn download(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<DownloadTicket> {
+    /// A signed URL for the content of version `version` of the object (the latest with
+    /// `None`). `service`, when given, must be a configured service; the bytes are read from the
+    /// service the object was stored in.
+    pub async fn download(
+        &self,
+        caller: &Caller,
+        name: &str,
+        service: Option<&str>,
+        version: Option<u64>,
+    ) -> Result<DownloadTicket> {
         if let Some(service) = service {
             self.store(service)?;
         }
-        let record = self.object_record(caller, name).await?;
+        let record = self.object_record(caller, name, version).await?;
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
         self.observe.metrics.download_ticket(record.meta.size);
@@ -251,6 +275,7 @@ impl Platform {
         Ok(DownloadTicket { url, object: record.meta, expires_at, content })
     }
 
+    /// Deletes the caller's object `name` with all its versions (the seed's meaning).
     pub async fn delete(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<bool> {
         Self::require_write(caller)?;
         if let Some(service) = service {
@@ -296,6 +321,8 @@ impl Platform {
                 Err(e) => return Err(e.into()),
             }
         }
+        let expired_versions = self.catalogue.expire_versions(now, SESSIONS, self.reclaim_after()).await?;
+        report.versions_expired = expired_versions;
         let due = self.catalogue.due_garbage(now, &self.service_names(), BLOBS).await?;
         let full_blobs = due.len() == BLOBS as usize;
         for item in due {
@@ -320,7 +347,9 @@ impl Platform {
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
         self.catalogue.prune_web_sessions(now - 24 * 3600 * 1000).await?;
         // More may be due when a batch came back full and this pass got somewhere with it.
-        report.more = (full_sessions && report.sessions_expired > 0) || (full_blobs && report.blobs_reclaimed > 0);
+        report.more = (full_sessions && report.sessions_expired > 0)
+            || (full_blobs && report.blobs_reclaimed > 0)
+            || expired_versions == u64::from(SESSIONS);
         self.observe.metrics.collected(&report);
         Ok(report)
     }
@@ -334,6 +363,7 @@ impl Platform {
             total.sessions_expired += pass.sessions_expired;
             total.blobs_reclaimed += pass.blobs_reclaimed;
             total.sessions_pruned += pass.sessions_pruned;
+            total.versions_expired += pass.versions_expired;
             if !pass.more {
                 return Ok(total);
             }
@@ -404,15 +434,33 @@ pub struct GcReport {
     pub sessions_expired: u64,
     pub blobs_reclaimed: u64,
     pub sessions_pruned: u64,
+    /// Earlier versions the retention no longer keeps, removed.
+    pub versions_expired: u64,
     /// The pass stopped at its batch limit: more may be due now.
     pub more: bool,
 }
 
 pub(crate) fn name_taken(name: &str) -> Error {
     Error::Conflict(format!(
-        "data named {name:?} already exists; pass --overwrite (CLI) or overwrite=True (SDK) to replace it, \
-         or choose another name with -n/--name"
+        "data named {name:?} already exists; pass --overwrite (CLI) or overwrite=True (SDK) to store a new \
+         version of it, or choose another name with -n/--name"
     ))
+}
+
+/// No version `version` of `name`, whose latest is `latest`.
+pub(crate) fn no_version(name: &str, version: u64, latest: u64) -> Error {
+    Error::NotFound(format!(
+        "{name:?} has no version {version} (its latest is {latest}); `fedml storage versions {name}` lists the \
+         versions kept"
+    ))
+}
+
+/// Version numbers start at 1.
+pub(crate) fn check_version(version: Option<u64>) -> Result<()> {
+    if version == Some(0) {
+        return Err(Error::Invalid("versions are numbered from 1; `fedml storage versions NAME` lists them".into()));
+    }
+    Ok(())
 }
 
 pub(crate) fn not_found(name: &str) -> Error {

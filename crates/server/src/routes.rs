@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DownloadTicket, EditObject, Envelope, Identity, KeyInfo,
-    NewKey, ObjectMeta, ObjectPage, PartUrl, PartUrlsRequest, ResponseCode, StorageUsage, UploadSession, UserInfo,
+    CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DeletedVersion, DownloadTicket, EditObject, Envelope,
+    Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode,
+    StorageUsage, UploadSession, UserInfo, VersionDiff,
 };
 use serde::Deserialize;
 use serde::Serialize;
@@ -26,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::ApiJson;
 use crate::blobs::{BlobError, BlobStore, LocalStore};
+use crate::catalogue::VersionRemoved;
 use crate::error::Error;
 use crate::platform::{Caller, ListRequest, Platform};
 use crate::signing::SignatureError;
@@ -51,6 +53,8 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/objects/{name}", get(handle_get_object).delete(handle_delete_object).patch(handle_edit_object))
         .route("/api/v1/objects/{name}/user-metadata", get(handle_get_user_metadata))
         .route("/api/v1/objects/{name}/download", get(handle_download))
+        .route("/api/v1/objects/{name}/versions", get(handle_versions))
+        .route("/api/v1/objects/{name}/diff", get(handle_diff))
         .route("/api/v1/keys", get(handle_list_keys).post(handle_create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(handle_revoke_key))
         .route("/api/v1/usage", get(handle_usage))
@@ -308,44 +312,95 @@ async fn handle_user_keys(
     Ok(Reply(format!("{} API keys", keys.len()), keys))
 }
 
+/// `?version=N`: which version of the object a call means (the latest without it).
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<u64>,
+}
+
 async fn handle_get_object(
     State(p): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<ObjectMeta> {
-    Ok(Reply("metadata".into(), p.object(&caller, &name).await?))
+    Ok(Reply("metadata".into(), p.object(&caller, &name, q.version).await?))
 }
 
 async fn handle_get_user_metadata(
     State(p): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name).await?))
+    Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name, q.version).await?))
 }
 
 #[derive(Deserialize)]
-struct ServiceQuery {
+struct ObjectQuery {
     service: Option<String>,
+    version: Option<u64>,
 }
 
 async fn handle_download(
     State(p): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ServiceQuery>,
+    ApiQuery(q): ApiQuery<ObjectQuery>,
 ) -> ApiResult<DownloadTicket> {
-    Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref()).await?))
+    Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref(), q.version).await?))
 }
 
+/// Without `version`, the name goes with all its versions (`data`: `true`); with it, that one
+/// version (`data`: a [`DeletedVersion`]).
 async fn handle_delete_object(
     State(p): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ServiceQuery>,
-) -> ApiResult<bool> {
-    let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
-    Ok(Reply(format!("deleted {name:?}"), deleted))
+    ApiQuery(q): ApiQuery<ObjectQuery>,
+) -> Result<Response, Error> {
+    let Some(version) = q.version else {
+        let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
+        return Ok(Reply(format!("deleted {name:?}"), deleted).into_response());
+    };
+    let removed = p.delete_version(&caller, &name, q.service.as_deref(), version).await?;
+    let (latest, message) = match removed {
+        VersionRemoved::Earlier => (None, format!("deleted version {version} of {name:?}")),
+        VersionRemoved::RolledBack(latest) => {
+            (Some(latest), format!("deleted version {version} of {name:?}; version {latest} is the latest now"))
+        }
+        VersionRemoved::Name => {
+            (None, format!("deleted version {version} of {name:?}, its only version: the name is gone"))
+        }
+    };
+    let name_deleted = removed == VersionRemoved::Name;
+    Ok(Reply(message, DeletedVersion { version, latest, name_deleted }).into_response())
+}
+
+async fn handle_versions(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Vec<ObjectVersion>> {
+    let versions = p.versions(&caller, &name).await?;
+    Ok(Reply(format!("{} versions of {name:?}", versions.len()), versions))
+}
+
+#[derive(Deserialize)]
+struct DiffQuery {
+    from: u64,
+    /// The latest when left out.
+    to: Option<u64>,
+}
+
+async fn handle_diff(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> ApiResult<VersionDiff> {
+    let diff = p.diff(&caller, &name, q.from, q.to).await?;
+    Ok(Reply(format!("versions {} and {} of {name:?}", diff.from.version, diff.to.version), diff))
 }
 
 // ------------------------------------------------------------------ local store blob URLs

@@ -8,7 +8,8 @@ use crate::harness::*;
 /// garbage it cannot reach (a retired service's) must not fill its batches.
 #[test]
 fn the_collector_drains_a_backlog_larger_than_one_pass() {
-    let server = TestServer::start();
+    // Overwrites that replace: each makes one blob of garbage.
+    let server = TestServer::start_with_retention(TestServer::replacing());
     let work = tempfile::tempdir().expect("tmp");
     let file = work.path().join("f");
     for round in 0..3 {

@@ -209,7 +209,7 @@ fn storage_edit_changes_metadata_and_never_the_bytes() {
     options.description = Some("before".into());
     options.tags = vec!["a".into()];
     assert!(fedml_client::upload_with(&path, &options).is_success());
-    let before = fedml_client::get_storage_metadata_with("model.bin", &server.target(&key)).data.expect("meta");
+    let before = fedml_client::get_storage_metadata_with("model.bin", None, &server.target(&key)).data.expect("meta");
 
     let cli = |k: &str, args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_fedml"))
@@ -224,7 +224,7 @@ fn storage_edit_changes_metadata_and_never_the_bytes() {
     let out = cli(&key, &["-d", "after", "--user_metadata", r#"{"epoch": "12"}"#]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Updated"));
-    let after = fedml_client::get_storage_metadata_with("model.bin", &server.target(&key)).data.expect("meta");
+    let after = fedml_client::get_storage_metadata_with("model.bin", None, &server.target(&key)).data.expect("meta");
     assert_eq!((after.description.as_str(), after.tags.clone()), ("after", vec!["a".to_string()]), "tags untouched");
     assert_eq!(after.user_metadata.get("epoch").map(String::as_str), Some("12"));
     assert_eq!((after.checksum.as_str(), after.size), (before.checksum.as_str(), before.size));
@@ -232,7 +232,7 @@ fn storage_edit_changes_metadata_and_never_the_bytes() {
 
     // Empty values clear; bad values and read-only keys are refused with what to do.
     assert!(cli(&key, &["-t", "", "--user_metadata", "{}"]).status.success());
-    let cleared = fedml_client::get_storage_metadata_with("model.bin", &server.target(&key)).data.expect("meta");
+    let cleared = fedml_client::get_storage_metadata_with("model.bin", None, &server.target(&key)).data.expect("meta");
     assert!(cleared.tags.is_empty() && cleared.user_metadata.is_empty());
     for (k, args, says) in [
         (&key, vec![], "nothing to change"),

@@ -90,7 +90,7 @@ fn only_new_bytes_travel_and_never_across_users() {
     downloads_as(&alice, "copy.bin", &v2);
     downloads_as(&bob, "model.bin", &v2);
     // The whole-file URL (the FedML SDK's, `download_url`) reads the assembled file.
-    let meta = fedml_client::get_storage_metadata_with("copy.bin", &alice).data.expect("metadata");
+    let meta = fedml_client::get_storage_metadata_with("copy.bin", None, &alice).data.expect("metadata");
     let url = meta.download_url.expect("url");
     let whole = server.block_on(async move { reqwest::get(url).await.expect("GET").bytes().await.expect("body") });
     assert!(whole.as_ref() == v2.as_slice(), "the assembled file differs");
@@ -336,6 +336,11 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
+                "DROP TABLE object_versions",
+                "ALTER TABLE objects DROP COLUMN version",
+                "ALTER TABLE objects DROP COLUMN last_version",
+                "ALTER TABLE objects DROP COLUMN added_bytes",
+                "DELETE FROM schema_version WHERE version = 7",
                 "DROP TABLE pack_samples",
                 "DROP TABLE object_packs",
                 "DROP TABLE pack_pins",
@@ -525,7 +530,7 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     assert!((copy.sent_bytes as f64) < copy.read_bytes as f64 * 0.03, "{copy:?}");
 
     // The one-URL download (the FedML SDK's) is the archive, whole, with the object's checksum.
-    let meta = fedml_client::get_storage_metadata_with("corpus-copy", &target).data.expect("metadata");
+    let meta = fedml_client::get_storage_metadata_with("corpus-copy", None, &target).data.expect("metadata");
     let url = meta.download_url.clone().expect("url");
     let whole = server.block_on(async move { reqwest::get(url).await.expect("GET").bytes().await.expect("body") });
     assert_eq!(whole.len() as u64, meta.size);

@@ -61,13 +61,14 @@ fn a_directory_object_is_listed_and_read_in_part_without_its_whole_archive() {
         let done = fedml_client::upload_with(&tree, &o);
         assert!(done.is_success(), "{name}: {}", done.message);
 
-        let top = fedml_client::list_object_files_with(name, "", false, None, &target);
+        let top = fedml_client::list_object_files_with(name, "", false, None, None, &target);
         assert!(top.is_success(), "{name}: {}", top.message);
         let top = top.data.expect("entries");
         assert_eq!(paths(&top), ["empty/", "readme.txt", "test/", "train/", "weights.bin"], "{name}");
         let weights = top.iter().find(|e| e.path == "weights.bin").expect("weights");
         assert_eq!(weights.size, 24 << 20);
-        let train = fedml_client::list_object_files_with(name, "train/", true, None, &target).data.expect("entries");
+        let train =
+            fedml_client::list_object_files_with(name, "train/", true, None, None, &target).data.expect("entries");
         assert_eq!(paths(&train), ["train/a.parquet", "train/b.parquet", "train/more/", "train/more/c.parquet"]);
         let crc = format!("{:08x}", crc32(&std::fs::read(tree.join("train/b.parquet")).expect("read")));
         assert_eq!(train[1].crc32, crc);
@@ -105,7 +106,7 @@ fn a_directory_object_is_listed_and_read_in_part_without_its_whole_archive() {
         assert_eq!(got.code, ResponseCode::Failure, "{}", got.message);
         assert!(got.message.contains("matches") && got.message.contains("ls"), "{}", got.message);
         assert!(!none.exists(), "a refused download wrote something");
-        let missing = fedml_client::list_object_files_with(name, "valid", false, None, &target);
+        let missing = fedml_client::list_object_files_with(name, "valid", false, None, None, &target);
         assert_eq!(missing.code, ResponseCode::Failure, "{}", missing.message);
         assert!(missing.message.contains("no folder \"valid\""), "{}", missing.message);
     }
@@ -114,7 +115,7 @@ fn a_directory_object_is_listed_and_read_in_part_without_its_whole_archive() {
     let file = work.path().join("single.bin");
     std::fs::write(&file, b"one file").expect("write");
     assert!(fedml_client::upload_with(&file, &upload_opts(target.clone(), "single.bin")).is_success());
-    let refused = fedml_client::list_object_files_with("single.bin", "", false, None, &target);
+    let refused = fedml_client::list_object_files_with("single.bin", "", false, None, None, &target);
     assert_eq!(refused.code, ResponseCode::Failure, "{}", refused.message);
     assert!(refused.message.contains("is a file, not a directory"), "{}", refused.message);
 

@@ -374,7 +374,7 @@ impl Worker<'_> {
     fn metadata(&mut self) {
         let Some(name) = self.pick_own() else { return self.upload_file(None) };
         let p = self.own[&name].clone();
-        let r = fedml_client::get_storage_metadata_with(&name, &self.target);
+        let r = fedml_client::get_storage_metadata_with(&name, None, &self.target);
         match r.data {
             Some(o) if r.code == ResponseCode::Success => {
                 if o.size != p.size || o.checksum != p.checksum || o.kind != p.kind || o.user_metadata != p.metadata {
@@ -389,7 +389,7 @@ impl Worker<'_> {
     fn user_metadata(&mut self) {
         let Some(name) = self.pick_own() else { return self.upload_file(None) };
         let expected = self.own[&name].metadata.clone();
-        let r = fedml_client::get_storage_user_defined_metadata_with(&name, &self.target);
+        let r = fedml_client::get_storage_user_defined_metadata_with(&name, None, &self.target);
         match r.data {
             Some(m) if r.code == ResponseCode::Success => {
                 if m != expected {
@@ -410,7 +410,7 @@ impl Worker<'_> {
         }
         self.own.remove(&name);
         // Certain refusals: the name is gone, and only this thread could have brought it back.
-        let r = fedml_client::get_storage_metadata_with(&name, &self.target);
+        let r = fedml_client::get_storage_metadata_with(&name, None, &self.target);
         if r.code != ResponseCode::Failure || !r.message.contains("no data named") {
             self.error(format!("metadata of deleted {name}: {} {}", r.code, r.message));
         }

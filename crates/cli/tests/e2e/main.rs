@@ -69,3 +69,6 @@ mod security;
 /// What people are shown: stored control and bidirectional characters escaped in every table and
 /// message, exact in `--output json`.
 mod terminal;
+/// Versions: every version reads back as stored and costs only what it changed; one or all
+/// deleted; diff of files; retention at commit and as versions age; overwrites at once.
+mod versions;

@@ -220,6 +220,13 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
                     }
                 }
             }
+            "oneOf" => {
+                let matching =
+                    arg.as_array().expect("oneOf").iter().filter(|sub| validate(doc, sub, v, at).is_ok()).count();
+                if matching != 1 {
+                    return Err(format!("{at}: {v} matches {matching} of the schemas of oneOf, not exactly one"));
+                }
+            }
             other => panic!("the validator does not know the keyword {other:?}; teach it"),
         }
     }
@@ -427,6 +434,46 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     let wrong_service = "/api/v1/objects/doc.txt/download?service=nope";
     assert_eq!(c.call("get", "/api/v1/objects/{name}/download", wrong_service, key, None).status, 400);
 
+    // Versions: two.bin again, as a second version.
+    std::fs::write(work.path().join("two.bin"), bytes(1500, 4)).expect("write");
+    let mut again = upload_opts(server.admin(), "two.bin");
+    again.overwrite = true;
+    assert!(fedml_client::upload_with(work.path().join("two.bin"), &again).is_success());
+    let versions = c.call("get", "/api/v1/objects/{name}/versions", "/api/v1/objects/two.bin/versions", key, None);
+    assert_eq!(versions.body["data"][0]["version"], 2, "{}", versions.body);
+    assert_eq!(versions.body["data"][1]["latest"], false, "{}", versions.body);
+    let diff = c.call("get", "/api/v1/objects/{name}/diff", "/api/v1/objects/two.bin/diff?from=1&to=2", key, None);
+    assert_eq!(diff.body["data"]["to"]["size"], 1500, "{}", diff.body);
+    let latest = c.call("get", "/api/v1/objects/{name}/diff", "/api/v1/objects/two.bin/diff?from=1", key, None);
+    assert_eq!(latest.body["data"]["to"]["version"], 2, "{}", latest.body);
+    let first = c.call("get", "/api/v1/objects/{name}", "/api/v1/objects/two.bin?version=1", key, None);
+    assert_eq!((first.body["data"]["version"].clone(), first.body["data"]["size"].clone()), (json!(1), json!(1000)));
+    let um1 = "/api/v1/objects/two.bin/user-metadata?version=1";
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/user-metadata", um1, key, None).status, 200);
+    let old = "/api/v1/objects/two.bin/download?version=1";
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/download", old, key, None).body["data"]["object"]["size"], 1000);
+    for (path, status) in [
+        ("/api/v1/objects/two.bin?version=9", 404),
+        ("/api/v1/objects/two.bin?version=0", 400),
+        ("/api/v1/objects/two.bin?version=first", 400),
+        ("/api/v1/objects/two.bin?version=-1", 400),
+    ] {
+        assert_eq!(c.call("get", "/api/v1/objects/{name}", path, key, None).status, status, "{path}");
+    }
+    let no_to = "/api/v1/objects/two.bin/diff?to=1";
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/diff", no_to, key, None).status, 400);
+    let missing = "/api/v1/objects/two.bin/diff?from=1&to=5";
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/diff", missing, key, None).status, 404);
+    assert_eq!(
+        c.call("get", "/api/v1/objects/{name}/versions", "/api/v1/objects/nope/versions", key, None).status,
+        404
+    );
+    let one = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/two.bin?version=2", key, None);
+    assert_eq!(one.body["data"], json!({"version": 2, "latest": 1, "name_deleted": false}), "{}", one.body);
+    let by_reader =
+        c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/two.bin?version=1", Some(&reader), None);
+    assert_eq!(by_reader.status, 403, "a read-only key deletes nothing");
+
     // Refusals that axum itself used to answer in plain text now come in the envelope.
     assert_eq!(c.call("get", "/api/v1/objects/{name}", "/api/v1/objects/%FF", key, None).status, 400);
     assert_eq!(c.call("delete", "/api/v1/uploads/{id}", "/api/v1/uploads/%FF%FE", key, None).status, 400);
@@ -525,7 +572,7 @@ fn the_validator_refuses_what_the_document_does_not_allow() {
     let meta = json!({"$ref": "#/components/schemas/ObjectMeta"});
     let good = json!({"dataName": "x", "description": "", "kind": "file", "service": "R2", "size": 1,
         "checksum": format!("blake3:{}", "a".repeat(64)), "tags": [], "userMetadata": {},
-        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"});
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z", "version": 1});
     assert_eq!(validate(&doc, &meta, &good, "$"), Ok(()));
     for (field, bad) in [
         ("kind", json!("folder")),

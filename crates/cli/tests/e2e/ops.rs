@@ -215,7 +215,8 @@ fn a_restored_data_directory_serves_the_same_objects_and_signed_urls() {
         upload(server.admin(), &path, name);
     }
     let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
-    let ticket = fedml_client::block_on(client.download_ticket("notes.txt", None)).expect("ticket");
+    let ticket = fedml_client::block_on(client.download_ticket(fedml_client::client::ObjectRef::latest("notes.txt")))
+        .expect("ticket");
 
     let dest = work.path().join("backup");
     let out = admin(&[
@@ -481,7 +482,7 @@ fn restore_refuses_a_running_server_and_an_existing_catalogue() {
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains("a server is running on"), "{}", text(&out));
     }
-    let r = fedml_client::get_storage_metadata_with("after-backup", &server.target(&key));
+    let r = fedml_client::get_storage_metadata_with("after-backup", None, &server.target(&key));
     assert_eq!(r.code, ResponseCode::Success, "the running server's catalogue is untouched: {}", r.message);
     let mut server = server;
     assert!(server.terminate(Duration::from_secs(30)).is_some_and(|s| s.success()));

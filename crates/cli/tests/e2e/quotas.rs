@@ -139,7 +139,8 @@ fn the_default_quota_refuses_at_the_start_and_overrides_change_it() {
 
 #[test]
 fn deletes_free_room_and_overwrites_count_the_net_change() {
-    let server = TestServer::start_with_quota(no_grace(), quota(Some(100_000), None));
+    // No earlier version kept: an overwrite replaces (`earlier_versions_count_what_they_added`).
+    let server = TestServer::start_configured(no_grace(), quota(Some(100_000), None), TestServer::replacing());
     let alice = server.new_user("alice");
     let work = tempfile::tempdir().expect("tmp");
     assert_ok(upload(&server, &alice, work.path(), "a", 60_000, false), "a");
@@ -161,6 +162,27 @@ fn deletes_free_room_and_overwrites_count_the_net_change() {
     assert_ok(upload(&server, &alice, work.path(), "c", 5_000, true), "shrinking over the quota");
     assert_eq!(usage(&server, "alice").stored_bytes, 95_000);
     assert_eq!(names(&server, &alice), ["b", "c"]);
+}
+
+#[test]
+fn earlier_versions_count_what_they_added() {
+    let server = TestServer::start_with_quota(no_grace(), quota(Some(100_000), None));
+    let alice = server.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    assert_ok(upload(&server, &alice, work.path(), "a", 60_000, false), "a");
+    // The version an overwrite replaces stays: the overwrite needs all it adds.
+    assert_over_quota(
+        upload(&server, &alice, work.path(), "a", 50_000, true),
+        "a again, kept beside the first",
+        "needs 48.83 KiB but alice has 39.06 KiB left",
+    );
+    assert_ok(upload(&server, &alice, work.path(), "a", 30_000, true), "a, version 2");
+    let used = usage(&server, "alice").bytes();
+    assert!((90_000..=92_000).contains(&used), "both versions count: {used}");
+    // Removing the earlier version frees what it added.
+    let r = fedml_client::delete_version_with("a", 1, None, &server.target(&alice));
+    assert!(r.is_success(), "{}", r.message);
+    assert_eq!(usage(&server, "alice").bytes(), 30_000);
 }
 
 #[test]

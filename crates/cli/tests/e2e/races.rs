@@ -381,7 +381,9 @@ fn revoking_a_key_ends_the_upload_sessions_it_opened() {
     std::fs::write(file.path(), b"readable").expect("write");
     let up = fedml_client::upload_with(file.path(), &upload_opts(server.target(&first), "before"));
     assert!(up.is_success(), "{}", up.message);
-    let url = fedml_client::block_on(c1.download_ticket("before", None)).expect("ticket").url;
+    let url = fedml_client::block_on(c1.download_ticket(fedml_client::client::ObjectRef::latest("before")))
+        .expect("ticket")
+        .url;
 
     server.revoke(&first);
     // The revoked key's part URLs stop working at once on the local folder; on S3 once the

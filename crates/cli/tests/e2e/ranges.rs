@@ -38,7 +38,9 @@ fn ranges_on_the_signed_download_url() {
     std::fs::write(&file, &data).expect("write");
     assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "ranged")).is_success());
     let client = Client::new(&server.url, &server.admin_key).expect("client");
-    let url = fedml_client::block_on(client.download_ticket("ranged", None)).expect("download URL").url;
+    let url = fedml_client::block_on(client.download_ticket(fedml_client::client::ObjectRef::latest("ranged")))
+        .expect("download URL")
+        .url;
 
     let whole = get(&client, &url, &[]);
     assert_eq!((whole.status, whole.body.len()), (200, 1000));
@@ -100,7 +102,9 @@ fn ranges_on_the_signed_download_url() {
     let mut o = upload_opts(server.admin(), "ranged");
     o.overwrite = true;
     assert!(fedml_client::upload_with(&file, &o).is_success());
-    let new_url = fedml_client::block_on(client.download_ticket("ranged", None)).expect("download URL").url;
+    let new_url = fedml_client::block_on(client.download_ticket(fedml_client::client::ObjectRef::latest("ranged")))
+        .expect("download URL")
+        .url;
     let a = get(&client, &new_url, &[("range", "bytes=0-9"), ("if-range", &etag)]);
     assert_eq!((a.status, a.body.len()), (200, 1000), "the old ETag no longer matches");
     assert!(a.etag.is_some_and(|e| e != etag));

@@ -142,7 +142,7 @@ fn a_rolling_restart_of_two_instances_loses_no_request() {
                     if !r.is_success() {
                         fail("list", &r.message);
                     }
-                    let r = fedml_client::get_storage_metadata_with(&name, &target);
+                    let r = fedml_client::get_storage_metadata_with(&name, None, &target);
                     if !r.is_success() {
                         fail("metadata", &r.message);
                     }

@@ -144,7 +144,9 @@ fn cancelling_stores_nothing_and_leaves_nothing() {
 
 #[test]
 fn the_collector_reclaims_deleted_and_replaced_blobs() {
-    let server = TestServer::start_with(no_grace());
+    // No earlier version kept: an overwrite's old blob is garbage at once (the retention of
+    // versions is `versions::retention_keeps_the_last_versions_at_commit_and_as_they_age`).
+    let server = TestServer::start_configured(no_grace(), Default::default(), TestServer::replacing());
     let work = tempfile::tempdir().expect("tmp");
     let file = work.path().join("f.bin");
     std::fs::write(&file, bytes(1 << 20, 9)).expect("write");

@@ -42,7 +42,7 @@ fn two_servers_share_one_catalogue_and_store() {
     assert_eq!(fedml_client::list_storage_objects_with(&a.target(&bob)).code, ResponseCode::Failure);
 
     assert!(fedml_client::delete_with("via-a", None, &b.admin()).is_success());
-    assert_eq!(fedml_client::get_storage_metadata_with("via-a", &a.admin()).code, ResponseCode::Failure);
+    assert_eq!(fedml_client::get_storage_metadata_with("via-a", None, &a.admin()).code, ResponseCode::Failure);
 }
 
 /// Uploads `name` through both servers at the same moment, `rounds` times each.
@@ -90,7 +90,7 @@ fn concurrent_uploads_of_one_name_commit_exactly_one() {
     // With overwrite every upload succeeds and the last commit wins, whole.
     let results = race(&a, &b, "contested", true, work.path());
     assert!(results.iter().all(|r| r.1 == ResponseCode::Success), "{results:?}");
-    let meta = fedml_client::get_storage_metadata_with("contested", &a.admin()).data.expect("meta");
+    let meta = fedml_client::get_storage_metadata_with("contested", None, &a.admin()).data.expect("meta");
     let last = (0..4u64)
         .find(|i| fedml_proto::checksum::of_bytes(&bytes((8 << 20) + 100 * *i as usize, 100 + i)) == meta.checksum)
         .expect("the stored object is one of the uploads, whole");

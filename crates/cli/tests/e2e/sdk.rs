@@ -24,7 +24,7 @@ fn file_round_trip_with_every_call() {
     assert!(done.url.starts_with(&server.url) && done.url.ends_with("/model-v1"), "{}", done.url);
     assert_eq!(done.object.checksum, fedml_proto::checksum::of_bytes(&data));
 
-    let meta = fedml_client::get_storage_metadata_with("model-v1", &server.admin());
+    let meta = fedml_client::get_storage_metadata_with("model-v1", None, &server.admin());
     assert_eq!(meta.code, ResponseCode::Success, "{}", meta.message);
     let meta = meta.data.expect("meta");
     assert_eq!(meta.data_name, "model-v1");
@@ -35,7 +35,7 @@ fn file_round_trip_with_every_call() {
     assert_eq!(meta.service, "R2");
     assert!(meta.created_at.ends_with('Z') && meta.created_at == meta.updated_at);
 
-    let user = fedml_client::get_storage_user_defined_metadata_with("model-v1", &server.admin());
+    let user = fedml_client::get_storage_user_defined_metadata_with("model-v1", None, &server.admin());
     assert_eq!(user.data, Some(metadata));
 
     let list = fedml_client::list_storage_objects_with(&server.admin());
@@ -55,7 +55,7 @@ fn file_round_trip_with_every_call() {
 
     let deleted = fedml_client::delete_with("model-v1", Some("R2"), &server.admin());
     assert_eq!((deleted.code, deleted.data), (ResponseCode::Success, Some(true)), "{}", deleted.message);
-    let gone = fedml_client::get_storage_metadata_with("model-v1", &server.admin());
+    let gone = fedml_client::get_storage_metadata_with("model-v1", None, &server.admin());
     assert_eq!(gone.code, ResponseCode::Failure);
     assert!(gone.message.contains("no data named"), "{}", gone.message);
     assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
@@ -107,7 +107,7 @@ fn empty_file_and_empty_directory_round_trip() {
         );
         assert_eq!(up.code, ResponseCode::Success, "{}", up.message);
     }
-    let meta = fedml_client::get_storage_metadata_with("empty.txt", &server.admin()).data.expect("meta");
+    let meta = fedml_client::get_storage_metadata_with("empty.txt", None, &server.admin()).data.expect("meta");
     assert_eq!(meta.size, 0);
     assert_eq!(meta.checksum, fedml_proto::checksum::of_bytes(b""));
     let dest = work.path().join("out");

@@ -22,7 +22,7 @@ fn keys_bad_revoked_and_read_only() {
 
     let ro = server.new_key("admin", true);
     assert!(fedml_client::list_storage_objects_with(&server.target(&ro)).is_success());
-    assert!(fedml_client::get_storage_metadata_with("shared", &server.target(&ro)).is_success());
+    assert!(fedml_client::get_storage_metadata_with("shared", None, &server.target(&ro)).is_success());
     let d = fedml_client::download_with("shared", &download_opts(server.target(&ro), &work.path().join("ro")));
     assert!(d.is_success(), "{}", d.message);
     let up = fedml_client::upload_with(&file, &upload_opts(server.target(&ro), "other"));
@@ -30,7 +30,7 @@ fn keys_bad_revoked_and_read_only() {
     assert!(up.message.contains("read-only"), "{}", up.message);
     let del = fedml_client::delete_with("shared", None, &server.target(&ro));
     assert_eq!(del.code, ResponseCode::Failure);
-    assert!(fedml_client::get_storage_metadata_with("shared", &server.admin()).is_success(), "still there");
+    assert!(fedml_client::get_storage_metadata_with("shared", None, &server.admin()).is_success(), "still there");
 
     let rw = server.new_key("admin", false);
     assert!(fedml_client::list_storage_objects_with(&server.target(&rw)).is_success());
@@ -50,13 +50,13 @@ fn users_never_see_each_others_data() {
     let bob = server.target(&server.new_user("bob"));
 
     assert_eq!(fedml_client::list_storage_objects_with(&bob).data, Some(vec![]));
-    assert_eq!(fedml_client::get_storage_metadata_with("secret", &bob).code, ResponseCode::Failure);
-    assert_eq!(fedml_client::get_storage_user_defined_metadata_with("secret", &bob).code, ResponseCode::Failure);
+    assert_eq!(fedml_client::get_storage_metadata_with("secret", None, &bob).code, ResponseCode::Failure);
+    assert_eq!(fedml_client::get_storage_user_defined_metadata_with("secret", None, &bob).code, ResponseCode::Failure);
     let d = fedml_client::download_with("secret", &download_opts(bob.clone(), &work.path().join("bob")));
     assert_eq!(d.code, ResponseCode::Failure);
     assert!(!work.path().join("bob/secret").exists());
     assert_eq!(fedml_client::delete_with("secret", None, &bob).code, ResponseCode::Failure);
-    assert!(fedml_client::get_storage_metadata_with("secret", &server.admin()).is_success());
+    assert!(fedml_client::get_storage_metadata_with("secret", None, &server.admin()).is_success());
 
     // Bob may use the same name for his own data.
     std::fs::write(&file, b"bob's").expect("write");
@@ -74,7 +74,8 @@ fn signed_urls_refuse_tampering_expiry_and_absence() {
     std::fs::write(&file, bytes(4096, 5)).expect("write");
     assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "f")).is_success());
     let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
-    let ticket = fedml_client::block_on(client.download_ticket("f", None)).expect("ticket");
+    let ticket =
+        fedml_client::block_on(client.download_ticket(fedml_client::client::ObjectRef::latest("f"))).expect("ticket");
     let status = |url: String| {
         fedml_client::block_on(async {
             Ok(client
@@ -122,7 +123,8 @@ fn signed_urls_refuse_tampering_expiry_and_absence() {
     let short = TestServer::start_with(fedml_server::platform::Lifetimes { download_secs: 1, ..Default::default() });
     assert!(fedml_client::upload_with(&file, &upload_opts(short.admin(), "f")).is_success());
     let client2 = fedml_client::client::Client::new(&short.url, &short.admin_key).expect("client");
-    let ticket = fedml_client::block_on(client2.download_ticket("f", None)).expect("ticket");
+    let ticket =
+        fedml_client::block_on(client2.download_ticket(fedml_client::client::ObjectRef::latest("f"))).expect("ticket");
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert_eq!(status(ticket.url), 403, "expired");
 }

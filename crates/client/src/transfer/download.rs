@@ -16,7 +16,7 @@ use reqwest::header::RANGE;
 use tokio_util::sync::CancellationToken;
 
 use super::{cancelled, reuse};
-use crate::client::{Client, retryable};
+use crate::client::{Client, ObjectRef, retryable};
 use crate::error::{ClientError, Result};
 use crate::place::{self, Placement, Scratch};
 use crate::progress::{self, ProgressOptions};
@@ -32,14 +32,14 @@ const RANGE_SIZE: u64 = 16 << 20;
 /// is fetched.
 pub async fn download(
     client: &Client,
-    name: &str,
-    service: Option<&str>,
+    at: ObjectRef<'_>,
     dest_dir: &Path,
     replace: bool,
     progress: &ProgressOptions,
     cancel: &CancellationToken,
 ) -> Result<PathBuf> {
-    let ticket = client.download_ticket(name, service).await?;
+    let name = at.name;
+    let ticket = client.download_ticket(at).await?;
     std::fs::create_dir_all(dest_dir)
         .map_err(|e| ClientError::io(format!("cannot create the destination {}", dest_dir.display()), e))?;
     let placement = Placement::new(dest_dir, name, ticket.object.kind, replace);

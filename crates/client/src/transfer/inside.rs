@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use fedml_proto::{DownloadTicket, ObjectKind};
 
 use super::download::{PieceFrom, REFUSED, Source, ranged_get};
-use crate::client::Client;
+use crate::client::{Client, ObjectRef};
 use crate::error::{ClientError, Result};
 use crate::retry::{self, Failed};
 
@@ -243,6 +243,8 @@ pub struct Directory {
     client: Client,
     name: String,
     service: Option<String>,
+    /// The version opened, or `None` for whatever is the latest.
+    version: Option<u64>,
     state: tokio::sync::Mutex<Opened>,
 }
 
@@ -257,18 +259,19 @@ struct Opened {
 
 impl Directory {
     /// Opens directory object `name`: its download ticket and its list of files.
-    pub async fn open(client: &Client, name: &str, service: Option<&str>) -> Result<Directory> {
-        let opened = Self::fresh(client, name, service).await?;
+    pub async fn open(client: &Client, at: ObjectRef<'_>) -> Result<Directory> {
+        let opened = Self::fresh(client, at).await?;
         Ok(Directory {
             client: client.clone(),
-            name: name.to_string(),
-            service: service.map(str::to_string),
+            name: at.name.to_string(),
+            service: at.service.map(str::to_string),
+            version: at.version,
             state: tokio::sync::Mutex::new(opened),
         })
     }
 
-    async fn fresh(client: &Client, name: &str, service: Option<&str>) -> Result<Opened> {
-        let ticket = client.download_ticket(name, service).await?;
+    async fn fresh(client: &Client, at: ObjectRef<'_>) -> Result<Opened> {
+        let ticket = client.download_ticket(at).await?;
         let entries = match ticket.object.kind {
             ObjectKind::Directory => central_directory(&open(client, &ticket).await?).await?,
             ObjectKind::File => Vec::new(),
@@ -309,7 +312,8 @@ impl Directory {
         let mut state = self.state.lock().await;
         match read_in(&self.client, &mut state, path, start, len).await {
             Err(ClientError::Failure(m)) if m.starts_with(REFUSED) => {
-                let renewed = Self::fresh(&self.client, &self.name, self.service.as_deref()).await?;
+                let at = ObjectRef { name: &self.name, service: self.service.as_deref(), version: self.version };
+                let renewed = Self::fresh(&self.client, at).await?;
                 if renewed.ticket.object.checksum != state.ticket.object.checksum {
                     return Err(ClientError::Failure(format!(
                         "{:?} was replaced since it was opened; open it again",
@@ -388,16 +392,23 @@ async fn data_start(remote: &Remote<'_>, located: &Located) -> Result<u64> {
     Ok(located.header + 30 + u64::from(u16_at(&local, 26)) + u64::from(u16_at(&local, 28)))
 }
 
+/// Every entry of the object `ticket` reads, in path order;
+/// `None` for a file object.
+pub(super) async fn entries_of(client: &Client, ticket: &DownloadTicket) -> Result<Option<Vec<ObjectEntry>>> {
+    if ticket.object.kind == ObjectKind::File {
+        return Ok(None);
+    }
+    let mut entries: Vec<ObjectEntry> =
+        central_directory(&open(client, ticket).await?).await?.into_iter().map(|l| l.entry).collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some(entries))
+}
+
 /// The entries of directory object `name` under the folder `path` ("" for its top): only those
 /// directly in it, or with `recursive` all below it, in path order.
-pub async fn list(
-    client: &Client,
-    name: &str,
-    service: Option<&str>,
-    path: &str,
-    recursive: bool,
-) -> Result<Vec<ObjectEntry>> {
-    let ticket = client.download_ticket(name, service).await?;
+pub async fn list(client: &Client, at: ObjectRef<'_>, path: &str, recursive: bool) -> Result<Vec<ObjectEntry>> {
+    let name = at.name;
+    let ticket = client.download_ticket(at).await?;
     let remote = open_directory(client, &ticket).await?;
     let folder = path.trim_matches('/');
     let all = central_directory(&remote).await?;
@@ -430,13 +441,13 @@ pub async fn list(
 /// paths. Refuses a selection that matches nothing.
 pub async fn fetch(
     client: &Client,
-    name: &str,
-    service: Option<&str>,
+    at: ObjectRef<'_>,
     dest_dir: &Path,
     wanted: &[String],
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<PathBuf>> {
-    let ticket = client.download_ticket(name, service).await?;
+    let name = at.name;
+    let ticket = client.download_ticket(at).await?;
     let remote = open_directory(client, &ticket).await?;
     let all = central_directory(&remote).await?;
     let files: Vec<&Located> = all

@@ -114,7 +114,7 @@ pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &P
         stored_bytes: up.stored,
         resumed: up.resumed.load(Ordering::Relaxed),
     };
-    let content = FileContent { packs: up.packs, segments: up.segments, samples: up.samples };
+    let content = FileContent { packs: up.packs, segments: up.segments, samples: up.samples }.trimmed();
     Ok(Packed { content, size, checksum, stats })
 }
 

@@ -2,6 +2,7 @@
 
     fedml://NAME                 a file object, or the top of a directory object
     fedml://NAME/path/in/object  a file or folder inside a directory object
+    fedml://NAME@3/path          the same in version 3 of the object (the latest without ``@N``)
 
 pandas, pyarrow, DuckDB and anything else that takes fsspec URLs read through it, e.g.
 ``pandas.read_parquet("fedml://dataset/train/part-0.parquet")``. The key and server are found
@@ -54,18 +55,26 @@ class FedmlFileSystem(AbstractFileSystem):
 
     @staticmethod
     def _split(path: str) -> Tuple[str, str]:
+        """``NAME[@N]`` and the path inside the object."""
         name, _, inner = path.partition("/")
-        if "@" in name:
-            raise ValueError(
-                f"{name!r}: versions are not kept by this server yet; name the object without '@…'"
-            )
         return name, inner
+
+    @staticmethod
+    def _version(name: str) -> Tuple[str, Optional[int]]:
+        """``NAME@N`` is version N of NAME (N digits); anything else names the latest."""
+        base, at, version = name.rpartition("@")
+        if at and base and version.isdigit():
+            if int(version) < 1:
+                raise ValueError(f"{name!r}: versions are numbered from 1")
+            return base, int(version)
+        return name, None
 
     def _reader(self, name: str) -> "_native.DirectoryReader":
         with self._lock:
             reader = self._readers.get(name)
         if reader is None:
-            reader = _native.DirectoryReader(name, self.service, self.api_key)
+            base, version = self._version(name)
+            reader = _native.DirectoryReader(base, self.service, self.api_key, version)
             with self._lock:
                 self._readers[name] = reader
         return reader

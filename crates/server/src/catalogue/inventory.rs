@@ -23,10 +23,31 @@ pub struct BlobReference {
     pub object: String,
 }
 
-/// Objects stored as one blob, and the stored packs objects read (named after the first object
-/// that reads each; their "checksum" is `pack:<pack id>`: a pack is checked against its own
-/// index, see `ops::fsck`).
+/// Objects and earlier versions stored as one blob, and the stored packs they read (named after
+/// the first object that reads each; their "checksum" is `pack:<pack id>`: a pack is checked
+/// against its own index, see `ops::fsck`). An earlier version is named `NAME@VERSION`.
 const REFERENCED_BLOBS: &str = "SELECT service, blob_key, size, checksum, owner, object FROM ( \
+     SELECT objects.service AS service, objects.blob_key AS blob_key, objects.size AS size, \
+       objects.checksum AS checksum, users.name AS owner, objects.name AS object \
+       FROM objects JOIN users ON users.id = objects.owner_id WHERE objects.content IS NULL \
+     UNION ALL \
+     SELECT v.service AS service, v.blob_key AS blob_key, v.size AS size, v.checksum AS checksum, \
+       users.name AS owner, v.name || '@' || CAST(v.version AS TEXT) AS object \
+       FROM object_versions v JOIN users ON users.id = v.owner_id WHERE v.content IS NULL \
+     UNION ALL \
+     SELECT packs.service AS service, packs.blob_key AS blob_key, packs.size AS size, \
+       'pack:' || packs.hash AS checksum, \
+       users.name AS owner, MIN(readers.name) AS object \
+       FROM packs JOIN users ON users.id = packs.owner_id \
+       JOIN object_packs ON object_packs.pack_key = packs.blob_key \
+       JOIN (SELECT id, name FROM objects UNION ALL \
+             SELECT id, name || '@' || CAST(version AS TEXT) AS name FROM object_versions) readers \
+         ON readers.id = object_packs.object_id \
+       GROUP BY packs.service, packs.blob_key, packs.size, packs.hash, users.name \
+   ) refs ORDER BY service, blob_key";
+
+/// What a catalogue from before versions (schema 6) references.
+const REFERENCED_BLOBS_BEFORE_VERSIONS: &str = "SELECT service, blob_key, size, checksum, owner, object FROM ( \
      SELECT objects.service AS service, objects.blob_key AS blob_key, objects.size AS size, \
        objects.checksum AS checksum, users.name AS owner, objects.name AS object \
        FROM objects JOIN users ON users.id = objects.owner_id WHERE objects.content IS NULL \
@@ -36,7 +57,7 @@ const REFERENCED_BLOBS: &str = "SELECT service, blob_key, size, checksum, owner,
        users.name AS owner, MIN(objects.name) AS object \
        FROM packs JOIN users ON users.id = packs.owner_id \
        JOIN object_packs ON object_packs.pack_key = packs.blob_key JOIN objects ON objects.id = object_packs.object_id \
-       GROUP BY packs.service, packs.blob_key, packs.size, users.name \
+       GROUP BY packs.service, packs.blob_key, packs.size, packs.hash, users.name \
    ) refs ORDER BY service, blob_key";
 
 fn reference_from_row(row: &dyn Columns) -> Result<BlobReference> {
@@ -60,13 +81,18 @@ const REFERENCED_BLOBS_BEFORE_PACKS: &str = "SELECT objects.service AS service, 
      objects.size AS size, objects.checksum AS checksum, users.name AS owner, objects.name AS object \
      FROM objects JOIN users ON users.id = objects.owner_id ORDER BY objects.service, objects.blob_key";
 
-/// The schema version that brought packs.
+/// The schema versions that brought packs, and versions.
 const PACKS_SCHEMA: i64 = 6;
+const VERSIONS_SCHEMA: i64 = 7;
 
 /// Every blob the objects of a SQLite catalogue file reference (a backup copy, say, possibly
 /// written by an older release).
 pub fn referenced_blobs_of(conn: &rusqlite::Connection) -> Result<Vec<BlobReference>> {
-    let sql = if schema_version_of(conn)? < PACKS_SCHEMA { REFERENCED_BLOBS_BEFORE_PACKS } else { REFERENCED_BLOBS };
+    let sql = match schema_version_of(conn)? {
+        v if v < PACKS_SCHEMA => REFERENCED_BLOBS_BEFORE_PACKS,
+        v if v < VERSIONS_SCHEMA => REFERENCED_BLOBS_BEFORE_VERSIONS,
+        _ => REFERENCED_BLOBS,
+    };
     let mut statement = conn.prepare(sql)?;
     let mut rows = statement.query([])?;
     let mut out = Vec::new();

@@ -19,6 +19,7 @@ mod quota;
 mod reader;
 mod records;
 mod uploads;
+mod versions;
 mod web;
 
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
@@ -29,6 +30,7 @@ pub use records::{
 };
 use records::{Columns, garbage_from_row, key_from_row, object_from_row, user_from_row};
 pub use uploads::Made;
+pub use versions::{Retention, VersionRemoved};
 pub use web::{Browse, ObjectEdit, SortBy, UserSummary, WebSession};
 
 /// The migrations, applied in order at start-up; never edit one that has shipped. Statements are
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_quotas.sql"),
     include_str!("../../migrations/0005_dashboard.sql"),
     include_str!("../../migrations/0006_content_store.sql"),
+    include_str!("../../migrations/0007_versions.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,9 @@ pub enum CatalogueError {
     NotFound,
     #[error("an object with that name already exists")]
     NameTaken,
+    /// The object exists but not in the version asked for; carries its latest version.
+    #[error("no such version (the latest is {0})")]
+    NoVersion(u64),
     #[error("{0}")]
     Conflict(String),
     /// A compare-and-set found the upload session in another state than expected.
@@ -74,6 +80,8 @@ pub struct Catalogue {
     /// Direct reads of the SQLite file for the hot lookups (see `reader`); `None` on PostgreSQL.
     reader: Option<Arc<SqliteReader>>,
     postgres: bool,
+    /// The versions an overwrite keeps (`versions`).
+    retention: Retention,
 }
 
 impl CatalogueError {
@@ -156,7 +164,7 @@ impl Catalogue {
             }
         }
         let write_gate = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let catalogue = Catalogue { pool, write_gate, reader, postgres };
+        let catalogue = Catalogue { pool, write_gate, reader, postgres, retention: Retention::default() };
         catalogue.migrate().await?;
         Ok(catalogue)
     }
@@ -168,6 +176,16 @@ impl Catalogue {
     }
 
     /// Row locks for read-then-write transactions (PostgreSQL; SQLite has one writer anyway).
+    /// The same catalogue keeping versions by `retention` from now on.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
     fn lock_rows(&self) -> &'static str {
         if self.postgres { " FOR UPDATE" } else { "" }
     }
@@ -398,17 +416,30 @@ impl Catalogue {
     // ---------------------------------------------------------------- objects
 
     const OBJECT_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
-        description, tags, metadata, blob_key, content, created_at, updated_at FROM objects";
+        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes FROM objects";
+
+    /// The same columns of the earlier versions (`versions`).
+    const VERSION_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
+        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes \
+        FROM object_versions";
 
     pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
         let sql = format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS);
         self.read_one(&sql, &[Bind::Text(owner_id), Bind::Text(name)], object_from_row).await
     }
 
-    /// The object whose row names `blob_key` in `service` (a packed file's assembled read).
+    /// The object, or earlier version of one, whose row names `blob_key` in `service` (a packed
+    /// file's assembled read).
     pub async fn object_by_blob(&self, service: &str, blob_key: &str) -> Result<ObjectRecord> {
+        let binds = [Bind::Text(service), Bind::Text(blob_key)];
         let sql = format!("SELECT {} WHERE service = $1 AND blob_key = $2", Self::OBJECT_COLUMNS);
-        self.read_one(&sql, &[Bind::Text(service), Bind::Text(blob_key)], object_from_row).await
+        match self.read_one(&sql, &binds, object_from_row).await {
+            Err(CatalogueError::NotFound) => {
+                let sql = format!("SELECT {} WHERE service = $1 AND blob_key = $2", Self::VERSION_COLUMNS);
+                self.read_one(&sql, &binds, object_from_row).await
+            }
+            found => found,
+        }
     }
 
     pub async fn object_exists(&self, owner_id: &str, name: &str) -> Result<bool> {
@@ -448,25 +479,50 @@ impl Catalogue {
         object_from_row(&row)
     }
 
-    /// Removes the object and hands its blob to the collector, in one transaction.
+    /// Removes the object with all its versions and hands their bytes to the collector, in one
+    /// transaction.
     pub async fn delete_object(&self, owner_id: &str, name: &str, reclaim_after: i64) -> Result<ObjectRecord> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
         self.lock_owner(&mut tx, owner_id).await?;
         let record = self.locked_object(&mut tx, owner_id, name).await?;
-        let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut *tx).await?;
+        self.delete_name(&mut tx, &record, reclaim_after).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Inside `tx`: removes the latest version `record` and every earlier version of its name.
+    async fn delete_name(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        record: &ObjectRecord,
+        reclaim_after: i64,
+    ) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM objects WHERE id = $1").bind(&record.id).execute(&mut **tx).await?;
         if deleted.rows_affected() != 1 {
             return Err(CatalogueError::NotFound);
         }
-        if record.content.is_some() {
-            let keys = packs::unreference(&mut tx, &record.id).await?;
-            packs::release(&mut tx, self, owner_id, &keys, reclaim_after).await?;
-        } else {
-            insert_garbage(&mut tx, &record.meta.service, &Garbage::Blob(record.blob_key.clone()), reclaim_after)
-                .await?;
+        self.let_go(tx, record, reclaim_after).await?;
+        for version in versions::earlier_in(tx, &record.id).await? {
+            versions::drop_version(tx, self, &version, reclaim_after).await?;
         }
-        tx.commit().await?;
-        Ok(record)
+        Ok(())
+    }
+
+    /// Inside `tx`: drops what a removed version `record` (its row already gone) held, handing
+    /// its blob, or the packs nothing else references, to the collector.
+    async fn let_go(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        record: &ObjectRecord,
+        reclaim_after: i64,
+    ) -> Result<()> {
+        if record.content.is_some() {
+            let keys = packs::unreference(tx, &record.id).await?;
+            packs::release(tx, self, &record.owner_id, &keys, reclaim_after).await
+        } else {
+            insert_garbage(tx, &record.meta.service, &Garbage::Blob(record.blob_key.clone()), reclaim_after).await
+        }
     }
 
     // ---------------------------------------------------------------- garbage
@@ -517,11 +573,14 @@ impl Catalogue {
 
     /// Whether any object still points at this blob (a guard before reclaiming it).
     pub async fn blob_in_use(&self, service: &str, blob_key: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM objects WHERE service = $1 AND blob_key = $2")
-            .bind(service)
-            .bind(blob_key)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM objects WHERE service = $1 AND blob_key = $2) \
+               + (SELECT COUNT(*) FROM object_versions WHERE service = $1 AND blob_key = $2) AS n",
+        )
+        .bind(service)
+        .bind(blob_key)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.try_get::<i64, _>("n")? > 0 || self.pack_in_use(blob_key).await?)
     }
 

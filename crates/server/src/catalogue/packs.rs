@@ -64,12 +64,15 @@ fn pack_from_row(row: &sqlx::any::AnyRow, existed: bool) -> Result<PackRecord> {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-/// Per user `u`: objects, their bytes, and the bytes their blobs and stored packs take.
+/// Per user `u`: objects, their bytes (the latest versions'), and the bytes their blobs (the
+/// earlier versions' too) and stored packs take.
 const STORAGE_USAGE: &str = "SELECT u.name AS name, \
       (SELECT COUNT(*) FROM objects WHERE owner_id = u.id) AS objects, \
       (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id) AS logical_bytes, \
       (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id AND content IS NULL) \
         AS blob_bytes, \
+      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM object_versions WHERE owner_id = u.id AND content IS NULL) \
+        AS version_blob_bytes, \
       (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM packs WHERE owner_id = u.id AND state = 'stored') \
         AS pack_bytes \
     FROM users u";
@@ -80,7 +83,7 @@ fn storage_usage_from_row(row: &sqlx::any::AnyRow) -> Result<fedml_proto::Storag
         user: row.try_get("name")?,
         objects: count("objects")?,
         logical_bytes: count("logical_bytes")?,
-        stored_bytes: count("blob_bytes")? + count("pack_bytes")?,
+        stored_bytes: count("blob_bytes")? + count("version_blob_bytes")? + count("pack_bytes")?,
     })
 }
 

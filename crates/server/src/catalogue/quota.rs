@@ -16,7 +16,9 @@ pub(super) struct HeldQuota {
 /// Usage of the owner `$1` at the time `$2`, leaving out the session `$3`, in one statement
 /// (so one snapshot, on PostgreSQL too). A session is live while it can still become an object:
 /// open or finished and not expired, or being completed. The overwrites among them are credited
-/// with the objects they replace, each at most what the overwrites of its name reserve.
+/// with the objects they replace, each at most what the overwrites of its name reserve (which
+/// only frees bytes when no earlier version is kept, see [`Catalogue::usage_of`]). An earlier
+/// version counts the bytes it added.
 fn usage_sql() -> String {
     let live = format!(
         "(state = '{completing}' OR (state IN ('{open}', '{finished}') AND expires_at >= $2))",
@@ -26,7 +28,9 @@ fn usage_sql() -> String {
     );
     format!(
         "SELECT \
-           (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = $1) AS stored_bytes, \
+           (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = $1) \
+             + (SELECT CAST(COALESCE(SUM(COALESCE(added_bytes, size)), 0) AS BIGINT) FROM object_versions \
+                WHERE owner_id = $1) AS stored_bytes, \
            (SELECT COUNT(*) FROM objects WHERE owner_id = $1) AS stored_objects, \
            (SELECT CAST(COALESCE(SUM(reserved_bytes), 0) AS BIGINT) FROM uploads \
               WHERE owner_id = $1 AND id <> $3 AND {live}) AS reserved_bytes, \
@@ -53,6 +57,16 @@ fn usage_from_row(row: &sqlx::any::AnyRow) -> Result<Usage> {
 }
 
 impl Catalogue {
+    /// The usage a row of [`usage_sql`] gives. An overwrite frees the bytes of what it replaces
+    /// only when the server keeps no earlier version; else the replaced version stays.
+    fn usage_of(&self, row: &sqlx::any::AnyRow) -> Result<Usage> {
+        let mut usage = usage_from_row(row)?;
+        if self.retention.keep > 1 {
+            usage.freed_bytes = 0;
+        }
+        Ok(usage)
+    }
+
     /// Locks the owner's row for the rest of `tx` (PostgreSQL; SQLite's write transaction holds
     /// the whole file) and answers the quota that applies, or `None` when nothing is limited.
     pub(super) async fn lock_quota(
@@ -106,14 +120,14 @@ impl Catalogue {
             .bind(leave_out)
             .fetch_one(&mut **tx)
             .await?;
-        usage_from_row(&row)
+        self.usage_of(&row)
     }
 
     /// What counts against the quota of the user `user_id` now.
     pub async fn usage(&self, user_id: &str) -> Result<Usage> {
         let row =
             sqlx::query(AssertSqlSafe(usage_sql())).bind(user_id).bind(now_ms()).bind("").fetch_one(&self.pool).await?;
-        usage_from_row(&row)
+        self.usage_of(&row)
     }
 
     /// The id and quota settings of the user named `name`.

@@ -53,6 +53,8 @@ pub struct ObjectRecord {
     pub content: Option<StoredContent>,
     /// `meta.updated_at` in Unix milliseconds (the dashboard's sort key).
     pub updated_ms: i64,
+    /// What this version added to the store; `None` when it was stored before this was counted.
+    pub added_bytes: Option<u64>,
     pub meta: ObjectMeta,
 }
 
@@ -279,6 +281,7 @@ pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
             None => None,
         },
         updated_ms: row.int("updated_at")?,
+        added_bytes: row.opt_int("added_bytes")?.map(|n| n.max(0) as u64),
         meta: ObjectMeta {
             data_name: row.text("name")?,
             description: row.text("description")?,
@@ -290,9 +293,25 @@ pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
             user_metadata: from_json(&metadata, "metadata")?,
             created_at: rfc3339(row.int("created_at")?),
             updated_at: rfc3339(row.int("updated_at")?),
+            version: row.int("version")?.max(1) as u64,
             download_url: None,
         },
     })
+}
+
+impl ObjectRecord {
+    /// The version as `fedml storage versions` lists it.
+    pub fn version_info(&self, latest: bool) -> fedml_proto::ObjectVersion {
+        fedml_proto::ObjectVersion {
+            version: self.meta.version,
+            latest,
+            size: self.meta.size,
+            checksum: self.meta.checksum.clone(),
+            description: self.meta.description.clone(),
+            updated_at: self.meta.updated_at.clone(),
+            added_bytes: self.added_bytes,
+        }
+    }
 }
 
 pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {

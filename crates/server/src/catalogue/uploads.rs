@@ -9,7 +9,7 @@ use super::reader::Bind;
 use super::records::{self, StoredContent, to_json, upload_from_row};
 use super::{
     Catalogue, CatalogueError, Garbage, PartRecord, Result, UploadRecord, UploadState, insert_garbage,
-    is_unique_violation, packs,
+    is_unique_violation, packs, versions,
 };
 use crate::time::{now_ms, rfc3339};
 
@@ -181,24 +181,27 @@ impl Catalogue {
         self.lock_owner(&mut tx, &upload.owner_id).await?;
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, service, blob_key, content, created_at FROM objects WHERE owner_id = $1 AND name = $2{}",
+            "SELECT id, created_at, last_version FROM objects WHERE owner_id = $1 AND name = $2{}",
             self.lock_rows()
         )))
         .bind(&upload.owner_id)
         .bind(&upload.name)
         .fetch_optional(&mut *tx)
         .await?;
-        let created_at = match existing {
+        // Counted before the new content is referenced: what no object or version read before.
+        let added = self.added_bytes(&mut tx, made).await? as i64;
+        let (created_at, version) = match existing {
             Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
             Some(row) => {
                 let old_id: String = row.try_get("id")?;
-                let old_service: String = row.try_get("service")?;
-                let old_blob: String = row.try_get("blob_key")?;
-                let old_content: Option<String> = row.try_get("content")?;
                 let created_at: i64 = row.try_get("created_at")?;
+                let version = row.try_get::<i64, _>("last_version")? + 1;
+                // The version replaced stays, as an earlier one, until the retention removes it.
+                versions::archive_latest(&mut tx, &old_id).await?;
                 sqlx::query(
                     "UPDATE objects SET kind = $1, service = $2, size = $3, checksum = $4, description = $5, \
-                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9, content = $11 WHERE id = $10",
+                     tags = $6, metadata = $7, blob_key = $8, updated_at = $9, content = $11, version = $12, \
+                     last_version = $12, added_bytes = $13 WHERE id = $10",
                 )
                 .bind(upload.kind.as_str())
                 .bind(&upload.service)
@@ -211,21 +214,19 @@ impl Catalogue {
                 .bind(now)
                 .bind(&old_id)
                 .bind(&content)
+                .bind(version)
+                .bind(added)
                 .execute(&mut *tx)
                 .await?;
-                let old_packs = packs::unreference(&mut tx, &old_id).await?;
                 self.reference_content(&mut tx, upload, &old_id, made).await?;
-                if old_content.is_none() {
-                    insert_garbage(&mut tx, &old_service, &Garbage::Blob(old_blob), reclaim_after).await?;
-                }
-                packs::release(&mut tx, self, &upload.owner_id, &old_packs, reclaim_after).await?;
-                created_at
+                versions::apply_retention(&mut tx, self, &old_id, reclaim_after).await?;
+                (created_at, version)
             }
             None => {
                 let inserted = sqlx::query(
                     "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, \
-                     metadata, blob_key, created_at, updated_at, content) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     metadata, blob_key, created_at, updated_at, content, version, last_version, added_bytes) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, 1, $15)",
                 )
                 .bind(&upload.id)
                 .bind(&upload.owner_id)
@@ -241,12 +242,13 @@ impl Catalogue {
                 .bind(now)
                 .bind(now)
                 .bind(&content)
+                .bind(added)
                 .execute(&mut *tx)
                 .await;
                 match inserted {
                     Ok(_) => {
                         self.reference_content(&mut tx, upload, &upload.id, made).await?;
-                        now
+                        (now, 1)
                     }
                     // Another server committed the same name between our read and our insert.
                     Err(e) if is_unique_violation(&e) => return Err(CatalogueError::NameTaken),
@@ -268,6 +270,7 @@ impl Catalogue {
             user_metadata: upload.metadata.clone(),
             created_at: rfc3339(created_at),
             updated_at: rfc3339(now),
+            version: version.max(1) as u64,
             download_url: None,
         })
     }
@@ -351,6 +354,28 @@ pub struct Made<'a> {
 }
 
 impl Catalogue {
+    /// What a commit adds to the store: a blob whole; of packed content, the packs no object
+    /// or version references yet (a new upload's packs hold only chunks the server lacked).
+    async fn added_bytes(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, made: &Made<'_>) -> Result<u64> {
+        let Some((content, _)) = made.content else { return Ok(made.size) };
+        let mut added = 0u64;
+        for key in &content.packs {
+            let row = sqlx::query(
+                "SELECT size, (SELECT COUNT(*) FROM object_packs WHERE pack_key = $1) AS refs FROM packs \
+                 WHERE blob_key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(row) = row
+                && row.try_get::<i64, _>("refs")? == 0
+            {
+                added += row.try_get::<i64, _>("size")?.max(0) as u64;
+            }
+        }
+        Ok(added)
+    }
+
     async fn reference_content(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,

@@ -151,6 +151,7 @@ impl Platform {
         let Some(file) = req.content else {
             return Err(Error::Invalid("a packed upload completes with its content: packs and segments".into()));
         };
+
         if !req.parts.is_empty() {
             return Err(Error::Invalid("a packed upload has no parts; name its packs and segments".into()));
         }
@@ -173,6 +174,10 @@ impl Platform {
         }
         let pinned: HashMap<String, PackRecord> =
             self.catalogue.pinned_packs(&upload.id).await?.into_iter().map(|p| (p.hash.clone(), p)).collect();
+        check_content(&file, &pinned, req.size)?;
+        // Checked as sent; then only the packs the file reads are kept (and confirmed, and kept
+        // alive with the object).
+        let file = file.trimmed();
         let packs = check_content(&file, &pinned, req.size)?;
         // Packs sent in this session: the store must hold each, whole.
         let store = self.store(&upload.service)?.clone();

@@ -3,6 +3,7 @@ use std::sync::mpsc;
 
 use fedml_client::Target;
 use fedml_server::blobs::S3Spec;
+use fedml_server::catalogue::Retention;
 use fedml_server::platform::{Lifetimes, Platform};
 use fedml_server::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec, admin};
@@ -17,6 +18,8 @@ pub struct TestServer {
     pub backend: Backend,
     lifetimes: Lifetimes,
     quota: Quota,
+    /// The versions kept; a [`TestServer::restart`] starts with this one.
+    pub retention: Retention,
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -174,7 +177,23 @@ impl TestServer {
     /// A server whose users without a quota of their own get `quota`.
     pub fn start_with_quota(lifetimes: Lifetimes, quota: Quota) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, quota, Some(dir), None)
+        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, quota, Retention::default(), Some(dir), None)
+    }
+
+    /// A server keeping versions by `retention`.
+    pub fn start_with_retention(retention: Retention) -> TestServer {
+        Self::start_configured(Lifetimes::default(), Quota::default(), retention)
+    }
+
+    /// A server with every setting the tests vary.
+    pub fn start_configured(lifetimes: Lifetimes, quota: Quota, retention: Retention) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, quota, retention, Some(dir), None)
+    }
+
+    /// Keeping no earlier version: an overwrite replaces, as before versions.
+    pub fn replacing() -> Retention {
+        Retention { keep: 1, max_age_ms: None }
     }
 
     /// Another instance over the same catalogue and blob store (the embedded backend: the same
@@ -185,6 +204,7 @@ impl TestServer {
             other.data_dir.clone(),
             other.lifetimes.clone(),
             other.quota,
+            other.retention,
             None,
             Some(other.admin_key.clone()),
         )
@@ -195,12 +215,14 @@ impl TestServer {
         data_dir: PathBuf,
         lifetimes: Lifetimes,
         quota: Quota,
+        retention: Retention,
         dir: Option<tempfile::TempDir>,
         admin_key: Option<String>,
     ) -> TestServer {
         let mut config = ServerConfig::embedded(data_dir.clone(), "127.0.0.1:0".parse().expect("addr"));
         config.lifetimes = lifetimes.clone();
         config.quota = quota;
+        config.retention = retention;
         backend.configure(&mut config);
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -229,6 +251,7 @@ impl TestServer {
             backend,
             lifetimes,
             quota,
+            retention,
             _dir: dir,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -252,6 +275,7 @@ impl TestServer {
             self.data_dir.clone(),
             self.lifetimes.clone(),
             self.quota,
+            self.retention,
             dir,
             Some(self.admin_key.clone()),
         )

@@ -112,6 +112,8 @@ struct World {
     bob_key: String,
     bob_uid: String,
     file: Vec<u8>,
+    /// The first version of alice's file (the latest is `file`).
+    file_v1: Vec<u8>,
     tree: std::path::PathBuf,
     /// The file's blob id (the upload id behind its download URL).
     file_blob: String,
@@ -232,8 +234,16 @@ impl World {
         o.description = Some("alice-private-description".into());
         o.tags = vec!["alice-private-tag".into()];
         o.metadata = Some([("alice-meta-key".to_string(), "alice-meta-value".to_string())].into());
+        // Two versions: the first, then `file` over it.
+        let file_v1 = bytes(FILE_SIZE, 10);
+        std::fs::write(&path, &file_v1).expect("write");
         let stored = fedml_client::upload_with(&path, &o);
         assert!(stored.is_success(), "{}", stored.message);
+        std::fs::write(&path, &file).expect("write");
+        o.overwrite = true;
+        let stored = fedml_client::upload_with(&path, &o);
+        assert!(stored.is_success(), "{}", stored.message);
+        assert_eq!(stored.data.as_ref().map(|d| d.object.version), Some(2));
         let tree = work.path().join("tree");
         std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
         std::fs::write(tree.join("weights.bin"), bytes(60_001, 12)).expect("write");
@@ -366,6 +376,7 @@ impl World {
             bob_key,
             bob_uid,
             file,
+            file_v1,
             tree,
             file_blob,
             session,
@@ -414,8 +425,16 @@ impl World {
         let r = fedml_client::download_with(DIR, &download_opts(alice.clone(), work.path()));
         assert!(r.is_success(), "{}", r.message);
         assert_same_tree(&self.tree, &work.path().join(DIR));
-        let meta = fedml_client::get_storage_user_defined_metadata_with(FILE, &alice).data.expect("metadata");
+        let meta = fedml_client::get_storage_user_defined_metadata_with(FILE, None, &alice).data.expect("metadata");
         assert_eq!(meta, [("alice-meta-key".to_string(), "alice-meta-value".to_string())].into());
+        // Both versions of the file are kept, the first as it was.
+        let versions = fedml_client::list_versions_with(FILE, &alice).data.expect("versions");
+        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1], "alice's versions changed");
+        let mut first = download_opts(alice.clone(), &work.path().join("v1"));
+        first.version = Some(1);
+        let r = fedml_client::download_with(FILE, &first);
+        assert!(r.is_success(), "{}", r.message);
+        assert!(std::fs::read(work.path().join("v1").join(FILE)).expect("read") == self.file_v1, "version 1 changed");
 
         // The open native session takes its part and completes.
         let late = bytes(1000, 15);

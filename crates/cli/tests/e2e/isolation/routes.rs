@@ -86,6 +86,8 @@ const MATRIX: &[Row] = &[
     row("DELETE", "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/user-metadata",                   [No(404),  Yes,       U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/download",                        [No(404),  Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/versions",                        [No(404),  Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/diff",                            [No(404),  Yes,       U,        U,        U]),
     row("PATCH",  "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/keys",                                           [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/keys",                                           [Own,      No(403),   U,        U,        U]),
@@ -332,16 +334,29 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
             Req::new("GET", format!("{route}?after=alice&limit=10"), None),
             Req::new("GET", format!("{route}?after={FILE}&limit=1"), None),
         ],
-        ("GET", "/api/v1/objects/{name}") => {
-            [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}"), None)).into()
-        }
+        ("GET", "/api/v1/objects/{name}") => vec![
+            Req::new("GET", format!("/api/v1/objects/{FILE}"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}"), None),
+            Req::new("GET", format!("/api/v1/objects/{FILE}?version=1"), None),
+        ],
         ("DELETE", "/api/v1/objects/{name}") => vec![
+            Req::new("DELETE", format!("/api/v1/objects/{FILE}?version=1"), None),
+            Req::new("DELETE", format!("/api/v1/objects/{FILE}?version=2"), None),
             Req::new("DELETE", format!("/api/v1/objects/{FILE}"), None),
             Req::new("DELETE", format!("/api/v1/objects/{DIR}?service=R2"), None),
         ],
-        ("GET", "/api/v1/objects/{name}/user-metadata") => {
-            [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}/user-metadata"), None)).into()
+        ("GET", "/api/v1/objects/{name}/user-metadata") => vec![
+            Req::new("GET", format!("/api/v1/objects/{FILE}/user-metadata"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}/user-metadata"), None),
+            Req::new("GET", format!("/api/v1/objects/{FILE}/user-metadata?version=1"), None),
+        ],
+        ("GET", "/api/v1/objects/{name}/versions") => {
+            [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}/versions"), None)).into()
         }
+        ("GET", "/api/v1/objects/{name}/diff") => vec![
+            Req::new("GET", format!("/api/v1/objects/{FILE}/diff?from=1&to=2"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}/diff?from=1"), None),
+        ],
         ("PATCH", "/api/v1/objects/{name}") => vec![
             Req::new("PATCH", format!("/api/v1/objects/{FILE}"), Some(json!({"description": "written by a stranger"}))),
             Req::new("PATCH", format!("/api/v1/objects/{DIR}"), Some(json!({"tags": ["x"], "user_metadata": {}}))),
@@ -364,6 +379,7 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ("GET", "/api/v1/objects/{name}/download") => vec![
             Req::new("GET", format!("/api/v1/objects/{FILE}/download"), None),
             Req::new("GET", format!("/api/v1/objects/{DIR}/download?service=R2"), None),
+            Req::new("GET", format!("/api/v1/objects/{FILE}/download?version=1"), None),
         ],
         ("PUT", "/blob/v1/{service}/part/{upload_id}/{part}") => {
             vec![Req::new("PUT", format!("/blob/v1/R2/part/{s}/1"), None)]

@@ -1,6 +1,9 @@
 """The FedML storage APIs: ``fedml_login``, ``upload``, ``download``, ``delete``, ``update_storage_metadata``,
-``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``, and
-``list_files`` (the files inside a directory object).
+``get_storage_metadata``, ``get_storage_user_defined_metadata``, ``list_storage_objects``,
+``list_files`` (the files inside a directory object), and ``list_versions`` / ``diff_versions``.
+
+An upload with ``overwrite=True`` adds a version; the calls that read take ``version=N`` and
+mean the latest without it.
 
 Every call returns a :class:`~fedml.api.fedml_response.FedMLResponse`; failures are reported
 through its ``code`` and ``message``, never raised. Transfers release the GIL, and Ctrl-C cancels
@@ -27,6 +30,8 @@ __all__ = [
     "get_storage_user_defined_metadata",
     "list_storage_objects",
     "list_files",
+    "list_versions",
+    "diff_versions",
     "update_storage_metadata",
 ]
 
@@ -72,7 +77,8 @@ def upload(
         out_progress_to_err: draw it on stderr (else stdout).
         progress_desc: the text beside the bar (default "Uploading Package to Remote Storage").
         tag_list: tags, as a list or a comma-separated string.
-        overwrite: replace an object of the same name (atomically) instead of failing.
+        overwrite: store a new version of an object of the same name (atomically) instead of
+            failing; the earlier versions stay as the server's retention keeps them.
         dedup: store a file as content-defined chunks (the default), sending only what the
             server does not hold yet; an interrupted upload run again sends only the rest.
             ``False`` stores it as one blob.
@@ -100,6 +106,7 @@ def download(
     replace: bool = False,
     path: Union[str, Sequence[str], None] = None,
     include: Union[str, Sequence[str], None] = None,
+    version: Optional[int] = None,
 ) -> FedMLResponse[Any]:
     """Downloads stored data into the directory ``dest_path`` (default: the current directory).
 
@@ -115,6 +122,8 @@ def download(
     ``?`` one character) download only those files, into ``dest_path/<data_name>/…`` where a
     whole download would put them, each checked against the CRC-32 its archive records.
 
+    ``version`` downloads that version (``list_versions`` lists them) instead of the latest.
+
     Returns:
         ``data`` is the absolute path of the downloaded file or directory; with ``path`` or
         ``include``, the list of the files written.
@@ -124,7 +133,7 @@ def download(
     try:
         answer = _native.download(
             data_name, api_key, service, None if dest_path is None else os.fspath(dest_path), show_progress,
-            True, None, bar, replace=replace, wanted=wanted,
+            True, None, bar, replace=replace, wanted=wanted, version=version,
         )
     finally:
         _progress.close(bar)
@@ -145,27 +154,57 @@ def list_files(
     recursive: bool = False,
     service: Optional[str] = None,
     api_key: Optional[str] = None,
+    version: Optional[int] = None,
 ) -> FedMLResponse[List[dict]]:
     """The files and folders of a directory object under its folder ``path`` (default: its top),
     without downloading it: ``data`` is a list of ``{"path", "kind", "size", "crc32"}``, those
-    directly in the folder, or with ``recursive`` everything below it, in path order."""
-    return _from_native(_native.list_files(data_name, path, recursive, service, api_key))
+    directly in the folder, or with ``recursive`` everything below it, in path order. Of
+    ``version`` when given, else of the latest."""
+    return _from_native(_native.list_files(data_name, path, recursive, service, api_key, version))
 
 
-def delete(data_name: str, service: Optional[str] = None, api_key: Optional[str] = None) -> FedMLResponse[bool]:
-    """Deletes stored data. ``data`` is ``True`` once it is gone."""
-    return _from_native(_native.delete(data_name, service, api_key))
+def delete(
+    data_name: str, service: Optional[str] = None, api_key: Optional[str] = None, version: Optional[int] = None
+) -> FedMLResponse[Any]:
+    """Deletes stored data with all its versions: ``data`` is ``True`` once it is gone.
+
+    With ``version``, deletes only that version: ``data`` is ``{"version", "latest",
+    "name_deleted"}``. Deleting the latest makes the newest earlier version the latest again
+    (``latest`` names it); deleting the only version deletes the name (``name_deleted``)."""
+    return _from_native(_native.delete(data_name, service, api_key, version))
 
 
-def get_storage_metadata(data_name: str, api_key: Optional[str] = None) -> FedMLResponse[StorageMetadata]:
-    """The metadata of stored data: ``data`` is a :class:`StorageMetadata` (``dataName``,
-    ``description``, ``createdAt``, ``updatedAt``, ``size``, ``tag_list``, ``checksum``, …)."""
-    return _from_native(_native.get_storage_metadata(data_name, api_key), StorageMetadata)
+def get_storage_metadata(
+    data_name: str, api_key: Optional[str] = None, version: Optional[int] = None
+) -> FedMLResponse[StorageMetadata]:
+    """The metadata of stored data (of ``version`` when given, else of the latest): ``data`` is a
+    :class:`StorageMetadata` (``dataName``, ``description``, ``createdAt``, ``updatedAt``,
+    ``size``, ``tag_list``, ``checksum``, ``version``, …)."""
+    return _from_native(_native.get_storage_metadata(data_name, api_key, version), StorageMetadata)
 
 
-def get_storage_user_defined_metadata(data_name: str, api_key: Optional[str] = None) -> FedMLResponse[Dict[str, str]]:
-    """The user-defined metadata given at upload: ``data`` is the ``dict`` of strings."""
-    return _from_native(_native.get_storage_user_defined_metadata(data_name, api_key))
+def get_storage_user_defined_metadata(
+    data_name: str, api_key: Optional[str] = None, version: Optional[int] = None
+) -> FedMLResponse[Dict[str, str]]:
+    """The user-defined metadata given at upload (of ``version`` when given, else of the
+    latest): ``data`` is the ``dict`` of strings."""
+    return _from_native(_native.get_storage_user_defined_metadata(data_name, api_key, version))
+
+
+def list_versions(data_name: str, api_key: Optional[str] = None) -> FedMLResponse[List[dict]]:
+    """The versions of stored data the server keeps, newest first: ``data`` is a list of
+    ``{"version", "latest", "size", "checksum", "description", "updated_at", "added_bytes"}``
+    (``added_bytes``: what that version added to the store, the bytes it did not share)."""
+    return _from_native(_native.list_versions(data_name, api_key))
+
+
+def diff_versions(
+    data_name: str, from_version: int, to_version: Optional[int] = None, api_key: Optional[str] = None
+) -> FedMLResponse[dict]:
+    """Two versions compared (``to_version`` defaults to the latest): ``data`` is ``{"from",
+    "to", "shared_bytes", "files", "unchanged_files"}``, ``files`` listing each file added,
+    removed or changed as ``{"path", "change", "from_size", "to_size"}``."""
+    return _from_native(_native.diff_versions(data_name, from_version, to_version, api_key))
 
 
 def list_storage_objects(api_key: Optional[str] = None) -> FedMLResponse[List[StorageMetadata]]:

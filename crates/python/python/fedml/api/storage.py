@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Optional
 class StorageMetadata:
     """One stored object: ``dataName``, ``description``, ``createdAt``, ``updatedAt`` (RFC 3339,
     UTC), ``size`` (bytes), ``tag_list``, ``download_url`` (a short-lived signed URL of the
-    content), ``checksum`` (``blake3:<hex>``), ``kind`` (``file`` or ``directory``), ``service``
-    and ``user_metadata``."""
+    content), ``checksum`` (``blake3:<hex>``), ``kind`` (``file`` or ``directory``), ``service``,
+    ``user_metadata`` and ``version`` (which version of the name it is)."""
 
     __slots__ = (
         "dataName",
@@ -21,6 +21,7 @@ class StorageMetadata:
         "kind",
         "service",
         "user_metadata",
+        "version",
     )
 
     def __init__(self, data: Dict[str, Any]) -> None:
@@ -35,6 +36,7 @@ class StorageMetadata:
         self.kind: str = data.get("kind", "")
         self.service: str = data.get("service", "")
         self.user_metadata: Dict[str, str] = dict(data.get("userMetadata", {}))
+        self.version: int = int(data.get("version", 1))
 
     @property
     def tags(self) -> List[str]:
