@@ -122,6 +122,12 @@ pub enum StorageCommand {
         /// Everything below the folder, not only what is directly in it.
         #[arg(short = 'r', long)]
         recursive: bool,
+        /// Show at most N entries, and how to ask for the next ones.
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Start after this path (what the previous page said to pass).
+        #[arg(long, value_name = "PATH")]
+        after: Option<String>,
         #[arg(short = 's', long)]
         service: Option<String>,
         /// Which version (`fedml storage versions NAME` lists them) [default: the latest].
@@ -367,35 +373,34 @@ pub fn run(command: StorageCommand) -> Outcome {
                 println!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
             })
         }
-        StorageCommand::Ls { data_name, path, recursive, service, version, common } => {
+        StorageCommand::Ls { data_name, path, recursive, limit, after, service, version, common } => {
+            let query = fedml_client::FilesQuery {
+                path: path.unwrap_or_default(),
+                recursive,
+                after,
+                limit: limit.map(|n| n.max(1)),
+                service,
+                version,
+            };
+            let target = common.target(None);
+            if query.limit.is_some() || query.after.is_some() {
+                let response = fedml_client::list_object_files_page_with(&data_name, &query, &target);
+                return emit(common.output, &response, |page| {
+                    print_entries(&data_name, &page.entries);
+                    if let Some(next) = &page.next {
+                        println!("More: add --after {}", quoted(next));
+                    }
+                });
+            }
             let response = fedml_client::list_object_files_with(
                 &data_name,
-                path.as_deref().unwrap_or(""),
+                &query.path,
                 recursive,
-                service.as_deref(),
+                query.service.as_deref(),
                 version,
-                &common.target(None),
+                &target,
             );
-            emit(common.output, &response, |entries| {
-                if entries.is_empty() {
-                    println!("{} holds nothing there.", quoted(&data_name));
-                    return;
-                }
-                let mut t = table(&["Path", "Size", "CRC-32"]);
-                for e in entries {
-                    let shown = if e.kind == fedml_proto::ObjectKind::Directory {
-                        format!("{}/", e.path)
-                    } else {
-                        e.path.clone()
-                    };
-                    let size =
-                        if e.kind == fedml_proto::ObjectKind::Directory { String::new() } else { human_size(e.size) };
-                    let crc =
-                        if e.kind == fedml_proto::ObjectKind::Directory { String::new() } else { e.crc32.clone() };
-                    t.row([shown, size, crc]);
-                }
-                println!("{t}");
-            })
+            emit(common.output, &response, |entries| print_entries(&data_name, entries))
         }
         StorageCommand::Delete { data_name, service, version: None, common } => {
             let response = fedml_client::delete_with(&data_name, service.as_deref(), &common.target(None));
@@ -472,6 +477,23 @@ pub fn run(command: StorageCommand) -> Outcome {
             })
         }
     }
+}
+
+/// The table of `fedml storage ls`.
+fn print_entries(data_name: &str, entries: &[fedml_client::ObjectEntry]) {
+    if entries.is_empty() {
+        println!("{} holds nothing there.", quoted(data_name));
+        return;
+    }
+    let mut t = table(&["Path", "Size", "CRC-32"]);
+    for e in entries {
+        let folder = e.kind == fedml_proto::ObjectKind::Directory;
+        let shown = if folder { format!("{}/", e.path) } else { e.path.clone() };
+        let size = if folder { String::new() } else { human_size(e.size) };
+        let crc = if folder { String::new() } else { e.crc32.clone() };
+        t.row([shown, size, crc]);
+    }
+    println!("{t}");
 }
 
 /// `sent 10.4 MiB of 1.00 GiB (99.0% already stored)`, and whether it resumed.

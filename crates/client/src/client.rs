@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use fedml_proto::{
-    CompleteUpload, CompletedUpload, CreateUpload, DeletedVersion, DownloadTicket, Envelope, Identity, ObjectMeta,
-    ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode, UploadSession, VersionDiff,
+    CompleteUpload, CompletedUpload, CreateUpload, DeletedVersion, DownloadTicket, Envelope, FilePage, FileRead,
+    Identity, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
+    VersionDiff,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -259,6 +260,32 @@ impl Client {
         self.call::<(), _>(Method::GET, &at.path("/download"), None).await
     }
 
+    /// A page of the entries of a directory object under its folder `path`, in path order,
+    /// after the path `after`; read by the server from its index of the object's files.
+    pub async fn files(
+        &self,
+        at: ObjectRef<'_>,
+        path: &str,
+        recursive: bool,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<FilePage> {
+        let mut query = vec![format!("path={}", encode_segment(path)), format!("recursive={recursive}")];
+        if let Some(after) = after {
+            query.push(format!("after={}", encode_segment(after)));
+        }
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        self.call::<(), _>(Method::GET, &at.path_with("/files", query), None).await
+    }
+
+    /// Where the bytes of the file at `path` of a directory object lie: a signed URL and a range.
+    pub async fn file(&self, at: ObjectRef<'_>, path: &str) -> Result<FileRead> {
+        let query = vec![format!("path={}", encode_segment(path))];
+        self.call::<(), _>(Method::GET, &at.path_with("/file", query), None).await
+    }
+
     /// Deletes object `name` with all its versions.
     pub async fn delete(&self, name: &str, service: Option<&str>) -> Result<bool> {
         let at = ObjectRef { name, service, version: None };
@@ -306,8 +333,12 @@ impl<'a> ObjectRef<'a> {
 
     /// `/api/v1/objects/<name><suffix>`, with the service and version as query parameters.
     fn path(&self, suffix: &str) -> String {
+        self.path_with(suffix, Vec::new())
+    }
+
+    /// [`ObjectRef::path`] with more query parameters (`name=value`, the value encoded).
+    fn path_with(&self, suffix: &str, mut query: Vec<String>) -> String {
         let mut path = format!("/api/v1/objects/{}{suffix}", encode_segment(self.name));
-        let mut query = Vec::new();
         if let Some(service) = self.service {
             query.push(format!("service={}", encode_segment(service)));
         }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::client::ObjectRef;
 use crate::error::ClientError;
+pub use fedml_proto::FilePage;
+
 pub use crate::transfer::inside::ObjectEntry;
 use crate::{DownloadOptions, FedMLResponse, Target, block_on, progress, transfer};
 
@@ -28,6 +30,34 @@ pub fn list_object_files_with(
         block_on(transfer::inside::list(&client, at, path, recursive))
     })();
     FedMLResponse::from_result(result, |entries| format!("{} entries", entries.len()))
+}
+
+/// Which page of a directory object's entries [`list_object_files_page_with`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct FilesQuery {
+    /// The folder inside the object (`""`: its top).
+    pub path: String,
+    /// Everything below the folder, not only what is directly in it.
+    pub recursive: bool,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Entries per page (the server's default: 1,000; at most 10,000).
+    pub limit: Option<u32>,
+    pub service: Option<String>,
+    /// The latest with `None`.
+    pub version: Option<u64>,
+}
+
+/// One page of [`list_object_files_with`]: `data.entries` in path order, and `data.next`, when
+/// the page is full, to pass as `after` for the next one.
+pub fn list_object_files_page_with(data_name: &str, query: &FilesQuery, target: &Target) -> FedMLResponse<FilePage> {
+    let result = (|| {
+        fedml_proto::rules::check_name(data_name).map_err(ClientError::Failure)?;
+        let client = target.client()?;
+        let at = ObjectRef { name: data_name, service: query.service.as_deref(), version: query.version };
+        block_on(client.files(at, &query.path, query.recursive, query.after.as_deref(), query.limit))
+    })();
+    FedMLResponse::from_result(result, |page| format!("{} entries", page.entries.len()))
 }
 
 /// Downloads only the files of directory object `data_name` that `wanted` selects — paths

@@ -381,7 +381,10 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
 mod inside_api;
 mod versions_api;
 
-pub use inside_api::{DirectoryReader, ObjectEntry, download_files_with, list_object_files_with};
+pub use inside_api::{
+    DirectoryReader, FilePage, FilesQuery, ObjectEntry, download_files_with, list_object_files_page_with,
+    list_object_files_with,
+};
 pub use versions_api::{
     Change, DeletedVersion, FileChange, ObjectVersion, VersionChanges, delete_version_with, diff_versions_with,
     list_versions_with,

@@ -6,6 +6,7 @@
 //! the content checksum (BLAKE3, computed part by part and merged, see [`checksum`]), and how
 //! stored text is shown to people ([`text::visible`]).
 
+pub mod archive;
 pub mod checksum;
 pub mod content;
 pub mod rules;

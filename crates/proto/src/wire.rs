@@ -132,6 +132,41 @@ pub struct VersionDiff {
     pub shared_bytes: u64,
 }
 
+/// One entry of a directory object: a file or a folder, its path inside the object (`/`
+/// separated, without the object's own top folder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub path: String,
+    pub kind: ObjectKind,
+    pub size: u64,
+    /// The CRC-32 the archive records for a file (8 hex digits), which a fetched file is
+    /// checked against.
+    pub crc32: String,
+}
+
+/// `GET /api/v1/objects/{name}/files`: a page of the entries of a directory object, in path
+/// order; `next` (the last path of a full page) asks for the next page as `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePage {
+    pub entries: Vec<ObjectEntry>,
+    pub next: Option<String>,
+}
+
+/// `GET /api/v1/objects/{name}/file?path=P`: how to read one file of a directory object in
+/// place: bytes `offset .. offset + length` of `url` (a signed URL of the object's archive,
+/// which honours `Range`), stored as they are (`method` 0) or deflated (8; `length` is then the
+/// deflated size, and `entry.size` the file's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRead {
+    pub entry: ObjectEntry,
+    pub url: String,
+    pub offset: u64,
+    pub length: u64,
+    pub method: u16,
+    /// Unix seconds when `url` stops working.
+    pub expires_at: i64,
+}
+
 /// `DELETE /api/v1/objects/{name}?version=N`: what removing one version did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedVersion {

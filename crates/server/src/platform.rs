@@ -17,11 +17,13 @@ use crate::time::{now_ms, now_secs};
 
 mod content;
 mod dashboard;
+mod files;
 mod upload;
 mod versions;
 
 pub use content::assembled_path;
 pub use dashboard::{ListRequest, SignInLimiter};
+pub use files::FilesRequest;
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
 pub const MIN_PART_SIZE: u64 = 8 << 20;
@@ -76,6 +78,8 @@ pub struct Platform {
     pub(crate) signer: crate::signing::UrlSigner,
     /// Reads packs from remote stores for those URLs.
     pub(crate) http: reqwest::Client,
+    /// Held while a directory object's files are indexed (`files`): one at a time per instance.
+    pub(crate) indexing: tokio::sync::Mutex<()>,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -107,6 +111,7 @@ impl Platform {
             sign_ins: SignInLimiter::default(),
             signer: crate::signing::UrlSigner::new(keys::random_hex(32).as_bytes()),
             http: reqwest::Client::new(),
+            indexing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -209,16 +214,23 @@ impl Platform {
 
     /// The object's metadata with a fresh signed URL for its content.
     async fn with_download_url(&self, record: crate::catalogue::ObjectRecord) -> Result<ObjectMeta> {
-        let mut meta = record.meta;
         let expires = now_secs() + self.lifetimes.download_secs;
         // An object of a service this instance no longer serves is still listed, without a URL.
-        if let Ok(store) = self.store(&meta.service) {
-            meta.download_url = Some(match record.content {
-                Some(_) => self.assembled_url(&meta.service, &record.blob_key, expires),
-                None => store.get_url(&meta.service, &record.blob_key, expires).await?,
-            });
-        }
+        let url =
+            if self.store(&record.meta.service).is_ok() { Some(self.read_url(&record, expires).await?) } else { None };
+        let mut meta = record.meta;
+        meta.download_url = url;
         Ok(meta)
+    }
+
+    /// A signed URL that reads the whole content of `record` (and any range of it) until
+    /// `expires`: its blob's, or for a packed file the server's own assembled read.
+    pub(crate) async fn read_url(&self, record: &crate::catalogue::ObjectRecord, expires: i64) -> Result<String> {
+        let service = &record.meta.service;
+        match record.content {
+            Some(_) => Ok(self.assembled_url(service, &record.blob_key, expires)),
+            None => Ok(self.store(service)?.get_url(service, &record.blob_key, expires).await?),
+        }
     }
 
     /// Version `version` of the caller's object `name` (the latest with `None`); a FAILURE that
@@ -265,12 +277,10 @@ impl Platform {
         let expires_at = now_secs() + self.lifetimes.download_secs;
         self.observe.metrics.download_ticket(record.meta.size);
         let service = &record.meta.service;
-        let (url, content) = match &record.content {
-            Some(content) => (
-                self.assembled_url(service, &record.blob_key, expires_at),
-                Some(self.content_ticket(store, service, content, expires_at).await?),
-            ),
-            None => (store.get_url(service, &record.blob_key, expires_at).await?, None),
+        let url = self.read_url(&record, expires_at).await?;
+        let content = match &record.content {
+            Some(content) => Some(self.content_ticket(store, service, content, expires_at).await?),
+            None => None,
         };
         Ok(DownloadTicket { url, object: record.meta, expires_at, content })
     }

@@ -18,8 +18,8 @@ use axum::routing::{get, post, put};
 use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DeletedVersion, DownloadTicket, EditObject, Envelope,
-    Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode,
-    StorageUsage, UploadSession, UserInfo, VersionDiff,
+    FilePage, FileRead, Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest,
+    ResponseCode, StorageUsage, UploadSession, UserInfo, VersionDiff,
 };
 use serde::Deserialize;
 use serde::Serialize;
@@ -29,7 +29,7 @@ use crate::auth::ApiJson;
 use crate::blobs::{BlobError, BlobStore, LocalStore};
 use crate::catalogue::VersionRemoved;
 use crate::error::Error;
-use crate::platform::{Caller, ListRequest, Platform};
+use crate::platform::{Caller, FilesRequest, ListRequest, Platform};
 use crate::signing::SignatureError;
 use crate::time::now_secs;
 
@@ -55,6 +55,8 @@ pub fn router(platform: AppState) -> Router {
         .route("/api/v1/objects/{name}/download", get(handle_download))
         .route("/api/v1/objects/{name}/versions", get(handle_versions))
         .route("/api/v1/objects/{name}/diff", get(handle_diff))
+        .route("/api/v1/objects/{name}/files", get(handle_files))
+        .route("/api/v1/objects/{name}/file", get(handle_file))
         .route("/api/v1/keys", get(handle_list_keys).post(handle_create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(handle_revoke_key))
         .route("/api/v1/usage", get(handle_usage))
@@ -401,6 +403,47 @@ async fn handle_diff(
 ) -> ApiResult<VersionDiff> {
     let diff = p.diff(&caller, &name, q.from, q.to).await?;
     Ok(Reply(format!("versions {} and {} of {name:?}", diff.from.version, diff.to.version), diff))
+}
+
+#[derive(Deserialize)]
+struct FilesQuery {
+    path: Option<String>,
+    recursive: Option<bool>,
+    after: Option<String>,
+    limit: Option<u32>,
+    version: Option<u64>,
+}
+
+async fn handle_files(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FilesQuery>,
+) -> ApiResult<FilePage> {
+    let request = FilesRequest {
+        path: q.path.as_deref().unwrap_or(""),
+        recursive: q.recursive.unwrap_or(false),
+        after: q.after.as_deref(),
+        limit: q.limit,
+    };
+    let page = p.files(&caller, &name, q.version, &request).await?;
+    Ok(Reply(format!("{} entries", page.entries.len()), page))
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    path: String,
+    version: Option<u64>,
+}
+
+async fn handle_file(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FileQuery>,
+) -> ApiResult<FileRead> {
+    let read = p.file(&caller, &name, q.version, &q.path).await?;
+    Ok(Reply(format!("bytes {} to {} of the URL", read.offset, read.offset + read.length), read))
 }
 
 // ------------------------------------------------------------------ local store blob URLs

@@ -336,6 +336,9 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
+                "DROP TABLE object_files",
+                "DROP TABLE object_file_index",
+                "DELETE FROM schema_version WHERE version = 8",
                 "DROP TABLE object_versions",
                 "ALTER TABLE objects DROP COLUMN version",
                 "ALTER TABLE objects DROP COLUMN last_version",

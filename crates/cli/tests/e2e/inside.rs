@@ -155,3 +155,93 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// A ranged GET of `len` bytes at `start` of a signed URL.
+fn ranged(url: &str, start: u64, len: u64) -> Vec<u8> {
+    fedml_client::block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("range", format!("bytes={start}-{}", start + len - 1))
+            .send()
+            .await
+            .map_err(|e| fedml_client::error::ClientError::Error(e.to_string()))?;
+        assert_eq!(r.status().as_u16(), 206, "a ranged read of the file's bytes");
+        Ok(r.bytes().await.expect("body").to_vec())
+    })
+    .expect("ranged GET")
+}
+
+#[test]
+fn the_server_indexes_a_directory_once_and_pages_each_folder_from_the_index() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
+    let tree = work.path().join("corpus");
+    // 3 folders of 700 small files, and files at the top.
+    for folder in ["a", "b", "c"] {
+        std::fs::create_dir_all(tree.join(folder)).expect("mkdir");
+        for i in 0..700 {
+            std::fs::write(tree.join(format!("{folder}/{i:04}.txt")), format!("{folder} {i}")).expect("write");
+        }
+    }
+    std::fs::write(tree.join("top.bin"), bytes(300_000, 8)).expect("write");
+    for (name, dedup) in [("packed", true), ("blob", false)] {
+        let mut o = upload_opts(target.clone(), name);
+        o.dedup = dedup;
+        let r = fedml_client::upload_with(&tree, &o);
+        assert!(r.is_success(), "{}", r.message);
+        let at = fedml_client::client::ObjectRef::latest(name);
+
+        // One folder, page after page, in order, from the index.
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = fedml_client::block_on(client.files(at, "b", false, after.as_deref(), Some(300))).expect("page");
+            assert!(page.entries.len() <= 300);
+            seen.extend(page.entries.iter().map(|e| e.path.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..700).map(|i| format!("b/{i:04}.txt")).collect();
+        assert_eq!(seen, expected, "{name}: one folder, whole, in order");
+        let top = fedml_client::list_object_files_with(name, "", false, None, None, &target).data.expect("top");
+        assert_eq!(paths(&top), ["a/", "b/", "c/", "top.bin"], "{name}");
+        let all = fedml_client::list_object_files_with(name, "", true, None, None, &target).data.expect("all");
+        assert_eq!(all.len(), 3 + 3 * 700 + 1, "{name}: every entry, recursively");
+        let page = fedml_client::FilesQuery { path: "c".into(), limit: Some(2), ..Default::default() };
+        let two = fedml_client::list_object_files_page_with(name, &page, &target).data.expect("page");
+        assert_eq!(
+            (paths(&two.entries), two.next.as_deref()),
+            (vec!["c/0000.txt".into(), "c/0001.txt".into()], Some("c/0001.txt"))
+        );
+
+        // One file read in place: a signed URL and the range of its bytes.
+        for (path, body) in [("top.bin", bytes(300_000, 8)), ("a/0042.txt", b"a 42".to_vec())] {
+            let read = fedml_client::block_on(client.file(at, path)).expect("file");
+            assert_eq!((read.method, read.length, read.entry.size), (0, body.len() as u64, body.len() as u64));
+            assert!(ranged(&read.url, read.offset, read.length) == body, "{name}: {path} read in place");
+        }
+        let nothing = fedml_client::block_on(client.file(at, "a/9999.txt"));
+        assert!(matches!(&nothing, Err(e) if e.to_string().contains("holds no file")), "{nothing:?}");
+    }
+    let indexed = catalogue_count(&server, "SELECT COUNT(*) AS n FROM object_file_index");
+    assert_eq!(indexed, 2, "each version is indexed once, however often it is listed");
+
+    // A new version is indexed on its own; the earlier one keeps its files.
+    std::fs::write(tree.join("a/new.txt"), b"new").expect("write");
+    let mut o = upload_opts(target.clone(), "packed");
+    o.overwrite = true;
+    assert!(fedml_client::upload_with(&tree, &o).is_success());
+    let now = fedml_client::list_object_files_with("packed", "a", false, None, None, &target).data.expect("now");
+    let before = fedml_client::list_object_files_with("packed", "a", false, None, Some(1), &target).data.expect("v1");
+    assert_eq!((now.len(), before.len()), (701, 700));
+    // Deleting the objects drops their index.
+    for name in ["packed", "blob"] {
+        assert!(fedml_client::delete_with(name, None, &target).is_success());
+    }
+    assert_eq!(catalogue_count(&server, "SELECT COUNT(*) AS n FROM object_files"), 0);
+    assert_eq!(catalogue_count(&server, "SELECT COUNT(*) AS n FROM object_file_index"), 0);
+}

@@ -468,6 +468,34 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
         c.call("get", "/api/v1/objects/{name}/versions", "/api/v1/objects/nope/versions", key, None).status,
         404
     );
+    // Inside a directory object: its files, paged, and one file's bytes in place.
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    std::fs::write(tree.join("a.txt"), b"first file").expect("write");
+    std::fs::write(tree.join("sub/b.txt"), b"second file").expect("write");
+    assert!(fedml_client::upload_with(&tree, &upload_opts(server.admin(), "tree")).is_success());
+    let top = c.call("get", "/api/v1/objects/{name}/files", "/api/v1/objects/tree/files", key, None);
+    assert_eq!(top.body["data"]["entries"].as_array().map(Vec::len), Some(2), "{}", top.body);
+    let page = "/api/v1/objects/tree/files?recursive=true&limit=1";
+    let first = c.call("get", "/api/v1/objects/{name}/files", page, key, None);
+    assert_eq!(first.body["data"]["next"], "a.txt", "{}", first.body);
+    let rest = "/api/v1/objects/tree/files?recursive=true&after=a.txt&version=1";
+    let rest = c.call("get", "/api/v1/objects/{name}/files", rest, key, None);
+    assert_eq!(rest.body["data"]["entries"][1]["path"], "sub/b.txt", "{}", rest.body);
+    let read = c.call("get", "/api/v1/objects/{name}/file", "/api/v1/objects/tree/file?path=sub/b.txt", key, None);
+    assert_eq!(read.body["data"]["length"], 11, "{}", read.body);
+    for (path, status) in [
+        ("/api/v1/objects/tree/file?path=nope.txt", 404),
+        ("/api/v1/objects/tree/file?path=sub", 400),
+        ("/api/v1/objects/tree/file", 400),
+        ("/api/v1/objects/two.bin/file?path=x", 400),
+    ] {
+        assert_eq!(c.call("get", "/api/v1/objects/{name}/file", path, key, None).status, status, "{path}");
+    }
+    let missing = "/api/v1/objects/tree/files?path=nowhere";
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/files", missing, key, None).status, 404);
+    assert_eq!(c.call("get", "/api/v1/objects/{name}/files", "/api/v1/objects/two.bin/files", key, None).status, 400);
+
     let one = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/two.bin?version=2", key, None);
     assert_eq!(one.body["data"], json!({"version": 2, "latest": 1, "name_deleted": false}), "{}", one.body);
     let by_reader =

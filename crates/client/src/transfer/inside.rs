@@ -10,31 +10,14 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use fedml_proto::{DownloadTicket, ObjectKind};
+use fedml_proto::{DownloadTicket, ObjectKind, archive};
 
 use super::download::{PieceFrom, REFUSED, Source, ranged_get};
 use crate::client::{Client, ObjectRef};
 use crate::error::{ClientError, Result};
 use crate::retry::{self, Failed};
 
-/// The largest central directory read (about ten million files).
-const MAX_DIRECTORY: u64 = 1 << 30;
-/// The end of an archive that always holds its end record: the record, the longest comment,
-/// and the ZIP64 locator before it.
-const TAIL: u64 = 22 + 0xFFFF + 20;
-/// What is read of the end first: the end record and the ZIP64 locator and record before it.
-const SHORT_TAIL: u64 = 22 + 20 + 56 + 1024;
-
-/// One entry of a directory object: a file or a folder, its path inside the object (`/`
-/// separated, without the object's own top folder).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ObjectEntry {
-    pub path: String,
-    pub kind: ObjectKind,
-    pub size: u64,
-    /// The CRC-32 the archive records for a file (hex), which a fetched file is checked against.
-    pub crc32: String,
-}
+pub use fedml_proto::ObjectEntry;
 
 /// What the central directory says of one entry.
 #[derive(Debug, Clone)]
@@ -110,130 +93,41 @@ async fn open_directory<'a>(client: &'a Client, ticket: &DownloadTicket) -> Resu
     open(client, ticket).await
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
 fn not_an_archive(why: &str) -> ClientError {
-    ClientError::Error(format!("the object's data is not a readable archive: {why}"))
+    ClientError::Error(archive::not_an_archive(why))
 }
 
 /// Every entry of the archive, from its central directory (two or three ranged reads).
 async fn central_directory(remote: &Remote<'_>) -> Result<Vec<Located>> {
-    // The end record: its signature, with a comment that runs exactly to the end. Archives
-    // rarely carry a comment, so a short read of the end comes first.
-    let find_end = |tail: &[u8]| {
-        (0..tail.len().saturating_sub(21))
-            .rev()
-            .find(|&i| u32_at(tail, i) == 0x0605_4b50 && i + 22 + usize::from(u16_at(tail, i + 20)) == tail.len())
-    };
-    let mut tail = Vec::new();
-    let mut end = None;
-    for want in [SHORT_TAIL, TAIL] {
+    // Archives rarely carry a comment, so a short read of the end comes first.
+    let mut located = archive::Located::NotInTail;
+    for want in [archive::SHORT_TAIL, archive::TAIL] {
         let len = want.min(remote.size);
-        tail = remote.read(remote.size - len, len).await?;
-        end = find_end(&tail);
-        if end.is_some() || len == remote.size {
+        let tail = remote.read(remote.size - len, len).await?;
+        located = archive::locate(&tail, remote.size).map_err(ClientError::Error)?;
+        if located != archive::Located::NotInTail || len == remote.size {
             break;
         }
     }
-    let end = end.ok_or_else(|| not_an_archive("no end of central directory record"))?;
-    let mut count = u64::from(u16_at(&tail, end + 10));
-    let mut size = u64::from(u32_at(&tail, end + 12));
-    let mut offset = u64::from(u32_at(&tail, end + 16));
-    if (count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF) && end >= 20 {
-        let locator = end - 20;
-        if u32_at(&tail, locator) == 0x0706_4b50 {
-            let record = remote.read(u64_at(&tail, locator + 8), 56).await?;
-            if u32_at(&record, 0) != 0x0606_4b50 {
-                return Err(not_an_archive("a ZIP64 locator that points at no ZIP64 record"));
-            }
-            count = u64_at(&record, 32);
-            size = u64_at(&record, 40);
-            offset = u64_at(&record, 48);
-        }
+    if let archive::Located::Zip64Record(at) = located {
+        let record = remote.read(at, 56).await?;
+        located = archive::locate_zip64(&record, remote.size).map_err(ClientError::Error)?;
     }
-    if size > MAX_DIRECTORY || offset.checked_add(size).is_none_or(|e| e > remote.size) {
-        return Err(not_an_archive("a central directory outside the archive"));
-    }
+    let archive::Located::Directory { offset, size, count } = located else {
+        return Err(not_an_archive("no end of central directory record"));
+    };
     let cd = remote.read(offset, size).await?;
-    let mut out = Vec::with_capacity(count.min(1 << 20) as usize);
-    let mut at = 0usize;
-    while at + 46 <= cd.len() && u32_at(&cd, at) == 0x0201_4b50 {
-        let method = u16_at(&cd, at + 10);
-        let crc = u32_at(&cd, at + 16);
-        let mut compressed = u64::from(u32_at(&cd, at + 20));
-        let mut plain = u64::from(u32_at(&cd, at + 24));
-        let (name_len, extra_len, comment_len) =
-            (usize::from(u16_at(&cd, at + 28)), usize::from(u16_at(&cd, at + 30)), usize::from(u16_at(&cd, at + 32)));
-        let mut header = u64::from(u32_at(&cd, at + 42));
-        let name_at = at + 46;
-        let next = name_at + name_len + extra_len + comment_len;
-        if next > cd.len() {
-            return Err(not_an_archive("a central directory entry runs past its end"));
-        }
-        let name = std::str::from_utf8(&cd[name_at..name_at + name_len])
-            .map_err(|_| not_an_archive("a file name that is not UTF-8"))?
-            .to_string();
-        // ZIP64 sizes and offset, in this order, for the fields that say 0xFFFFFFFF.
-        let mut extra = &cd[name_at + name_len..name_at + name_len + extra_len];
-        while extra.len() >= 4 {
-            let (id, len) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
-            let Some(field) = extra.get(4..4 + len) else { break };
-            if id == 1 {
-                let mut values = field.chunks_exact(8).map(|v| u64_at(v, 0));
-                for slot in [&mut plain, &mut compressed, &mut header] {
-                    if *slot == 0xFFFF_FFFF {
-                        *slot = values.next().unwrap_or(*slot);
-                    }
-                }
-            }
-            extra = &extra[4 + len..];
-        }
-        let directory = name.ends_with('/');
-        let entry = ObjectEntry {
-            path: name.trim_end_matches('/').to_string(),
-            kind: if directory { ObjectKind::Directory } else { ObjectKind::File },
-            size: if directory { 0 } else { plain },
-            crc32: format!("{crc:08x}"),
-        };
-        out.push(Located { entry, crc, method, compressed, header });
-        at = next;
-    }
-    // Folders an archive leaves implied (the FedML SDK's lists only files) are listed too.
-    let listed: std::collections::HashSet<String> = out.iter().map(|l| l.entry.path.clone()).collect();
-    let mut implied = std::collections::BTreeSet::new();
-    for l in &out {
-        let mut parent = l.entry.path.as_str();
-        while let Some((up, _)) = parent.rsplit_once('/') {
-            if !listed.contains(up) {
-                implied.insert(up.to_string());
-            }
-            parent = up;
-        }
-    }
-    for path in implied {
-        let entry = ObjectEntry { path, kind: ObjectKind::Directory, size: 0, crc32: "00000000".into() };
-        out.push(Located { entry, crc: 0, method: 0, compressed: 0, header: 0 });
-    }
-    // The object's own top folder (every entry under one folder) is not part of the paths.
-    let top = out.first().and_then(|l| l.entry.path.split('/').next()).unwrap_or("").to_string();
-    let under = |p: &str| p == top || p.starts_with(&format!("{top}/"));
-    if !top.is_empty() && out.iter().all(|l| under(&l.entry.path)) {
-        out.retain(|l| l.entry.path != top);
-        for l in &mut out {
-            l.entry.path = l.entry.path[top.len() + 1..].to_string();
-        }
-    }
-    Ok(out)
+    let entries = archive::entries(&cd, count).map_err(ClientError::Error)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| Located {
+            entry: ObjectEntry { path: e.path, kind: e.kind, size: e.size, crc32: format!("{:08x}", e.crc) },
+            crc: e.crc,
+            method: e.method,
+            compressed: e.compressed,
+            header: e.header,
+        })
+        .collect())
 }
 
 /// An object opened for reading in part, as fsspec's `fedml://` does: a directory's list of
@@ -386,10 +280,8 @@ async fn read_in(client: &Client, state: &mut Opened, path: &str, start: u64, le
 /// in length from the central directory's.
 async fn data_start(remote: &Remote<'_>, located: &Located) -> Result<u64> {
     let local = remote.read(located.header, 30).await?;
-    if u32_at(&local, 0) != 0x0403_4b50 {
-        return Err(not_an_archive(&format!("no local header for {:?}", located.entry.path)));
-    }
-    Ok(located.header + 30 + u64::from(u16_at(&local, 26)) + u64::from(u16_at(&local, 28)))
+    archive::data_start(located.header, &local)
+        .map_err(|e| ClientError::Error(format!("{e} (for {:?})", located.entry.path)))
 }
 
 /// Every entry of the object `ticket` reads, in path order;
@@ -404,36 +296,20 @@ pub(super) async fn entries_of(client: &Client, ticket: &DownloadTicket) -> Resu
     Ok(Some(entries))
 }
 
-/// The entries of directory object `name` under the folder `path` ("" for its top): only those
-/// directly in it, or with `recursive` all below it, in path order.
+/// The entries of directory object `at` under the folder `path` ("" for its top): only those
+/// directly in it, or with `recursive` all below it, in path order; page after page of the
+/// server's index of its files (a path that is a file lists that file).
 pub async fn list(client: &Client, at: ObjectRef<'_>, path: &str, recursive: bool) -> Result<Vec<ObjectEntry>> {
-    let name = at.name;
-    let ticket = client.download_ticket(at).await?;
-    let remote = open_directory(client, &ticket).await?;
-    let folder = path.trim_matches('/');
-    let all = central_directory(&remote).await?;
-    // Every folder is an entry (`central_directory` adds the implied ones): a path is a file,
-    // a folder, or nothing the object holds.
-    if !folder.is_empty() {
-        match all.iter().find(|l| l.entry.path == folder) {
-            None => {
-                return Err(ClientError::Failure(format!(
-                    "{name:?} holds no folder {folder:?}; `fedml storage ls {name}` lists its top"
-                )));
-            }
-            Some(file) if file.entry.kind == ObjectKind::File => return Ok(vec![file.entry.clone()]),
-            Some(_) => {}
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = client.files(at, path, recursive, after.as_deref(), None).await?;
+        out.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
         }
     }
-    let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };
-    let mut out: Vec<ObjectEntry> = all
-        .into_iter()
-        .map(|l| l.entry)
-        .filter(|e| e.path.starts_with(&prefix) && e.path.len() > prefix.len())
-        .filter(|e| recursive || !e.path[prefix.len()..].contains('/'))
-        .collect();
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
 }
 
 /// Downloads only the files of directory object `name` that `wanted` selects (exact paths or

@@ -12,6 +12,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::time::now_ms;
 
+mod files;
 mod inventory;
 mod packs;
 mod probe;
@@ -22,6 +23,7 @@ mod uploads;
 mod versions;
 mod web;
 
+pub use files::IndexedFile;
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
 pub use packs::{PackRecord, PackState};
 use reader::{Bind, SqliteReader};
@@ -43,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_dashboard.sql"),
     include_str!("../../migrations/0006_content_store.sql"),
     include_str!("../../migrations/0007_versions.sql"),
+    include_str!("../../migrations/0008_object_files.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -517,6 +520,7 @@ impl Catalogue {
         record: &ObjectRecord,
         reclaim_after: i64,
     ) -> Result<()> {
+        files::forget(tx, &record.blob_key).await?;
         if record.content.is_some() {
             let keys = packs::unreference(tx, &record.id).await?;
             packs::release(tx, self, &record.owner_id, &keys, reclaim_after).await

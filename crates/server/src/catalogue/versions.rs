@@ -140,6 +140,7 @@ impl Catalogue {
         .execute(&mut **tx)
         .await?;
         sqlx::query("DELETE FROM object_versions WHERE id = $1").bind(&previous.id).execute(&mut **tx).await?;
+        super::files::forget(tx, &latest.blob_key).await?;
         match latest_packs {
             Some(keys) => packs::release(tx, self, &latest.owner_id, &keys, reclaim_after).await,
             None => {

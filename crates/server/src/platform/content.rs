@@ -314,7 +314,7 @@ pub fn assembled_path(service: &str, blob_key: &str) -> String {
 
 /// One range of a pack, as a stream: from the file for the local folder, else by a ranged GET
 /// of a signed URL (the same request a client makes).
-async fn read_range(
+pub(super) async fn read_range(
     store: &BlobStore,
     http: &reqwest::Client,
     service: &str,

@@ -88,6 +88,8 @@ const MATRIX: &[Row] = &[
     row("GET",    "/api/v1/objects/{name}/download",                        [No(404),  Yes,       U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/versions",                        [No(404),  Yes,       U,        U,        U]),
     row("GET",    "/api/v1/objects/{name}/diff",                            [No(404),  Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/files",                           [No(404),  Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/objects/{name}/file",                            [No(404),  Yes,       U,        U,        U]),
     row("PATCH",  "/api/v1/objects/{name}",                                 [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/keys",                                           [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/keys",                                           [Own,      No(403),   U,        U,        U]),
@@ -353,6 +355,14 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ("GET", "/api/v1/objects/{name}/versions") => {
             [FILE, DIR].map(|n| Req::new("GET", format!("/api/v1/objects/{n}/versions"), None)).into()
         }
+        ("GET", "/api/v1/objects/{name}/files") => vec![
+            Req::new("GET", format!("/api/v1/objects/{DIR}/files"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}/files?path=sub&recursive=true&limit=1"), None),
+        ],
+        ("GET", "/api/v1/objects/{name}/file") => vec![
+            Req::new("GET", format!("/api/v1/objects/{DIR}/file?path=weights.bin"), None),
+            Req::new("GET", format!("/api/v1/objects/{DIR}/file?path=sub/notes.txt&version=1"), None),
+        ],
         ("GET", "/api/v1/objects/{name}/diff") => vec![
             Req::new("GET", format!("/api/v1/objects/{FILE}/diff?from=1&to=2"), None),
             Req::new("GET", format!("/api/v1/objects/{DIR}/diff?from=1"), None),

@@ -1,0 +1,192 @@
+//! The list of files of a directory object: its ZIP archive's central directory, parsed from
+//! bytes the caller reads (the client by ranged GETs, the server from its store). No I/O here:
+//! [`locate`] says where the central directory lies from the archive's tail, [`entries`] reads it.
+//!
+//! Our archives hold stored entries; the FedML SDK's hold deflated ones and list only files. Both
+//! are read the same way: folders an archive leaves implied are listed too, and the object's own
+//! top folder (every entry under one folder) is not part of the paths.
+
+use crate::ObjectKind;
+
+/// What is read of the end first: the end record, and the ZIP64 locator and record before it.
+pub const SHORT_TAIL: u64 = 22 + 20 + 56 + 1024;
+/// The end of an archive that always holds its end record: the record, the longest comment,
+/// and the ZIP64 locator before it.
+pub const TAIL: u64 = 22 + 0xFFFF + 20;
+/// The largest central directory read (about ten million files).
+pub const MAX_DIRECTORY: u64 = 1 << 30;
+
+/// One file or folder of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// `/`-separated, without the object's top folder nor a trailing `/`.
+    pub path: String,
+    pub kind: ObjectKind,
+    /// The file's size (0 for a folder).
+    pub size: u64,
+    pub crc: u32,
+    /// 0: stored, 8: deflated.
+    pub method: u16,
+    /// Its data's size in the archive.
+    pub compressed: u64,
+    /// Where its local header starts (0 for an implied folder).
+    pub header: u64,
+}
+
+/// Where the central directory lies, from the archive's tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Located {
+    /// At `offset`, `size` bytes, `count` entries.
+    Directory { offset: u64, size: u64, count: u64 },
+    /// A ZIP64 archive: its 56-byte end record at this offset says where.
+    Zip64Record(u64),
+    /// No end record in this much of the tail; read [`TAIL`] bytes (or the whole archive).
+    NotInTail,
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// Why bytes are not a readable archive.
+pub fn not_an_archive(why: &str) -> String {
+    format!("the object's data is not a readable archive: {why}")
+}
+
+/// Where the central directory of an archive of `archive_size` bytes lies, from its last
+/// `tail.len()` bytes.
+pub fn locate(tail: &[u8], archive_size: u64) -> Result<Located, String> {
+    // The end record: its signature, with a comment that runs exactly to the end.
+    let end = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| u32_at(tail, i) == 0x0605_4b50 && i + 22 + usize::from(u16_at(tail, i + 20)) == tail.len());
+    let Some(end) = end else { return Ok(Located::NotInTail) };
+    let count = u64::from(u16_at(tail, end + 10));
+    let size = u64::from(u32_at(tail, end + 12));
+    let offset = u64::from(u32_at(tail, end + 16));
+    if (count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF) && end >= 20 {
+        let locator = end - 20;
+        if u32_at(tail, locator) == 0x0706_4b50 {
+            return Ok(Located::Zip64Record(u64_at(tail, locator + 8)));
+        }
+    }
+    directory(offset, size, count, archive_size)
+}
+
+/// Where the central directory lies, from a ZIP64 end record (56 bytes).
+pub fn locate_zip64(record: &[u8], archive_size: u64) -> Result<Located, String> {
+    if record.len() < 56 || u32_at(record, 0) != 0x0606_4b50 {
+        return Err(not_an_archive("a ZIP64 locator that points at no ZIP64 record"));
+    }
+    directory(u64_at(record, 48), u64_at(record, 40), u64_at(record, 32), archive_size)
+}
+
+fn directory(offset: u64, size: u64, count: u64, archive_size: u64) -> Result<Located, String> {
+    if size > MAX_DIRECTORY || offset.checked_add(size).is_none_or(|e| e > archive_size) {
+        return Err(not_an_archive("a central directory outside the archive"));
+    }
+    Ok(Located::Directory { offset, size, count })
+}
+
+/// Every entry of a central directory (the bytes [`locate`] pointed at), implied folders
+/// included, the top folder taken off the paths; in the archive's order, implied folders last.
+pub fn entries(cd: &[u8], count: u64) -> Result<Vec<ArchiveEntry>, String> {
+    let mut out = Vec::with_capacity(count.min(1 << 20) as usize);
+    let mut at = 0usize;
+    while at + 46 <= cd.len() && u32_at(cd, at) == 0x0201_4b50 {
+        let method = u16_at(cd, at + 10);
+        let crc = u32_at(cd, at + 16);
+        let mut compressed = u64::from(u32_at(cd, at + 20));
+        let mut plain = u64::from(u32_at(cd, at + 24));
+        let (name_len, extra_len, comment_len) =
+            (usize::from(u16_at(cd, at + 28)), usize::from(u16_at(cd, at + 30)), usize::from(u16_at(cd, at + 32)));
+        let mut header = u64::from(u32_at(cd, at + 42));
+        let name_at = at + 46;
+        let next = name_at + name_len + extra_len + comment_len;
+        if next > cd.len() {
+            return Err(not_an_archive("a central directory entry runs past its end"));
+        }
+        let name = std::str::from_utf8(&cd[name_at..name_at + name_len])
+            .map_err(|_| not_an_archive("a file name that is not UTF-8"))?;
+        // ZIP64 sizes and offset, in this order, for the fields that say 0xFFFFFFFF.
+        let mut extra = &cd[name_at + name_len..name_at + name_len + extra_len];
+        while extra.len() >= 4 {
+            let (id, len) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
+            let Some(field) = extra.get(4..4 + len) else { break };
+            if id == 1 {
+                let mut values = field.chunks_exact(8).map(|v| u64_at(v, 0));
+                for slot in [&mut plain, &mut compressed, &mut header] {
+                    if *slot == 0xFFFF_FFFF {
+                        *slot = values.next().unwrap_or(*slot);
+                    }
+                }
+            }
+            extra = &extra[4 + len..];
+        }
+        let folder = name.ends_with('/');
+        out.push(ArchiveEntry {
+            path: name.trim_end_matches('/').to_string(),
+            kind: if folder { ObjectKind::Directory } else { ObjectKind::File },
+            size: if folder { 0 } else { plain },
+            crc,
+            method,
+            compressed,
+            header,
+        });
+        at = next;
+    }
+    // Folders an archive leaves implied (the FedML SDK's lists only files) are listed too.
+    let listed: std::collections::HashSet<&str> = out.iter().map(|e| e.path.as_str()).collect();
+    let mut implied = std::collections::BTreeSet::new();
+    for e in &out {
+        let mut parent = e.path.as_str();
+        while let Some((up, _)) = parent.rsplit_once('/') {
+            if !listed.contains(up) {
+                implied.insert(up.to_string());
+            }
+            parent = up;
+        }
+    }
+    for path in implied {
+        out.push(ArchiveEntry {
+            path,
+            kind: ObjectKind::Directory,
+            size: 0,
+            crc: 0,
+            method: 0,
+            compressed: 0,
+            header: 0,
+        });
+    }
+    // The object's own top folder (every entry under one folder) is not part of the paths.
+    let top = out.first().and_then(|e| e.path.split('/').next()).unwrap_or("").to_string();
+    let under = |p: &str| p == top || p.starts_with(&format!("{top}/"));
+    if !top.is_empty() && out.iter().all(|e| under(&e.path)) {
+        out.retain(|e| e.path != top);
+        for e in &mut out {
+            e.path = e.path[top.len() + 1..].to_string();
+        }
+    }
+    Ok(out)
+}
+
+/// Where a file's data starts, from the first 30 bytes of its local header (at `header`).
+pub fn data_start(header: u64, local: &[u8]) -> Result<u64, String> {
+    if local.len() < 30 || u32_at(local, 0) != 0x0403_4b50 {
+        return Err(not_an_archive("no local header where the central directory says"));
+    }
+    Ok(header + 30 + u64::from(u16_at(local, 26)) + u64::from(u16_at(local, 28)))
+}
+
+/// The folder a path is in (`""` at the top) and its last component.
+pub fn split_path(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}

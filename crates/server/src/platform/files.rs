@@ -1,0 +1,162 @@
+//! Inside directory objects, on the server: the list of a version's files, indexed once from
+//! its archive's central directory (read from the store, never from the client), paged by
+//! folder; and how to read one file in place (a signed URL and the byte range of its data).
+
+use fedml_proto::archive::{self, Located};
+use fedml_proto::{FilePage, FileRead, ObjectKind};
+use futures_util::TryStreamExt;
+
+use super::{Caller, Platform};
+use crate::catalogue::{IndexedFile, ObjectRecord};
+use crate::error::{Error, Result};
+use crate::time::now_secs;
+
+/// Entries per page unless asked otherwise, and the most a page holds.
+const PAGE: u32 = 1000;
+const MAX_PAGE: u32 = 10_000;
+
+/// What a listing asks for.
+pub struct FilesRequest<'a> {
+    /// The folder inside the object (`""`: its top).
+    pub path: &'a str,
+    /// Everything below the folder, not only what is directly in it.
+    pub recursive: bool,
+    /// The last path of the previous page.
+    pub after: Option<&'a str>,
+    pub limit: Option<u32>,
+}
+
+impl Platform {
+    /// A page of the entries of version `version` (the latest with `None`) of the caller's
+    /// directory object `name` under the folder `req.path`; the one entry when the path is a file.
+    pub async fn files(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<u64>,
+        req: &FilesRequest<'_>,
+    ) -> Result<FilePage> {
+        let record = self.object_record(caller, name, version).await?;
+        self.index(&record).await?;
+        let blob = &record.blob_key;
+        let folder = req.path.trim_matches('/');
+        if !folder.is_empty() {
+            match self.catalogue.file_at(blob, folder).await? {
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "{name:?} holds no folder {folder:?}; `fedml storage ls {name}` lists its top"
+                    )));
+                }
+                Some(file) if file.entry.kind == ObjectKind::File => {
+                    return Ok(FilePage { entries: vec![file.entry], next: None });
+                }
+                Some(_) => {}
+            }
+        }
+        let limit = req.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+        let after = req.after.unwrap_or("");
+        let found = if req.recursive {
+            self.catalogue.files_under(blob, folder, after, limit).await?
+        } else {
+            // `after` is a path in this folder: the page goes on after its name.
+            let (in_folder, after_name) = archive::split_path(after);
+            let after_name = if in_folder == folder { after_name } else { "" };
+            self.catalogue.files_in(blob, folder, after_name, limit).await?
+        };
+        let next = (found.len() == limit as usize).then(|| found.last().map(|f| f.entry.path.clone())).flatten();
+        Ok(FilePage { entries: found.into_iter().map(|f| f.entry).collect(), next })
+    }
+
+    /// How to read the file at `path` of version `version` of the caller's directory object
+    /// `name` in place: a signed URL of the object's bytes and the range of the file's data.
+    pub async fn file(&self, caller: &Caller, name: &str, version: Option<u64>, path: &str) -> Result<FileRead> {
+        let record = self.object_record(caller, name, version).await?;
+        self.index(&record).await?;
+        let path = path.trim_matches('/');
+        let file: IndexedFile = self.catalogue.file_at(&record.blob_key, path).await?.ok_or_else(|| {
+            Error::NotFound(format!("{name:?} holds no file {path:?}; `fedml storage ls {name} -r` lists its files"))
+        })?;
+        if file.entry.kind == ObjectKind::Directory {
+            return Err(Error::Invalid(format!(
+                "{path:?} is a folder of {name:?}, not a file; `fedml storage ls {name} {path}` lists it"
+            )));
+        }
+        let local = self.read_bytes(&record, file.header, 30).await?;
+        let offset = archive::data_start(file.header, &local).map_err(Error::Internal)?;
+        if offset.checked_add(file.compressed).is_none_or(|end| end > record.meta.size) {
+            return Err(Error::Internal(archive::not_an_archive("a file whose data runs past the archive's end")));
+        }
+        let expires_at = now_secs() + self.lifetimes.download_secs;
+        let url = self.read_url(&record, expires_at).await?;
+        self.observe.metrics.download_ticket(file.compressed);
+        Ok(FileRead { entry: file.entry, url, offset, length: file.compressed, method: file.method, expires_at })
+    }
+
+    /// Indexes the files of a directory object's version, unless they are.
+    async fn index(&self, record: &ObjectRecord) -> Result<()> {
+        let name = &record.meta.data_name;
+        if record.meta.kind != ObjectKind::Directory {
+            return Err(Error::Invalid(format!(
+                "{name:?} is a file, not a directory: download it whole, or read a range of its download URL"
+            )));
+        }
+        if self.catalogue.indexed_files(&record.blob_key).await?.is_some() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.indexing.lock().await;
+        if self.catalogue.indexed_files(&record.blob_key).await?.is_some() {
+            return Ok(());
+        }
+        let size = record.meta.size;
+        let unreadable = |e: String| Error::Invalid(format!("{name:?}: {e}"));
+        let mut located = Located::NotInTail;
+        for want in [archive::SHORT_TAIL, archive::TAIL] {
+            let len = want.min(size);
+            let tail = self.read_bytes(record, size - len, len).await?;
+            located = archive::locate(&tail, size).map_err(unreadable)?;
+            if located != Located::NotInTail || len == size {
+                break;
+            }
+        }
+        if let Located::Zip64Record(at) = located {
+            let end = self.read_bytes(record, at, 56.min(size.saturating_sub(at))).await?;
+            located = archive::locate_zip64(&end, size).map_err(unreadable)?;
+        }
+        let Located::Directory { offset, size: length, count } = located else {
+            return Err(unreadable(archive::not_an_archive("no end of central directory record")));
+        };
+        let directory = self.read_bytes(record, offset, length).await?;
+        let entries = archive::entries(&directory, count).map_err(unreadable)?;
+        tracing::info!(object = %name, files = entries.len(), "indexed the files of a directory object");
+        Ok(self.catalogue.index_files(&record.blob_key, &entries).await?)
+    }
+
+    /// Bytes `start .. start + len` of a version's content, from its blob or its packs.
+    async fn read_bytes(&self, record: &ObjectRecord, start: u64, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let service = &record.meta.service;
+        let stream = match &record.content {
+            Some(content) => self.read_assembled(service, content.clone(), (start, len))?,
+            None => {
+                let store = self.store(service)?;
+                let expires = now_secs() + self.lifetimes.download_secs;
+                super::content::read_range(store, &self.http, service, &record.blob_key, start, len, expires).await?
+            }
+        };
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
+        let mut out = Vec::with_capacity(len as usize);
+        for chunk in chunks {
+            out.extend_from_slice(&chunk);
+        }
+        if out.len() as u64 != len {
+            return Err(Error::Internal(format!(
+                "read {} of the {len} bytes asked of {:?}",
+                out.len(),
+                record.blob_key
+            )));
+        }
+        Ok(out)
+    }
+}
