@@ -52,8 +52,15 @@ impl Catalogue {
     }
 
     /// Records every entry of the version stored as `blob_key`, in one transaction.
-    pub async fn index_files(&self, blob_key: &str, entries: &[ArchiveEntry]) -> Result<()> {
+    pub async fn index_files(&self, blob_key: &str, entries: Vec<ArchiveEntry>) -> Result<()> {
         let _gate = self.gate().await;
+        if let Some(reader) = self.reader.clone() {
+            // SQLite: one prepared statement run per row, straight on the file (sqlx's batches
+            // of bound rows took 70 µs a row; this takes about 2).
+            let blob_key = blob_key.to_string();
+            let written = tokio::task::spawn_blocking(move || reader.write(|tx| index_sqlite(tx, &blob_key, &entries)));
+            return written.await.map_err(|e| CatalogueError::Corrupt(format!("indexing stopped: {e}")))?;
+        }
         let mut tx = self.begin().await?;
         for batch in entries.chunks(BATCH) {
             insert_batch(&mut tx, blob_key, batch).await?;
@@ -108,6 +115,35 @@ impl Catalogue {
         let row = sqlx::query(AssertSqlSafe(sql)).bind(blob_key).bind(path).fetch_optional(&self.pool).await?;
         row.as_ref().map(file_from_row).transpose()
     }
+}
+
+fn index_sqlite(tx: &rusqlite::Transaction<'_>, blob_key: &str, entries: &[ArchiveEntry]) -> Result<()> {
+    let mut insert = tx.prepare(
+        "INSERT INTO object_files (blob_key, path, folder, name, kind, size, crc32, method, compressed, header) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (blob_key, path) DO NOTHING",
+    )?;
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    for e in entries {
+        let (folder, name) = split_path(&e.path);
+        insert.execute(rusqlite::params![
+            blob_key,
+            e.path,
+            folder,
+            name,
+            e.kind.as_str(),
+            int(e.size),
+            format!("{:08x}", e.crc),
+            i64::from(e.method),
+            int(e.compressed),
+            int(e.header),
+        ])?;
+    }
+    tx.execute(
+        "INSERT INTO object_file_index (blob_key, files, indexed_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (blob_key) DO NOTHING",
+        rusqlite::params![blob_key, int(entries.len() as u64), now_ms()],
+    )?;
+    Ok(())
 }
 
 async fn insert_batch(tx: &mut Tx, blob_key: &str, batch: &[ArchiveEntry]) -> Result<()> {

@@ -76,6 +76,23 @@ impl SqliteReader {
     }
 }
 
+impl SqliteReader {
+    /// Runs `work` in one write transaction on a connection of its own (a bulk write that
+    /// sqlx would take seconds over). The caller holds the catalogue's write gate, so no other
+    /// writer of this process waits on it; another process's waits out the busy timeout.
+    pub(super) fn write<T>(&self, work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = work(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
 fn run<T>(conn: &Connection, sql: &str, binds: &[Bind<'_>], map: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>> {
     let mut statement = conn.prepare_cached(sql)?;
     let params = binds.iter().map(|b| match b {

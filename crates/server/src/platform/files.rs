@@ -125,10 +125,13 @@ impl Platform {
         let Located::Directory { offset, size: length, count } = located else {
             return Err(unreadable(archive::not_an_archive("no end of central directory record")));
         };
+        let started = std::time::Instant::now();
         let directory = self.read_bytes(record, offset, length).await?;
         let entries = archive::entries(&directory, count).map_err(unreadable)?;
-        tracing::info!(object = %name, files = entries.len(), "indexed the files of a directory object");
-        Ok(self.catalogue.index_files(&record.blob_key, &entries).await?)
+        let files = entries.len();
+        self.catalogue.index_files(&record.blob_key, entries).await?;
+        tracing::info!(object = %name, files, took = ?started.elapsed(), "indexed the files of a directory object");
+        Ok(())
     }
 
     /// Bytes `start .. start + len` of a version's content, from its blob or its packs.
