@@ -7,7 +7,8 @@
    the store's signed URL (what the least any reader must do), in the same run;
 2. one column of a --parquet-mib MiB Parquet file (default 1024) with pandas over `fedml://`:
    bytes fetched against the column's own bytes, and seconds against pandas reading the same
-   column from the same file on local disk (the anchor), in the same run.
+   column from the same file on local disk and through s3fs from an S3 server on this machine
+   (s3s-fs; s3fs in target/s3fs-venv, made when missing), the anchors, in the same run.
 
     python3 bench/inside.py [--size-gib 10] [--parquet-mib 1024] [--runs 3]
 
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +57,15 @@ assert remote.equals(mine)
 print(t_remote, t_local)
 """
 
+COLUMN_S3 = r"""
+import sys, time, pandas as pd
+endpoint, access, secret, url, column = sys.argv[1:]
+options = {"key": access, "secret": secret, "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+t = time.perf_counter()
+frame = pd.read_parquet(url, columns=[column], storage_options=options)
+print(time.perf_counter() - t, len(frame))
+"""
+
 MAKE_PARQUET = r"""
 import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 path, mib = sys.argv[1], int(sys.argv[2])
@@ -83,6 +94,46 @@ def has_pandas():
     if not os.path.exists(PYENV):
         return False
     return subprocess.run([PYENV, "-c", "import pandas, pyarrow, fsspec, fedml.fs"], capture_output=True).returncode == 0
+
+
+def s3fs_column(work, local, runs):
+    """Times pandas reading the column through s3fs from an s3s-fs server that serves `local`,
+    in the venv target/s3fs-venv (pandas, pyarrow, s3fs; made here when missing). None when
+    s3s-fs is not on PATH or the venv cannot be made."""
+    if not shutil.which("s3s-fs"):
+        print("s3fs anchor left out: s3s-fs is not on PATH (cargo install s3s-fs)", file=sys.stderr)
+        return None
+    venv = target_directory() / "s3fs-venv"
+    python = str(venv / "bin" / "python")
+    if subprocess.run([python, "-c", "import s3fs, pandas, pyarrow"], capture_output=True).returncode != 0:
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode == 0 and subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pandas", "pyarrow", "s3fs"]
+        ).returncode == 0
+        if not made:
+            print("s3fs anchor left out: cannot install s3fs into target/s3fs-venv", file=sys.stderr)
+            return None
+    root = os.path.join(work, "s3")
+    os.makedirs(os.path.join(root, "tables"))
+    shutil.copy(local, os.path.join(root, "tables", "big.parquet"))
+    port = free_port()
+    proc = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", "bench",
+                             "--secret-key", "bench-secret", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as c:
+                if c.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        times = []
+        for _ in range(runs):
+            settle(os.path.join(root, "tables", "big.parquet"))
+            out = subprocess.run([python, "-c", COLUMN_S3, f"http://127.0.0.1:{port}", "bench", "bench-secret",
+                                  "s3://tables/big.parquet", "a"], capture_output=True, text=True, check=True)
+            times.append(float(out.stdout.split()[0]))
+        return times
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main():
@@ -175,6 +226,11 @@ def main():
                   f"{med(fetched) / column:.3f}x the column   [target <= 1.2x]")
             print(f"  anchor, the same file on local disk: {med(local_t):.3f} s "
                   f"(fedml:// takes {med(remote_t) / med(local_t):.2f}x)")
+            s3_t = s3fs_column(work, local, args.runs)
+            if s3_t:
+                print(f"  anchor, the same file through s3fs from s3s-fs on this machine: {med(s3_t):.3f} s "
+                      f"(fedml:// at {med(s3_t) / med(remote_t):.2f}x its speed)   [target >= 0.8x]")
+                result["column_s3fs_s"] = med(s3_t)
             result.update({"column_bytes": column, "column_fetched": med(fetched),
                            "column_remote_s": med(remote_t), "column_local_s": med(local_t)})
         elif not python:
