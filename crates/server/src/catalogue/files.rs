@@ -96,7 +96,7 @@ impl Catalogue {
     pub async fn files_under(&self, blob_key: &str, folder: &str, after: &str, limit: u32) -> Result<Vec<IndexedFile>> {
         let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };
         let sql = format!(
-            "SELECT {FILE_COLUMNS} WHERE blob_key = $1 AND SUBSTR(path, 1, $2) = $3 AND path > $4 ORDER BY path LIMIT $5"
+            "SELECT {FILE_COLUMNS} WHERE blob_key = $1 AND SUBSTR(path, 1, CAST($2 AS INTEGER)) = $3 AND path > $4 ORDER BY path LIMIT $5"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(blob_key)
