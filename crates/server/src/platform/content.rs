@@ -117,7 +117,7 @@ impl Platform {
     /// Receives a pack into the local folder `service` from a signed pack URL (the signature
     /// was checked by the caller); answers its ETag (the CRC-32C of what arrived). Refused once
     /// the catalogue no longer records the pack (its session ended and nothing else wanted it).
-    pub async fn receive_pack<S, E>(&self, service: &str, blob_key: &str, body: S) -> Result<String>
+    pub async fn receive_pack<S, E>(&self, service: &str, blob_key: &str, mut body: S) -> Result<String>
     where
         S: futures_util::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -131,7 +131,10 @@ impl Platform {
             }
             e => e.into(),
         })?;
-        let crc = store.write_pack(blob_key, pack.size, body).await?;
+        let crc = match store.write_pack(blob_key, pack.size, &mut body).await {
+            Ok(crc) => crc,
+            Err(e) => return Err(super::refused_after(e.into(), body).await),
+        };
         // The session may have ended while the bytes arrived, and the collector found nothing to
         // remove yet: what was just linked into place would then be referenced by nothing.
         if let Err(CatalogueError::NotFound) = self.catalogue.pack(blob_key).await {

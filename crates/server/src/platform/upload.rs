@@ -193,7 +193,13 @@ impl Platform {
     /// is checked to be open once that lock is held: a completion claims the session only under
     /// the exclusive lock, so a part either lands before the completion reads the parts, or is
     /// refused — it can never change bytes a completion has checked or committed.
-    pub async fn receive_part<S, E>(&self, service: &str, upload_id: &str, part_number: u32, body: S) -> Result<String>
+    pub async fn receive_part<S, E>(
+        &self,
+        service: &str,
+        upload_id: &str,
+        part_number: u32,
+        mut body: S,
+    ) -> Result<String>
     where
         S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -211,7 +217,10 @@ impl Platform {
             Err(e) => return Err(e.into()),
         };
         let upload = self.upload_for_part(upload_id, part_number).await?;
-        let (size, crc) = store.write_part(&slot, &upload, part_number, body).await?;
+        let (size, crc) = match store.write_part(&slot, &upload, part_number, &mut body).await {
+            Ok(written) => written,
+            Err(e) => return Err(super::refused_after(e.into(), body).await),
+        };
         let etag = format!("\"{crc:08x}\"");
         if !self.catalogue.put_part(&upload.id, &PartRecord { part_number, size, etag: etag.clone() }).await? {
             return Err(self.moved(upload_id).await);
