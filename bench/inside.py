@@ -8,7 +8,8 @@
 2. one column of a --parquet-mib MiB Parquet file (default 1024) with pandas over `fedml://`:
    bytes fetched against the column's own bytes, and seconds against pandas reading the same
    column from the same file on local disk and through s3fs from an S3 server on this machine
-   (s3s-fs; s3fs in target/s3fs-venv, made when missing), the anchors, in the same run.
+   (moto's server, else s3s-fs; s3fs in target/s3fs-venv, made when missing), the anchors, in
+   the same run.
 
     python3 bench/inside.py [--size-gib 10] [--parquet-mib 1024] [--runs 3]
 
@@ -96,13 +97,25 @@ def has_pandas():
     return subprocess.run([PYENV, "-c", "import pandas, pyarrow, fsspec, fedml.fs"], capture_output=True).returncode == 0
 
 
+PUT_S3 = r"""
+import sys, s3fs
+endpoint, access, secret, local = sys.argv[1:]
+fs = s3fs.S3FileSystem(key=access, secret=secret, client_kwargs={"endpoint_url": endpoint, "region_name": "us-east-1"})
+fs.call_s3("create_bucket", Bucket="tables")
+fs.put_file(local, "tables/big.parquet")
+"""
+
+
 def s3fs_column(work, local, runs):
-    """Times pandas reading the column through s3fs from an s3s-fs server that serves `local`,
-    in the venv target/s3fs-venv (pandas, pyarrow, s3fs; made here when missing). None when
-    s3s-fs is not on PATH or the venv cannot be made."""
-    if not shutil.which("s3s-fs"):
-        print("s3fs anchor left out: s3s-fs is not on PATH (cargo install s3s-fs)", file=sys.stderr)
-        return None
+    """Times pandas reading the column through s3fs from an S3 server on this machine: moto's
+    server when `moto_server` is on PATH (pip install 'moto[server]'), else s3s-fs (which hashes
+    the whole object on every GET, about 3 s a request for 1 GiB: a slow anchor, said so). s3fs
+    runs in the venv target/s3fs-venv (pandas, pyarrow, s3fs; made when missing). None when
+    neither server is there or the venv cannot be made."""
+    server = "moto" if shutil.which("moto_server") else "s3s-fs" if shutil.which("s3s-fs") else None
+    if server is None:
+        print("s3fs anchor left out: neither moto_server nor s3s-fs is on PATH", file=sys.stderr)
+        return None, None
     venv = target_directory() / "s3fs-venv"
     python = str(venv / "bin" / "python")
     if subprocess.run([python, "-c", "import s3fs, pandas, pyarrow"], capture_output=True).returncode != 0:
@@ -111,26 +124,33 @@ def s3fs_column(work, local, runs):
         ).returncode == 0
         if not made:
             print("s3fs anchor left out: cannot install s3fs into target/s3fs-venv", file=sys.stderr)
-            return None
-    root = os.path.join(work, "s3")
-    os.makedirs(os.path.join(root, "tables"))
-    shutil.copy(local, os.path.join(root, "tables", "big.parquet"))
+            return None, None
     port = free_port()
-    proc = subprocess.Popen(["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", "bench",
-                             "--secret-key", "bench-secret", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    root = os.path.join(work, "s3")
+    if server == "moto":
+        cmd = ["moto_server", "-H", "127.0.0.1", "-p", str(port)]
+    else:
+        os.makedirs(os.path.join(root, "tables"))
+        shutil.copy(local, os.path.join(root, "tables", "big.parquet"))
+        cmd = ["s3s-fs", "--host", "127.0.0.1", "--port", str(port), "--access-key", "bench",
+               "--secret-key", "bench-secret", root]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
+        for _ in range(200):
             with socket.socket() as c:
                 if c.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
+        if server == "moto":
+            subprocess.run([python, "-c", PUT_S3, endpoint, "bench", "bench-secret", local], check=True)
         times = []
         for _ in range(runs):
-            settle(os.path.join(root, "tables", "big.parquet"))
-            out = subprocess.run([python, "-c", COLUMN_S3, f"http://127.0.0.1:{port}", "bench", "bench-secret",
+            settle(local)
+            out = subprocess.run([python, "-c", COLUMN_S3, endpoint, "bench", "bench-secret",
                                   "s3://tables/big.parquet", "a"], capture_output=True, text=True, check=True)
             times.append(float(out.stdout.split()[0]))
-        return times
+        return times, server
     finally:
         proc.terminate()
         proc.wait()
@@ -226,9 +246,9 @@ def main():
                   f"{med(fetched) / column:.3f}x the column   [target <= 1.2x]")
             print(f"  anchor, the same file on local disk: {med(local_t):.3f} s "
                   f"(fedml:// takes {med(remote_t) / med(local_t):.2f}x)")
-            s3_t = s3fs_column(work, local, args.runs)
+            s3_t, s3_server = s3fs_column(work, local, args.runs)
             if s3_t:
-                print(f"  anchor, the same file through s3fs from s3s-fs on this machine: {med(s3_t):.3f} s "
+                print(f"  anchor, the same file through s3fs from {s3_server} on this machine: {med(s3_t):.3f} s "
                       f"(fedml:// at {med(s3_t) / med(remote_t):.2f}x its speed)   [target >= 0.8x]")
                 result["column_s3fs_s"] = med(s3_t)
             result.update({"column_bytes": column, "column_fetched": med(fetched),
