@@ -284,18 +284,6 @@ async fn data_start(remote: &Remote<'_>, located: &Located) -> Result<u64> {
         .map_err(|e| ClientError::Error(format!("{e} (for {:?})", located.entry.path)))
 }
 
-/// Every entry of the object `ticket` reads, in path order;
-/// `None` for a file object.
-pub(super) async fn entries_of(client: &Client, ticket: &DownloadTicket) -> Result<Option<Vec<ObjectEntry>>> {
-    if ticket.object.kind == ObjectKind::File {
-        return Ok(None);
-    }
-    let mut entries: Vec<ObjectEntry> =
-        central_directory(&open(client, ticket).await?).await?.into_iter().map(|l| l.entry).collect();
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Some(entries))
-}
-
 /// The entries of directory object `at` under the folder `path` ("" for its top): only those
 /// directly in it, or with `recursive` all below it, in path order; page after page of the
 /// server's index of its files (a path that is a file lists that file).

@@ -1,12 +1,12 @@
 //! Comparing two versions of an object: what the server says they share, and for a directory
-//! which files were added, removed or changed (from the two archives' lists of files, read by
-//! ranged GETs as `fedml storage ls` reads them; no file data is fetched).
+//! which files were added, removed or changed (from the server's index of each version's files,
+//! as `fedml storage ls -r` reads it; no file data is fetched).
 
 use std::collections::BTreeMap;
 
-use fedml_proto::{ObjectKind, ObjectVersion};
+use fedml_proto::{ObjectKind, ObjectMeta, ObjectVersion};
 
-use super::inside::{ObjectEntry, entries_of};
+use super::inside::{ObjectEntry, list};
 use crate::client::{Client, ObjectRef};
 use crate::error::Result;
 
@@ -48,12 +48,13 @@ pub struct VersionChanges {
 /// Versions `from` and `to` (the latest with `None`) of object `name`, compared.
 pub async fn diff(client: &Client, name: &str, from: u64, to: Option<u64>) -> Result<VersionChanges> {
     let versions = client.diff(name, from, to).await?;
-    let ticket = |version| client.download_ticket(ObjectRef { name, service: None, version: Some(version) });
-    let (a, b) = (ticket(versions.from.version).await?, ticket(versions.to.version).await?);
+    let at = |version| ObjectRef { name, service: None, version: Some(version) };
+    let (a, b) = (at(versions.from.version), at(versions.to.version));
+    let (ours, theirs) = (files_of(client, a).await?, files_of(client, b).await?);
+    let (a, b) = (&ours.0, &theirs.0);
     let mut files = Vec::new();
     let mut unchanged_files = 0;
-    let (ours, theirs) = (entries_of(client, &a).await?, entries_of(client, &b).await?);
-    match (ours, theirs) {
+    match (ours.1, theirs.1) {
         (Some(ours), Some(theirs)) => {
             let files_of = |entries: Vec<ObjectEntry>| -> BTreeMap<String, ObjectEntry> {
                 entries.into_iter().filter(|e| e.kind == ObjectKind::File).map(|e| (e.path.clone(), e)).collect()
@@ -86,14 +87,14 @@ pub async fn diff(client: &Client, name: &str, from: u64, to: Option<u64>) -> Re
         }
         // A file, or a file on one side and a directory on the other: the object as one thing.
         _ => {
-            if a.object.checksum == b.object.checksum && a.object.kind == b.object.kind {
+            if a.checksum == b.checksum && a.kind == b.kind {
                 unchanged_files = 1;
             } else {
                 files.push(FileChange {
                     path: String::new(),
                     change: Change::Changed,
-                    from_size: Some(a.object.size),
-                    to_size: Some(b.object.size),
+                    from_size: Some(a.size),
+                    to_size: Some(b.size),
                 });
             }
         }
@@ -106,4 +107,15 @@ pub async fn diff(client: &Client, name: &str, from: u64, to: Option<u64>) -> Re
         files,
         unchanged_files,
     })
+}
+
+/// A version's metadata and, for a directory, every entry (pages of the server's index of its
+/// files, as `ls -r` reads them).
+async fn files_of(client: &Client, at: ObjectRef<'_>) -> Result<(ObjectMeta, Option<Vec<ObjectEntry>>)> {
+    let meta = client.object(at).await?;
+    let entries = match meta.kind {
+        ObjectKind::Directory => Some(list(client, at, "", true).await?),
+        ObjectKind::File => None,
+    };
+    Ok((meta, entries))
 }
