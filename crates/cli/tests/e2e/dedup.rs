@@ -104,6 +104,42 @@ fn only_new_bytes_travel_and_never_across_users() {
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
 }
 
+/// A new version whose new chunks lie one in each block the client reads the data in (2 MiB),
+/// sent one pack at a time (the smallest read-ahead budget): the pack being filled gathers
+/// chunks of far more blocks than the budget holds, so it must copy them rather than keep
+/// their blocks alive, or the reader would wait for memory nothing frees. Repeated at three
+/// strides; each upload must finish within two minutes and download as written.
+#[test]
+fn a_new_version_with_an_edit_in_every_block_uploads() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let mut alice = server.target(&server.new_user("alice"));
+    alice.parallel = Some(1);
+    let size = 96 << 20;
+    let v1 = bytes(size, 41);
+    let path = work.path().join("weights.bin");
+    std::fs::write(&path, &v1).expect("write");
+    upload(&alice, &path, "weights.bin", false);
+    for (round, stride) in [(1u64, 2usize << 20), (2, 1 << 20), (3, 3 << 19)].into_iter() {
+        let mut next = v1.clone();
+        for at in (0..size - (64 << 10)).step_by(stride) {
+            next[at..at + (16 << 10)].copy_from_slice(&bytes(16 << 10, 500 * round + at as u64));
+        }
+        std::fs::write(&path, &next).expect("write");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (target, file) = (alice.clone(), path.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(upload(&target, &file, "weights.bin", true));
+        });
+        let sent = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("the upload with an edit every {stride} bytes did not finish in 2 minutes"));
+        let edits = size.div_ceil(stride) as u64;
+        assert!(sent.sent_bytes < edits * (384 << 10), "sent {} for {edits} edits", sent.sent_bytes);
+        downloads_as(&alice, "weights.bin", &next);
+    }
+}
+
 #[test]
 fn an_interrupted_upload_resumes_sending_only_the_rest() {
     let server = TestServer::start_with(no_grace());

@@ -1,19 +1,17 @@
 //! A file or directory uploaded as chunks in packs: only the chunks the caller's store lacks
 //! travel.
 //!
-//! One thread reads the data once, in order (`super::scan`): it hashes it (the object's BLAKE3),
-//! cuts it into content-defined chunks and names each (`fedml_proto::content`), and hands the
-//! chunks on in batches. For each batch the uploader asks the server which of the caller's packs hold its
-//! sample chunks (pinned for the session), reads those packs' indexes, and so learns which
-//! chunks are stored already. The others go into new packs of about 8 MiB, in file order; each
-//! is announced (the server may hold it already: an interrupted upload of the same data sent
-//! it), read back from its files (its chunks hashed again, so a file changed meanwhile is caught),
-//! and PUT to its signed URL, a few at a time. The completion names the packs and the file's
-//! segments in them.
+//! The data is read once, in order (`super::scan`): hashed (the object's BLAKE3), cut into
+//! content-defined chunks and each named (`fedml_proto::content`), and handed on in batches of
+//! chunks that keep their bytes. For each batch the uploader asks the server which of the
+//! caller's packs hold its sample chunks (pinned for the session), reads those packs' indexes,
+//! and so learns which chunks are stored already; their bytes are dropped. The others go into
+//! new packs of about 8 MiB, in file order; each is announced (the server may hold it already:
+//! an interrupted upload of the same data sent it) and PUT to its signed URL from the bytes
+//! read, a few at a time, each on a task of its own. The completion names the packs and the
+//! file's segments in them.
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -23,11 +21,11 @@ use fedml_proto::content::{
     TransferStats,
 };
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use indicatif::ProgressBar;
+use tokio::task::JoinSet;
 
 use super::chunks;
-use super::scan::{self, From, Input, Scanned};
+use super::scan::{self, Budget, Input, Scanned};
 use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
@@ -41,13 +39,34 @@ struct Place {
     offset: u32,
 }
 
-/// A new pack being filled: its chunks, as ranges of the file.
+/// A new pack being filled: its chunks, with their bytes.
 #[derive(Default)]
 struct Filling {
     index: u32,
     chunks: Vec<Scanned>,
     data: u64,
     samples: usize,
+    /// The blocks its chunks keep alive (see `scan::MAX_PINNED`), and the last one's number.
+    pinned: usize,
+    last_block: Option<u64>,
+}
+
+impl Filling {
+    /// Adds a chunk: a slice of its block while the pack keeps few blocks alive, else a copy.
+    fn push(&mut self, chunk: Scanned) {
+        let chunk = match chunk.block {
+            Some(block) if self.last_block == Some(block) => chunk,
+            Some(block) if self.pinned < scan::MAX_PINNED => {
+                self.pinned += 1;
+                self.last_block = Some(block);
+                chunk
+            }
+            Some(_) => chunk.copied(),
+            None => chunk,
+        };
+        self.data += u64::from(chunk.len());
+        self.chunks.push(chunk);
+    }
 }
 
 /// What a packed upload sends to complete, and what it moved.
@@ -60,13 +79,15 @@ pub(super) struct Packed {
 
 /// Reads, dedups and sends `input` in session `upload_id`.
 pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &ProgressBar) -> Result<Packed> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>(2);
-    let sources = Arc::new(input.sources());
-    let reader = tokio::task::spawn_blocking(move || scan::scan(&input, tx));
+    // Room for the batches of a first look; what they hold is bounded by the budget.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>((scan::FIRST_LOOK / scan::BATCH_BYTES) as usize + 1);
+    let parallel = client.parallel.max(1);
+    // The packs in flight, the one being filled and one more read ahead.
+    let budget = Budget::new((parallel + 2) * content::PACK_TARGET as usize);
+    let reader = tokio::task::spawn_blocking(move || scan::scan(&input, budget, tx));
     let mut up = Uploader {
         client,
         upload_id,
-        sources,
         bar,
         known: HashMap::new(),
         loaded: HashMap::new(),
@@ -80,30 +101,34 @@ pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &P
         resumed: Arc::new(AtomicBool::new(false)),
         label: bar.message(),
     };
-    let mut in_flight = FuturesUnordered::new();
+    // Tasks of their own, so that a pack's announcement and PUT go on while the next batch is
+    // awaited or learnt about; dropped (aborted) with the set when the upload fails.
+    let mut in_flight = JoinSet::new();
     let outcome: Result<()> = async {
-        while let Some(batch) = rx.recv().await {
+        let mut least = scan::FIRST_LOOK;
+        while let Some(batch) = window(&mut rx, std::mem::take(&mut least)).await {
             up.learn(&batch).await?;
             for chunk in batch {
                 if let Some(pack) = up.place(chunk) {
-                    while in_flight.len() >= client.parallel.max(1) {
-                        if let Some(done) = in_flight.next().await {
+                    while in_flight.len() >= parallel {
+                        if let Some(done) = in_flight.join_next().await {
                             up.finished(done)?;
                         }
                     }
-                    in_flight.push(up.ship(pack));
+                    in_flight.spawn(up.ship(pack));
                 }
             }
         }
         if let Some(pack) = up.filling.take() {
-            in_flight.push(up.ship(pack));
+            in_flight.spawn(up.ship(pack));
         }
-        while let Some(done) = in_flight.next().await {
+        while let Some(done) = in_flight.join_next().await {
             up.finished(done)?;
         }
         Ok(())
     }
     .await;
+    drop(in_flight);
     drop(rx);
     let scanned = reader.await.map_err(|e| ClientError::Error(format!("reading stopped: {e}")))?;
     outcome?;
@@ -118,13 +143,27 @@ pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &P
     Ok(Packed { content, size, checksum, stats })
 }
 
+/// The next chunks to place: the next batch and those already read after it, at least `least`
+/// bytes of them unless the data ends first, at most about [`scan::FIRST_LOOK`]. `None` at the
+/// end of the data.
+async fn window(rx: &mut tokio::sync::mpsc::Receiver<Vec<Scanned>>, least: u64) -> Option<Vec<Scanned>> {
+    let size = |batch: &[Scanned]| batch.iter().map(|c| u64::from(c.len())).sum::<u64>();
+    let mut window = rx.recv().await?;
+    let mut bytes = size(&window);
+    while bytes < scan::FIRST_LOOK {
+        let next = if bytes < least { rx.recv().await } else { rx.try_recv().ok() };
+        let Some(more) = next else { break };
+        bytes += size(&more);
+        window.extend(more);
+    }
+    Some(window)
+}
+
 type Shipped = Result<(u64, bool)>;
 
 struct Uploader<'a> {
     client: &'a Client,
     upload_id: &'a str,
-    /// The local files chunks are read from again when their pack is sent.
-    sources: Arc<Vec<PathBuf>>,
     bar: &'a ProgressBar,
     /// Chunks the store holds (or that this upload is sending), by id.
     known: HashMap<ChunkId, Place>,
@@ -185,7 +224,7 @@ impl Uploader<'_> {
     /// Places one chunk: a segment of a pack the store holds, or the next bytes of the pack
     /// being filled. Answers that pack once it is full.
     fn place(&mut self, chunk: Scanned) -> Option<Filling> {
-        let (id, len) = (chunk.id, chunk.len);
+        let (id, len) = (chunk.id, chunk.len());
         let first_of_data = chunk.offset == 0;
         if let Some(place) = self.known.get(&id).copied() {
             self.push_segment(place, len);
@@ -202,8 +241,7 @@ impl Uploader<'_> {
             Filling { index, ..Default::default() }
         });
         let place = Place { pack: filling.index, offset: filling.data as u32 };
-        filling.chunks.push(chunk);
-        filling.data += u64::from(len);
+        filling.push(chunk);
         let full = filling.data >= content::PACK_TARGET || filling.chunks.len() >= content::MAX_PACK_CHUNKS;
         if (content::is_sample(&id) || first_of_data) && filling.samples < content::MAX_PACK_SAMPLES {
             filling.samples += 1;
@@ -232,12 +270,12 @@ impl Uploader<'_> {
 
     /// Closes a full pack: its id is known now; announces and sends it.
     fn ship(&mut self, pack: Filling) -> impl std::future::Future<Output = Shipped> + use<> {
-        let index = PackIndex { chunks: pack.chunks.iter().map(|c| IndexEntry { id: c.id, len: c.len }).collect() };
+        let index = PackIndex { chunks: pack.chunks.iter().map(|c| IndexEntry { id: c.id, len: c.len() }).collect() };
         let id = index.pack_id();
         self.packs[pack.index as usize] = id.clone();
         let client = self.client.clone();
         let upload_id = self.upload_id.to_string();
-        let (sources, bar) = (self.sources.clone(), self.bar.clone());
+        let bar = self.bar.clone();
         let (sent, resumed) = (self.sent.clone(), self.resumed.clone());
         let label = self.label.clone();
         async move {
@@ -255,11 +293,11 @@ impl Uploader<'_> {
                 return Ok((pack.data, true));
             }
             let url = ticket.url.ok_or_else(|| ClientError::Error(format!("no URL to send pack {id} to")))?;
-            let body = tokio::task::spawn_blocking(move || read_pack(&sources, &pack.chunks, &index))
-                .await
-                .map_err(|e| ClientError::Error(e.to_string()))??;
-            let len = body.len() as u64;
-            let crc = crc32c::crc32c(&body);
+            // The pack is its chunks' bytes as read, then its index.
+            let mut body: Vec<Bytes> = pack.chunks.into_iter().map(|c| c.bytes).collect();
+            body.push(Bytes::from(index.encode()));
+            let len = body.iter().map(|b| b.len() as u64).sum::<u64>();
+            let crc = body.iter().fold(0, |crc, piece| crc32c::crc32c_append(crc, piece));
             put_buffer(&client, &url, &ticket.headers, body, crc, 0).await?;
             let total = sent.fetch_add(len, Ordering::Relaxed) + len;
             // The bar counts the bytes read; its text says how many were sent.
@@ -269,50 +307,11 @@ impl Uploader<'_> {
         }
     }
 
-    fn finished(&mut self, done: Shipped) -> Result<()> {
-        let (data, already) = done?;
+    fn finished(&mut self, done: std::result::Result<Shipped, tokio::task::JoinError>) -> Result<()> {
+        let (data, already) = done.map_err(|e| ClientError::Error(format!("sending a pack stopped: {e}")))??;
         if already {
             self.stored += data;
         }
         Ok(())
     }
-}
-
-/// A new pack's bytes read back from its files, each chunk checked against the id it was given
-/// when the data was first read, followed by its index.
-fn read_pack(sources: &[PathBuf], chunks: &[Scanned], index: &PackIndex) -> Result<Bytes> {
-    let data: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
-    let tail = index.encode();
-    let mut body = vec![0u8; data as usize + tail.len()];
-    let mut open: HashMap<u32, std::fs::File> = HashMap::new();
-    let mut at = 0usize;
-    for chunk in chunks {
-        let piece = &mut body[at..at + chunk.len as usize];
-        match &chunk.from {
-            From::Bytes(bytes) => piece.copy_from_slice(bytes),
-            From::File { file, at } => {
-                let path = sources
-                    .get(*file as usize)
-                    .ok_or_else(|| ClientError::Error(format!("no local file {file} to read a chunk from")))?;
-                let unreadable = |e: std::io::Error| match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => scan::changed(path),
-                    std::io::ErrorKind::NotFound => scan::vanished(path, &e),
-                    _ => ClientError::io(format!("cannot read {}", path.display()), e),
-                };
-                let source = match open.entry(*file) {
-                    std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(room) => {
-                        room.insert(std::fs::File::open(path).map_err(unreadable)?)
-                    }
-                };
-                source.read_exact_at(piece, *at).map_err(unreadable)?;
-                if content::chunk_id(piece) != chunk.id {
-                    return Err(scan::changed(path));
-                }
-            }
-        }
-        at += chunk.len as usize;
-    }
-    body[at..].copy_from_slice(&tail);
-    Ok(Bytes::from(body))
 }

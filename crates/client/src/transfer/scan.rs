@@ -1,27 +1,53 @@
-//! The reading side of a packed upload: what is uploaded, read once, in order, hashed (the
-//! object's BLAKE3, on a thread of its own) and cut into named chunks handed on in batches.
+//! The reading side of a packed upload: what is uploaded, read once, in order, cut into
+//! content-defined chunks, each named (a keyed BLAKE3) and the whole hashed (the object's
+//! BLAKE3), then handed on in batches. The bytes read are the bytes sent: a chunk is a slice of
+//! the block it was read into, kept until its pack is sent, so nothing is read twice and a file
+//! changed meanwhile cannot make a pack disagree with its index.
+//!
+//! Two threads share the work: one reads and cuts (the gear hash finds the boundaries), the
+//! other names the chunks and hashes the data in order. What they hold is bounded by a
+//! [`Budget`] of blocks, each reused once the uploader has dropped every chunk of it (found
+//! stored, or sent). A pack being filled keeps at most [`MAX_PINNED`] blocks alive; a new
+//! chunk of another block is copied out of it instead (the new chunks of a small change lie far
+//! apart, one in each of many blocks).
 //!
 //! A file is its own bytes. A directory is the stored ZIP archive that a one-blob upload sends
 //! (`crate::pack`), but never written anywhere: each file's data is cut on its own, from its
 //! first byte to its last, so a file has the same chunks wherever it lies (in another version of
 //! the directory, under another name, uploaded alone); the archive's own bytes between files
-//! (headers, data descriptors, the central directory) are chunks of their own, held in memory.
+//! (headers, data descriptors, the central directory) are chunks of their own.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use fedml_proto::content::{self, ChunkId, Chunker};
 
-use super::chunks;
 use crate::error::{ClientError, Result};
 use crate::pack::{TreeEntry, ZipStream};
 
-/// Bytes of the data per batch handed from the reader to the uploader.
-const BATCH_BYTES: u64 = 16 << 20;
-/// Files of at most this many bytes are kept in memory from their first read to their pack
-/// (at most a few batches of them are: the uploader takes batches as it sends their packs).
-const KEEP_FILES_UP_TO: u64 = 256 << 10;
+/// The bytes of one block read. Chunks are slices of it; the unfinished chunk at its end is
+/// copied into the next block (at most one largest chunk).
+const BLOCK: usize = 2 << 20;
+/// A block is closed once less than this is free in it.
+const MIN_READ: usize = 256 << 10;
+/// Bytes of the data per batch handed to the uploader.
+pub(super) const BATCH_BYTES: u64 = 4 << 20;
+/// The bytes of data the uploader gathers before it places any: enough sample chunks (about
+/// 1 in 128) that data stored before, under another name, is found before any of it is sent.
+pub(super) const FIRST_LOOK: u64 = 16 << 20;
+/// The fewest bytes of the data a block adds (it is closed with less than `MIN_READ` free and
+/// may begin with one unfinished chunk of the last).
+const BLOCK_DATA: usize = BLOCK - MIN_READ - content::MAX_CHUNK;
+/// The blocks consecutive data of `bytes` may span.
+const fn spanned(bytes: usize) -> usize {
+    bytes.div_ceil(BLOCK_DATA) + 1
+}
+/// The blocks one pack being filled may keep alive: those its data spans when its chunks are
+/// consecutive.
+pub(super) const MAX_PINNED: usize = spanned(content::MAX_PACK_DATA as usize);
 
 /// What a packed upload reads.
 pub(super) enum Input {
@@ -31,89 +57,141 @@ pub(super) enum Input {
     Tree { top: String, entries: Vec<TreeEntry> },
 }
 
-impl Input {
-    /// The local files the data reads, in the order [`From::File`] numbers them.
-    pub(super) fn sources(&self) -> Vec<PathBuf> {
-        match self {
-            Input::File { path, .. } => vec![path.clone()],
-            Input::Tree { entries, .. } => entries.iter().filter_map(|e| e.source.clone()).collect(),
-        }
-    }
-}
-
-/// Where a chunk's bytes are to be read again when its pack is sent.
-#[derive(Debug, Clone)]
-pub(super) enum From {
-    /// Local file `file` of [`Input::sources`], at `at`.
-    File { file: u32, at: u64 },
-    /// Bytes kept since they were read: the archive's own, and small files'.
-    Bytes(Bytes),
-}
-
-/// One chunk of the data as the reader found it: `len` bytes at `offset` of the data.
+/// One chunk of the data: its bytes, found at `offset` of the data, named `id`; a slice of
+/// block number `block` of the upload (or a copy of its own).
 #[derive(Debug, Clone)]
 pub(super) struct Scanned {
     pub offset: u64,
-    pub len: u32,
     pub id: ChunkId,
-    pub from: From,
+    pub bytes: Bytes,
+    pub block: Option<u64>,
+}
+
+impl Scanned {
+    pub(super) fn len(&self) -> u32 {
+        // At most content::MAX_CHUNK.
+        self.bytes.len() as u32
+    }
+
+    /// The chunk with bytes of its own, which keep no block alive.
+    pub(super) fn copied(self) -> Scanned {
+        Scanned { bytes: Bytes::copy_from_slice(&self.bytes), block: None, ..self }
+    }
+}
+
+/// The blocks data is read into: at most a budget of them alive at once (read and not yet
+/// dropped: the chunks of packs waiting to be filled or sent, of batches waiting to be placed),
+/// and each reused once its chunks are dropped, never given back to the system and asked for
+/// again (fresh pages cost the kernel a zeroing each).
+pub(super) struct Budget {
+    pool: Mutex<Pool>,
+    freed: Condvar,
+}
+
+struct Pool {
+    free: Vec<Vec<u8>>,
+    /// Blocks that may still be made.
+    left: usize,
+}
+
+impl Budget {
+    /// A budget of about `bytes`, and more than the pipeline holds when it waits for the
+    /// reader, so that it never waits for itself: what the uploader holds then (the batches of
+    /// its first look, or a pack being filled), a batch being gathered, the block being read,
+    /// two waiting to be named and the one being named.
+    pub(super) fn new(bytes: usize) -> Arc<Self> {
+        let uploader = spanned((FIRST_LOOK + BATCH_BYTES) as usize).max(MAX_PINNED);
+        let floor = uploader + spanned(BATCH_BYTES as usize) + 4 + 1;
+        let blocks = bytes.div_ceil(BLOCK).max(floor);
+        Arc::new(Budget { pool: Mutex::new(Pool { free: Vec::new(), left: blocks }), freed: Condvar::new() })
+    }
+
+    /// An empty block, waiting until one is free.
+    fn take(&self) -> Vec<u8> {
+        let mut pool = self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(block) = pool.free.pop() {
+                return block;
+            }
+            if pool.left > 0 {
+                pool.left -= 1;
+                return Vec::with_capacity(BLOCK);
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn give_back(&self, mut block: Vec<u8>) {
+        block.clear();
+        let mut pool = self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pool.free.push(block);
+        self.freed.notify_one();
+    }
+}
+
+/// A block's memory, alive while any chunk cut from it is, then given back to its budget.
+struct Block {
+    data: Vec<u8>,
+    budget: Arc<Budget>,
+}
+
+impl AsRef<[u8]> for Block {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.budget.give_back(std::mem::take(&mut self.data));
+    }
 }
 
 type Batches = tokio::sync::mpsc::Sender<Vec<Scanned>>;
-/// What goes to the hashing thread: blocks of at least [`HASH_BLOCK`] bytes (but the last), so
-/// that a directory of small files costs one hand-over per block, not one per file.
-struct Blocks {
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
-    pending: Vec<u8>,
-}
+/// Chunks cut and not yet named: their offsets in the data and their bytes.
+type Cuts = Vec<(u64, u64, Bytes)>;
 
-const HASH_BLOCK: usize = 256 << 10;
-
-impl Blocks {
-    fn send(&mut self, block: &[u8]) -> Result<()> {
-        if self.pending.is_empty() && block.len() >= HASH_BLOCK {
-            return self.tx.send(block.to_vec()).map_err(|_| stopped("hashing the data"));
-        }
-        self.pending.extend_from_slice(block);
-        if self.pending.len() >= HASH_BLOCK {
-            return self.flush();
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let block = std::mem::replace(&mut self.pending, Vec::with_capacity(HASH_BLOCK));
-        self.tx.send(block).map_err(|_| stopped("hashing the data"))
-    }
-}
-
-/// Reads `input` once: its chunks go to `tx` in batches. Answers the bytes read and the
-/// checksum of the data.
-pub(super) fn scan(input: &Input, tx: Batches) -> Result<(u64, String)> {
-    let (to_hash, hashed) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-    let mut blocks = Blocks { tx: to_hash, pending: Vec::new() };
-    let hashing = std::thread::spawn(move || {
-        let mut hasher = blake3::Hasher::new();
-        for block in hashed {
-            hasher.update(&block);
-        }
-        hasher.finalize()
-    });
-    let mut batcher = Batcher { tx, batch: Vec::new(), bytes: 0 };
+/// Reads `input` once: its chunks go to `tx` in batches, at most `budget` bytes of them alive.
+/// Answers the bytes read and the checksum of the data.
+pub(super) fn scan(input: &Input, budget: Arc<Budget>, tx: Batches) -> Result<(u64, String)> {
+    let (to_name, cuts) = mpsc::sync_channel::<Cuts>(2);
+    let naming = std::thread::spawn(move || name(cuts, tx));
+    let mut reader = Reader::new(budget, to_name);
     let read = match input {
-        Input::File { path, size } => cut_file(path, *size, &mut batcher, &mut blocks),
-        Input::Tree { top, entries } => cut_tree(top, entries, &mut batcher, &mut blocks),
+        Input::File { path, size } => reader.file(path, *size, None).map(|_| *size),
+        Input::Tree { top, entries } => cut_tree(top, entries, &mut reader),
     }
-    .and_then(|read| batcher.flush().and_then(|()| blocks.flush()).map(|()| read));
-    drop(blocks);
-    let hash = hashing.join().map_err(|_| ClientError::Error("hashing the data stopped".into()))?;
-    read.map(|read| (read, fedml_proto::checksum::of_hash(hash)))
+    .and_then(|read| reader.finish().map(|()| read));
+    drop(reader);
+    let named = naming.join().map_err(|_| stopped("naming the chunks"))?;
+    // The reader's own error first: the naming thread stops when the reader does.
+    let read = read?;
+    named.map(|hash| (read, fedml_proto::checksum::of_hash(hash)))
 }
 
-/// The error of data that changed while it was read or sent.
+/// The naming thread: names each chunk, hashes the data in order, and gathers batches.
+fn name(cuts: mpsc::Receiver<Cuts>, tx: Batches) -> Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0u64;
+    for group in cuts {
+        for (offset, block, chunk) in group {
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            batch.push(Scanned { offset, id: content::chunk_id(&chunk), bytes: chunk, block: Some(block) });
+            if bytes >= BATCH_BYTES {
+                tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| stopped("the upload"))?;
+                bytes = 0;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        tx.blocking_send(batch).map_err(|_| stopped("the upload"))?;
+    }
+    Ok(hasher.finalize())
+}
+
+/// The error of data that changed while it was read.
 pub(super) fn changed(path: &Path) -> ClientError {
     ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
 }
@@ -127,86 +205,121 @@ fn stopped(what: &str) -> ClientError {
     ClientError::Error(format!("{what} stopped"))
 }
 
-/// Gathers chunks into batches of about [`BATCH_BYTES`].
-struct Batcher {
-    tx: Batches,
-    batch: Vec<Scanned>,
-    bytes: u64,
+/// Reads regions of the data (a file's bytes, the archive's own) into blocks and cuts each
+/// region into chunks from its first byte.
+struct Reader {
+    /// The block being filled; `buf[0]` is byte `base` of the data.
+    buf: Vec<u8>,
+    base: u64,
+    /// The number of the block being filled.
+    number: u64,
+    /// Chunks cut in `buf`: start and length.
+    cuts: Vec<(usize, usize)>,
+    budget: Arc<Budget>,
+    out: mpsc::SyncSender<Cuts>,
 }
 
-impl Batcher {
-    fn push(&mut self, chunk: Scanned) -> Result<()> {
-        self.bytes += u64::from(chunk.len);
-        self.batch.push(chunk);
-        if self.bytes >= BATCH_BYTES {
-            self.flush()?;
-        }
-        Ok(())
+impl Reader {
+    fn new(budget: Arc<Budget>, out: mpsc::SyncSender<Cuts>) -> Self {
+        Reader { buf: budget.take(), base: 0, number: 0, cuts: Vec::new(), budget, out }
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.bytes = 0;
-        if self.batch.is_empty() {
+    /// The data offset of the next byte read.
+    fn offset(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Reads local file `path`, expected to hold `size` bytes, as one region; answers its
+    /// CRC-32 when `crc` asks for it (a directory's archive records it).
+    fn file(&mut self, path: &Path, size: u64, crc: Option<crc32fast::Hasher>) -> Result<Option<u32>> {
+        let unreadable = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => vanished(path, &e),
+            _ => ClientError::io(format!("cannot read {}", path.display()), e),
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let (read, crc) = self.region(file, crc, unreadable)?;
+        if read != size {
+            return Err(changed(path));
+        }
+        Ok(crc.map(|c| c.finalize()))
+    }
+
+    /// Reads `reader` to its end as one region, cutting it as it goes. Answers the bytes read.
+    fn region(
+        &mut self,
+        mut reader: impl Read,
+        mut crc: Option<crc32fast::Hasher>,
+        read_error: impl Fn(std::io::Error) -> ClientError,
+    ) -> Result<(u64, Option<crc32fast::Hasher>)> {
+        let mut start = self.buf.len(); // where the next chunk starts in `buf`
+        let mut read = 0u64;
+        let mut eof = false;
+        loop {
+            // Keep at least one largest chunk ahead of `start`, or all that is left.
+            while !eof && self.buf.len() - start < content::MAX_CHUNK {
+                if self.buf.capacity() - self.buf.len() < MIN_READ {
+                    start = self.close_block(start)?;
+                }
+                let room = self.buf.capacity() - self.buf.len();
+                let had = self.buf.len();
+                // Appends without zeroing the room first; fewer bytes than asked means the end.
+                let n = (&mut reader).take(room as u64).read_to_end(&mut self.buf).map_err(&read_error)?;
+                if let Some(crc) = crc.as_mut() {
+                    crc.update(&self.buf[had..]);
+                }
+                read += n as u64;
+                eof = n < room;
+            }
+            let rest = &self.buf[start..];
+            if rest.is_empty() {
+                return Ok((read, crc));
+            }
+            let len = Chunker.cut(rest).unwrap_or(rest.len());
+            self.cuts.push((start, len));
+            start += len;
+        }
+    }
+
+    /// Hands the chunks cut in the current block on and starts the next block with the bytes
+    /// from `keep` on (an unfinished chunk); answers where they lie in the new block.
+    fn close_block(&mut self, keep: usize) -> Result<usize> {
+        let mut next = self.budget.take();
+        next.extend_from_slice(&self.buf[keep..]);
+        let full = std::mem::replace(&mut self.buf, next);
+        let base = self.base;
+        self.base += keep as u64;
+        self.hand_on(full, base)?;
+        Ok(0)
+    }
+
+    fn hand_on(&mut self, data: Vec<u8>, base: u64) -> Result<()> {
+        let block = Block { data, budget: self.budget.clone() };
+        if self.cuts.is_empty() {
             return Ok(());
         }
-        self.tx.blocking_send(std::mem::take(&mut self.batch)).map_err(|_| stopped("the upload"))
+        let block = Bytes::from_owner(block);
+        let number = self.number;
+        self.number += 1;
+        let cuts =
+            self.cuts.drain(..).map(|(start, len)| (base + start as u64, number, block.slice(start..start + len)));
+        self.out.send(cuts.collect()).map_err(|_| stopped("naming the chunks"))
     }
-}
 
-/// Cuts local file number `file` (at `path`, expected to hold `size` bytes), whose data starts
-/// at `base` of the upload's data; answers its CRC-32 (a directory's archive records it).
-fn cut_source(
-    path: &Path,
-    (file, base, size): (u32, u64, u64),
-    buf: &mut Vec<u8>,
-    batcher: &mut Batcher,
-    blocks: &mut Blocks,
-) -> Result<u32> {
-    let unreadable = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => vanished(path, &e),
-        _ => ClientError::io(format!("cannot read {}", path.display()), e),
-    };
-    let reader = std::fs::File::open(path).map_err(unreadable)?;
-    let mut crc = crc32fast::Hasher::new();
-    let read = chunks::cut(
-        reader,
-        buf,
-        unreadable,
-        |block| {
-            crc.update(block);
-            blocks.send(block)
-        },
-        |at, bytes, id| {
-            let len = bytes.len() as u32;
-            // A small file's bytes are kept: reading it again for its pack would cost an open.
-            let from = if size <= KEEP_FILES_UP_TO {
-                From::Bytes(Bytes::copy_from_slice(bytes))
-            } else {
-                From::File { file, at }
-            };
-            batcher.push(Scanned { offset: base + at, len, id, from })
-        },
-    )?;
-    if read != size {
-        return Err(changed(path));
+    /// Hands on the chunks of the last block.
+    fn finish(&mut self) -> Result<()> {
+        let data = std::mem::take(&mut self.buf);
+        self.hand_on(data, self.base)
     }
-    Ok(crc.finalize())
-}
-
-fn cut_file(path: &Path, size: u64, batcher: &mut Batcher, blocks: &mut Blocks) -> Result<u64> {
-    cut_source(path, (0, 0, size), &mut Vec::with_capacity(4 << 20), batcher, blocks)?;
-    Ok(size)
 }
 
 /// Cuts the archive of a directory: its own bytes as they are written, each file's data from
 /// the file. Answers the archive's size.
-fn cut_tree(top: &str, entries: &[TreeEntry], batcher: &mut Batcher, blocks: &mut Blocks) -> Result<u64> {
+fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64> {
     let archive_error = |e: std::io::Error| ClientError::Error(format!("archiving the directory failed: {e}"));
+    let own_error = |e: std::io::Error| ClientError::Error(format!("archiving the directory failed: {e}"));
     let mut zip = ZipStream::new(Vec::new());
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     zip.add_directory(top, now, 0o755).map_err(archive_error)?;
-    let mut buf = Vec::with_capacity(4 << 20);
-    let mut file = 0u32;
     for entry in entries {
         let name = format!("{top}/{}", entry.relative);
         let Some(path) = &entry.source else {
@@ -214,33 +327,14 @@ fn cut_tree(top: &str, entries: &[TreeEntry], batcher: &mut Batcher, blocks: &mu
             continue;
         };
         zip.begin_file(&name, entry.mtime, entry.mode, entry.size).map_err(archive_error)?;
-        let base = zip.written();
         let own = std::mem::take(zip.inner_mut());
-        cut_own(own, base, batcher, blocks)?;
-        let crc = cut_source(path, (file, base, entry.size), &mut buf, batcher, blocks)?;
+        reader.region(own.as_slice(), None, own_error)?;
+        debug_assert_eq!(reader.offset(), zip.written());
+        let crc = reader.file(path, entry.size, Some(crc32fast::Hasher::new()))?.unwrap_or_default();
         zip.skip(entry.size);
         zip.end_file(crc).map_err(|_| changed(path))?;
-        file += 1;
     }
     let (total, own) = zip.finish().map_err(archive_error)?;
-    cut_own(own, total, batcher, blocks)?;
+    reader.region(own.as_slice(), None, own_error)?;
     Ok(total)
-}
-
-/// Cuts bytes of the archive's own that end at `end` of the data.
-fn cut_own(own: Vec<u8>, end: u64, batcher: &mut Batcher, blocks: &mut Blocks) -> Result<()> {
-    if own.is_empty() {
-        return Ok(());
-    }
-    blocks.send(&own)?;
-    let own = Bytes::from(own);
-    let mut at = 0usize;
-    let start = end - own.len() as u64;
-    for len in Chunker.lengths(&own) {
-        let bytes = own.slice(at..at + len);
-        let id = content::chunk_id(&bytes);
-        batcher.push(Scanned { offset: start + at as u64, len: len as u32, id, from: From::Bytes(bytes) })?;
-        at += len;
-    }
-    Ok(())
 }

@@ -453,30 +453,37 @@ async fn put_buffer_part(
     bar: &ProgressBar,
 ) -> Result<String> {
     let len = data.len() as u64;
-    let etag = put_buffer(client, url, &Default::default(), data, crc, index).await?;
+    let etag = put_buffer(client, url, &Default::default(), vec![data], crc, index).await?;
     bar.inc(len);
     Ok(etag)
 }
 
-/// PUTs a buffer (a part, a pack) to a signed URL with `headers`, through the retry helper;
-/// answers the store's acknowledgement (see `accept_part`).
+/// PUTs a buffer (a part; a pack, as the pieces it is made of, sent as they are) to a signed
+/// URL with `headers`, through the retry helper; `crc` is the CRC-32C of the pieces in order.
+/// Answers the store's acknowledgement (see `accept_part`).
 pub(super) async fn put_buffer(
     client: &Client,
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
-    data: Bytes,
+    pieces: Vec<Bytes>,
     crc: u32,
     index: u64,
 ) -> Result<String> {
+    let len: usize = pieces.iter().map(Bytes::len).sum();
     retry::with_retries(|| {
-        let data = data.clone();
+        let pieces = pieces.clone();
         async move {
-            let len = data.len();
             let mut request = client.http().put(url).header(CONTENT_LENGTH, len);
             for (name, value) in headers {
                 request = request.header(name.as_str(), value.as_str());
             }
-            match request.body(data).send().await {
+            let body = match <[Bytes; 1]>::try_from(pieces) {
+                Ok([one]) => reqwest::Body::from(one),
+                Err(pieces) => reqwest::Body::wrap_stream(futures_util::stream::iter(
+                    pieces.into_iter().map(Ok::<_, std::convert::Infallible>),
+                )),
+            };
+            match request.body(body).send().await {
                 Ok(response) => {
                     let status = response.status();
                     let etag = part_tag(response.headers());

@@ -319,12 +319,7 @@ impl LocalStore {
         E: std::fmt::Display,
     {
         let too_large = || format!("part {part_number} is larger than the session's part size of {part_size} bytes");
-        let (written, crc) = write_body(&file, start, part_size, &|| receiving.batch(), body, &too_large).await?;
-        let f = file.clone();
-        tokio::task::spawn_blocking(move || start_writeback(&f, start, written))
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok((written, crc))
+        write_body(&file, start, part_size, &|| receiving.batch(), body, &too_large).await
     }
 
     /// Empties a sealed staging file, giving its blocks back.
@@ -446,8 +441,9 @@ fn same_file(file: &std::fs::File, path: &Path) -> bool {
 }
 
 /// Writes a request body into `file` from `start` as it comes (no copy into a bigger buffer), a
-/// batch of about `batch()` bytes per hop to the blocking pool; refuses more than `most` bytes
-/// with `too_large()`. Answers the bytes written and their CRC-32C.
+/// batch of about `batch()` bytes per hop to the blocking pool, each set to be written to disk at
+/// once; refuses more than `most` bytes with `too_large()`. Answers the bytes written and their
+/// CRC-32C.
 async fn write_body<S, E>(
     file: &Arc<std::fs::File>,
     start: u64,
@@ -485,6 +481,9 @@ where
                     crc = crc32c::crc32c_append(crc, chunk);
                     at += chunk.len() as u64;
                 }
+                // The disk writes while the rest arrives, so that the flush at the end waits
+                // for little.
+                start_writeback(&file, offset, at - offset);
                 Ok(crc)
             })
             .await
