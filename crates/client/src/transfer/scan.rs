@@ -32,12 +32,12 @@ use crate::pack::{TreeEntry, ZipStream};
 /// copied into the next block (at most one largest chunk).
 const BLOCK: usize = 2 << 20;
 /// A block is closed once less than this is free in it.
-const MIN_READ: usize = 256 << 10;
+const MIN_READ: usize = 64 << 10;
 /// Bytes of the data per batch handed to the uploader.
-pub(super) const BATCH_BYTES: u64 = 4 << 20;
+pub(super) const BATCH_BYTES: u64 = 2 << 20;
 /// The bytes of data the uploader gathers before it places any: enough sample chunks (about
 /// 1 in 128) that data stored before, under another name, is found before any of it is sent.
-pub(super) const FIRST_LOOK: u64 = 16 << 20;
+pub(super) const FIRST_LOOK: u64 = 12 << 20;
 /// The fewest bytes of the data a block adds (it is closed with less than `MIN_READ` free and
 /// may begin with one unfinished chunk of the last).
 const BLOCK_DATA: usize = BLOCK - MIN_READ - content::MAX_CHUNK;
