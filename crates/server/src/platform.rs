@@ -457,27 +457,25 @@ pub(crate) fn name_taken(name: &str) -> Error {
     ))
 }
 
-/// The most of a refused body read to its end (a pack or part is at most a few tens of MiB).
-const DRAIN_AT_MOST: u64 = 128 << 20;
-
-/// `error`, once the rest of the request body has been read (and dropped) when the error is a
-/// full disk: a client still sending would otherwise find its connection closed under it and
-/// report a broken pipe instead of the answer that says why. Bounded by [`DRAIN_AT_MOST`] and by
-/// the body's own time limits (`limits`).
-pub(crate) async fn refused_after<S, E>(error: Error, mut body: S) -> Error
+/// `error`, once the rest of the request body (at most `most` bytes, the part or pack it was to
+/// be) has been read and dropped when the store could not write it (a full disk above all): a
+/// client still sending would otherwise find its connection closed under it and report a broken
+/// pipe instead of the answer that says why. Also bounded by the body's own time limits
+/// (`limits`).
+pub(crate) async fn refused_after<S, E>(error: crate::blobs::BlobError, most: u64, mut body: S) -> Error
 where
     S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
 {
-    if matches!(error, Error::StorageFull(_)) {
+    if matches!(error, crate::blobs::BlobError::Io(_)) {
         let mut drained = 0u64;
-        while drained < DRAIN_AT_MOST {
+        while drained <= most {
             match futures_util::StreamExt::next(&mut body).await {
                 Some(Ok(bytes)) => drained += bytes.len() as u64,
                 _ => break,
             }
         }
     }
-    error
+    error.into()
 }
 
 /// No version `version` of `name`, whose latest is `latest`.

@@ -3,13 +3,14 @@
 //!
 //! The data is read once, in order (`super::scan`): hashed (the object's BLAKE3), cut into
 //! content-defined chunks and each named (`fedml_proto::content`), and handed on in batches of
-//! chunks that keep their bytes. For each batch the uploader asks the server which of the
-//! caller's packs hold its sample chunks (pinned for the session), reads those packs' indexes,
-//! and so learns which chunks are stored already; their bytes are dropped. The others go into
-//! new packs of about 8 MiB, in file order; each is announced (the server may hold it already:
-//! an interrupted upload of the same data sent it) and PUT to its signed URL from the bytes
-//! read, a few at a time, each on a task of its own. The completion names the packs and the
-//! file's segments in them.
+//! chunks that keep their bytes. For each window of batches (the first of at least
+//! [`scan::FIRST_LOOK`] bytes) the uploader asks the server which of the caller's packs hold its
+//! sample chunks (pinned for the session), reads those packs' indexes, and so learns which
+//! chunks are stored already; their bytes are dropped. The others go into new packs of about
+//! 8 MiB, in file order; each is announced (the server may hold it already: an interrupted
+//! upload of the same data sent it) and PUT to its signed URL from the bytes read, a few at a
+//! time, each on a task of its own. The completion names the packs and the file's segments in
+//! them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,7 +94,8 @@ pub(super) async fn send(client: &Client, upload_id: &str, input: Input, bar: &P
     // Room for the batches of a first look; what they hold is bounded by the budget.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Scanned>>((scan::FIRST_LOOK / scan::BATCH_BYTES) as usize + 1);
     let parallel = client.parallel.max(1);
-    // The packs in flight (the budget's floor, for a few).
+    // Blocks for the packs in flight; the budget raises it to its floor (what the first look
+    // and a pack being filled hold) when they are few.
     let budget = Budget::new(parallel * content::PACK_TARGET as usize);
     let reader = tokio::task::spawn_blocking(move || scan::scan(&input, budget, tx));
     let mut up = Uploader {

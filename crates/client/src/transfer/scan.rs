@@ -192,12 +192,12 @@ fn name(cuts: mpsc::Receiver<Cuts>, tx: Batches) -> Result<blake3::Hash> {
 }
 
 /// The error of data that changed while it was read.
-pub(super) fn changed(path: &Path) -> ClientError {
+fn changed(path: &Path) -> ClientError {
     ClientError::Failure(format!("{} changed while it was being uploaded; upload again", path.display()))
 }
 
 /// The error of a file scanned, then gone before it was read.
-pub(super) fn vanished(path: &Path, e: &std::io::Error) -> ClientError {
+fn vanished(path: &Path, e: &std::io::Error) -> ClientError {
     ClientError::Failure(format!("{} vanished while it was being uploaded ({e}); upload again", path.display()))
 }
 
@@ -292,6 +292,8 @@ impl Reader {
         Ok(0)
     }
 
+    /// Hands on the chunks cut in `data`, whose first byte is byte `base` of the data; a block
+    /// nothing was cut in goes straight back to the budget.
     fn hand_on(&mut self, data: Vec<u8>, base: u64) -> Result<()> {
         let block = Block { data, budget: self.budget.clone() };
         if self.cuts.is_empty() {
@@ -316,7 +318,6 @@ impl Reader {
 /// the file. Answers the archive's size.
 fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64> {
     let archive_error = |e: std::io::Error| ClientError::Error(format!("archiving the directory failed: {e}"));
-    let own_error = |e: std::io::Error| ClientError::Error(format!("archiving the directory failed: {e}"));
     let mut zip = ZipStream::new(Vec::new());
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     zip.add_directory(top, now, 0o755).map_err(archive_error)?;
@@ -328,13 +329,13 @@ fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64
         };
         zip.begin_file(&name, entry.mtime, entry.mode, entry.size).map_err(archive_error)?;
         let own = std::mem::take(zip.inner_mut());
-        reader.region(own.as_slice(), None, own_error)?;
+        reader.region(own.as_slice(), None, archive_error)?;
         debug_assert_eq!(reader.offset(), zip.written());
         let crc = reader.file(path, entry.size, Some(crc32fast::Hasher::new()))?.unwrap_or_default();
         zip.skip(entry.size);
         zip.end_file(crc).map_err(|_| changed(path))?;
     }
     let (total, own) = zip.finish().map_err(archive_error)?;
-    reader.region(own.as_slice(), None, own_error)?;
+    reader.region(own.as_slice(), None, archive_error)?;
     Ok(total)
 }

@@ -282,26 +282,17 @@ impl LocalStore {
         let start = u64::from(part_number - 1) * part_size;
         let receiving = Receiving::start(&self.receiving);
         let received = Self::receive_part(file.clone(), part_number, part_size, start, &receiving, &mut body).await;
-        if let Err(BlobError::Io(e)) = &received {
-            // On a full disk, what this attempt wrote is garbage: give the room back at once (the
-            // catalogue needs some to record that the upload is abandoned). Only then: a broken
-            // body's attempt may overlap a retry of the same part, whose bytes must stay.
-            if matches!(
+        // On a full disk, what this attempt wrote is garbage: give the room back at once (the
+        // catalogue needs some to record that the upload is abandoned). Only then: a broken
+        // body's attempt may overlap a retry of the same part, whose bytes must stay.
+        if let Err(BlobError::Io(e)) = &received
+            && matches!(
                 e.kind(),
                 io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded
-            ) {
-                let f = file.clone();
-                let _ = tokio::task::spawn_blocking(move || free_range(&f, start, part_size)).await;
-            }
-            // A client still sending would see its connection reset and never read the answer
-            // that says why: read the rest of the part (up to its size) before answering.
-            let mut drained = 0u64;
-            while drained <= part_size {
-                match body.next().await {
-                    Some(Ok(chunk)) => drained += chunk.len() as u64,
-                    _ => break,
-                }
-            }
+            )
+        {
+            let f = file.clone();
+            let _ = tokio::task::spawn_blocking(move || free_range(&f, start, part_size)).await;
         }
         received
     }

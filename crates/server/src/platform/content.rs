@@ -133,7 +133,7 @@ impl Platform {
         })?;
         let crc = match store.write_pack(blob_key, pack.size, &mut body).await {
             Ok(crc) => crc,
-            Err(e) => return Err(super::refused_after(e.into(), body).await),
+            Err(e) => return Err(super::refused_after(e, pack.size, body).await),
         };
         // The session may have ended while the bytes arrived, and the collector found nothing to
         // remove yet: what was just linked into place would then be referenced by nothing.

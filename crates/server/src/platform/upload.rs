@@ -219,7 +219,7 @@ impl Platform {
         let upload = self.upload_for_part(upload_id, part_number).await?;
         let (size, crc) = match store.write_part(&slot, &upload, part_number, &mut body).await {
             Ok(written) => written,
-            Err(e) => return Err(super::refused_after(e.into(), body).await),
+            Err(e) => return Err(super::refused_after(e, upload.part_size, body).await),
         };
         let etag = format!("\"{crc:08x}\"");
         if !self.catalogue.put_part(&upload.id, &PartRecord { part_number, size, etag: etag.clone() }).await? {
