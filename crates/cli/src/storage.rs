@@ -40,7 +40,7 @@ impl Common {
 /// Options of the commands that move bytes.
 #[derive(Args, Clone, Copy)]
 pub struct TransferArgs {
-    /// Parts or ranges moved at once (default: 4 for an upload, 8 for a download).
+    /// Parts or ranges moved at once (default: 4 for an upload, 16 for a download).
     #[arg(long)]
     parallel: Option<usize>,
     /// Do not draw a progress bar.

@@ -81,7 +81,7 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             parallel: 4,
-            download_parallel: 8,
+            download_parallel: 16,
         })
     }
 

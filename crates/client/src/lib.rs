@@ -70,7 +70,7 @@ impl<T> FedMLResponse<T> {
 pub struct Target {
     pub api_key: Option<String>,
     pub server: Option<String>,
-    /// Parts or ranges in flight at once (default: 4 parts for an upload, 8 ranges for a download).
+    /// Parts or ranges in flight at once (default: 4 parts for an upload, 16 ranges for a download).
     pub parallel: Option<usize>,
     /// Cancels a transfer cleanly: no object stored, no file left behind.
     pub cancel: Option<CancellationToken>,

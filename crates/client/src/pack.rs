@@ -43,13 +43,15 @@ pub fn scan(root: &Path) -> Result<Vec<TreeEntry>> {
                     dir.display()
                 ))
             })?;
-            children.push((name, item.path()));
+            children.push((name, item));
         }
-        children.sort();
-        for (name, path) in children.into_iter().rev() {
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, item) in children.into_iter().rev() {
+            let path = item.path();
             let relative = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
+            // The entry's own metadata (a link's, not its target's), read relative to the open
+            // directory rather than by walking the whole path again.
+            let meta = item.metadata().map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
             let (meta, source) = if meta.file_type().is_symlink() {
                 let target = path.canonicalize().map_err(|e| {
                     ClientError::Failure(format!(
