@@ -343,9 +343,15 @@ impl Platform {
             match self.reclaim(store, &item, now).await {
                 Ok(Reclaimed::Done) => {
                     self.catalogue.forget_garbage(&item).await?;
-                    report.blobs_reclaimed += 1;
+                    // A pack's second sweep finds nothing but what a replayed URL wrote: the
+                    // pack was counted when it was removed.
+                    report.blobs_reclaimed += u64::from(!matches!(item.item, Garbage::PackAgain(_)));
                 }
                 Ok(Reclaimed::SweepAgainAt(at)) => self.catalogue.postpone_garbage(&item, at).await?,
+                Ok(Reclaimed::Then(next, at)) => {
+                    self.catalogue.replace_garbage(&item, &next, at).await?;
+                    report.blobs_reclaimed += 1;
+                }
                 // One item the store refuses (a lease on it, an outage) must not stop the pass or
                 // every later one: it is tried again later, the others go on.
                 Err(e) => {
@@ -408,6 +414,8 @@ enum Reclaimed {
     /// URLs on a store that cannot revoke them (GCS, Azure) can still create parts until they
     /// expire, so its parts are swept once more after that.
     SweepAgainAt(i64),
+    /// Removed; the next step of its removal is due then (Unix ms).
+    Then(Garbage, i64),
 }
 
 impl Platform {
@@ -429,11 +437,23 @@ impl Platform {
                 Err(CatalogueError::NotFound) => Ok(Reclaimed::Done),
                 Err(e) => Err(e.into()),
             },
-            Garbage::Blob(blob_key) => {
+            Garbage::Blob(blob_key) | Garbage::PackAgain(blob_key) => {
                 if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
                     store.delete(blob_key).await?;
                 }
                 Ok(Reclaimed::Done)
+            }
+            Garbage::Pack(blob_key) => {
+                if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
+                    store.delete(blob_key).await?;
+                }
+                if store.revokes_pack_urls() {
+                    return Ok(Reclaimed::Done);
+                }
+                // Every PUT URL of this pack was issued before its row went (none is issued
+                // after) by a session the catalogue still records, and expires with it.
+                let urls_dead_at = self.catalogue.latest_session_expiry().await?.max(now) + 1000;
+                Ok(Reclaimed::Then(Garbage::PackAgain(blob_key.clone()), urls_dead_at))
             }
         }
     }

@@ -622,3 +622,88 @@ fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
     server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
 }
+
+/// A pack's PUT URL used again after its session ended and the collector removed the pack: a
+/// bucket's presigned PUT cannot be revoked and stores it again, so the collector removes it
+/// once more when the URL has expired; the local folder refuses the PUT at once. Either way the
+/// store ends up holding nothing.
+#[test]
+fn a_pack_put_replayed_after_its_session_ended_leaves_nothing() {
+    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+        upload_secs: 4,
+        reclaim_grace_secs: 0,
+        ..Default::default()
+    });
+    let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
+    let data = bytes(300_000, 31);
+    let mut at = 0;
+    let index = fedml_proto::content::PackIndex {
+        chunks: fedml_proto::content::Chunker
+            .lengths(&data)
+            .into_iter()
+            .map(|len| {
+                at += len;
+                fedml_proto::content::IndexEntry {
+                    id: fedml_proto::content::chunk_id(&data[at - len..at]),
+                    len: len as u32,
+                }
+            })
+            .collect(),
+    };
+    let mut pack = data.clone();
+    pack.extend_from_slice(&index.encode());
+    let create = fedml_proto::CreateUpload {
+        name: "replayed.bin".into(),
+        service: "R2".into(),
+        kind: fedml_proto::ObjectKind::File,
+        size: Some(data.len() as u64),
+        description: String::new(),
+        tags: Vec::new(),
+        metadata: Default::default(),
+        overwrite: false,
+        layout: fedml_proto::content::Layout::Packs,
+    };
+    let put = |url: String, headers: std::collections::BTreeMap<String, String>, body: Vec<u8>| {
+        let http = client.http().clone();
+        server.block_on(async move {
+            let mut request = http.put(url);
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            request.body(body).send().await.expect("PUT sent").status()
+        })
+    };
+    let (session, ticket) = server.block_on(async {
+        let session = client.create_upload(&create).await.expect("session");
+        let request = fedml_proto::content::PacksRequest {
+            packs: vec![fedml_proto::content::NewPack { pack: index.pack_id(), size: pack.len() as u64 }],
+        };
+        let tickets = client.pack_tickets(&session.upload_id, &request).await.expect("tickets");
+        (session, tickets.into_iter().next().expect("one ticket"))
+    });
+    let url = ticket.url.expect("a URL to send the pack to");
+    assert!(put(url.clone(), ticket.headers.clone(), pack.clone()).is_success());
+    assert!(!server.blob_files().is_empty(), "the pack is stored while its session lives");
+    assert!(server.block_on(client.abort_upload(&session.upload_id)).expect("abort"));
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_garbage().await.expect("gc") });
+    // Every URL issued for the pack is dead one upload lifetime after this collection.
+    let urls_dead_by = std::time::Instant::now() + std::time::Duration::from_millis(4000 + 1500);
+    assert!(server.blob_files().is_empty(), "left after the abort: {:?}", server.blob_files());
+
+    // The same PUT again, while its URL lives.
+    let replayed = put(url, ticket.headers, pack);
+    let on_buckets = !matches!(server.backend, Backend::Embedded);
+    if on_buckets {
+        assert!(replayed.is_success(), "a presigned PUT works until it expires: {replayed}");
+        assert_eq!(server.blob_files().len(), 1, "the replayed PUT stored the pack again");
+    } else {
+        assert_eq!(replayed.as_u16(), 404, "the local folder refuses a pack no longer wanted");
+    }
+    // Once the URL has expired, the collector removes what it wrote.
+    std::thread::sleep(urls_dead_by.saturating_duration_since(std::time::Instant::now()));
+    let platform = server.platform.clone();
+    let report = server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    assert!(server.blob_files().is_empty(), "left after the URL expired: {:?} ({report:?})", server.blob_files());
+    assert_eq!(garbage_count(&server), 0, "nothing more to collect");
+}

@@ -103,6 +103,13 @@ impl BlobStore {
         matches!(self, BlobStore::Local(_) | BlobStore::S3(_))
     }
 
+    /// Whether a pack's PUT URL stops working once its catalogue row is gone: the local folder's
+    /// does (the server receives the PUT and checks the row); a bucket's presigned PUT works
+    /// until it expires.
+    pub fn revokes_pack_urls(&self) -> bool {
+        matches!(self, BlobStore::Local(_))
+    }
+
     /// Whether the store gives each upload an id of its own (which the session record must then
     /// hold): S3's multipart uploads do; a local staging file is named after the session. A crash
     /// between starting such an upload and recording it leaves an upload without parts, which

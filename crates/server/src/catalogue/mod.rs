@@ -575,6 +575,21 @@ impl Catalogue {
         Ok(())
     }
 
+    /// Replaces an item of garbage by the next step of its removal, due at `reclaim_after`, in
+    /// one transaction (a crash leaves one of the two, and either removes the blob again).
+    pub async fn replace_garbage(&self, item: &GarbageRecord, next: &Garbage, reclaim_after: i64) -> Result<()> {
+        let _gate = self.gate().await;
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM garbage WHERE service = $1 AND blob_key = $2")
+            .bind(&item.service)
+            .bind(item.item.column())
+            .execute(&mut *tx)
+            .await?;
+        insert_garbage(&mut tx, &item.service, next, reclaim_after).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Whether any object still points at this blob (a guard before reclaiming it).
     pub async fn blob_in_use(&self, service: &str, blob_key: &str) -> Result<bool> {
         let row = sqlx::query(

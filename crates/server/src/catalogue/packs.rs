@@ -370,10 +370,9 @@ pub(super) async fn unpin_session(
 }
 
 /// Makes garbage of the packs among `keys` that no object references and no session pins.
-/// On the local folder a pack's PUT URL stops working with its row; a bucket's presigned PUT
-/// works until it expires, so a client replaying its own URL after the collector removed the
-/// pack can leave an unreferenced blob behind (`fedml admin fsck` lists it) — never change a
-/// pack something reads, whose row and key are gone for good.
+/// Their rows and keys are gone for good: no URL is issued for them again, and a URL issued
+/// before (a bucket's presigned PUT works until it expires) can only write a blob that the
+/// collector removes once more after that (`Garbage::PackAgain`), never one something reads.
 pub(super) async fn release(
     tx: &mut Tx,
     catalogue: &Catalogue,
@@ -399,7 +398,7 @@ pub(super) async fn release(
         let service: String = row.try_get("service")?;
         sqlx::query("DELETE FROM pack_samples WHERE pack_key = $1").bind(key).execute(&mut **tx).await?;
         sqlx::query("DELETE FROM packs WHERE blob_key = $1").bind(key).execute(&mut **tx).await?;
-        insert_garbage(tx, &service, &Garbage::Blob(key.clone()), reclaim_after).await?;
+        insert_garbage(tx, &service, &Garbage::Pack(key.clone()), reclaim_after).await?;
     }
     Ok(())
 }

@@ -170,25 +170,49 @@ pub enum Garbage {
     /// Whatever an ended upload session left, by its id: its staging file or multipart upload,
     /// and its blob if it was finished but never committed.
     Session(String),
+    /// A pack that no object reads and no session pins any more, by its key: removed when due.
+    Pack(String),
+    /// A pack removed once already, removed again when every PUT URL issued for it has expired:
+    /// a bucket's presigned PUT cannot be revoked, so a client replaying its own URL after the
+    /// first removal would otherwise leave a blob that nothing references.
+    PackAgain(String),
 }
 
 impl Garbage {
     /// How a session's garbage is written in the `garbage.blob_key` column (a blob key never
     /// holds a colon: it is `<hex>/<hex>`).
     const SESSION_PREFIX: &'static str = "upload:";
+    const PACK_PREFIX: &'static str = "pack:";
+    const PACK_AGAIN_PREFIX: &'static str = "pack-again:";
 
     /// The value of the `garbage.blob_key` column.
     pub fn column(&self) -> String {
         match self {
             Garbage::Blob(key) => key.clone(),
             Garbage::Session(upload_id) => format!("{}{upload_id}", Self::SESSION_PREFIX),
+            Garbage::Pack(key) => format!("{}{key}", Self::PACK_PREFIX),
+            Garbage::PackAgain(key) => format!("{}{key}", Self::PACK_AGAIN_PREFIX),
         }
     }
 
     pub fn from_column(value: &str) -> Garbage {
-        match value.strip_prefix(Self::SESSION_PREFIX) {
-            Some(upload_id) => Garbage::Session(upload_id.to_string()),
-            None => Garbage::Blob(value.to_string()),
+        if let Some(upload_id) = value.strip_prefix(Self::SESSION_PREFIX) {
+            Garbage::Session(upload_id.to_string())
+        } else if let Some(key) = value.strip_prefix(Self::PACK_PREFIX) {
+            Garbage::Pack(key.to_string())
+        } else if let Some(key) = value.strip_prefix(Self::PACK_AGAIN_PREFIX) {
+            Garbage::PackAgain(key.to_string())
+        } else {
+            Garbage::Blob(value.to_string())
+        }
+    }
+
+    /// The blob this item removes, when it names one by its key (a session's bytes are found
+    /// through the session).
+    pub fn blob_key(&self) -> Option<&str> {
+        match self {
+            Garbage::Blob(key) | Garbage::Pack(key) | Garbage::PackAgain(key) => Some(key),
+            Garbage::Session(_) => None,
         }
     }
 }
@@ -346,4 +370,26 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
             _ => fedml_proto::content::Layout::Blob,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Garbage;
+
+    #[test]
+    fn garbage_reads_back_as_written() {
+        let items = [
+            Garbage::Blob("0a1b/2c3d".into()),
+            Garbage::Session("4e5f".into()),
+            Garbage::Pack("0a1b/pk6a7b".into()),
+            Garbage::PackAgain("0a1b/pk6a7b".into()),
+        ];
+        for item in items {
+            assert_eq!(Garbage::from_column(&item.column()), item);
+        }
+        // Rows written before packs had kinds of their own are blobs.
+        assert_eq!(Garbage::from_column("0a1b/pk6a7b"), Garbage::Blob("0a1b/pk6a7b".into()));
+        assert_eq!(Garbage::Pack("k/p".into()).blob_key(), Some("k/p"));
+        assert_eq!(Garbage::Session("s".into()).blob_key(), None);
+    }
 }

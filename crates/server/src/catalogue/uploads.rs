@@ -295,6 +295,13 @@ impl Catalogue {
         Ok(true)
     }
 
+    /// When the last URL any recorded session was given expires (Unix ms; 0 with none): a
+    /// session's URLs expire with it, and a session is forgotten only a week after that.
+    pub async fn latest_session_expiry(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(expires_at), 0) AS t FROM uploads").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>("t")?)
+    }
+
     /// Sessions to end: live ones (open, completing, finished) whose expiry has passed, and open
     /// or finished ones whose key was revoked (revocation ends them itself; this catches a
     /// session opened in the instant before, by a request that had already authenticated).

@@ -229,6 +229,8 @@ pub async fn fsck(
     }
 
     // 4. Whatever is left is unreferenced: garbage awaiting the collector, or unknown.
+    let garbage_blobs: HashSet<(&str, &str)> =
+        garbage.iter().filter_map(|(service, item)| Some((service.as_str(), item.blob_key()?))).collect();
     let mut unreferenced: Vec<UnreferencedFile> = listed
         .into_iter()
         .filter(|(id, _)| !accounted.contains(id))
@@ -237,8 +239,7 @@ pub async fn fsck(
                 StoredPlace::Blob => key.rsplit('/').next().unwrap_or(&key).to_string(),
                 StoredPlace::Staging => key.clone(),
             };
-            let is_garbage = (place == StoredPlace::Blob
-                && garbage.contains(&(service.clone(), Garbage::Blob(key.clone()))))
+            let is_garbage = (place == StoredPlace::Blob && garbage_blobs.contains(&(service.as_str(), key.as_str())))
                 || garbage.contains(&(service.clone(), Garbage::Session(session_id)));
             let status = if is_garbage { Unreferenced::Garbage } else { Unreferenced::Unknown };
             UnreferencedFile { service, place, key, size, status }
