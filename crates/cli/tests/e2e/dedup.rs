@@ -584,6 +584,58 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
 }
 
+/// A directory of files a little larger than a chunk, uploaded again under another name, whose
+/// first 12 MiB hold no sample chunk by id (about one such tree in four): found all the same by
+/// the first chunks of its first files, so that only the archive's own bytes travel again.
+#[test]
+fn a_tree_whose_first_bytes_hold_no_sample_is_found_under_another_name() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    const FILES: u64 = 200;
+    let size = |i: u64| (64 << 10) + (((i * 7919) % 64) << 10) as usize;
+    let file = |seed: u64, i: u64| bytes(size(i), seed * 1000 + i);
+    let sampled = |data: &[u8]| {
+        let mut at = 0;
+        fedml_proto::content::Chunker.lengths(data).into_iter().any(|len| {
+            at += len;
+            fedml_proto::content::is_sample(&fedml_proto::content::chunk_id(&data[at - len..at]))
+        })
+    };
+    // The first seed whose files up to 13 MiB (more than the uploader's first look) hold no sample.
+    let seed = (1..200u64)
+        .find(|&seed| {
+            let mut read = 0;
+            (0..FILES)
+                .take_while(|&i| {
+                    let before = read;
+                    read += size(i);
+                    before < 13 << 20
+                })
+                .all(|i| !sampled(&file(seed, i)))
+        })
+        .expect("a tree without samples up front");
+    let tree = work.path().join("shards");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for i in 0..FILES {
+        std::fs::write(tree.join(format!("shard-{i:04}.bin")), file(seed, i)).expect("write");
+    }
+    upload(&target, &tree, "shards", false);
+    let copy = upload(&target, &tree, "shards-copy", false);
+    let share = copy.sent_bytes as f64 / copy.read_bytes as f64;
+    println!(
+        "tree of seed {seed} under a second name: sent {} of {} ({:.2}%)",
+        copy.sent_bytes,
+        copy.read_bytes,
+        share * 100.0
+    );
+    assert!(share < 0.01, "the second name re-sent {:.1}%: {copy:?}", share * 100.0);
+    let dest = work.path().join("dest");
+    let got = fedml_client::download_with("shards-copy", &download_opts(target.clone(), &dest));
+    assert!(got.is_success(), "{}", got.message);
+    assert!(listing(&dest.join("shards-copy")) == listing(&tree), "the copy downloads as the tree");
+}
+
 /// Uploads of the same data at the same moment (by one user, under several names) announce the
 /// same packs and may send them at once: each succeeds, every copy reads back, and once all are
 /// deleted nothing is left. Repeated with a barrier, as any race here is.

@@ -200,10 +200,9 @@ impl Uploader<'_> {
     async fn learn(&mut self, batch: &[Scanned]) -> Result<()> {
         let mut chunks: Vec<String> = batch
             .iter()
-            .enumerate()
-            .filter(|(i, c)| (self.first && *i == 0) || content::is_sample(&c.id))
-            .filter(|(_, c)| !self.known.contains_key(&known(&c.id)))
-            .map(|(_, c)| hex::encode(c.id))
+            .filter(|c| c.lead || content::is_sample(&c.id))
+            .filter(|c| !self.known.contains_key(&known(&c.id)))
+            .map(|c| hex::encode(c.id))
             .collect();
         chunks.dedup();
         let previous = std::mem::take(&mut self.first);
@@ -238,7 +237,7 @@ impl Uploader<'_> {
     /// being filled. Answers that pack once it is full.
     fn place(&mut self, chunk: Scanned) -> Option<Filling> {
         let (id, len) = (chunk.id, chunk.len());
-        let first_of_data = chunk.offset == 0;
+        let lead = chunk.lead;
         if let Some(place) = self.known.get(&known(&id)).copied() {
             self.push_segment(place, len);
             // Counted as stored only when an earlier upload holds it, not a repeat in this one.
@@ -256,7 +255,7 @@ impl Uploader<'_> {
         let place = Place { pack: filling.index, offset: filling.data as u32 };
         filling.push(chunk);
         let full = filling.data >= content::PACK_TARGET || filling.chunks.len() >= content::MAX_PACK_CHUNKS;
-        if (content::is_sample(&id) || first_of_data) && filling.samples < content::MAX_PACK_SAMPLES {
+        if (content::is_sample(&id) || lead) && filling.samples < content::MAX_PACK_SAMPLES {
             filling.samples += 1;
             self.samples.push((hex::encode(id), place.pack));
         }

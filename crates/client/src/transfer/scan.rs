@@ -57,14 +57,20 @@ pub(super) enum Input {
     Tree { top: String, entries: Vec<TreeEntry> },
 }
 
-/// One chunk of the data: its bytes, found at `offset` of the data, named `id`; a slice of
-/// block number `block` of the upload (or a copy of its own).
+/// The files whose first chunk is a sample whatever its id ([`Scanned::lead`]).
+pub(super) const LEAD_FILES: usize = 16;
+
+/// One chunk of the data, in order: its bytes, named `id`; a slice of block number `block` of
+/// the upload (or a copy of its own).
 #[derive(Debug, Clone)]
 pub(super) struct Scanned {
-    pub offset: u64,
     pub id: ChunkId,
     pub bytes: Bytes,
     pub block: Option<u64>,
+    /// The first chunk of one of the first [`LEAD_FILES`] files read (of the file, when one is
+    /// uploaded): a sample by which the same data is found again under another name, however
+    /// few samples its first bytes hold by id (a directory's own first bytes hold its name).
+    pub lead: bool,
 }
 
 impl Scanned {
@@ -155,8 +161,8 @@ struct Cuts {
     /// chunk at a time (a file's header, a small file) would keep it from hashing many of its
     /// 1 KiB chunks at once.
     span: Bytes,
-    /// Each chunk's offset in the data, its block, its bytes.
-    chunks: Vec<(u64, u64, Bytes)>,
+    /// Each chunk's block, its bytes, and whether it leads a file.
+    chunks: Vec<(u64, Bytes, bool)>,
 }
 
 /// Reads `input` once: its chunks go to `tx` in batches, at most `budget` bytes of them alive.
@@ -184,9 +190,9 @@ fn name(cuts: mpsc::Receiver<Cuts>, tx: Batches) -> Result<blake3::Hash> {
     let mut bytes = 0u64;
     for group in cuts {
         hasher.update(&group.span);
-        for (offset, block, chunk) in group.chunks {
+        for (block, chunk, lead) in group.chunks {
             bytes += chunk.len() as u64;
-            batch.push(Scanned { offset, id: content::chunk_id(&chunk), bytes: chunk, block: Some(block) });
+            batch.push(Scanned { id: content::chunk_id(&chunk), bytes: chunk, block: Some(block), lead });
             if bytes >= BATCH_BYTES {
                 tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| stopped("the upload"))?;
                 bytes = 0;
@@ -221,15 +227,17 @@ struct Reader {
     base: u64,
     /// The number of the block being filled.
     number: u64,
-    /// Chunks cut in `buf`: start and length.
-    cuts: Vec<(usize, usize)>,
+    /// Chunks cut in `buf`: start, length, whether it leads a file.
+    cuts: Vec<(usize, usize, bool)>,
+    /// Files read so far.
+    files: usize,
     budget: Arc<Budget>,
     out: mpsc::SyncSender<Cuts>,
 }
 
 impl Reader {
     fn new(budget: Arc<Budget>, out: mpsc::SyncSender<Cuts>) -> Self {
-        Reader { buf: budget.take(), base: 0, number: 0, cuts: Vec::new(), budget, out }
+        Reader { buf: budget.take(), base: 0, number: 0, cuts: Vec::new(), files: 0, budget, out }
     }
 
     /// The data offset of the next byte read.
@@ -245,18 +253,22 @@ impl Reader {
             _ => ClientError::io(format!("cannot read {}", path.display()), e),
         };
         let file = std::fs::File::open(path).map_err(unreadable)?;
-        let (read, crc) = self.region(file, crc, unreadable)?;
+        let lead = self.files < LEAD_FILES;
+        self.files += 1;
+        let (read, crc) = self.region(file, crc, lead, unreadable)?;
         if read != size {
             return Err(changed(path));
         }
         Ok(crc.map(|c| c.finalize()))
     }
 
-    /// Reads `reader` to its end as one region, cutting it as it goes. Answers the bytes read.
+    /// Reads `reader` to its end as one region, cutting it as it goes (its first chunk marked
+    /// `lead`). Answers the bytes read.
     fn region(
         &mut self,
         mut reader: impl Read,
         mut crc: Option<crc32fast::Hasher>,
+        mut lead: bool,
         read_error: impl Fn(std::io::Error) -> ClientError,
     ) -> Result<(u64, Option<crc32fast::Hasher>)> {
         let mut start = self.buf.len(); // where the next chunk starts in `buf`
@@ -283,8 +295,8 @@ impl Reader {
                 return Ok((read, crc));
             }
             let len = Chunker.cut(rest).unwrap_or(rest.len());
-            debug_assert!(self.cuts.last().is_none_or(|&(at, n)| at + n == start), "chunks are consecutive");
-            self.cuts.push((start, len));
+            debug_assert!(self.cuts.last().is_none_or(|&(at, n, _)| at + n == start), "chunks are consecutive");
+            self.cuts.push((start, len, std::mem::take(&mut lead)));
             start += len;
         }
     }
@@ -295,15 +307,14 @@ impl Reader {
         let mut next = self.budget.take();
         next.extend_from_slice(&self.buf[keep..]);
         let full = std::mem::replace(&mut self.buf, next);
-        let base = self.base;
         self.base += keep as u64;
-        self.hand_on(full, base)?;
+        self.hand_on(full)?;
         Ok(0)
     }
 
-    /// Hands on the chunks cut in `data`, whose first byte is byte `base` of the data; a block
-    /// nothing was cut in goes straight back to the budget.
-    fn hand_on(&mut self, data: Vec<u8>, base: u64) -> Result<()> {
+    /// Hands on the chunks cut in `data`; a block nothing was cut in goes straight back to the
+    /// budget.
+    fn hand_on(&mut self, data: Vec<u8>) -> Result<()> {
         let block = Block { data, budget: self.budget.clone() };
         if self.cuts.is_empty() {
             return Ok(());
@@ -311,18 +322,17 @@ impl Reader {
         let block = Bytes::from_owner(block);
         let number = self.number;
         self.number += 1;
-        let first = self.cuts.first().map_or(0, |&(start, _)| start);
-        let end = self.cuts.last().map_or(0, |&(start, len)| start + len);
+        let first = self.cuts.first().map_or(0, |&(start, _, _)| start);
+        let end = self.cuts.last().map_or(0, |&(start, len, _)| start + len);
         let span = block.slice(first..end);
-        let chunks =
-            self.cuts.drain(..).map(|(start, len)| (base + start as u64, number, block.slice(start..start + len)));
+        let chunks = self.cuts.drain(..).map(|(start, len, lead)| (number, block.slice(start..start + len), lead));
         self.out.send(Cuts { span, chunks: chunks.collect() }).map_err(|_| stopped("naming the chunks"))
     }
 
     /// Hands on the chunks of the last block.
     fn finish(&mut self) -> Result<()> {
         let data = std::mem::take(&mut self.buf);
-        self.hand_on(data, self.base)
+        self.hand_on(data)
     }
 }
 
@@ -341,13 +351,13 @@ fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64
         };
         zip.begin_file(&name, entry.mtime, entry.mode, entry.size).map_err(archive_error)?;
         let own = std::mem::take(zip.inner_mut());
-        reader.region(own.as_slice(), None, archive_error)?;
+        reader.region(own.as_slice(), None, false, archive_error)?;
         debug_assert_eq!(reader.offset(), zip.written());
         let crc = reader.file(path, entry.size, Some(crc32fast::Hasher::new()))?.unwrap_or_default();
         zip.skip(entry.size);
         zip.end_file(crc).map_err(|_| changed(path))?;
     }
     let (total, own) = zip.finish().map_err(archive_error)?;
-    reader.region(own.as_slice(), None, archive_error)?;
+    reader.region(own.as_slice(), None, false, archive_error)?;
     Ok(total)
 }
