@@ -25,6 +25,13 @@ fn upload(
     done.data.expect("answer").transfer.expect("what the upload moved")
 }
 
+/// The share of the bytes read that an upload sent, printed under `what`.
+fn sent_share(what: &str, moved: &fedml_proto::content::TransferStats) -> f64 {
+    let share = moved.sent_bytes as f64 / moved.read_bytes as f64;
+    println!("{what}: sent {} of {} bytes ({:.2}%)", moved.sent_bytes, moved.read_bytes, share * 100.0);
+    share
+}
+
 fn downloads_as(target: &fedml_client::Target, name: &str, expected: &[u8]) {
     let dest = tempfile::tempdir().expect("tmp");
     let got = fedml_client::download_with(name, &download_opts(target.clone(), dest.path()));
@@ -541,13 +548,7 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     std::fs::write(tree.join("part-03/added.txt"), bytes(10 << 10, 7)).expect("write");
     std::fs::remove_file(tree.join("part-04/sample-00004.txt")).expect("rm");
     let second = upload(&target, &tree, "corpus", true);
-    let share = second.sent_bytes as f64 / second.read_bytes as f64;
-    println!(
-        "directory, 1% changed: sent {} of {} bytes ({:.2}%)",
-        second.sent_bytes,
-        second.read_bytes,
-        share * 100.0
-    );
+    let share = sent_share("directory, 1% changed", &second);
     assert!(share < 0.03, "a new version of the directory re-sent {:.1}%: {second:?}", share * 100.0);
 
     // Downloaded over the older copy: only what differs is fetched, and the tree is exact.
@@ -622,13 +623,7 @@ fn a_tree_whose_first_bytes_hold_no_sample_is_found_under_another_name() {
     }
     upload(&target, &tree, "shards", false);
     let copy = upload(&target, &tree, "shards-copy", false);
-    let share = copy.sent_bytes as f64 / copy.read_bytes as f64;
-    println!(
-        "tree of seed {seed} under a second name: sent {} of {} ({:.2}%)",
-        copy.sent_bytes,
-        copy.read_bytes,
-        share * 100.0
-    );
+    let share = sent_share(&format!("tree of seed {seed} under a second name"), &copy);
     assert!(share < 0.01, "the second name re-sent {:.1}%: {copy:?}", share * 100.0);
     let dest = work.path().join("dest");
     let got = fedml_client::download_with("shards-copy", &download_opts(target.clone(), &dest));
@@ -688,22 +683,7 @@ fn a_pack_put_replayed_after_its_session_ended_leaves_nothing() {
     });
     let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
     let data = bytes(300_000, 31);
-    let mut at = 0;
-    let index = fedml_proto::content::PackIndex {
-        chunks: fedml_proto::content::Chunker
-            .lengths(&data)
-            .into_iter()
-            .map(|len| {
-                at += len;
-                fedml_proto::content::IndexEntry {
-                    id: fedml_proto::content::chunk_id(&data[at - len..at]),
-                    len: len as u32,
-                }
-            })
-            .collect(),
-    };
-    let mut pack = data.clone();
-    pack.extend_from_slice(&index.encode());
+    let (index, pack) = one_pack(&data);
     let create = fedml_proto::CreateUpload {
         name: "replayed.bin".into(),
         service: "R2".into(),

@@ -314,22 +314,7 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     // A packed upload by hand: open, ask what is stored, announce the pack, PUT it, complete
     // naming its segment; its download ticket names the pack.
     let data = bytes(50_000, 8);
-    let chunks = fedml_proto::content::Chunker.lengths(&data);
-    let mut at = 0;
-    let index = fedml_proto::content::PackIndex {
-        chunks: chunks
-            .iter()
-            .map(|&len| {
-                at += len;
-                fedml_proto::content::IndexEntry {
-                    id: fedml_proto::content::chunk_id(&data[at - len..at]),
-                    len: len as u32,
-                }
-            })
-            .collect(),
-    };
-    let mut pack = data.clone();
-    pack.extend_from_slice(&index.encode());
+    let (index, pack) = one_pack(&data);
     let pack_id = index.pack_id();
     let create = json!({"name": "packed.bin", "service": "R2", "kind": "file", "size": data.len(), "layout": "packs"});
     let session = c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(create));

@@ -407,6 +407,28 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// `data` as one pack, as a client builds it: its chunks back to back and their index; answers
+/// the index (whose `pack_id` names the pack) and the pack's bytes.
+pub fn one_pack(data: &[u8]) -> (fedml_proto::content::PackIndex, Vec<u8>) {
+    let mut at = 0;
+    let index = fedml_proto::content::PackIndex {
+        chunks: fedml_proto::content::Chunker
+            .lengths(data)
+            .into_iter()
+            .map(|len| {
+                at += len;
+                fedml_proto::content::IndexEntry {
+                    id: fedml_proto::content::chunk_id(&data[at - len..at]),
+                    len: len as u32,
+                }
+            })
+            .collect(),
+    };
+    let mut pack = data.to_vec();
+    pack.extend_from_slice(&index.encode());
+    (index, pack)
+}
+
 /// A tree with nesting, an empty directory, an empty file, binary data and Unicode names.
 pub fn sample_tree(root: &Path) {
     std::fs::create_dir_all(root.join("nested/deeper/deepest")).expect("mkdir");
