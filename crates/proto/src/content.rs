@@ -54,6 +54,17 @@ pub fn is_sample(id: &ChunkId) -> bool {
     u16::from_le_bytes([id[0], id[1]]).is_multiple_of(128)
 }
 
+/// The first bytes of an upload's data where [`is_early_sample`] chunks are samples too: the
+/// same data uploaded again (under another name, with bytes put before it) is found in its
+/// first look however far its first [`is_sample`] chunk lies (8 MiB in on average).
+pub const EARLY_SAMPLED: u64 = 16 << 20;
+
+/// Whether a chunk in an upload's first [`EARLY_SAMPLED`] bytes is a sample (one in 16, so
+/// about 16 in those bytes; every [`is_sample`] chunk is one).
+pub fn is_early_sample(id: &ChunkId) -> bool {
+    u16::from_le_bytes([id[0], id[1]]).is_multiple_of(16)
+}
+
 /// Cuts a byte stream into content-defined chunks, fed in any pieces.
 ///
 /// `cut` answers the length of the next chunk that ends inside `data` (a slice starting at the

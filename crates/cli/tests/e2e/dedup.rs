@@ -670,6 +670,39 @@ fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
     assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
 }
 
+/// A file whose first 24 MiB hold no sample chunk of the one-in-128 kind (about one in 20),
+/// uploaded again with 1 MiB put before it: found in the first look by the denser samples of its
+/// first 16 MiB, so that only the new MiB travels.
+#[test]
+fn data_whose_first_sample_lies_far_in_is_found_with_bytes_put_before_it() {
+    let server = TestServer::start_with(no_grace());
+    let work = tempfile::tempdir().expect("tmp");
+    let target = server.admin();
+    let far = |data: &[u8]| {
+        let mut at = 0;
+        for len in fedml_proto::content::Chunker.lengths(&data[..24 << 20]) {
+            at += len;
+            if fedml_proto::content::is_sample(&fedml_proto::content::chunk_id(&data[at - len..at])) {
+                return false;
+            }
+        }
+        true
+    };
+    let data = (1..400u64).map(|seed| bytes(32 << 20, 7000 + seed)).find(|d| far(d)).expect("such data");
+    let original = work.path().join("original.bin");
+    std::fs::write(&original, &data).expect("write");
+    upload(&target, &original, "original.bin", false);
+    let mut prefixed = bytes(1 << 20, 1);
+    prefixed.extend_from_slice(&data);
+    let path = work.path().join("prefixed.bin");
+    std::fs::write(&path, &prefixed).expect("write");
+    let moved = upload(&target, &path, "prefixed.bin", false);
+    let share = sent_share("32 MiB with 1 MiB put before it, under another name", &moved);
+    assert!(moved.sent_bytes < (1 << 20) + (1 << 20), "sent more than the new MiB and a pack's worth: {moved:?}");
+    assert!(share < 0.07, "{moved:?}");
+    downloads_as(&target, "prefixed.bin", &prefixed);
+}
+
 /// A pack's PUT URL used again after its session ended and the collector removed the pack: a
 /// bucket's presigned PUT cannot be revoked and stores it again, so the collector removes it
 /// once more when the URL has expired; the local folder refuses the PUT at once. Either way the

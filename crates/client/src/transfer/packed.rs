@@ -31,6 +31,24 @@ use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 
+/// Whether the commit records a new chunk as a sample of its pack: one in 128 anywhere, one in
+/// 16 of the data's first [`content::EARLY_SAMPLED`] bytes, and the first chunk of each of the
+/// first files ([`Scanned::lead`]).
+fn recorded(chunk: &Scanned) -> bool {
+    content::is_sample(&chunk.id)
+        || chunk.lead
+        || (chunk.offset < content::EARLY_SAMPLED && content::is_early_sample(&chunk.id))
+}
+
+/// Whether a chunk is looked up: any an earlier upload may have recorded. Early samples are
+/// looked up through twice the bytes they are recorded in, so that data stored before is found
+/// with up to that much put before it.
+fn looked_up(chunk: &Scanned) -> bool {
+    content::is_sample(&chunk.id)
+        || chunk.lead
+        || (chunk.offset < 2 * content::EARLY_SAMPLED && content::is_early_sample(&chunk.id))
+}
+
 /// A chunk as the uploader remembers it: the first 128 bits of its id (a keyed BLAKE3, so two
 /// chunks of one upload share them with a chance of about 2^-128 per pair), which halves the
 /// memory of the map that holds one entry per chunk of the upload (160,000 for 10 GiB).
@@ -200,7 +218,7 @@ impl Uploader<'_> {
     async fn learn(&mut self, batch: &[Scanned]) -> Result<()> {
         let mut chunks: Vec<String> = batch
             .iter()
-            .filter(|c| c.lead || content::is_sample(&c.id))
+            .filter(|c| looked_up(c))
             .filter(|c| !self.known.contains_key(&known(&c.id)))
             .map(|c| hex::encode(c.id))
             .collect();
@@ -237,7 +255,7 @@ impl Uploader<'_> {
     /// being filled. Answers that pack once it is full.
     fn place(&mut self, chunk: Scanned) -> Option<Filling> {
         let (id, len) = (chunk.id, chunk.len());
-        let lead = chunk.lead;
+        let sample = recorded(&chunk);
         if let Some(place) = self.known.get(&known(&id)).copied() {
             self.push_segment(place, len);
             // Counted as stored only when an earlier upload holds it, not a repeat in this one.
@@ -255,7 +273,7 @@ impl Uploader<'_> {
         let place = Place { pack: filling.index, offset: filling.data as u32 };
         filling.push(chunk);
         let full = filling.data >= content::PACK_TARGET || filling.chunks.len() >= content::MAX_PACK_CHUNKS;
-        if (content::is_sample(&id) || lead) && filling.samples < content::MAX_PACK_SAMPLES {
+        if sample && filling.samples < content::MAX_PACK_SAMPLES {
             filling.samples += 1;
             self.samples.push((hex::encode(id), place.pack));
         }

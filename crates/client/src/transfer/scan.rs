@@ -60,10 +60,11 @@ pub(super) enum Input {
 /// The files whose first chunk is a sample whatever its id ([`Scanned::lead`]).
 pub(super) const LEAD_FILES: usize = 16;
 
-/// One chunk of the data, in order: its bytes, named `id`; a slice of block number `block` of
-/// the upload (or a copy of its own).
+/// One chunk of the data, in order: its bytes, found at `offset` of the data, named `id`; a
+/// slice of block number `block` of the upload (or a copy of its own).
 #[derive(Debug, Clone)]
 pub(super) struct Scanned {
+    pub offset: u64,
     pub id: ChunkId,
     pub bytes: Bytes,
     pub block: Option<u64>,
@@ -161,8 +162,8 @@ struct Cuts {
     /// chunk at a time (a file's header, a small file) would keep it from hashing many of its
     /// 1 KiB chunks at once.
     span: Bytes,
-    /// Each chunk's block, its bytes, and whether it leads a file.
-    chunks: Vec<(u64, Bytes, bool)>,
+    /// Each chunk's offset in the data, its block, its bytes, and whether it leads a file.
+    chunks: Vec<(u64, u64, Bytes, bool)>,
 }
 
 /// Reads `input` once: its chunks go to `tx` in batches, at most `budget` bytes of them alive.
@@ -190,9 +191,9 @@ fn name(cuts: mpsc::Receiver<Cuts>, tx: Batches) -> Result<blake3::Hash> {
     let mut bytes = 0u64;
     for group in cuts {
         hasher.update(&group.span);
-        for (block, chunk, lead) in group.chunks {
+        for (offset, block, chunk, lead) in group.chunks {
             bytes += chunk.len() as u64;
-            batch.push(Scanned { id: content::chunk_id(&chunk), bytes: chunk, block: Some(block), lead });
+            batch.push(Scanned { offset, id: content::chunk_id(&chunk), bytes: chunk, block: Some(block), lead });
             if bytes >= BATCH_BYTES {
                 tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| stopped("the upload"))?;
                 bytes = 0;
@@ -307,14 +308,15 @@ impl Reader {
         let mut next = self.budget.take();
         next.extend_from_slice(&self.buf[keep..]);
         let full = std::mem::replace(&mut self.buf, next);
+        let base = self.base;
         self.base += keep as u64;
-        self.hand_on(full)?;
+        self.hand_on(full, base)?;
         Ok(0)
     }
 
-    /// Hands on the chunks cut in `data`; a block nothing was cut in goes straight back to the
-    /// budget.
-    fn hand_on(&mut self, data: Vec<u8>) -> Result<()> {
+    /// Hands on the chunks cut in `data`, whose first byte is byte `base` of the data; a block
+    /// nothing was cut in goes straight back to the budget.
+    fn hand_on(&mut self, data: Vec<u8>, base: u64) -> Result<()> {
         let block = Block { data, budget: self.budget.clone() };
         if self.cuts.is_empty() {
             return Ok(());
@@ -325,14 +327,17 @@ impl Reader {
         let first = self.cuts.first().map_or(0, |&(start, _, _)| start);
         let end = self.cuts.last().map_or(0, |&(start, len, _)| start + len);
         let span = block.slice(first..end);
-        let chunks = self.cuts.drain(..).map(|(start, len, lead)| (number, block.slice(start..start + len), lead));
+        let chunks = self
+            .cuts
+            .drain(..)
+            .map(|(start, len, lead)| (base + start as u64, number, block.slice(start..start + len), lead));
         self.out.send(Cuts { span, chunks: chunks.collect() }).map_err(|_| stopped("naming the chunks"))
     }
 
     /// Hands on the chunks of the last block.
     fn finish(&mut self) -> Result<()> {
         let data = std::mem::take(&mut self.buf);
-        self.hand_on(data)
+        self.hand_on(data, self.base)
     }
 }
 
