@@ -31,22 +31,12 @@ use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 
-/// Whether the commit records a new chunk as a sample of its pack: one in 128 anywhere, one in
-/// 16 of the data's first [`content::EARLY_SAMPLED`] bytes, and the first chunk of each of the
-/// first files ([`Scanned::lead`]).
-fn recorded(chunk: &Scanned) -> bool {
-    content::is_sample(&chunk.id)
-        || chunk.lead
-        || (chunk.offset < content::EARLY_SAMPLED && content::is_early_sample(&chunk.id))
-}
-
-/// Whether a chunk is looked up: any an earlier upload may have recorded. Early samples are
-/// looked up through twice the bytes they are recorded in, so that data stored before is found
-/// with up to that much put before it.
-fn looked_up(chunk: &Scanned) -> bool {
-    content::is_sample(&chunk.id)
-        || chunk.lead
-        || (chunk.offset < 2 * content::EARLY_SAMPLED && content::is_early_sample(&chunk.id))
+/// Whether a chunk is a sample: one in 128 anywhere, the first chunk of each of the first files
+/// ([`Scanned::lead`]), and one in 16 of the data's first `early` bytes. The commit records those
+/// of the first [`content::EARLY_SAMPLED`] bytes; a lookup asks for those of twice as many, so
+/// that data stored before is found with up to that much put before it.
+fn sampled(chunk: &Scanned, early: u64) -> bool {
+    content::is_sample(&chunk.id) || chunk.lead || (chunk.offset < early && content::is_early_sample(&chunk.id))
 }
 
 /// A chunk as the uploader remembers it: the first 128 bits of its id (a keyed BLAKE3, so two
@@ -218,7 +208,7 @@ impl Uploader<'_> {
     async fn learn(&mut self, batch: &[Scanned]) -> Result<()> {
         let mut chunks: Vec<String> = batch
             .iter()
-            .filter(|c| looked_up(c))
+            .filter(|c| sampled(c, 2 * content::EARLY_SAMPLED))
             .filter(|c| !self.known.contains_key(&known(&c.id)))
             .map(|c| hex::encode(c.id))
             .collect();
@@ -255,7 +245,7 @@ impl Uploader<'_> {
     /// being filled. Answers that pack once it is full.
     fn place(&mut self, chunk: Scanned) -> Option<Filling> {
         let (id, len) = (chunk.id, chunk.len());
-        let sample = recorded(&chunk);
+        let sample = sampled(&chunk, content::EARLY_SAMPLED);
         if let Some(place) = self.known.get(&known(&id)).copied() {
             self.push_segment(place, len);
             // Counted as stored only when an earlier upload holds it, not a repeat in this one.

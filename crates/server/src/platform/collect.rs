@@ -142,17 +142,11 @@ impl Platform {
                 Err(CatalogueError::NotFound) => Ok(Reclaimed::Done),
                 Err(e) => Err(e.into()),
             },
-            Garbage::Blob(blob_key) | Garbage::PackAgain(blob_key) => {
+            Garbage::Blob(blob_key) | Garbage::Pack(blob_key) | Garbage::PackAgain(blob_key) => {
                 if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
                     store.delete(blob_key).await?;
                 }
-                Ok(Reclaimed::Done)
-            }
-            Garbage::Pack(blob_key) => {
-                if !self.catalogue.blob_in_use(&item.service, blob_key).await? {
-                    store.delete(blob_key).await?;
-                }
-                if store.revokes_pack_urls() {
+                if !matches!(item.item, Garbage::Pack(_)) || store.revokes_pack_urls() {
                     return Ok(Reclaimed::Done);
                 }
                 // Every PUT URL of this pack was issued before its row went (none is issued
