@@ -47,7 +47,7 @@ fn a_tree_whose_first_bytes_hold_no_sample_is_found_under_another_name() {
     let dest = work.path().join("dest");
     let got = fedml_client::download_with("shards-copy", &download_opts(target.clone(), &dest));
     assert!(got.is_success(), "{}", got.message);
-    assert!(listing(&dest.join("shards-copy")) == listing(&tree), "the copy downloads as the tree");
+    assert!(tree_listing(&dest.join("shards-copy")) == tree_listing(&tree), "the copy downloads as the tree");
 }
 
 /// A file whose first 24 MiB hold no sample chunk of the one-in-128 kind (about one in 20),

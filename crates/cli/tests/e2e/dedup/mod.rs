@@ -107,9 +107,7 @@ fn only_new_bytes_travel_and_never_across_users() {
     for (who, name) in [(&alice, "model.bin"), (&alice, "copy.bin"), (&bob, "model.bin")] {
         assert!(fedml_client::delete_with(name, None, who).is_success());
     }
-    let platform = server.platform.clone();
-    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
-    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    collects_to_nothing(&server);
 }
 
 /// A new version whose new chunks lie one in each block the client reads the data in (2 MiB),
@@ -347,26 +345,6 @@ fn downloads_into(target: &fedml_client::Target, name: &str, dest: &std::path::P
     assert!(read == expected, "{name} downloaded other bytes");
 }
 
-/// Every path under `root` with a file's bytes (`None` for a directory), sorted.
-fn listing(root: &std::path::Path) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            let relative = path.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
-            if path.is_dir() {
-                out.push((relative, None));
-                stack.push(path);
-            } else {
-                out.push((relative, Some(std::fs::read(&path).expect("read"))));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     let server = TestServer::start_with(no_grace());
@@ -388,7 +366,7 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     let dest = work.path().join("dest");
     let got = fedml_client::download_with("corpus", &download_opts(target.clone(), &dest));
     assert!(got.is_success(), "{}", got.message);
-    assert!(listing(&dest.join("corpus")) == listing(&tree), "the first download differs");
+    assert!(tree_listing(&dest.join("corpus")) == tree_listing(&tree), "the first download differs");
 
     // 1% of the files changed, one added, one removed: a new version sends little more than them.
     for i in (0..2000u64).step_by(100) {
@@ -412,7 +390,7 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     if local {
         assert!(fetched < second.read_bytes / 10, "fetched {fetched} of {}", second.read_bytes);
     }
-    assert!(listing(&dest.join("corpus")) == listing(&tree), "the second download differs");
+    assert!(tree_listing(&dest.join("corpus")) == tree_listing(&tree), "the second download differs");
 
     // The same tree under another name: its files' chunks are all stored already.
     let copy = upload(&target, &tree, "corpus-copy", false);
@@ -430,9 +408,7 @@ fn a_directory_sends_and_fetches_only_the_files_that_changed() {
     for name in ["corpus", "corpus-copy"] {
         assert!(fedml_client::delete_with(name, None, &target).is_success());
     }
-    let platform = server.platform.clone();
-    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
-    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    collects_to_nothing(&server);
 }
 
 /// Uploads of the same data at the same moment (by one user, under several names) announce the
@@ -469,7 +445,5 @@ fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
             assert!(fedml_client::delete_with(&format!("r{round}-{i}"), None, &target).is_success());
         }
     }
-    let platform = server.platform.clone();
-    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
-    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    collects_to_nothing(&server);
 }

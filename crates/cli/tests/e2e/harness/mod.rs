@@ -440,27 +440,29 @@ pub fn sample_tree(root: &Path) {
     std::fs::write(root.join("nested/deeper/deepest/zero"), b"").expect("write");
 }
 
-/// Both trees hold the same directories and the same files, byte for byte.
-pub fn assert_same_tree(a: &Path, b: &Path) {
-    fn listing(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).expect("read_dir").flatten() {
-                let p = e.path();
-                let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-                if p.is_dir() {
-                    out.push((rel, None));
-                    stack.push(p);
-                } else {
-                    out.push((rel, Some(std::fs::read(&p).expect("read"))));
-                }
+/// Every path under `root` with a file's bytes (`None` for a directory), sorted.
+pub fn tree_listing(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((rel, None));
+                stack.push(p);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).expect("read"))));
             }
         }
-        out.sort();
-        out
     }
-    let (la, lb) = (listing(a), listing(b));
+    out.sort();
+    out
+}
+
+/// Both trees hold the same directories and the same files, byte for byte.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let (la, lb) = (tree_listing(a), tree_listing(b));
     assert_eq!(
         la.len(),
         lb.len(),
@@ -588,6 +590,13 @@ pub fn catalogue_count(server: &TestServer, sql: &str) -> i64 {
 /// that a concurrent download of a shared name is still reading, a refusal by design.
 pub fn end_grace_period(server: &TestServer) {
     catalogue_sql(server, "UPDATE garbage SET reclaim_after = 0".into());
+}
+
+/// Runs the collector until nothing is due, then checks the store holds nothing at all.
+pub fn collects_to_nothing(server: &TestServer) {
+    let platform = server.platform.clone();
+    server.block_on(async move { platform.collect_all_garbage().await.expect("gc") });
+    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
 }
 
 pub fn garbage_count(server: &TestServer) -> i64 {
