@@ -3,12 +3,13 @@
 server (local store, loopback, release build):
 
 - first upload of a random file: packed (content-defined chunks) vs one blob (`--no-dedup`, the
-  upload path of the release before the content store, unchanged), or vs the binary FEDML_BIN_BEFORE
-  names (a build of that release) when given;
+  blob path beside the content store), or, when FEDML_BIN_BEFORE names a build of the release
+  before the content store, vs that release end to end: its client uploading to its own server
+  (a second one, on its own data directory);
 - re-upload after 100 scattered 64 KiB edits and 1 MiB inserted at the start: bytes sent and time,
   against the first upload;
 - the same file under a second name: bytes sent;
-- download after several versions: packed vs the blob download;
+- download after several versions: packed vs the anchor's blob download;
 - an upload killed (SIGKILL) at half its bytes, then run again: bytes sent in all;
 - client peak RSS of each, server peak RSS;
 - what the engine adds per GiB stored (catalogue rows, bytes of pack indexes and segment lists),
@@ -81,7 +82,7 @@ def main():
     if not os.path.exists(FEDML):
         subprocess.run(["cargo", "build", "--release", "-p", "fedml-cli"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="fedml-dedup-")
-    server = None
+    server = old_server = None
     try:
         size = args.size_mib << 20
         src = os.path.join(work, "model.bin")
@@ -91,8 +92,17 @@ def main():
         v2 = os.path.join(work, "model-v2.bin")
         edit(src, v2)
 
-        server, data_dir, url, _, env = start_server(work, 19000 + os.getpid() % 1000)
+        port = 19000 + os.getpid() % 1000
+        server, data_dir, url, _, env = start_server(work, port)
         blobs = os.path.join(data_dir, "blobs", "objects")
+        # The anchor: this build's blob path on the same server, or the release before, whole.
+        if BEFORE:
+            old_server, old_dir, _, _, old_env = start_server(work, port + 500, binary=BEFORE, name="server-before")
+            old_blobs = os.path.join(old_dir, "blobs", "objects")
+            anchor_bin, anchor_flags = BEFORE, ()
+        else:
+            old_server, old_env, old_blobs = None, env, blobs
+            anchor_bin, anchor_flags = FEDML, ("--no-dedup",)
         mib = size / (1 << 20)
         med = statistics.median
 
@@ -100,10 +110,7 @@ def main():
         anchor = "blob upload (--no-dedup)" if not BEFORE else f"FEDML_BIN_BEFORE ({BEFORE})"
         for i in range(args.runs):
             settle(src)
-            if BEFORE:
-                t, r, _ = upload(env, src, f"blob-{i}", binary=BEFORE)
-            else:
-                t, r, _ = upload(env, src, f"blob-{i}", "--no-dedup")
+            t, r, _ = upload(old_env, src, f"blob-{i}", *anchor_flags, binary=anchor_bin)
             blob_up.append(t)
             rss["blob upload"] = max(rss.get("blob upload", 0), r)
             settle(src)
@@ -114,7 +121,8 @@ def main():
             first_sent = moved["sent_bytes"]
             if i + 1 < args.runs:
                 subprocess.run([FEDML, "storage", "delete", f"first-{i}"], env=env, capture_output=True, check=True)
-                subprocess.run([FEDML, "storage", "delete", f"blob-{i}"], env=env, capture_output=True, check=True)
+                subprocess.run([anchor_bin, "storage", "delete", f"blob-{i}"], env=old_env, capture_output=True,
+                               check=True)
         settle(v2)
         t_edit, r, moved_edit = upload(env, v2, f"first-{args.runs - 1}")
         rss["re-upload after edits"] = r
@@ -126,10 +134,12 @@ def main():
         for i in range(args.runs):
             for name, into in ((f"first-{args.runs - 1}", down_packed), (f"blob-{args.runs - 1}", down_blob)):
                 out = os.path.join(work, f"down-{i}")
-                settle(blobs)
-                t, r = timed([FEDML, "storage", "download", name, "-d", out, "--no-progress"], env)
+                packed = into is down_packed
+                settle(blobs if packed else old_blobs)
+                t, r = timed([FEDML if packed else anchor_bin, "storage", "download", name, "-d", out,
+                              "--no-progress"], env if packed else old_env)
                 into.append(t)
-                rss[f"download ({'packed' if into is down_packed else 'blob'})"] = r
+                rss[f"download ({'packed' if packed else 'anchor'})"] = r
                 shutil.rmtree(out)
 
         # Resume: killed at half its bytes, then run again.
@@ -151,6 +161,9 @@ def main():
         server_rss = vm_hwm(server.pid)
         server.terminate()
         server.wait(timeout=30)
+        if old_server:
+            old_server.terminate()
+            old_server.wait(timeout=30)
 
         # What the engine keeps per GiB of packed data.
         db = sqlite3.connect(os.path.join(data_dir, "catalogue.db"))
@@ -186,7 +199,7 @@ def main():
               f"{t_edit:.2f} s = {t_edit / med(packed_up):.0%} of the first upload's time [target <= 15%]")
         print(f"same file under a second name: sent {moved_copy['sent_bytes']} bytes "
               f"= {moved_copy['sent_bytes'] / os.path.getsize(v2):.3%} [target <= 0.5%], {t_copy:.2f} s")
-        print(f"download after two versions, packed: {mib / med(down_packed):.0f} MiB/s; blob (anchor): "
+        print(f"download after two versions, packed: {mib / med(down_packed):.0f} MiB/s; {anchor} (anchor): "
               f"{mib / med(down_blob):.0f} MiB/s = {med(down_blob) / med(down_packed):.2f}x   [target >= 0.9x]")
         print(f"upload killed at {killed_at / size:.0%} of its bytes, run again: the second run sent "
               f"{moved_resume['sent_bytes'] / size:.0%} of the bytes [target <= 55%], both together "
@@ -212,9 +225,10 @@ def main():
             "rows_per_gib": per_gib_rows, "data_in_packs_bytes": data_in_packs, "index_bytes": index_bytes,
         }))
     finally:
-        if server and server.poll() is None:
-            server.terminate()
-            server.wait(timeout=30)
+        for s in (server, old_server):
+            if s and s.poll() is None:
+                s.terminate()
+                s.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

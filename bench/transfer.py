@@ -71,13 +71,14 @@ def vm_hwm(pid):
     return 0
 
 
-def start_server(work, port):
-    """The release `fedml server` on `port` over a fresh data directory in `work` (no grace
-    period); answers (process, data directory, URL, API key, environment for CLI commands)."""
-    data_dir = os.path.join(work, "server")
+def start_server(work, port, binary=None, name="server"):
+    """The release `fedml server` (or `binary`'s) on `port` over a fresh data directory `name`
+    in `work` (no grace period); answers (process, data directory, URL, API key, environment for
+    CLI commands)."""
+    data_dir = os.path.join(work, name)
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
+        [binary or FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, FEDML_LOG="warn"))
     key_file = os.path.join(data_dir, "admin-api-key")
     for _ in range(200):
@@ -85,7 +86,7 @@ def start_server(work, port):
             break
         time.sleep(0.05)
     key = open(key_file).read().strip()
-    env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
+    env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, f"cfg-{name}"))
     return server, data_dir, url, key, env
 
 
