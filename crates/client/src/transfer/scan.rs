@@ -122,14 +122,18 @@ impl Budget {
             }
             if pool.left > 0 {
                 pool.left -= 1;
-                return Vec::with_capacity(BLOCK);
+                // Zeroed by the kernel as its pages are first touched (a fresh allocation this
+                // large is mapped, not written), and never again: a block stays this long.
+                return vec![0; BLOCK];
             }
             pool = self.freed.wait(pool).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
 
-    fn give_back(&self, mut block: Vec<u8>) {
-        block.clear();
+    fn give_back(&self, block: Vec<u8>) {
+        if block.len() != BLOCK {
+            return;
+        }
         let mut pool = self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         pool.free.push(block);
         self.freed.notify_one();
@@ -223,8 +227,10 @@ fn stopped(what: &str) -> ClientError {
 /// Reads regions of the data (a file's bytes, the archive's own) into blocks and cuts each
 /// region into chunks from its first byte.
 struct Reader {
-    /// The block being filled; `buf[0]` is byte `base` of the data.
+    /// The block being filled (always [`BLOCK`] bytes long, of which the first `filled` hold
+    /// data read); `buf[0]` is byte `base` of the data.
     buf: Vec<u8>,
+    filled: usize,
     base: u64,
     /// The number of the block being filled.
     number: u64,
@@ -238,12 +244,12 @@ struct Reader {
 
 impl Reader {
     fn new(budget: Arc<Budget>, out: mpsc::SyncSender<Cuts>) -> Self {
-        Reader { buf: budget.take(), base: 0, number: 0, cuts: Vec::new(), files: 0, budget, out }
+        Reader { buf: budget.take(), filled: 0, base: 0, number: 0, cuts: Vec::new(), files: 0, budget, out }
     }
 
     /// The data offset of the next byte read.
     fn offset(&self) -> u64 {
-        self.base + self.buf.len() as u64
+        self.base + self.filled as u64
     }
 
     /// Reads local file `path`, expected to hold `size` bytes, as one region; answers its
@@ -256,7 +262,7 @@ impl Reader {
         let file = std::fs::File::open(path).map_err(unreadable)?;
         let lead = self.files < LEAD_FILES;
         self.files += 1;
-        let (read, crc) = self.region(file, crc, lead, unreadable)?;
+        let (read, crc) = self.region(file, Some(size), crc, lead, unreadable)?;
         if read != size {
             return Err(changed(path));
         }
@@ -264,34 +270,39 @@ impl Reader {
     }
 
     /// Reads `reader` to its end as one region, cutting it as it goes (its first chunk marked
-    /// `lead`). Answers the bytes read.
+    /// `lead`). Answers the bytes read. A region expected to hold `size` bytes (a file) ends
+    /// once a read answers fewer bytes than asked with exactly that many read, or once it holds
+    /// more (the file changed): a small file costs one read, not a second to find its end.
     fn region(
         &mut self,
         mut reader: impl Read,
+        size: Option<u64>,
         mut crc: Option<crc32fast::Hasher>,
         mut lead: bool,
         read_error: impl Fn(std::io::Error) -> ClientError,
     ) -> Result<(u64, Option<crc32fast::Hasher>)> {
-        let mut start = self.buf.len(); // where the next chunk starts in `buf`
+        let mut start = self.filled; // where the next chunk starts in `buf`
         let mut read = 0u64;
         let mut eof = false;
         loop {
             // Keep at least one largest chunk ahead of `start`, or all that is left.
-            while !eof && self.buf.len() - start < content::MAX_CHUNK {
-                if self.buf.capacity() - self.buf.len() < MIN_READ {
+            while !eof && self.filled - start < content::MAX_CHUNK {
+                if BLOCK - self.filled < MIN_READ {
                     start = self.close_block(start)?;
                 }
-                let room = self.buf.capacity() - self.buf.len();
-                let had = self.buf.len();
-                // Appends without zeroing the room first; fewer bytes than asked means the end.
-                let n = (&mut reader).take(room as u64).read_to_end(&mut self.buf).map_err(&read_error)?;
+                let room = BLOCK - self.filled;
+                // One byte more than a file should still hold: that it holds more shows.
+                let want = size.map_or(room, |size| room.min(size.saturating_sub(read).saturating_add(1) as usize));
+                let had = self.filled;
+                let n = read_some(&mut reader, &mut self.buf[had..had + want]).map_err(&read_error)?;
                 if let Some(crc) = crc.as_mut() {
-                    crc.update(&self.buf[had..]);
+                    crc.update(&self.buf[had..had + n]);
                 }
+                self.filled += n;
                 read += n as u64;
-                eof = n < room;
+                eof = n == 0 || size.is_some_and(|size| read > size || (n < want && read == size));
             }
-            let rest = &self.buf[start..];
+            let rest = &self.buf[start..self.filled];
             if rest.is_empty() {
                 return Ok((read, crc));
             }
@@ -306,8 +317,10 @@ impl Reader {
     /// from `keep` on (an unfinished chunk); answers where they lie in the new block.
     fn close_block(&mut self, keep: usize) -> Result<usize> {
         let mut next = self.budget.take();
-        next.extend_from_slice(&self.buf[keep..]);
+        let kept = self.filled - keep;
+        next[..kept].copy_from_slice(&self.buf[keep..self.filled]);
         let full = std::mem::replace(&mut self.buf, next);
+        self.filled = kept;
         let base = self.base;
         self.base += keep as u64;
         self.hand_on(full, base)?;
@@ -341,6 +354,16 @@ impl Reader {
     }
 }
 
+/// One `read` into `buf`, again when interrupted: the bytes it read (0 at the end).
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            answer => return answer,
+        }
+    }
+}
+
 /// Cuts the archive of a directory: its own bytes as they are written, each file's data from
 /// the file. Answers the archive's size.
 fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64> {
@@ -356,13 +379,13 @@ fn cut_tree(top: &str, entries: &[TreeEntry], reader: &mut Reader) -> Result<u64
         };
         zip.begin_file(&name, entry.mtime, entry.mode, entry.size).map_err(archive_error)?;
         let own = std::mem::take(zip.inner_mut());
-        reader.region(own.as_slice(), None, false, archive_error)?;
+        reader.region(own.as_slice(), None, None, false, archive_error)?;
         debug_assert_eq!(reader.offset(), zip.written());
         let crc = reader.file(path, entry.size, Some(crc32fast::Hasher::new()))?.unwrap_or_default();
         zip.skip(entry.size);
         zip.end_file(crc).map_err(|_| changed(path))?;
     }
     let (total, own) = zip.finish().map_err(archive_error)?;
-    reader.region(own.as_slice(), None, false, archive_error)?;
+    reader.region(own.as_slice(), None, None, false, archive_error)?;
     Ok(total)
 }
