@@ -57,18 +57,15 @@ def main():
         env = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=f"http://127.0.0.1:{port}",
                    FEDML_CONFIG_DIR=os.path.join(work, "cfg"))
 
-        # The programs measured are warmed with the data after the page cache is dropped: each
-        # run measures its work, not the disk loading the program (ours is the larger binary).
-        tools = [FEDML, shutil.which("tar") or "/bin/tar"]
         tar_c, tar_x, up, blob_up, down = [], [], [], [], []
         for i in range(args.runs):
             archive = os.path.join(work, f"tree-{i}.tar")
-            settle(tree, *tools)
+            settle(tree)
             t, _ = timed(["tar", "cf", archive, "-C", work, "tree"])
             tar_c.append(t)
             out = os.path.join(work, f"untar-{i}")
             os.makedirs(out)
-            settle(archive, *tools)
+            settle(archive)
             t, _ = timed(["tar", "xf", archive, "-C", out])
             tar_x.append(t)
             shutil.rmtree(out)
@@ -76,16 +73,16 @@ def main():
 
             # A first upload each time: the object and its packs are gone before it.
             subprocess.run([FEDML, "storage", "delete", "tree"], env=env, capture_output=True)
-            settle(tree, *tools)
+            settle(tree)
             t, _ = timed([FEDML, "storage", "upload", tree, "--overwrite", "--no-progress"], env)
             up.append(t)
             # The same tree as one archive blob (what every upload was before the content store).
-            settle(tree, *tools)
+            settle(tree)
             t, _ = timed([FEDML, "storage", "upload", tree, "-n", "tree-blob", "--overwrite", "--no-dedup",
                           "--no-progress"], env)
             blob_up.append(t)
             dest = os.path.join(work, f"down-{i}")
-            settle(os.path.join(data_dir, "blobs", "objects"), *tools)
+            settle(os.path.join(data_dir, "blobs", "objects"))
             t, _ = timed([FEDML, "storage", "download", "tree", "-d", dest, "--no-progress"], env)
             down.append(t)
             got = sum(len(files) for _, _, files in os.walk(os.path.join(dest, "tree")))
@@ -100,7 +97,7 @@ def main():
                     with open(os.path.join(root, name), "wb") as f:
                         f.write(os.urandom(args.size_kib * 1024))
                     changed += 1
-        settle(tree, *tools)
+        settle(tree)
         answer_path = os.path.join(work, "answer.json")
         t_re, _ = timed(["sh", "-c", f"'{FEDML}' storage upload '{tree}' --overwrite --no-progress --output json "
                          f"> '{answer_path}'"], env)
