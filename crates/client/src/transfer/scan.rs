@@ -131,6 +131,8 @@ impl Budget {
     }
 
     fn give_back(&self, block: Vec<u8>) {
+        // Only a block as `take` made it may be read into again (the reader fills it by index,
+        // up to BLOCK); anything else (the empty buffer a finished reader leaves) is dropped.
         if block.len() != BLOCK {
             return;
         }
