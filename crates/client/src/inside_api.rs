@@ -81,9 +81,11 @@ pub fn download_files_with(
         let bar = progress::bar(&progress, 0);
         let cancel = options.target.cancel_token();
         let fetched = block_on(async {
+            // The cancellation first: a fetch cancelled before it began places nothing.
             tokio::select! {
-                r = transfer::inside::fetch(&client, options.object(data_name), &dest, wanted, &bar) => r,
+                biased;
                 _ = cancel.cancelled() => Err(ClientError::Failure("cancelled; the files already in place stay".into())),
+                r = transfer::inside::fetch(&client, options.object(data_name), &dest, wanted, &bar) => r,
             }
         });
         bar.finish_and_clear();

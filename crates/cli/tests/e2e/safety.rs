@@ -129,18 +129,28 @@ fn cancelling_stores_nothing_and_leaves_nothing() {
     token.cancel();
     let mut target = server.admin();
     target.cancel = Some(token);
-    let r = fedml_client::upload_with(&file, &upload_opts(target.clone(), "big"));
-    assert_eq!(r.code, ResponseCode::Failure);
-    assert!(r.message.contains("cancelled"), "{}", r.message);
-    assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
-    assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    // Repeated: a cancelled transfer must not begin at all, however its first poll falls (a
+    // transfer polled before its cancellation could land bytes, kept then as resumable).
+    for _ in 0..REPEATS {
+        let r = fedml_client::upload_with(&file, &upload_opts(target.clone(), "big"));
+        assert_eq!(r.code, ResponseCode::Failure);
+        assert!(r.message.contains("cancelled"), "{}", r.message);
+        assert_eq!(fedml_client::list_storage_objects_with(&server.admin()).data, Some(vec![]));
+        assert!(server.blob_files().is_empty(), "left: {:?}", server.blob_files());
+    }
 
     assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), "big")).is_success());
     let dest = work.path().join("out");
-    let r = fedml_client::download_with("big", &download_opts(target, &dest));
-    assert_eq!(r.code, ResponseCode::Failure);
-    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0, "no partial download left");
+    for _ in 0..REPEATS {
+        let r = fedml_client::download_with("big", &download_opts(target.clone(), &dest));
+        assert_eq!(r.code, ResponseCode::Failure);
+        let left: Vec<_> = std::fs::read_dir(&dest).expect("dir").flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "no partial download left: {left:?}");
+    }
 }
+
+/// How often the cancelled transfers are tried.
+const REPEATS: usize = 20;
 
 #[test]
 fn the_collector_reclaims_deleted_and_replaced_blobs() {

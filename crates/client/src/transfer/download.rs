@@ -55,9 +55,12 @@ pub async fn download(
         let source = Source::of(client, &ticket, &sources).await?;
         fetch(client, &source, &ticket.object, &temp, &bar, &write_failed).await
     };
+    // The cancellation is polled first: a download cancelled before it began fetches nothing
+    // (polled in random order, one poll of the transfer could already land bytes and keep them).
     let result = tokio::select! {
-        r = fetched => r,
+        biased;
         _ = cancel.cancelled() => Err(cancelled()),
+        r = fetched => r,
     };
     bar.finish_and_clear();
     // Interrupted (cancelled, the network gone) with bytes written: kept for the next download

@@ -96,9 +96,11 @@ pub async fn upload(
         let stats = TransferStats { read_bytes: total, sent_bytes: total, stored_bytes: 0, resumed: false };
         Ok((CompleteUpload { parts, size: total, checksum, content: None }, Some(stats)))
     };
+    // The cancellation is polled first, so an upload cancelled before it began sends nothing.
     let result: Result<(CompleteUpload, Option<TransferStats>)> = tokio::select! {
-        r = sent => r,
+        biased;
         _ = cancel.cancelled() => Err(if packed { cancelled_resumable() } else { cancelled() }),
+        r = sent => r,
     };
     let result = match result {
         Ok((completion, stats)) => {
