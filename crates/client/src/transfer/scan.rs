@@ -489,7 +489,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 61 == 0 {
+            if x.is_multiple_of(61) {
                 out.extend(std::iter::repeat_n(x as u8, (x >> 40) as usize % (300 << 10)));
             } else {
                 out.extend_from_slice(&x.to_le_bytes());
