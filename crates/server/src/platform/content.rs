@@ -327,15 +327,8 @@ pub(super) async fn read_range(
     expires: i64,
 ) -> std::result::Result<BoxStream<'static, std::result::Result<Bytes, BlobError>>, BlobError> {
     if let BlobStore::Local(local) = store {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let path = local.object_path(key).ok_or(BlobError::NotFound)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BlobError::NotFound,
-            _ => BlobError::Io(e),
-        })?;
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 << 10).map_err(BlobError::Io);
-        return Ok(stream.boxed());
+        let file = local.open_blob(key).await?;
+        return Ok(file.range(offset, length).map_err(BlobError::Io).boxed());
     }
     let url = store.get_url(service, key, expires).await?;
     let response = http
