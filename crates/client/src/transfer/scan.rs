@@ -536,7 +536,9 @@ mod tests {
     #[test]
     fn a_file_is_cut_as_one_region_however_its_blocks_fall() {
         let dir = tempfile::tempdir().expect("tmp");
-        for (len, seed) in [(0, 1), (1, 2), (MIN_CHUNK_TEST, 3), (BLOCK - HEAD, 4), (BLOCK + 5, 5), (9 << 20, 6)] {
+        for (len, seed) in
+            [(0, 1), (1, 2), (content::MIN_CHUNK + 1, 3), (BLOCK - HEAD, 4), (BLOCK + 5, 5), (9 << 20, 6)]
+        {
             let bytes = data(len, seed);
             let path = dir.path().join(format!("f{seed}"));
             std::fs::write(&path, &bytes).expect("write");
@@ -545,8 +547,6 @@ mod tests {
             assert_eq!(leads, if len == 0 { vec![] } else { vec![0] }, "the file's first chunk leads ({len} bytes)");
         }
     }
-
-    const MIN_CHUNK_TEST: usize = content::MIN_CHUNK + 1;
 
     #[test]
     fn a_tree_is_its_archive_with_each_file_cut_on_its_own() {
