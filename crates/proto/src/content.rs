@@ -170,18 +170,130 @@ impl PackIndex {
     }
 }
 
+impl PackIndex {
+    /// Checks the index against the pack's id (the BLAKE3 of the index, as the catalogue
+    /// records it) and against what an uploader writes: at most [`MAX_PACK_CHUNKS`] chunks of 1
+    /// to [`MAX_CHUNK`] bytes, at most [`MAX_PACK_DATA`] bytes of data. A server that checks this
+    /// and then every chunk's bytes against its id ([`DataCheck`]) knows the pack is what its id
+    /// names.
+    pub fn check(&self, pack_id: &str) -> Result<(), String> {
+        if self.chunks.len() > MAX_PACK_CHUNKS {
+            return Err(format!(
+                "its index lists {} chunks, more than the {MAX_PACK_CHUNKS} a pack holds",
+                self.chunks.len()
+            ));
+        }
+        if let Some((i, chunk)) = self.chunks.iter().enumerate().find(|(_, c)| c.len == 0 || c.len as usize > MAX_CHUNK)
+        {
+            return Err(format!("chunk {} of its index has {} bytes; a chunk has 1 to {MAX_CHUNK}", i + 1, chunk.len));
+        }
+        if self.data_len() > MAX_PACK_DATA {
+            return Err(format!(
+                "its index describes {} bytes of data, more than the {MAX_PACK_DATA} a pack holds",
+                self.data_len()
+            ));
+        }
+        if self.pack_id() != pack_id {
+            return Err("its index is not the one its id names".to_string());
+        }
+        Ok(())
+    }
+
+    /// Where each chunk's bytes start in the pack's data, and the end of the last: one more
+    /// entry than chunks.
+    pub fn offsets(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.chunks.len() + 1);
+        let mut at = 0u64;
+        out.push(0);
+        for chunk in &self.chunks {
+            at += u64::from(chunk.len);
+            out.push(at);
+        }
+        out
+    }
+}
+
+/// Checks the bytes of some of a pack's chunks against its index as they arrive, in pieces of
+/// any size: each chunk's keyed BLAKE3 is computed as its bytes come (nothing is buffered) and
+/// compared with its id once its last byte is in.
+pub struct DataCheck<'a> {
+    chunks: &'a [IndexEntry],
+    /// The chunk being hashed (its number in the whole index, for messages), and its bytes still to come.
+    at: usize,
+    first: usize,
+    left: u32,
+    hasher: blake3::Hasher,
+}
+
+impl<'a> DataCheck<'a> {
+    /// A check of the bytes of the chunks `chunks` of `index` (all: `0..index.chunks.len()`),
+    /// fed from the first one's start.
+    pub fn new(index: &'a PackIndex, chunks: std::ops::Range<usize>) -> DataCheck<'a> {
+        let first = chunks.start;
+        let chunks = index.chunks.get(chunks).unwrap_or_default();
+        DataCheck {
+            chunks,
+            at: 0,
+            first,
+            left: chunks.first().map_or(0, |c| c.len),
+            hasher: blake3::Hasher::new_keyed(&CHUNK_KEY),
+        }
+    }
+
+    /// Feeds the next bytes; refuses at the first chunk whose bytes do not match its id, or
+    /// bytes past the last chunk.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+        while !bytes.is_empty() {
+            let Some(chunk) = self.chunks.get(self.at) else {
+                return Err("more bytes than its index describes".to_string());
+            };
+            let take = bytes.len().min(self.left as usize);
+            self.hasher.update(&bytes[..take]);
+            bytes = &bytes[take..];
+            self.left -= take as u32;
+            if self.left == 0 {
+                if *self.hasher.finalize().as_bytes() != chunk.id {
+                    return Err(format!(
+                        "chunk {} of {} does not match its id",
+                        self.first + self.at + 1,
+                        self.first + self.chunks.len()
+                    ));
+                }
+                self.hasher.reset();
+                self.at += 1;
+                self.left = self.chunks.get(self.at).map_or(0, |c| c.len);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the bytes fed end exactly where a chunk ends (every chunk fed so far was checked).
+    pub fn at_boundary(&self) -> bool {
+        self.chunks.get(self.at).is_none_or(|c| self.left == c.len)
+    }
+
+    /// Chunks checked so far.
+    pub fn checked(&self) -> usize {
+        self.at
+    }
+
+    /// Refuses unless every chunk of the index from `first` on was fed and matched.
+    pub fn finish(self) -> Result<(), String> {
+        if self.at < self.chunks.len() {
+            return Err(format!("{} of its chunks' bytes are missing", self.chunks.len() - self.at));
+        }
+        Ok(())
+    }
+}
+
 /// Checks a whole pack blob: a well-formed index of exactly its data, every chunk's bytes
 /// matching its id. Answers the index, or what is wrong.
 pub fn verify_pack(body: &[u8]) -> Result<PackIndex, String> {
     let index = PackIndex::decode_tail(body, body.len() as u64)?;
-    let mut at = 0usize;
-    for (i, chunk) in index.chunks.iter().enumerate() {
-        let end = at + chunk.len as usize;
-        if chunk_id(&body[at..end]) != chunk.id {
-            return Err(format!("chunk {} of {} (bytes {at}..{end}) does not match its id", i + 1, index.chunks.len()));
-        }
-        at = end;
-    }
+    let data = index.data_len() as usize;
+    let mut check = DataCheck::new(&index, 0..index.chunks.len());
+    check.feed(&body[..data])?;
+    check.finish()?;
     Ok(index)
 }
 
@@ -430,5 +542,77 @@ mod tests {
         pack[123] ^= 1;
         assert!(verify_pack(&pack).is_err_and(|why| why.contains("chunk 1 of 1")));
         const { assert!(MAX_PACK_SIZE - MAX_PACK_DATA <= INDEX_SUFFIX) };
+    }
+
+    fn pack_of(data: &[u8]) -> (PackIndex, Vec<u8>) {
+        let mut at = 0;
+        let chunks = Chunker
+            .lengths(data)
+            .into_iter()
+            .map(|len| {
+                at += len;
+                IndexEntry { id: chunk_id(&data[at - len..at]), len: len as u32 }
+            })
+            .collect();
+        let index = PackIndex { chunks };
+        let mut pack = data.to_vec();
+        pack.extend_from_slice(&index.encode());
+        (index, pack)
+    }
+
+    #[test]
+    fn data_is_checked_in_pieces_of_any_size_from_any_chunk() {
+        let data = bytes(1 << 20, 21);
+        let (index, _) = pack_of(&data);
+        assert!(index.chunks.len() > 4);
+        let offsets = index.offsets();
+        for piece in [1usize, 7, 4096, 65_537, 1 << 20] {
+            for first in [0, 3] {
+                let mut check = DataCheck::new(&index, first..index.chunks.len());
+                for part in data[offsets[first] as usize..].chunks(piece) {
+                    check.feed(part).unwrap();
+                }
+                assert!(check.at_boundary());
+                check.finish().unwrap();
+            }
+        }
+        // One flipped byte is named by its chunk; a short feed is not finished.
+        let mut damaged = data.clone();
+        damaged[offsets[2] as usize + 5] ^= 0x40;
+        let all = 0..index.chunks.len();
+        let mut check = DataCheck::new(&index, all.clone());
+        let why = check.feed(&damaged).unwrap_err();
+        assert!(why.contains(&format!("chunk 3 of {}", index.chunks.len())), "{why}");
+        let mut check = DataCheck::new(&index, all.clone());
+        check.feed(&data[..offsets[1] as usize + 1]).unwrap();
+        assert!(!check.at_boundary());
+        assert!(check.finish().is_err());
+        let mut check = DataCheck::new(&index, all);
+        let mut longer = data.clone();
+        longer.push(0);
+        assert!(check.feed(&longer).is_err());
+        // Some chunks only: bytes past the last one asked for are refused.
+        let mut check = DataCheck::new(&index, 1..3);
+        check.feed(&data[offsets[1] as usize..offsets[3] as usize]).unwrap();
+        assert_eq!(check.checked(), 2);
+        assert!(check.feed(&data[offsets[3] as usize..offsets[3] as usize + 1]).is_err());
+    }
+
+    #[test]
+    fn an_index_is_checked_against_its_id_and_its_limits() {
+        let data = bytes(300_000, 5);
+        let (index, pack) = pack_of(&data);
+        let id = index.pack_id();
+        index.check(&id).unwrap();
+        assert!(index.check(&PackIndex::default().pack_id()).is_err());
+        let mut long = index.clone();
+        long.chunks[0].len = MAX_CHUNK as u32 + 1;
+        assert!(long.check(&long.pack_id()).unwrap_err().contains("chunk 1"));
+        let mut empty = index.clone();
+        empty.chunks[1].len = 0;
+        assert!(empty.check(&empty.pack_id()).is_err());
+        let many = PackIndex { chunks: vec![IndexEntry { id: [0; 32], len: 1 }; MAX_PACK_CHUNKS + 1] };
+        assert!(many.check(&many.pack_id()).is_err());
+        assert_eq!(verify_pack(&pack), Ok(index));
     }
 }

@@ -31,6 +31,14 @@ pub enum Error {
     /// server admin can make room.
     #[error("{0}")]
     StorageFull(String),
+    /// Bytes a client sent are not what their id names (a pack that fails its check on
+    /// receipt): damaged on the way, or a lie; nothing was kept, and sending again may succeed.
+    #[error("{0}")]
+    BadBytes(String),
+    /// Stored bytes are not what their id names (a pack found damaged while read): shown, since
+    /// it says what is lost and what to do.
+    #[error("{0}")]
+    Damaged(String),
     /// Something broke on the server's side; the message is logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -79,6 +87,7 @@ impl From<BlobError> for Error {
             }
             BlobError::Io(e) => Error::Internal(format!("blob store: {e}")),
             BlobError::Store(m) => Error::Internal(format!("blob store: {m}")),
+            BlobError::Damaged(m) => Error::Damaged(m),
         }
     }
 }

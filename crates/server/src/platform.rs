@@ -15,15 +15,17 @@ use crate::keys;
 use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
+mod assemble;
 mod collect;
 mod content;
 mod dashboard;
 mod files;
+mod indexes;
 mod upload;
 mod versions;
 
+pub use assemble::assembled_path;
 pub use collect::GcReport;
-pub use content::assembled_path;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub use files::FilesRequest;
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
@@ -82,6 +84,8 @@ pub struct Platform {
     pub(crate) http: reqwest::Client,
     /// Held while a directory object's files are indexed (`files`): one at a time per instance.
     pub(crate) indexing: tokio::sync::Mutex<()>,
+    /// Packs' checked indexes, read back from their stores (`indexes`).
+    pub(crate) indexes: std::sync::Arc<indexes::PackIndexes>,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -114,6 +118,7 @@ impl Platform {
             signer: crate::signing::UrlSigner::new(keys::random_hex(32).as_bytes()),
             http: reqwest::Client::new(),
             indexing: tokio::sync::Mutex::new(()),
+            indexes: Default::default(),
         }
     }
 
@@ -229,9 +234,9 @@ impl Platform {
     /// `expires`: its blob's, or for a packed file the server's own assembled read.
     pub(crate) async fn read_url(&self, record: &crate::catalogue::ObjectRecord, expires: i64) -> Result<String> {
         let service = &record.meta.service;
-        match record.content {
-            Some(_) => Ok(self.assembled_url(service, &record.blob_key, expires)),
-            None => Ok(self.store(service)?.get_url(service, &record.blob_key, expires).await?),
+        match record.packed {
+            true => Ok(self.assembled_url(service, &record.blob_key, expires)),
+            false => Ok(self.store(service)?.get_url(service, &record.blob_key, expires).await?),
         }
     }
 

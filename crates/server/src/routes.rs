@@ -96,6 +96,8 @@ impl IntoResponse for Error {
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, ResponseCode::Failure),
             Error::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, ResponseCode::Failure),
             Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, ResponseCode::Error),
+            Error::BadBytes(_) => (StatusCode::UNPROCESSABLE_ENTITY, ResponseCode::Failure),
+            Error::Damaged(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ResponseCode::Error),
         };
         let message = match &self {
@@ -103,7 +105,7 @@ impl IntoResponse for Error {
                 tracing::error!(%cause, "request failed");
                 crate::observe::internal_error_message()
             }
-            Error::StorageFull(message) => {
+            Error::StorageFull(message) | Error::Damaged(message) => {
                 tracing::warn!(%message, "request failed");
                 crate::observe::with_request_id(message)
             }
@@ -524,7 +526,14 @@ async fn handle_get_assembled(
         Ok(range) => range,
         Err(refusal) => return Ok(refusal.into_response()),
     };
-    let stream = p.read_assembled(&service, content, range)?;
+    let mut stream = p.read_assembled(&service, content, range)?;
+    // A read that fails before its first byte (a damaged pack, say) is answered as an error; one
+    // that fails later ends the body early, never as a complete one.
+    let first = match futures_util::StreamExt::next(&mut stream).await {
+        Some(Err(e)) => return Err(e.into()),
+        first => first,
+    };
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter(first), stream);
     let body = Body::from_stream(futures_util::StreamExt::map(stream, |r| r.map_err(std::io::Error::other)));
     let response = crate::blobs::serve::respond(&headers, range, size, &etag, body);
     Ok(crate::observe::count_served(&p, response))

@@ -232,8 +232,10 @@ fn accept_part(
         let said = store_says(body);
         let hint = if said.as_deref().is_some_and(|m| m.contains("again")) { "" } else { "; try again" };
         let why = said.map(|m| format!(": {m}")).unwrap_or_default();
+        // 422: the server found the bytes it received not to be what they claim (damaged on the
+        // way): the same bytes are sent again.
         return Err(Failed::retry_if(
-            retryable(status),
+            retryable(status) || status == StatusCode::UNPROCESSABLE_ENTITY,
             ClientError::Error(format!("the store refused part {} (HTTP {status}{why}){hint}", part + 1)),
         ));
     }

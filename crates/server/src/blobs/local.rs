@@ -128,25 +128,34 @@ impl LocalStore {
     }
 
     /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written into
-    /// `staging/<its name>` under an exclusive lock, flushed, then linked into place, so the blob
-    /// appears whole or not at all and bytes already there never change. The same pack sent by
-    /// two requests at once (two uploads of the same data) is written once: the second waits
-    /// for the first, then answers from the pack in place, never creating a file of its own
-    /// (had the first failed, the second is told to send again). Removing the pack
-    /// ([`LocalStore::remove`]) removes that staging file too, so a server killed mid-write
-    /// leaves nothing the collector does not find. Answers the CRC-32C of what arrived (the ETag
-    /// the client checks).
-    pub async fn write_pack<S, E>(&self, blob_key: &str, size: u64, mut body: S) -> Result<u32, BlobError>
+    /// `staging/<its name>` under an exclusive lock, checked against its id `hash` (its index is
+    /// the one the id names, every chunk's bytes match the chunk's id: a pack that is not is
+    /// refused with [`BlobError::Rejected`] and nothing is kept), flushed, then linked into
+    /// place, so the blob appears whole and checked, or not at all, and bytes already there
+    /// never change. The same pack sent by two requests at once (two uploads of the same data)
+    /// is written once: the second waits for the first, then answers from the pack in place,
+    /// never creating a file of its own (had the first failed, the second is told to send
+    /// again). Removing the pack ([`LocalStore::remove`]) removes that staging file too, so a
+    /// server killed mid-write leaves nothing the collector does not find. Answers the CRC-32C
+    /// of what arrived (the ETag the client checks) and, when this request placed the pack, its
+    /// checked index.
+    pub async fn write_pack<S, E>(
+        &self,
+        blob_key: &str,
+        hash: &str,
+        size: u64,
+        mut body: S,
+    ) -> Result<ReceivedPack, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
         if let Some(crc) = already_placed(&target, size, &mut body).await? {
-            return Ok(crc);
+            return Ok(ReceivedPack { crc, index: None });
         }
         let temp = self.staging_path(Self::upload_id_of(blob_key));
-        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&temp)?;
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&temp)?;
         let deadline = std::time::Instant::now() + PACK_WAIT;
         loop {
             match file.try_lock() {
@@ -167,7 +176,7 @@ impl LocalStore {
         if !same_file(&file, &temp) {
             drop(file);
             return match already_placed(&target, size, &mut body).await? {
-                Some(crc) => Ok(crc),
+                Some(crc) => Ok(ReceivedPack { crc, index: None }),
                 None => Err(BlobError::Busy("another request sending this pack failed; send it again".into())),
             };
         }
@@ -185,20 +194,28 @@ impl LocalStore {
             let f = file.clone();
             let target = target.clone();
             let temp = temp.clone();
-            tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let hash = hash.to_string();
+            let checked = tokio::task::spawn_blocking(move || -> io::Result<super::Checked> {
+                let checked = super::check_pack_file(&f, &hash, size)?;
+                if checked.is_err() {
+                    return Ok(checked);
+                }
                 f.sync_all()?;
                 if let Some(dir) = target.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
                 match std::fs::hard_link(&temp, &target) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                    Ok(()) => Ok(checked),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(checked),
                     Err(e) => Err(e),
                 }
             })
             .await
             .map_err(|e| io::Error::other(e.to_string()))??;
-            Ok(crc)
+            match checked {
+                Ok(index) => Ok(ReceivedPack { crc, index: Some(index) }),
+                Err(why) => Err(BlobError::Rejected(why)),
+            }
         }
         .await
     }
@@ -420,6 +437,13 @@ where
         return Err(BlobError::Body(format!("{at} of the pack's {size} bytes arrived")));
     }
     Ok(Some(crc))
+}
+
+/// A pack the local folder received: the CRC-32C of what arrived and, when this request placed
+/// it, its index (checked with every chunk).
+pub struct ReceivedPack {
+    pub crc: u32,
+    pub index: Option<fedml_proto::content::PackIndex>,
 }
 
 /// Whether the open `file` is still the one at `path`.

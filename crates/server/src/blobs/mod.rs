@@ -18,6 +18,7 @@ mod local;
 mod objects;
 mod s3;
 pub mod serve;
+mod verify;
 
 use std::io;
 
@@ -28,6 +29,7 @@ pub use gcs::{GcsSpec, GcsStore};
 pub use inventory::{StoredBlob, StoredPlace};
 pub use local::{LocalStore, PartSlot};
 pub use s3::{S3Spec, S3Store};
+pub use verify::{Checked, check_pack_file, checked_index};
 
 use crate::catalogue::UploadRecord;
 
@@ -48,6 +50,9 @@ pub enum BlobError {
     Body(String),
     #[error("blob store I/O: {0}")]
     Io(#[from] io::Error),
+    /// Stored bytes that are not what their id names (a pack failed its check while read).
+    #[error("{0}")]
+    Damaged(String),
     #[error("object store: {0}")]
     Store(String),
 }

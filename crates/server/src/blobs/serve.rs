@@ -64,9 +64,11 @@ impl Drop for Frame {
     }
 }
 
-/// A finished blob's file, open for reading, and its length.
+/// A finished blob's file, open for reading, and its length: cloned to read several ranges of
+/// it with one open file.
+#[derive(Clone)]
 pub struct BlobFile {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     pub len: u64,
 }
 
@@ -75,8 +77,8 @@ impl BlobFile {
     /// straight into the buffer that is sent (a kept one, [`FRAMES`]), so a byte is copied once
     /// out of the page cache (an async file reads into a buffer of its own, then copies into
     /// the stream's). A file shorter than asked ends the stream with an error.
-    pub fn range(self, first: u64, count: u64) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-        let file = Arc::new(self.file);
+    pub fn range(&self, first: u64, count: u64) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+        let file = self.file.clone();
         futures_util::stream::try_unfold((first, count), move |(at, left)| {
             let file = file.clone();
             async move {
@@ -216,7 +218,7 @@ impl LocalStore {
         let opened = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path)?;
             let len = file.metadata()?.len();
-            Ok::<_, io::Error>(BlobFile { file, len })
+            Ok::<_, io::Error>(BlobFile { file: Arc::new(file), len })
         })
         .await
         .map_err(|e| BlobError::Io(io::Error::other(e)))?;
@@ -293,7 +295,7 @@ mod tests {
         std::fs::write(&path, &data).expect("write");
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let read = |first: u64, count: u64| {
-            let file = BlobFile { file: std::fs::File::open(&path).expect("open"), len: data.len() as u64 };
+            let file = BlobFile { file: Arc::new(std::fs::File::open(&path).expect("open")), len: data.len() as u64 };
             let frames: Vec<Bytes> = runtime.block_on(file.range(first, count).try_collect()).expect("read");
             assert!(frames.iter().all(|f| f.len() <= frame), "frames of at most {frame} bytes");
             frames.concat()
@@ -304,7 +306,7 @@ mod tests {
         {
             assert_eq!(read(first as u64, count as u64), &data[first..first + count], "bytes {first} + {count}");
         }
-        let file = BlobFile { file: std::fs::File::open(&path).expect("open"), len: len as u64 };
+        let file = BlobFile { file: Arc::new(std::fs::File::open(&path).expect("open")), len: len as u64 };
         let past = runtime.block_on(file.range(len as u64 - 10, 20).try_collect::<Vec<Bytes>>());
         assert!(past.is_err(), "a file shorter than asked ends the stream with an error");
     }

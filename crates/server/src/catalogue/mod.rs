@@ -25,12 +25,12 @@ mod web;
 
 pub use files::IndexedFile;
 pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
-pub use packs::{PackRecord, PackState};
+pub use packs::{CorruptPack, PackCheck, PackRecord, PackState};
 use reader::{Bind, SqliteReader};
 pub use records::{
     ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, StoredContent, UploadRecord, UploadState, User,
 };
-use records::{Columns, garbage_from_row, key_from_row, object_from_row, user_from_row};
+use records::{Columns, garbage_from_row, key_from_row, listed_object_from_row, object_from_row, user_from_row};
 pub use uploads::Made;
 pub use versions::{Retention, VersionRemoved};
 pub use web::{Browse, ObjectEdit, SortBy, UserSummary, WebSession};
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_content_store.sql"),
     include_str!("../../migrations/0007_versions.sql"),
     include_str!("../../migrations/0008_object_files.sql"),
+    include_str!("../../migrations/0009_pack_integrity.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -421,6 +422,16 @@ impl Catalogue {
     const OBJECT_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
         description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes FROM objects";
 
+    /// The columns of a listing: whether each is packed, never its content.
+    const LISTED_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, description, tags, \
+        metadata, blob_key, CASE WHEN content IS NULL THEN 0 ELSE 1 END AS packed, created_at, updated_at, version, \
+        added_bytes FROM objects";
+
+    /// The same, of the earlier versions.
+    const LISTED_VERSION_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, description, \
+        tags, metadata, blob_key, CASE WHEN content IS NULL THEN 0 ELSE 1 END AS packed, created_at, updated_at, \
+        version, added_bytes FROM object_versions";
+
     /// The same columns of the earlier versions (`versions`).
     const VERSION_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
         description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes \
@@ -456,9 +467,9 @@ impl Catalogue {
 
     /// A page of the owner's objects in name order, starting after `after`.
     pub async fn list_objects(&self, owner_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<ObjectRecord>> {
-        let sql = format!("SELECT {} WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3", Self::OBJECT_COLUMNS);
+        let sql = format!("SELECT {} WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3", Self::LISTED_COLUMNS);
         let binds = [Bind::Text(owner_id), Bind::Text(after.unwrap_or("")), Bind::Int(limit as i64)];
-        self.read(&sql, &binds, object_from_row).await
+        self.read(&sql, &binds, listed_object_from_row).await
     }
 
     /// The object `owner_id` calls `name`, read inside `tx` for a change (row-locked on

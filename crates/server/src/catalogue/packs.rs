@@ -15,20 +15,28 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{Catalogue, CatalogueError, Garbage, Result, UploadRecord, UploadState, insert_garbage};
 use crate::time::now_ms;
 
-/// Whether the store has been seen to hold a pack.
+/// What the server knows of a pack's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackState {
     /// A PUT URL is out for it; the store may or may not hold it yet.
     Pending,
-    /// The store holds it, with its recorded size.
+    /// The store was seen to hold it whole, but the server never read it (a pack of the release
+    /// before this one): it is verified before an upload relies on it.
     Stored,
+    /// The server read it and found its index to be the one its id names and every chunk's
+    /// bytes to match the chunk's id.
+    Verified,
+    /// The server read it and it was not what its id names: never offered to an upload again.
+    Corrupt,
 }
 
 impl PackState {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PackState::Pending => "pending",
             PackState::Stored => "stored",
+            PackState::Verified => "verified",
+            PackState::Corrupt => "corrupt",
         }
     }
 
@@ -36,9 +44,20 @@ impl PackState {
         match text {
             "pending" => Ok(PackState::Pending),
             "stored" => Ok(PackState::Stored),
+            "verified" => Ok(PackState::Verified),
+            "corrupt" => Ok(PackState::Corrupt),
             other => Err(CatalogueError::Corrupt(format!("pack state {other:?}"))),
         }
     }
+}
+
+/// What the server found when it read a pack (see `blobs::verify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackCheck {
+    /// Its index is the one its id names and every chunk matches: it holds `data_bytes` of chunk data.
+    Verified { data_bytes: u64 },
+    /// It is not what its id names; `problem` says how.
+    Corrupt { problem: String },
 }
 
 /// One pack row.
@@ -50,6 +69,10 @@ pub struct PackRecord {
     pub state: PackState,
     /// Whether it was already recorded (by this session or another) before this request.
     pub existed: bool,
+    /// The session that first announced it (its PUT URL went to that session's key).
+    pub group_id: String,
+    /// Whether an object or version reads it (known where a request needs it: `reserve_packs`).
+    pub referenced: bool,
 }
 
 fn pack_from_row(row: &sqlx::any::AnyRow, existed: bool) -> Result<PackRecord> {
@@ -59,23 +82,41 @@ fn pack_from_row(row: &sqlx::any::AnyRow, existed: bool) -> Result<PackRecord> {
         size: row.try_get::<i64, _>("size")? as u64,
         state: PackState::parse(&row.try_get::<String, _>("state")?)?,
         existed,
+        group_id: row.try_get("group_id")?,
+        referenced: false,
     })
 }
 
+/// The columns [`pack_from_row`] reads, of the table `packs` named `p`.
+const PACK_COLUMNS: &str = "p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state, \
+    p.group_id AS group_id";
+
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-/// Per user `u`: objects, their bytes (the latest versions'), and the bytes their blobs (the
-/// earlier versions' too) and stored packs take.
-const STORAGE_USAGE: &str = "SELECT u.name AS name, \
-      (SELECT COUNT(*) FROM objects WHERE owner_id = u.id) AS objects, \
-      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id) AS logical_bytes, \
-      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id AND content IS NULL) \
-        AS blob_bytes, \
-      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM object_versions WHERE owner_id = u.id AND content IS NULL) \
-        AS version_blob_bytes, \
-      (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM packs WHERE owner_id = u.id AND state = 'stored') \
-        AS pack_bytes \
-    FROM users u";
+/// The bytes the user whose id is the SQL expression `user` keeps alive in the stores: the blob
+/// of each object and earlier version stored as one, and the chunk data of each pack of theirs
+/// once it has left pending, counted once however many objects and versions read it (kept in
+/// step in `users.pack_bytes`, see [`count_pack`]). What quotas and `usage` count.
+pub(super) fn kept_bytes_sql(user: &str) -> String {
+    format!(
+        "((SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = {user} AND content IS NULL) \
+         + (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM object_versions WHERE owner_id = {user} \
+            AND content IS NULL) \
+         + (SELECT pack_bytes FROM users WHERE id = {user}))"
+    )
+}
+
+/// Per user `u`: objects, their bytes (the latest versions'), and the bytes kept alive for them.
+fn storage_usage_sql() -> String {
+    format!(
+        "SELECT u.name AS name, \
+           (SELECT COUNT(*) FROM objects WHERE owner_id = u.id) AS objects, \
+           (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = u.id) AS logical_bytes, \
+           {} AS kept_bytes \
+         FROM users u",
+        kept_bytes_sql("u.id")
+    )
+}
 
 fn storage_usage_from_row(row: &sqlx::any::AnyRow) -> Result<fedml_proto::StorageUsage> {
     let count = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64);
@@ -83,14 +124,14 @@ fn storage_usage_from_row(row: &sqlx::any::AnyRow) -> Result<fedml_proto::Storag
         user: row.try_get("name")?,
         objects: count("objects")?,
         logical_bytes: count("logical_bytes")?,
-        stored_bytes: count("blob_bytes")? + count("version_blob_bytes")? + count("pack_bytes")?,
+        stored_bytes: count("kept_bytes")?,
     })
 }
 
 impl Catalogue {
     /// What one user's objects hold, and what the stores hold for them.
     pub async fn storage_usage(&self, user_id: &str) -> Result<fedml_proto::StorageUsage> {
-        let row = sqlx::query(AssertSqlSafe(format!("{STORAGE_USAGE} WHERE u.id = $1")))
+        let row = sqlx::query(AssertSqlSafe(format!("{} WHERE u.id = $1", storage_usage_sql())))
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?
@@ -100,7 +141,9 @@ impl Catalogue {
 
     /// [`Catalogue::storage_usage`] of every user, by name.
     pub async fn storage_usages(&self) -> Result<Vec<fedml_proto::StorageUsage>> {
-        let rows = sqlx::query(AssertSqlSafe(format!("{STORAGE_USAGE} ORDER BY u.name"))).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(AssertSqlSafe(format!("{} ORDER BY u.name", storage_usage_sql())))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(storage_usage_from_row).collect()
     }
 
@@ -144,9 +187,11 @@ impl Catalogue {
         self.lock_open_session(&mut tx, upload).await?;
         let mut out = Vec::with_capacity(packs.len());
         for pack in packs {
-            let found = sqlx::query(
-                "SELECT blob_key, hash, size, state FROM packs WHERE owner_id = $1 AND service = $2 AND hash = $3",
-            )
+            let found = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {PACK_COLUMNS} FROM packs p WHERE p.owner_id = $1 AND p.service = $2 AND p.hash = $3 \
+                 AND p.state <> '{}'",
+                PackState::Corrupt.as_str()
+            )))
             .bind(&upload.owner_id)
             .bind(&upload.service)
             .bind(&pack.pack)
@@ -154,7 +199,12 @@ impl Catalogue {
             .await?;
             let record = match found {
                 Some(row) => {
-                    let record = pack_from_row(&row, true)?;
+                    let mut record = pack_from_row(&row, true)?;
+                    let readers = sqlx::query("SELECT COUNT(*) AS n FROM object_packs WHERE pack_key = $1")
+                        .bind(&record.blob_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    record.referenced = readers.try_get::<i64, _>("n")? > 0;
                     if record.size != pack.size {
                         return Err(CatalogueError::Conflict(format!(
                             "pack {} was announced before with {} bytes, not {}",
@@ -186,6 +236,8 @@ impl Catalogue {
                         size: pack.size,
                         state: PackState::Pending,
                         existed: false,
+                        group_id: upload.id.clone(),
+                        referenced: false,
                     }
                 }
             };
@@ -228,32 +280,31 @@ impl Catalogue {
                 }
             }
         }
-        let stored = PackState::Stored.as_str();
+        // Packs of the release before are offered too: the completion verifies them.
+        let offered = format!("'{}', '{}'", PackState::Stored.as_str(), PackState::Verified.as_str());
         let mut found = Vec::new();
         for group in &groups {
-            let rows = sqlx::query(
-                "SELECT blob_key, hash, size, state FROM packs WHERE owner_id = $1 AND service = $2 AND group_id = $3 \
-                 AND state = $4 ORDER BY created_at, blob_key LIMIT $5",
-            )
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {PACK_COLUMNS} FROM packs p WHERE p.owner_id = $1 AND p.service = $2 AND p.group_id = $3 \
+                 AND p.state IN ({offered}) ORDER BY p.created_at, p.blob_key LIMIT $4"
+            )))
             .bind(&upload.owner_id)
             .bind(&upload.service)
             .bind(group)
-            .bind(stored)
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
             found.extend(rows);
         }
         if previous {
-            let rows = sqlx::query(
-                "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM objects o \
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {PACK_COLUMNS} FROM objects o \
                  JOIN object_packs r ON r.object_id = o.id JOIN packs p ON p.blob_key = r.pack_key \
-                 WHERE o.owner_id = $1 AND o.name = $2 AND p.service = $3 AND p.state = $4",
-            )
+                 WHERE o.owner_id = $1 AND o.name = $2 AND p.service = $3 AND p.state IN ({offered})"
+            )))
             .bind(&upload.owner_id)
             .bind(&upload.name)
             .bind(&upload.service)
-            .bind(stored)
             .fetch_all(&mut *tx)
             .await?;
             found.extend(rows);
@@ -272,30 +323,87 @@ impl Catalogue {
         Ok(out)
     }
 
-    /// Records that the store holds these pending packs (their sizes were checked).
-    pub async fn mark_packs_stored(&self, keys: &[String]) -> Result<()> {
-        if keys.is_empty() {
+    /// Records what the server found when it read these packs: verified, or corrupt (never offered
+    /// again; its id may be stored anew). A pack leaving pending starts to count against its
+    /// owner's quota ([`count_pack`]); a corrupt pack stays corrupt.
+    pub async fn record_checks(&self, checks: &[(String, PackCheck)]) -> Result<()> {
+        if checks.is_empty() {
             return Ok(());
         }
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
-        for key in keys {
-            sqlx::query("UPDATE packs SET state = $1 WHERE blob_key = $2")
-                .bind(PackState::Stored.as_str())
+        let now = now_ms();
+        for (key, check) in checks {
+            let row = sqlx::query("SELECT owner_id, size, state, data_bytes FROM packs WHERE blob_key = $1")
                 .bind(key)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+            let Some(row) = row else { continue };
+            let owner: String = row.try_get("owner_id")?;
+            let size = row.try_get::<i64, _>("size")?;
+            let state = PackState::parse(&row.try_get::<String, _>("state")?)?;
+            let counted = counted_bytes(state, row.try_get("data_bytes")?, size);
+            let (to, data_bytes, problem) = match check {
+                _ if state == PackState::Corrupt => continue,
+                PackCheck::Verified { .. } if state == PackState::Verified => continue,
+                PackCheck::Verified { data_bytes } => (PackState::Verified, *data_bytes as i64, None),
+                PackCheck::Corrupt { problem } => (PackState::Corrupt, size, Some(problem.as_str())),
+            };
+            self.lock_owner(&mut tx, &owner).await?;
+            // Moved from the state read, or not at all (another request recorded it first).
+            let moved = sqlx::query(
+                "UPDATE packs SET state = $1, data_bytes = $2, checked_at = $3, problem = $4 \
+                 WHERE blob_key = $5 AND state = $6",
+            )
+            .bind(to.as_str())
+            .bind(data_bytes)
+            .bind(now)
+            .bind(problem)
+            .bind(key)
+            .bind(state.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 1 {
+                count_pack(&mut tx, &owner, data_bytes - counted).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// The packs a session pinned, by hash.
+    /// The corrupt packs, with what was wrong and how many objects and versions read each
+    /// (for `fedml admin fsck` and `/metrics`).
+    pub async fn corrupt_packs(&self) -> Result<Vec<CorruptPack>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT p.service AS service, p.blob_key AS blob_key, p.hash AS hash, u.name AS owner, \
+               COALESCE(p.problem, '') AS problem, \
+               (SELECT COUNT(*) FROM object_packs r WHERE r.pack_key = p.blob_key) AS readers \
+             FROM packs p JOIN users u ON u.id = p.owner_id WHERE p.state = '{}' ORDER BY p.service, p.blob_key",
+            PackState::Corrupt.as_str()
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CorruptPack {
+                    service: row.try_get("service")?,
+                    blob_key: row.try_get("blob_key")?,
+                    hash: row.try_get("hash")?,
+                    owner: row.try_get("owner")?,
+                    problem: row.try_get("problem")?,
+                    readers: row.try_get::<i64, _>("readers")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The packs a session pinned that are not corrupt (at most one per hash).
     pub async fn pinned_packs(&self, upload_id: &str) -> Result<Vec<PackRecord>> {
-        let rows = sqlx::query(
-            "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM pack_pins n \
-             JOIN packs p ON p.blob_key = n.pack_key WHERE n.upload_id = $1",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PACK_COLUMNS} FROM pack_pins n JOIN packs p ON p.blob_key = n.pack_key \
+             WHERE n.upload_id = $1 AND p.state <> '{}'",
+            PackState::Corrupt.as_str()
+        )))
         .bind(upload_id)
         .fetch_all(&self.pool)
         .await?;
@@ -306,12 +414,12 @@ impl Catalogue {
     /// session's bytes are when its abort cannot be recorded (a full disk). No object reads
     /// them and no other session waits for them.
     pub async fn packs_only_pinned_by(&self, upload_id: &str) -> Result<Vec<PackRecord>> {
-        let rows = sqlx::query(
-            "SELECT p.blob_key AS blob_key, p.hash AS hash, p.size AS size, p.state AS state FROM pack_pins n \
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PACK_COLUMNS} FROM pack_pins n \
              JOIN packs p ON p.blob_key = n.pack_key WHERE n.upload_id = $1 AND p.state = $2 \
              AND NOT EXISTS (SELECT 1 FROM pack_pins o WHERE o.pack_key = n.pack_key AND o.upload_id <> $1) \
-             AND NOT EXISTS (SELECT 1 FROM object_packs r WHERE r.pack_key = n.pack_key)",
-        )
+             AND NOT EXISTS (SELECT 1 FROM object_packs r WHERE r.pack_key = n.pack_key)"
+        )))
         .bind(upload_id)
         .bind(PackState::Pending.as_str())
         .fetch_all(&self.pool)
@@ -321,12 +429,29 @@ impl Catalogue {
 
     /// The pack stored under `blob_key` if it is still recorded (a signed PUT URL's check).
     pub async fn pack(&self, blob_key: &str) -> Result<PackRecord> {
-        let row = sqlx::query("SELECT blob_key, hash, size, state FROM packs WHERE blob_key = $1")
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {PACK_COLUMNS} FROM packs p WHERE p.blob_key = $1")))
             .bind(blob_key)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(CatalogueError::NotFound)?;
         pack_from_row(&row, true)
+    }
+
+    /// The recorded packs among `keys`, in any order (a packed file's read: their ids).
+    pub async fn packs_by_key(&self, keys: &[String]) -> Result<Vec<PackRecord>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(500) {
+            let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT {PACK_COLUMNS} FROM packs p WHERE p.blob_key IN ({})", placeholders.join(", "));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in batch {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.push(pack_from_row(&row, true)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a blob key is a pack the catalogue still records (a guard before reclaiming it).
@@ -337,6 +462,40 @@ impl Catalogue {
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
+}
+
+/// A corrupt pack as `fedml admin fsck` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptPack {
+    pub service: String,
+    pub blob_key: String,
+    pub hash: String,
+    pub owner: String,
+    pub problem: String,
+    /// Objects and earlier versions that read it (their downloads fail their checksum).
+    pub readers: u64,
+}
+
+/// What a pack in `state` counts against its owner's quota: nothing while pending, else its
+/// chunk data (its whole size where that is not known).
+fn counted_bytes(state: PackState, data_bytes: Option<i64>, size: i64) -> i64 {
+    match state {
+        PackState::Pending => 0,
+        _ => data_bytes.unwrap_or(size),
+    }
+}
+
+/// Adds `delta` to the bytes of packs its owner keeps (`users.pack_bytes`), inside the
+/// transaction that moves a pack out of pending, re-checks it, or lets it go.
+async fn count_pack(tx: &mut Tx, owner_id: &str, delta: i64) -> Result<()> {
+    if delta != 0 {
+        sqlx::query("UPDATE users SET pack_bytes = pack_bytes + $1 WHERE id = $2")
+            .bind(delta)
+            .bind(owner_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn pin(tx: &mut Tx, upload_id: &str, pack_key: &str) -> Result<()> {
@@ -383,7 +542,7 @@ pub(super) async fn release(
     catalogue.lock_owner(tx, owner_id).await?;
     for key in keys {
         let row = sqlx::query(
-            "SELECT service, \
+            "SELECT service, size, state, data_bytes, \
                (SELECT COUNT(*) FROM pack_pins WHERE pack_key = $1) AS pins, \
                (SELECT COUNT(*) FROM object_packs WHERE pack_key = $1) AS refs \
              FROM packs WHERE blob_key = $1",
@@ -396,8 +555,11 @@ pub(super) async fn release(
             continue;
         }
         let service: String = row.try_get("service")?;
+        let state = PackState::parse(&row.try_get::<String, _>("state")?)?;
+        let counted = counted_bytes(state, row.try_get("data_bytes")?, row.try_get("size")?);
         sqlx::query("DELETE FROM pack_samples WHERE pack_key = $1").bind(key).execute(&mut **tx).await?;
         sqlx::query("DELETE FROM packs WHERE blob_key = $1").bind(key).execute(&mut **tx).await?;
+        count_pack(tx, owner_id, -counted).await?;
         insert_garbage(tx, &service, &Garbage::Pack(key.clone()), reclaim_after).await?;
     }
     Ok(())

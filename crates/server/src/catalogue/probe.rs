@@ -30,6 +30,12 @@ impl Catalogue {
         Ok(row.try_get("n")?)
     }
 
+    /// Packs recorded as corrupt (from their partial index).
+    pub async fn corrupt_pack_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM packs WHERE state = 'corrupt'").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// (connections open, connections idle) of the pool.
     pub fn pool_use(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())

@@ -14,11 +14,13 @@ pub(super) struct HeldQuota {
 }
 
 /// Usage of the owner `$1` at the time `$2`, leaving out the session `$3`, in one statement
-/// (so one snapshot, on PostgreSQL too). A session is live while it can still become an object:
-/// open or finished and not expired, or being completed. The overwrites among them are credited
-/// with the objects they replace, each at most what the overwrites of its name reserve (which
-/// only frees bytes when no earlier version is kept, see [`Catalogue::usage_of`]). An earlier
-/// version counts the bytes it added.
+/// (so one snapshot, on PostgreSQL too). Stored bytes are what the owner's objects and versions
+/// keep alive in the stores, each pack once however many read it (`packs::kept_bytes_sql`). A
+/// session is live while it can still become an object: open or finished and not expired, or
+/// being completed. The overwrites among them are credited with what the objects they replace
+/// alone keep alive (their blob, or the packs nothing else reads), each at most what the
+/// overwrites of its name reserve (which only frees bytes when no earlier version is kept, see
+/// [`Catalogue::usage_of`]).
 fn usage_sql() -> String {
     let live = format!(
         "(state = '{completing}' OR (state IN ('{open}', '{finished}') AND expires_at >= $2))",
@@ -26,21 +28,24 @@ fn usage_sql() -> String {
         open = UploadState::Open,
         finished = UploadState::Finished
     );
+    // What the object `o` alone keeps alive: its blob, or its packs no other object or version reads.
+    let alone = "(CASE WHEN o.content IS NULL THEN o.size ELSE (SELECT CAST(COALESCE(SUM(p.data_bytes), 0) AS BIGINT) \
+          FROM object_packs r JOIN packs p ON p.blob_key = r.pack_key WHERE r.object_id = o.id \
+          AND NOT EXISTS (SELECT 1 FROM object_packs x WHERE x.pack_key = r.pack_key AND x.object_id <> o.id)) END)";
     format!(
         "SELECT \
-           (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects WHERE owner_id = $1) \
-             + (SELECT CAST(COALESCE(SUM(COALESCE(added_bytes, size)), 0) AS BIGINT) FROM object_versions \
-                WHERE owner_id = $1) AS stored_bytes, \
+           {kept} AS stored_bytes, \
            (SELECT COUNT(*) FROM objects WHERE owner_id = $1) AS stored_objects, \
            (SELECT CAST(COALESCE(SUM(reserved_bytes), 0) AS BIGINT) FROM uploads \
               WHERE owner_id = $1 AND id <> $3 AND {live}) AS reserved_bytes, \
            (SELECT COUNT(*) FROM uploads WHERE owner_id = $1 AND id <> $3 AND {live}) AS uploads, \
-           (SELECT CAST(COALESCE(SUM(CASE WHEN o.size < r.total THEN o.size ELSE r.total END), 0) AS BIGINT) \
+           (SELECT CAST(COALESCE(SUM(CASE WHEN {alone} < r.total THEN {alone} ELSE r.total END), 0) AS BIGINT) \
               FROM objects o JOIN (SELECT name, SUM(reserved_bytes) AS total FROM uploads \
                 WHERE owner_id = $1 AND id <> $3 AND overwrite = 1 AND {live} GROUP BY name) r ON r.name = o.name \
               WHERE o.owner_id = $1) AS freed_bytes, \
            (SELECT COUNT(*) FROM objects o WHERE o.owner_id = $1 AND EXISTS (SELECT 1 FROM uploads \
-              WHERE owner_id = $1 AND id <> $3 AND overwrite = 1 AND name = o.name AND {live})) AS freed_objects"
+              WHERE owner_id = $1 AND id <> $3 AND overwrite = 1 AND name = o.name AND {live})) AS freed_objects",
+        kept = super::packs::kept_bytes_sql("$1")
     )
 }
 

@@ -49,8 +49,11 @@ pub struct ObjectRecord {
     /// The object's blob; for a packed file ([`ObjectRecord::content`]) a name for it that no
     /// blob has.
     pub blob_key: String,
-    /// A packed file's packs and segments; `None` for an object stored as one blob.
+    /// A packed file's packs and segments; `None` for an object stored as one blob, and in
+    /// listings (which never read them: see [`ObjectRecord::packed`]).
     pub content: Option<StoredContent>,
+    /// Whether it is a packed file (its content is in packs), read or not.
+    pub packed: bool,
     /// `meta.updated_at` in Unix milliseconds (the dashboard's sort key).
     pub updated_ms: i64,
     /// What this version added to the store; `None` when it was stored before this was counted.
@@ -294,16 +297,30 @@ fn kind_of(row: &dyn Columns) -> Result<ObjectKind> {
 }
 
 pub(super) fn object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
+    let content: Option<StoredContent> = match row.opt_text("content")? {
+        Some(text) => Some(from_json(&text, "content")?),
+        None => None,
+    };
+    let packed = content.is_some();
+    object_with(row, content, packed)
+}
+
+/// An object row of a listing: its `packed` column, and no content (a listing never reads a
+/// file's packs and segments, however many it has).
+pub(super) fn listed_object_from_row(row: &dyn Columns) -> Result<ObjectRecord> {
+    let packed = row.int("packed")? != 0;
+    object_with(row, None, packed)
+}
+
+fn object_with(row: &dyn Columns, content: Option<StoredContent>, packed: bool) -> Result<ObjectRecord> {
     let tags: String = row.text("tags")?;
     let metadata: String = row.text("metadata")?;
     Ok(ObjectRecord {
         id: row.text("id")?,
         owner_id: row.text("owner_id")?,
         blob_key: row.text("blob_key")?,
-        content: match row.opt_text("content")? {
-            Some(text) => Some(from_json(&text, "content")?),
-            None => None,
-        },
+        content,
+        packed,
         updated_ms: row.int("updated_at")?,
         added_bytes: row.opt_int("added_bytes")?.map(|n| n.max(0) as u64),
         meta: ObjectMeta {

@@ -8,7 +8,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::records::object_from_row;
+use super::records::{listed_object_from_row, object_from_row};
 use super::{Bind, Catalogue, CatalogueError, ObjectRecord, Result, insert_garbage, packs};
 use crate::time::now_ms;
 
@@ -62,10 +62,12 @@ impl Catalogue {
     /// Every version of the owner's object `name`, newest first (the first is the latest).
     pub async fn versions(&self, owner_id: &str, name: &str) -> Result<Vec<ObjectRecord>> {
         let latest = self.object(owner_id, name).await?;
-        let sql =
-            format!("SELECT {} WHERE object_id = $1 AND version < $2 ORDER BY version DESC", Self::VERSION_COLUMNS);
-        let earlier =
-            self.read(&sql, &[Bind::Text(&latest.id), Bind::Int(to_int(latest.meta.version))], object_from_row).await?;
+        let sql = format!(
+            "SELECT {} WHERE object_id = $1 AND version < $2 ORDER BY version DESC",
+            Self::LISTED_VERSION_COLUMNS
+        );
+        let binds = [Bind::Text(&latest.id), Bind::Int(to_int(latest.meta.version))];
+        let earlier = self.read(&sql, &binds, listed_object_from_row).await?;
         Ok(std::iter::once(latest).chain(earlier).collect())
     }
 

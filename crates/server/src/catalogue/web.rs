@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::records::{ApiKeyRecord, Columns, ObjectRecord, key_from_row, object_from_row, to_json};
+use super::records::{ApiKeyRecord, Columns, ObjectRecord, key_from_row, listed_object_from_row, to_json};
 use super::{Bind, Catalogue, CatalogueError, Result};
 
 /// A live dashboard session: the key it was exchanged for (with its user) and its CSRF token.
@@ -245,8 +245,8 @@ impl Catalogue {
         };
         let limit = next(&binds);
         binds.push(Bind::Int(browse.limit as i64));
-        let sql = format!("SELECT {} WHERE {page_filter} ORDER BY {order} LIMIT ${limit}", Self::OBJECT_COLUMNS);
-        let records = self.read(&sql, &binds, object_from_row).await?;
+        let sql = format!("SELECT {} WHERE {page_filter} ORDER BY {order} LIMIT ${limit}", Self::LISTED_COLUMNS);
+        let records = self.read(&sql, &binds, listed_object_from_row).await?;
         Ok((records, total))
     }
 

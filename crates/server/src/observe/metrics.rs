@@ -47,6 +47,7 @@ pub struct CatalogueSnapshot {
     pub garbage_backlog: i64,
     pub pool_size: i64,
     pub pool_idle: i64,
+    pub corrupt_packs: i64,
 }
 
 pub struct Metrics {
@@ -59,6 +60,8 @@ pub struct Metrics {
     local_bytes_received: Bytes,
     sessions_expired: Counter,
     reclaimed_blobs: Counter,
+    failed_pack_checks: Counter,
+    corrupt_packs: Gauge,
     uploads_in_flight: Gauge,
     garbage_backlog: Gauge,
     pool_size: Gauge,
@@ -80,6 +83,8 @@ impl Default for Metrics {
             local_bytes_received: Bytes::default(),
             sessions_expired: Counter::default(),
             reclaimed_blobs: Counter::default(),
+            failed_pack_checks: Counter::default(),
+            corrupt_packs: Gauge::default(),
             uploads_in_flight: Gauge::default(),
             garbage_backlog: Gauge::default(),
             pool_size: Gauge::default(),
@@ -125,6 +130,17 @@ impl Default for Metrics {
             "fedml_reclaimed_blobs",
             "Blobs and abandoned uploads the collector removed",
             m.reclaimed_blobs.clone(),
+        );
+        registry.register(
+            "fedml_pack_checks_failed",
+            "Packs this instance read back and found not to be what their id names (on receipt, at a completion, \
+             at a read)",
+            m.failed_pack_checks.clone(),
+        );
+        registry.register(
+            "fedml_corrupt_packs",
+            "Packs recorded as corrupt in the catalogue (never reused; `fedml admin fsck` lists them)",
+            m.corrupt_packs.clone(),
         );
         registry.register(
             "fedml_uploads_in_flight",
@@ -175,6 +191,11 @@ impl Metrics {
         self.local_bytes_received.inc_by(bytes as u64);
     }
 
+    /// The counter of packs found not to be what their id names (shared: increments land here).
+    pub fn failed_pack_checks(&self) -> Counter {
+        self.failed_pack_checks.clone()
+    }
+
     pub fn collected(&self, report: &GcReport) {
         self.sessions_expired.inc_by(report.sessions_expired);
         self.reclaimed_blobs.inc_by(report.blobs_reclaimed);
@@ -186,6 +207,7 @@ impl Metrics {
         self.garbage_backlog.set(snapshot.garbage_backlog);
         self.pool_size.set(snapshot.pool_size);
         self.pool_idle.set(snapshot.pool_idle);
+        self.corrupt_packs.set(snapshot.corrupt_packs);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -214,6 +214,7 @@ impl Platform {
             garbage_backlog: self.catalogue.garbage_backlog().await?,
             pool_size: i64::from(size),
             pool_idle: i64::try_from(idle).unwrap_or(i64::MAX),
+            corrupt_packs: self.catalogue.corrupt_pack_count().await?,
         };
         self.observe.metrics.encode(snapshot).map_err(|e| Error::Internal(format!("encoding the metrics: {e}")))
     }

@@ -8,22 +8,23 @@
 //! collector cannot take it before the session ends.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use fedml_proto::content::{
-    self, ContentTicket, FileContent, KnownPack, KnownRequest, Layout, NewPack, PackTicket, PacksRequest, Segment,
+    self, FileContent, KnownPack, KnownRequest, Layout, NewPack, PackTicket, PacksRequest, Segment,
 };
 use fedml_proto::{CompleteUpload, CompletedUpload};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::indexes::{Loaded, PackReader};
 use super::upload::{FinishedBlob, check_checksum, check_open};
 use super::{Caller, Platform};
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{BlobError, BlobStore, Checked};
 use crate::catalogue::{CatalogueError, PackRecord, PackState, StoredContent, UploadRecord, UploadState};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::time::now_secs;
 
 /// The most sample chunks one lookup names, packs one request announces, and packs a lookup answers.
 const MAX_SAMPLES: usize = 4096;
@@ -33,6 +34,8 @@ const MAX_KNOWN: u32 = 4096;
 /// smallest chunk of 8 GiB).
 const MAX_FILE_PACKS: usize = 1 << 20;
 const MAX_SEGMENTS: usize = 1 << 20;
+/// Packs read back and checked at once by one request.
+const CHECKS_AT_ONCE: usize = 4;
 
 impl Platform {
     /// A packed session of the caller's that is still open.
@@ -70,8 +73,11 @@ impl Platform {
         Ok(out)
     }
 
-    /// For each pack an upload wants to store: already held (a pack of the caller's with the same
-    /// id, pinned for the session), or a signed URL to PUT it to.
+    /// For each pack an upload wants to store: already held (a verified pack of the caller's with
+    /// the same id, pinned for the session), or a signed URL to PUT it to. A pack another session
+    /// announced (an interrupted upload of the same data, or another key's) is read and verified
+    /// before this one may rely on it: one that is not what its id names is marked corrupt, and
+    /// this session gets a fresh key to send it to.
     pub async fn pack_tickets(&self, caller: &Caller, upload_id: &str, req: PacksRequest) -> Result<Vec<PackTicket>> {
         let upload = self.packed_upload(caller, upload_id).await?;
         if req.packs.is_empty() || req.packs.len() > MAX_PACKS_PER_REQUEST {
@@ -80,43 +86,79 @@ impl Platform {
         for pack in &req.packs {
             check_pack(pack)?;
         }
-        let owner = upload.owner_id.clone();
-        let new_key = move || format!("{owner}/pk{}", keys::random_hex(16));
+        let reader = self.pack_reader(&upload.service)?;
+        let mut records = self.reserve(&upload, &req.packs).await?;
+        // Packs recorded before this request are checked (at most once: a corrupt one is
+        // reserved anew under a fresh key, which is then simply sent).
+        let unchecked: Vec<usize> =
+            (0..records.len()).filter(|&i| records[i].existed && records[i].state != PackState::Verified).collect();
+        let mut held = vec![false; records.len()];
+        let mut again = Vec::new();
+        let to_check: Vec<&PackRecord> = unchecked.iter().map(|&i| &records[i]).collect();
+        let checks = self.check_packs(&reader, &to_check).await?;
+        for (&i, check) in unchecked.iter().zip(checks) {
+            match check {
+                Some(Ok(_)) => held[i] = true,
+                // Not sent yet (or still on its way from another request): sent by this one too.
+                None => {}
+                Some(Err(_)) => again.push(i),
+            }
+        }
+        for (i, record) in records.iter().enumerate() {
+            held[i] |= record.state == PackState::Verified;
+        }
+        if !again.is_empty() {
+            let wanted: Vec<NewPack> = again.iter().map(|&i| req.packs[i].clone()).collect();
+            for (&i, fresh) in again.iter().zip(self.reserve(&upload, &wanted).await?) {
+                records[i] = fresh;
+            }
+        }
+        // Held, and read by no object yet: sent by an upload that did not finish.
+        let resumed: Vec<bool> =
+            records.iter().zip(&held).map(|(r, &held)| held && r.existed && !r.referenced).collect();
         let expires = upload.expires_at / 1000;
-        let records = self
-            .catalogue
-            .reserve_packs(&upload, &req.packs, &new_key)
-            .await
-            .map_err(|e| self.session_error(e, &upload))?;
-        let store = self.store(&upload.service)?;
-        let mut confirmed = Vec::new();
         let mut out = Vec::with_capacity(records.len());
-        for pack in records {
-            let held = match pack.state {
-                PackState::Stored => true,
-                // Announced by an earlier request (an interrupted upload, or a retry): stored
-                // if the store holds it whole.
-                PackState::Pending if pack.existed => store.blob_size(&pack.blob_key).await? == Some(pack.size),
-                PackState::Pending => false,
-            };
-            if held {
-                if pack.state == PackState::Pending {
-                    confirmed.push(pack.blob_key.clone());
-                }
-                let resumed = pack.state == PackState::Pending;
+        for (i, pack) in records.into_iter().enumerate() {
+            if held[i] {
+                let resumed = resumed[i];
                 out.push(PackTicket { pack: pack.hash, stored: true, resumed, url: None, headers: Default::default() });
             } else {
-                let (url, headers) = store.pack_url(&upload.service, &pack.blob_key, expires).await?;
+                let (url, headers) = reader.store.pack_url(&upload.service, &pack.blob_key, expires).await?;
                 out.push(PackTicket { pack: pack.hash, stored: false, resumed: false, url: Some(url), headers });
             }
         }
-        self.catalogue.mark_packs_stored(&confirmed).await?;
+        Ok(out)
+    }
+
+    /// Records (or finds) the packs a session announces, each pinned for it.
+    async fn reserve(&self, upload: &UploadRecord, packs: &[NewPack]) -> Result<Vec<PackRecord>> {
+        let owner = upload.owner_id.clone();
+        let new_key = move || format!("{owner}/pk{}", keys::random_hex(16));
+        self.catalogue.reserve_packs(upload, packs, &new_key).await.map_err(|e| self.session_error(e, upload))
+    }
+
+    /// Reads and checks packs (a few at a time) and records what was found: for each, `None`
+    /// when the store holds nothing under its key, else whether it is what its id names (else
+    /// what is wrong).
+    async fn check_packs(
+        &self,
+        reader: &PackReader,
+        packs: &[&PackRecord],
+    ) -> Result<Vec<Option<std::result::Result<(), String>>>> {
+        let reads: Vec<_> = packs.iter().map(|pack| check_one(reader, pack)).collect();
+        let found: Vec<Option<Checked>> =
+            futures_util::stream::iter(reads).buffered(CHECKS_AT_ONCE).try_collect().await?;
+        let out = found.iter().map(|f| f.as_ref().map(|c| c.as_ref().map(|_| ()).map_err(Clone::clone))).collect();
+        let checked = packs.iter().copied().zip(found).filter_map(|(pack, f)| f.map(|c| (pack, c))).collect();
+        reader.record(checked).await?;
         Ok(out)
     }
 
     /// Receives a pack into the local folder `service` from a signed pack URL (the signature
-    /// was checked by the caller); answers its ETag (the CRC-32C of what arrived). Refused once
-    /// the catalogue no longer records the pack (its session ended and nothing else wanted it).
+    /// was checked by the caller); answers its ETag (the CRC-32C of what arrived). The pack is
+    /// checked against its id before it is linked into place (a pack that is not what its id
+    /// names is refused, and nothing is kept), then recorded as verified. Refused once the
+    /// catalogue no longer records the pack (its session ended and nothing else wanted it).
     pub async fn receive_pack<S, E>(&self, service: &str, blob_key: &str, mut body: S) -> Result<String>
     where
         S: futures_util::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
@@ -125,30 +167,44 @@ impl Platform {
         let Ok(BlobStore::Local(store)) = self.store(service) else {
             return Err(Error::NotFound("no such blob".into()));
         };
+        let no_longer =
+            || Error::NotFound("this pack is no longer wanted (its upload ended); start the upload again".into());
         let pack = self.catalogue.pack(blob_key).await.map_err(|e| match e {
-            CatalogueError::NotFound => {
-                Error::NotFound("this pack is no longer wanted (its upload ended); start the upload again".into())
-            }
+            CatalogueError::NotFound => no_longer(),
             e => e.into(),
         })?;
-        let crc = match store.write_pack(blob_key, pack.size, &mut body).await {
-            Ok(crc) => crc,
+        if pack.state == PackState::Corrupt {
+            return Err(no_longer());
+        }
+        let received = match store.write_pack(blob_key, &pack.hash, pack.size, &mut body).await {
+            Ok(received) => received,
+            Err(BlobError::Rejected(why)) => {
+                self.observe.metrics.failed_pack_checks().inc();
+                return Err(Error::BadBytes(format!(
+                    "pack {} is not what its id names ({why}): nothing was kept; send it again",
+                    pack.hash
+                )));
+            }
             Err(e) => return Err(super::refused_after(e, pack.size, body).await),
         };
         // The session may have ended while the bytes arrived, and the collector found nothing to
         // remove yet: what was just linked into place would then be referenced by nothing.
         if let Err(CatalogueError::NotFound) = self.catalogue.pack(blob_key).await {
             let _ = self.store(service)?.delete(blob_key).await;
-            return Err(Error::NotFound(
-                "this pack is no longer wanted (its upload ended); start the upload again".into(),
-            ));
+            return Err(no_longer());
         }
-        Ok(format!("\"{crc:08x}\""))
+        if let Some(index) = received.index {
+            self.pack_reader(service)?.record(vec![(&pack, Ok(index))]).await?;
+        }
+        Ok(format!("\"{:08x}\"", received.crc))
     }
 
     /// Completes a packed upload: checks that every pack it names was announced in this session
-    /// (or found for it) and is in the store whole, that the segments lie inside their packs and
-    /// add up to the file, then commits the object in one transaction with its pack references.
+    /// (or found for it), that each is in the store and is what its id names (a pack the server
+    /// has not verified yet is read now: on a bucket, the ones this session sent), that the
+    /// segments lie inside their packs on chunk boundaries and add up to the file, then commits
+    /// the object in one transaction with its pack references. Adjacent segments are merged, and
+    /// a file has at most [`most_segments`] of them.
     pub(super) async fn complete_packed(&self, upload: &UploadRecord, req: CompleteUpload) -> Result<CompletedUpload> {
         check_open(upload)?;
         let Some(file) = req.content else {
@@ -178,34 +234,23 @@ impl Platform {
         let pinned: HashMap<String, PackRecord> =
             self.catalogue.pinned_packs(&upload.id).await?.into_iter().map(|p| (p.hash.clone(), p)).collect();
         check_content(&file, &pinned, req.size)?;
-        // Checked as sent; then only the packs the file reads are kept (and confirmed, and kept
-        // alive with the object).
-        let file = file.trimmed();
+        // Checked as sent; then only the packs the file reads are kept (and verified, and kept
+        // alive with the object), and adjacent segments are one.
+        let mut file = file.trimmed();
+        file.segments = merged(std::mem::take(&mut file.segments));
         let packs = check_content(&file, &pinned, req.size)?;
-        // Packs sent in this session: the store must hold each, whole.
-        let store = self.store(&upload.service)?.clone();
-        let pending: Vec<(String, String, u64)> = packs
-            .iter()
-            .filter(|p| p.state == PackState::Pending)
-            .map(|p| (p.hash.clone(), p.blob_key.clone(), p.size))
-            .collect();
-        let sizes: Vec<(String, u64, Option<u64>)> = futures_util::stream::iter(pending)
-            .map(|(hash, key, size)| {
-                let store = store.clone();
-                async move { Ok::<_, BlobError>((hash, size, store.blob_size(&key).await?)) }
-            })
-            .buffer_unordered(16)
-            .try_collect()
-            .await?;
-        if let Some((hash, size, found)) = sizes.iter().find(|(_, size, found)| *found != Some(*size)) {
-            let found = found.map(|f| format!("{f} bytes")).unwrap_or_else(|| "nothing".into());
+        let most = most_segments(req.size);
+        if file.segments.len() > most {
             return Err(Error::Invalid(format!(
-                "pack {hash} should hold {size} bytes but the store holds {found}; send it again and complete again"
+                "the file is described in {} segments; a file of {} bytes has at most {most} (about one per 32 \
+                 bytes): name each run of consecutive chunks of a pack as one segment",
+                file.segments.len(),
+                req.size
             )));
         }
-        let confirmed: Vec<String> =
-            packs.iter().filter(|p| p.state == PackState::Pending).map(|p| p.blob_key.clone()).collect();
-        self.catalogue.mark_packs_stored(&confirmed).await?;
+        let reader = self.pack_reader(&upload.service)?;
+        self.verify_for_commit(&reader, &packs).await?;
+        check_boundaries(&reader, &packs, &file.segments).await?;
         let stored = StoredContent {
             packs: packs.iter().map(|p| p.blob_key.clone()).collect(),
             segments: file.segments.clone(),
@@ -220,81 +265,32 @@ impl Platform {
         Ok(CompletedUpload { url: self.object_url(&object.data_name), object, transfer: None })
     }
 
-    /// How to read a packed file straight from its store: a signed URL per pack, until `expires`.
-    pub(super) async fn content_ticket(
-        &self,
-        store: &BlobStore,
-        service: &str,
-        content: &StoredContent,
-        expires: i64,
-    ) -> Result<ContentTicket> {
-        let mut packs = Vec::with_capacity(content.packs.len());
-        for key in &content.packs {
-            packs.push(store.get_url(service, key, expires).await?);
+    /// Reads and checks every pack a completion names that the server has not verified yet.
+    /// Refuses, saying which, when one is missing or is not what its id names (that one is
+    /// never used again: the same upload run again sends it anew).
+    async fn verify_for_commit(&self, reader: &PackReader, packs: &[&PackRecord]) -> Result<()> {
+        let unchecked: Vec<&PackRecord> = packs.iter().copied().filter(|p| p.state != PackState::Verified).collect();
+        let checks = self.check_packs(reader, &unchecked).await?;
+        let mut corrupt = unchecked.iter().zip(&checks).filter_map(|(p, c)| match c {
+            Some(Err(why)) => Some((p, why)),
+            _ => None,
+        });
+        if let Some((pack, why)) = corrupt.next() {
+            let others = corrupt.count();
+            let more = if others > 0 { format!(" (and {others} more such)") } else { String::new() };
+            return Err(Error::Conflict(format!(
+                "pack {} is not what its id names ({why}){more}: it was damaged on its way or sent by another \
+                 upload that lied, and will not be used again; upload again: what is missing is sent anew",
+                pack.hash
+            )));
         }
-        Ok(ContentTicket { packs, segments: content.segments.clone() })
-    }
-
-    /// The URL that reads a packed file whole, assembled by this server from its packs (for
-    /// clients that take one URL: the FedML SDK, `download_url`).
-    pub(super) fn assembled_url(&self, service: &str, blob_key: &str, expires: i64) -> String {
-        let path = assembled_path(service, blob_key);
-        format!("{}{path}?{}", self.public_url.trim_end_matches('/'), self.signer.sign("GET", &path, expires))
-    }
-
-    pub fn check_assembled_signature(
-        &self,
-        path: &str,
-        exp: Option<i64>,
-        sig: Option<&str>,
-    ) -> std::result::Result<(), crate::signing::SignatureError> {
-        self.signer.verify("GET", path, exp, sig, now_secs())
-    }
-
-    /// The packed file whose object row names `blob_key` in `service`: its size and a strong ETag
-    /// (its checksum), and a reader of any of its byte ranges (see [`Platform::read_assembled`]).
-    pub async fn assembled(&self, service: &str, blob_key: &str) -> Result<(u64, String, StoredContent)> {
-        let gone = || Error::NotFound("the data behind this URL no longer exists".into());
-        let record = self.catalogue.object_by_blob(service, blob_key).await.map_err(|e| match e {
-            CatalogueError::NotFound => gone(),
-            e => e.into(),
-        })?;
-        let content = record.content.ok_or_else(gone)?;
-        let etag = format!("\"{}\"", record.meta.checksum.trim_start_matches(fedml_proto::checksum::PREFIX));
-        Ok((record.meta.size, etag, content))
-    }
-
-    /// The bytes `first .. first + count` of a packed file, segment after segment.
-    pub fn read_assembled(
-        &self,
-        service: &str,
-        content: StoredContent,
-        (first, count): (u64, u64),
-    ) -> Result<BoxStream<'static, std::result::Result<Bytes, BlobError>>> {
-        let store = self.store(service)?.clone();
-        let http = self.http.clone();
-        let service = service.to_string();
-        let expires = now_secs() + self.lifetimes.download_secs;
-        // The pieces of the segments that lie inside the range.
-        let end = first + count;
-        let mut at = 0u64;
-        let mut pieces = Vec::new();
-        for segment in &content.segments {
-            let (from, to) = (at.max(first), (at + segment.length).min(end));
-            if from < to {
-                pieces.push(Segment { pack: segment.pack, offset: segment.offset + (from - at), length: to - from });
-            }
-            at += segment.length;
+        if let Some((pack, _)) = unchecked.iter().zip(&checks).find(|(_, c)| c.is_none()) {
+            return Err(Error::Invalid(format!(
+                "pack {} should hold {} bytes but the store holds nothing; send it again and complete again",
+                pack.hash, pack.size
+            )));
         }
-        let packs = content.packs;
-        let stream = futures_util::stream::iter(pieces)
-            .then(move |segment| {
-                let key = packs.get(segment.pack as usize).cloned().unwrap_or_default();
-                let (store, http, service) = (store.clone(), http.clone(), service.clone());
-                async move { read_range(&store, &http, &service, &key, segment.offset, segment.length, expires).await }
-            })
-            .try_flatten();
-        Ok(stream.boxed())
+        Ok(())
     }
 
     /// A catalogue refusal of a pack request: the session moved on, or whatever else failed.
@@ -310,13 +306,7 @@ impl Platform {
     }
 }
 
-/// The path of a packed file's assembled read.
-pub fn assembled_path(service: &str, blob_key: &str) -> String {
-    format!("/blob/v1/{service}/file/{blob_key}")
-}
-
-/// One range of a pack, as a stream: from the file for the local folder, else by a ranged GET
-/// of a signed URL (the same request a client makes).
+/// One range of a blob, as a stream (see [`BlobStore::read_range`]).
 pub(super) async fn read_range(
     store: &BlobStore,
     http: &reqwest::Client,
@@ -324,23 +314,9 @@ pub(super) async fn read_range(
     key: &str,
     offset: u64,
     length: u64,
-    expires: i64,
+    _expires: i64,
 ) -> std::result::Result<BoxStream<'static, std::result::Result<Bytes, BlobError>>, BlobError> {
-    if let BlobStore::Local(local) = store {
-        let file = local.open_blob(key).await?;
-        return Ok(file.range(offset, length).map_err(BlobError::Io).boxed());
-    }
-    let url = store.get_url(service, key, expires).await?;
-    let response = http
-        .get(url)
-        .header(reqwest::header::RANGE, format!("bytes={offset}-{}", offset + length - 1))
-        .send()
-        .await
-        .map_err(|e| BlobError::Store(format!("reading a pack: {e}")))?;
-    if response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
-        return Err(BlobError::Store(format!("reading a pack: HTTP {}", response.status())));
-    }
-    Ok(response.bytes_stream().map_err(|e| BlobError::Store(format!("reading a pack: {e}"))).boxed())
+    store.read_range(http, service, key, offset, length).await
 }
 
 fn check_pack(pack: &NewPack) -> Result<()> {
@@ -413,4 +389,54 @@ fn check_content<'a>(
         }
     }
     Ok(packs)
+}
+
+/// Reads and checks one pack: `None` when the store holds nothing under its key.
+async fn check_one(reader: &PackReader, pack: &PackRecord) -> std::result::Result<Option<Checked>, BlobError> {
+    match reader.store.check_pack(&reader.http, &reader.service, &pack.blob_key, &pack.hash, pack.size).await {
+        Ok(checked) => Ok(Some(checked)),
+        Err(BlobError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks that every segment starts and ends where a chunk of its pack does (so a read checks
+/// exactly the chunks it serves, never more), from the packs' indexes.
+async fn check_boundaries(reader: &PackReader, packs: &[&PackRecord], segments: &[Segment]) -> Result<()> {
+    let reads: Vec<_> = packs.iter().map(|pack| reader.index(pack)).collect();
+    let indexes: Vec<Arc<Loaded>> = futures_util::stream::iter(reads).buffered(CHECKS_AT_ONCE).try_collect().await?;
+    for (i, segment) in segments.iter().enumerate() {
+        let index = &indexes[segment.pack as usize];
+        if !index.is_boundary(segment.offset) || !index.is_boundary(segment.offset + segment.length) {
+            return Err(Error::Invalid(format!(
+                "segment {i} ({} bytes at {}) of pack {} does not start and end where its chunks do",
+                segment.length, segment.offset, packs[segment.pack as usize].hash
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The most segments a file of `size` bytes may have: about one per 32 bytes (a directory of
+/// empty files, each file's headers a chunk of their own, alternating between packs, has one
+/// per 46 bytes), so that a read's work is bounded by the bytes it serves.
+pub(crate) fn most_segments(size: u64) -> usize {
+    usize::try_from(size / 32).unwrap_or(usize::MAX).saturating_add(1024).min(MAX_SEGMENTS)
+}
+
+/// Segments with each run of adjacent ones (the same pack, one starting where the other ends)
+/// made one.
+fn merged(segments: Vec<Segment>) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::with_capacity(segments.len());
+    for segment in segments {
+        if let Some(last) = out.last_mut()
+            && last.pack == segment.pack
+            && last.offset + last.length == segment.offset
+        {
+            last.length += segment.length;
+        } else {
+            out.push(segment);
+        }
+    }
+    out
 }

@@ -227,6 +227,10 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
+                "DROP INDEX packs_hash",
+                "DROP INDEX packs_corrupt",
+                "ALTER TABLE users DROP COLUMN pack_bytes",
+                "DELETE FROM schema_version WHERE version = 9",
                 "DROP TABLE object_files",
                 "DROP TABLE object_file_index",
                 "DELETE FROM schema_version WHERE version = 8",
