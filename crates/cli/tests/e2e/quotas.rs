@@ -387,3 +387,118 @@ fn an_open_session_reserves_until_it_is_aborted_or_expires() {
     std::thread::sleep(std::time::Duration::from_millis(3_500));
     assert_ok(upload(&server, &alice, work.path(), "one", 1, false), "the expired session reserves nothing");
 }
+
+/// What a user's objects and versions keep alive counts, each pack once: the same bytes under a
+/// second name cost nothing more, and bytes an earlier version keeps count until it goes, however
+/// they got there (uploaded under a name since deleted, found again by dedup).
+#[test]
+fn the_quota_counts_what_versions_keep_alive() {
+    let server = TestServer::start_with_quota(no_grace(), quota(Some(10_000_000), None));
+    let alice = server.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    let put = |name: &str, data: &[u8], overwrite: bool| {
+        let file = work.path().join("f.bin");
+        std::fs::write(&file, data).expect("write");
+        let mut options = upload_opts(server.target(&alice), name);
+        options.overwrite = overwrite;
+        let r = fedml_client::upload_with(&file, &options);
+        (r.code, r.message)
+    };
+    // A second name for the same bytes adds nothing.
+    let four = bytes(4_000_000, 1);
+    assert_ok(put("x", &four, false), "x");
+    assert_ok(put("y", &four, false), "the same bytes as y");
+    assert_eq!(usage(&server, "alice").stored_bytes, 4_000_000);
+    delete(&server, &alice, "x");
+    delete(&server, &alice, "y");
+    assert_eq!(usage(&server, "alice").stored_bytes, 0);
+    // Rounds of: upload a carrier, the same bytes as keepN, overwrite keepN with one byte, delete
+    // the carrier. Each round keeps 4 MB alive in keepN's first version, and counts them: the
+    // rounds stop before the quota is passed (an upload reserves its size when it starts).
+    let mut rounds = 0u64;
+    for round in 0..6u64 {
+        let data = bytes(4_000_000, 10 + round);
+        let carrier = put("carrier", &data, false);
+        if carrier.0 != ResponseCode::Success {
+            assert_over_quota(carrier, "a carrier", "quota");
+            break;
+        }
+        let keep = format!("keep{round}");
+        let kept = put(&keep, &data, false);
+        delete(&server, &alice, "carrier");
+        if kept.0 != ResponseCode::Success {
+            assert_over_quota(kept, "a keeper", "quota");
+            break;
+        }
+        assert_ok(put(&keep, b"!", true), "one byte over it");
+        rounds += 1;
+        let kept = usage(&server, "alice").stored_bytes;
+        assert_eq!(kept, rounds * 4_000_001, "round {round}: the earlier versions keep their bytes");
+        let shown = server.block_on({
+            let catalogue = server.platform.catalogue.clone();
+            let id = catalogue_id(&server, "alice");
+            async move { catalogue.storage_usage(&id).await.expect("usage") }
+        });
+        assert_eq!(shown.stored_bytes, kept, "`fedml storage usage` says the same");
+    }
+    assert!((1..=2).contains(&rounds), "{rounds} rounds kept 4 MB each under a 10 MB quota");
+    assert!(usage(&server, "alice").stored_bytes <= 10_000_000);
+    // Removing the version that keeps them frees them.
+    let r = fedml_client::delete_version_with("keep0", 1, None, &server.target(&alice));
+    assert!(r.is_success(), "{}", r.message);
+    assert_eq!(usage(&server, "alice").stored_bytes, (rounds - 1) * 4_000_001 + 1);
+    assert_ok(put("carrier", &bytes(4_000_000, 12), false), "room again");
+}
+
+/// The id of the user `name`.
+fn catalogue_id(server: &TestServer, name: &str) -> String {
+    let catalogue = server.platform.catalogue.clone();
+    let name = name.to_string();
+    server.block_on(async move { catalogue.user_by_name(&name).await.expect("user").id })
+}
+
+/// Two servers, uploads of shared bytes under new names, overwrites and deletes racing: the
+/// bytes kept in step for the quota are exactly what the packs still recorded hold, every round.
+#[test]
+fn kept_bytes_stay_exact_while_uploads_and_deletes_race() {
+    let a = TestServer::start_with(no_grace());
+    let b = TestServer::start_sharing(&a);
+    let alice = a.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    let shared = work.path().join("shared.bin");
+    std::fs::write(&shared, bytes(2_500_000, 5)).expect("write");
+    for round in 0..6usize {
+        let jobs: Vec<Job<bool>> = (0..4)
+            .map(|i| {
+                let server = if i % 2 == 0 { &a } else { &b };
+                let target = server.target(&alice);
+                let own = work.path().join(format!("own-{round}-{i}.bin"));
+                std::fs::write(&own, bytes(700_000, (round * 4 + i) as u64)).expect("write");
+                let shared = shared.clone();
+                Box::new(move || match i {
+                    // The shared bytes under a new name, and an overwrite of a name with them.
+                    0 => fedml_client::upload_with(&shared, &upload_opts(target, &format!("s{round}"))).is_success(),
+                    1 => {
+                        let mut o = upload_opts(target, "moving");
+                        o.overwrite = true;
+                        fedml_client::upload_with(if round % 2 == 0 { &shared } else { &own }, &o).is_success()
+                    }
+                    // The previous round's copy deleted while this one's lands.
+                    2 => {
+                        round == 0 || fedml_client::delete_with(&format!("s{}", round - 1), None, &target).is_success()
+                    }
+                    _ => fedml_client::upload_with(&own, &upload_opts(target, &format!("o{round}"))).is_success(),
+                }) as Job<bool>
+            })
+            .collect();
+        let done = at_once(jobs);
+        assert!(done.iter().all(|ok| *ok), "round {round}: {done:?}");
+        let counted = catalogue_count(&a, "SELECT pack_bytes AS n FROM users WHERE name = 'alice'");
+        let held = catalogue_count(
+            &a,
+            "SELECT CAST(COALESCE(SUM(p.data_bytes), 0) AS BIGINT) AS n FROM packs p JOIN users u ON u.id = p.owner_id \
+             WHERE u.name = 'alice' AND p.state <> 'pending'",
+        );
+        assert_eq!(counted, held, "round {round}: the count drifted from the packs");
+    }
+}

@@ -5,18 +5,6 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// A native API call made by hand: its HTTP status and envelope.
-fn post(server: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let http = fedml_client::client::http_client().expect("HTTP client");
-    let url = format!("{}{path}", server.url);
-    let key = key.to_string();
-    server.block_on(async move {
-        let answer = http.post(url).bearer_auth(key).json(&body).send().await.expect("sent");
-        let status = answer.status().as_u16();
-        (status, answer.json::<Value>().await.expect("an envelope"))
-    })
-}
-
 /// A completion of a packed session, built by hand.
 fn complete(server: &TestServer, key: &str, id: &str, body: Value) -> (u16, Value) {
     post(server, key, &format!("/api/v1/uploads/{id}/complete"), body)

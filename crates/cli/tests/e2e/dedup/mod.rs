@@ -5,6 +5,7 @@
 
 mod finding;
 mod integrity;
+mod verified;
 
 use crate::harness::*;
 
@@ -24,6 +25,18 @@ fn upload(
     let done = fedml_client::upload_with(path, &o);
     assert!(done.is_success(), "{}", done.message);
     done.data.expect("answer").transfer.expect("what the upload moved")
+}
+
+/// A native API call made by hand: its HTTP status and envelope.
+fn post(server: &TestServer, key: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let http = fedml_client::client::http_client().expect("HTTP client");
+    let url = format!("{}{path}", server.url);
+    let key = key.to_string();
+    server.block_on(async move {
+        let answer = http.post(url).bearer_auth(key).json(&body).send().await.expect("sent");
+        let status = answer.status().as_u16();
+        (status, answer.json::<serde_json::Value>().await.expect("an envelope"))
+    })
 }
 
 /// The share of the bytes read that an upload sent, printed under `what`.
