@@ -130,15 +130,16 @@ impl LocalStore {
     /// Receives a whole pack of exactly `size` bytes into its blob, create-only: written into
     /// `staging/<its name>` under an exclusive lock, checked against its id `hash` (its index is
     /// the one the id names, every chunk's bytes match the chunk's id: a pack that is not is
-    /// refused with [`BlobError::Rejected`] and nothing is kept), flushed, then linked into
-    /// place, so the blob appears whole and checked, or not at all, and bytes already there
-    /// never change. The same pack sent by two requests at once (two uploads of the same data)
-    /// is written once: the second waits for the first, then answers from the pack in place,
-    /// never creating a file of its own (had the first failed, the second is told to send
-    /// again). Removing the pack ([`LocalStore::remove`]) removes that staging file too, so a
-    /// server killed mid-write leaves nothing the collector does not find. Answers the CRC-32C
-    /// of what arrived (the ETag the client checks) and, when this request placed the pack, its
-    /// checked index.
+    /// refused with [`BlobError::Rejected`] and nothing is kept), flushed, then moved into place
+    /// in one step ([`place_new`]), so the blob appears whole and checked, or not at all, bytes
+    /// already there never change, and a process killed at any instant leaves the pack at one
+    /// name. The same pack sent by two requests at once (two uploads of the same data) is written
+    /// once: the second waits for the first, then answers from the pack in place, never creating
+    /// a file of its own; had the first failed (bytes that were not the pack, a client gone), the
+    /// second writes its own. Removing the pack ([`LocalStore::remove`]) removes that staging
+    /// file too, so a server killed mid-write leaves nothing the collector does not find. Answers
+    /// the CRC-32C of what arrived (the ETag the client checks) and, when this request placed the
+    /// pack, its checked index.
     pub async fn write_pack<S, E>(
         &self,
         blob_key: &str,
@@ -151,35 +152,34 @@ impl LocalStore {
         E: std::fmt::Display,
     {
         let target = self.object_path(blob_key).ok_or(BlobError::NotFound)?;
-        if let Some(crc) = already_placed(&target, size, &mut body).await? {
-            return Ok(ReceivedPack { crc, index: None });
-        }
         let temp = self.staging_path(Self::upload_id_of(blob_key));
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&temp)?;
         let deadline = std::time::Instant::now() + PACK_WAIT;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(BlobError::Busy(
-                        "another request has been sending this pack for a long time; send it again".into(),
-                    ));
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        let file = loop {
+            if let Some(crc) = already_placed(&target, size, &mut body).await? {
+                return Ok(ReceivedPack { crc, index: None });
             }
-        }
-        // The lock was held by another request for this pack, which removed the file this one
-        // opened once it was done: its pack is in place, or it failed.
-        if !same_file(&file, &temp) {
-            drop(file);
-            return match already_placed(&target, size, &mut body).await? {
-                Some(crc) => Ok(ReceivedPack { crc, index: None }),
-                None => Err(BlobError::Busy("another request sending this pack failed; send it again".into())),
-            };
-        }
+            let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&temp)?;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(BlobError::Busy(
+                            "another request has been sending this pack for a long time; send it again".into(),
+                        ));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+                }
+            }
+            // Still the file at the staging name: this request writes it. Else the request that
+            // held the lock is done with it: its pack is in place, or it failed (bytes that were
+            // not the pack, a client gone) and this one writes its own.
+            if same_file(&file, &temp) {
+                break file;
+            }
+        };
         file.set_len(0)?;
         let file = Arc::new(file);
         // Dropped before `file` (so still under the lock): the next request for this pack starts
@@ -204,11 +204,8 @@ impl LocalStore {
                 if let Some(dir) = target.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                match std::fs::hard_link(&temp, &target) {
-                    Ok(()) => Ok(checked),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(checked),
-                    Err(e) => Err(e),
-                }
+                place_new(&temp, &target)?;
+                Ok(checked)
             })
             .await
             .map_err(|e| io::Error::other(e.to_string()))??;
@@ -402,6 +399,39 @@ impl LocalStore {
 }
 
 /// Removes a file when dropped, however the work that made it ends.
+/// Moves the file at `temp` to `target` unless something is there already (then it stays, and
+/// `temp` goes): in one step where the file system can (`renameat2` with `RENAME_NOREPLACE`), so
+/// that a process killed at any instant leaves the pack at one name, never at both; else by a
+/// hard link and an unlink.
+fn place_new(temp: &Path, target: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+        let (from, to) = (c(temp)?, c(target)?);
+        // SAFETY: both are NUL-terminated paths that live across the call.
+        let done = unsafe {
+            libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if done == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EEXIST) => return std::fs::remove_file(temp),
+            // A file system without it: the portable way below.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => {}
+            _ => return Err(e),
+        }
+    }
+    match std::fs::hard_link(temp, target) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::remove_file(temp)
+}
+
 struct RemoveOnDrop<'a>(&'a Path);
 
 impl Drop for RemoveOnDrop<'_> {

@@ -242,8 +242,8 @@ impl Platform {
         let most = most_segments(req.size);
         if file.segments.len() > most {
             return Err(Error::Invalid(format!(
-                "the file is described in {} segments; a file of {} bytes has at most {most} (about one per 32 \
-                 bytes): name each run of consecutive chunks of a pack as one segment",
+                "the file is described in {} segments; a file of {} bytes has at most {most} (one per 32 bytes, \
+                 and 64 more): name each run of consecutive chunks of a pack as one segment",
                 file.segments.len(),
                 req.size
             )));
@@ -417,11 +417,14 @@ async fn check_boundaries(reader: &PackReader, packs: &[&PackRecord], segments: 
     Ok(())
 }
 
-/// The most segments a file of `size` bytes may have: about one per 32 bytes (a directory of
-/// empty files, each file's headers a chunk of their own, alternating between packs, has one
-/// per 46 bytes), so that a read's work is bounded by the bytes it serves.
+/// The most segments a file of `size` bytes may have: one per 32 bytes, and 64 more. A legitimate
+/// file has at most one per chunk, and a chunk of ours holds at least 8 KiB but the last of a
+/// file or the headers between a directory's files: a directory of empty files, each one's
+/// headers a chunk of their own alternating between packs, has one segment per 94 bytes or more
+/// (local header, data descriptor and central entry of a one-byte name). So a read's work, and a
+/// manifest's size (about 40 bytes a segment), are bounded by the bytes the file holds.
 pub(crate) fn most_segments(size: u64) -> usize {
-    usize::try_from(size / 32).unwrap_or(usize::MAX).saturating_add(1024).min(MAX_SEGMENTS)
+    usize::try_from(size / 32).unwrap_or(usize::MAX).saturating_add(64).min(MAX_SEGMENTS)
 }
 
 /// Segments with each run of adjacent ones (the same pack, one starting where the other ends)

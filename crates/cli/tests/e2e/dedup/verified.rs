@@ -147,7 +147,7 @@ fn a_pack_planted_while_an_honest_upload_runs_never_spoils_it() {
     let honest = server.new_user("gina");
     let planter = server.new_key("gina", false);
     let work = tempfile::tempdir().expect("tmp");
-    for round in 0..8u64 {
+    for round in 0..24u64 {
         let data = bytes(600_000 + round as usize * 1000, 60 + round);
         let path = work.path().join(format!("r{round}.bin"));
         std::fs::write(&path, &data).expect("write");
@@ -236,8 +236,8 @@ fn a_pack_damaged_in_the_store_is_never_served_as_a_success() {
 }
 
 /// A file described in tiny segments: adjacent ones are merged, ones that split chunks are
-/// refused, and one pack of 1-byte chunks cannot make a file of more than about one segment per
-/// 32 bytes.
+/// refused, and packs of 1-byte chunks cannot make a file of more than one segment per 32 bytes
+/// (and 64).
 #[test]
 fn segments_are_merged_lie_on_chunk_boundaries_and_are_bounded() {
     let server = TestServer::start();
@@ -296,7 +296,7 @@ fn segments_are_merged_lie_on_chunk_boundaries_and_are_bounded() {
 
     // Alternating one-byte segments of the two packs: one segment per byte, more than a file of
     // that size may have (about one per 32 bytes).
-    let most_for = |size: usize| size / 32 + 1024;
+    let most_for = |size: usize| size / 32 + 64;
     let mut file = Vec::new();
     let mut segments = Vec::new();
     for i in 0..a.len() {
