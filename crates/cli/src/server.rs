@@ -53,8 +53,8 @@ pub struct ServerArgs {
     /// Seconds between runs of the collector [default: 60].
     #[arg(long)]
     gc_interval: Option<u64>,
-    /// Seconds a request's headers may take, and a request body may send nothing, before the
-    /// connection is closed [default: 30].
+    /// Seconds a request's headers may take, a request body may send nothing, and a client may
+    /// receive nothing of a response, before the connection is closed [default: 30].
     #[arg(long)]
     idle_timeout: Option<u64>,
     /// Bytes per second every request body must average after the first idle timeout; 0: no
@@ -65,6 +65,12 @@ pub struct ServerArgs {
     /// (`ulimit -n`) leaves room for].
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Connections served at once from one client address (an IPv6 client's /64); more are
+    /// refused at once with HTTP 429. Behind a reverse proxy every client has the proxy's
+    /// address: set 0 (no limit) there and limit clients in the proxy [default: half of
+    /// --max-connections].
+    #[arg(long, value_name = "N")]
+    max_connections_per_client: Option<usize>,
     /// Seconds a shutdown (Ctrl-C, SIGTERM) lets requests in flight finish before closing their
     /// connections [default: 10].
     #[arg(long)]
@@ -169,6 +175,7 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         idle_timeout,
         min_body_rate: args.min_body_rate.or(file.min_body_rate).unwrap_or(default_limits.min_body_rate),
         max_connections: args.max_connections.or(file.max_connections),
+        max_connections_per_client: args.max_connections_per_client.or(file.max_connections_per_client),
         shutdown_grace: args
             .shutdown_grace
             .or(file.shutdown_grace)
@@ -292,6 +299,7 @@ pub fn admin_config(
         idle_timeout: None,
         min_body_rate: None,
         max_connections: None,
+        max_connections_per_client: None,
         shutdown_grace: None,
         quota_bytes: None,
         quota_objects: None,

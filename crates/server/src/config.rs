@@ -219,6 +219,8 @@ pub struct FileConfig {
     pub idle_timeout: Option<u64>,
     pub min_body_rate: Option<u64>,
     pub max_connections: Option<usize>,
+    /// Connections at once from one client address; 0: no limit.
+    pub max_connections_per_client: Option<usize>,
     pub shutdown_grace: Option<u64>,
     /// The default quota: a number of bytes or a size such as "10GiB".
     pub quota_bytes: Option<SizeValue>,
@@ -408,12 +410,13 @@ mod tests {
         assert_eq!(specs.len(), 2);
         assert!(matches!(&specs[0].1, ServiceSpec::S3(s) if s.region.as_deref() == Some("auto")));
         let limits: FileConfig =
-            toml::from_str("idle_timeout = 5\nmin_body_rate = 0\nmax_connections = 100\nshutdown_grace = 3")
+            toml::from_str("idle_timeout = 5\nmin_body_rate = 0\nmax_connections = 100\nshutdown_grace = 3\nmax_connections_per_client = 0")
                 .expect("limits parse");
         assert_eq!(
             (limits.idle_timeout, limits.min_body_rate, limits.max_connections, limits.shutdown_grace),
             (Some(5), Some(0), Some(100), Some(3))
         );
+        assert_eq!(limits.max_connections_per_client, Some(0));
         let quota: FileConfig = toml::from_str("quota_bytes = \"10GiB\"\nquota_objects = 7").expect("quota parses");
         assert_eq!(quota.quota_bytes.map(|q| q.bytes()), Some(Ok(10 << 30)));
         assert_eq!(quota.quota_objects, Some(7));

@@ -175,6 +175,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = limits::apply(routes::router(platform.clone()), &config.limits);
     let limits = config.limits.clone();
+    let counters = platform.observe.metrics.connections();
     let collector = platform.clone();
     let interval = config.gc_interval;
     let task = tokio::spawn(async move {
@@ -195,7 +196,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 }
             }
         });
-        let served = serve(listener, app, &limits, async {
+        let served = serve(listener, app, &limits, counters, async {
             let _ = rx.await;
         })
         .await;
@@ -222,17 +223,23 @@ const READ_BUFFER: usize = 64 << 10;
 
 /// Serves `app` on `listener` until `shutdown` resolves, at most `limits.connection_cap()`
 /// connections at once (more wait in the kernel's backlog, so that the process never runs out of
-/// file descriptors); then stops accepting, lets the requests in flight finish for at most
-/// `limits.shutdown_grace`, and closes the connections still open.
+/// file descriptors) and at most `limits.per_client_cap()` from one client (more are refused at
+/// once, without holding a slot); a connection whose client receives nothing of a response for
+/// the idle timeout is closed. Then stops accepting, lets the requests in flight finish for at
+/// most `limits.shutdown_grace`, and closes the connections still open. `counters` count the
+/// connections refused and closed.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limits: &Limits,
+    counters: observe::ConnectionCounters,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let cap = limits.connection_cap();
-    tracing::info!(max_connections = cap, "accepting connections");
+    let per_client = limits.per_client_cap(cap);
+    tracing::info!(max_connections = cap, max_connections_per_client = per_client, "accepting connections");
     let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let clients = limits::PerClient::new(per_client);
     // Dropped when the grace is over: every connection still open is closed.
     let (close_all, closing) = tokio::sync::watch::channel(());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -246,8 +253,8 @@ async fn serve(
         };
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok((stream, peer)) => (stream, peer),
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -255,17 +262,22 @@ async fn serve(
                         continue;
                     }
                 };
+                let Some(admitted) = clients.admit(Some(peer.ip())) else {
+                    drop(slot);
+                    counters.refused.inc();
+                    tracing::debug!(%peer, max_connections_per_client = per_client, "refused a connection: its client has the most it may have open");
+                    clients.refuse(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 // Each request knows the address it came from (the dashboard's sign-in limit).
-                let peer = stream.peer_addr().ok();
                 let app = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::extract::Request<_>| {
-                    if let Some(peer) = peer {
-                        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                    }
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                     request
                 });
                 let service = hyper_util::service::TowerToHyperService::new(app);
-                let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                let io = limits::TimedWrites::new(stream, limits.idle_timeout, Some(peer), counters.stalled.clone());
+                let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
                 let mut closing = closing.clone();
                 tokio::spawn(async move {
                     tokio::select! {
@@ -274,6 +286,7 @@ async fn serve(
                         },
                         _ = closing.changed() => tracing::debug!("connection closed at shutdown"),
                     }
+                    drop(admitted);
                     drop(slot);
                 });
             }

@@ -1,6 +1,8 @@
 //! What one client can hold of the server: how large a JSON body may be, how long a request body
-//! may keep the server waiting, how many connections are open at once (from the process's
-//! file-descriptor limit), and how long a shutdown waits for requests in flight.
+//! may keep the server waiting, how long a response may wait for a client that receives nothing
+//! ([`writes`]), how many connections are open at once (from the process's file-descriptor
+//! limit) and from one client address ([`peers`]), and how long a shutdown waits for requests in
+//! flight.
 //!
 //! Request bodies are wrapped once, by [`apply`], for every route: a body that sends nothing for
 //! [`Limits::idle_timeout`] is ended with an error, and every body must keep up an average of
@@ -20,6 +22,12 @@ use axum::extract::{DefaultBodyLimit, Request};
 use hyper::body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+pub mod peers;
+pub mod writes;
+
+pub use peers::PerClient;
+pub use writes::TimedWrites;
+
 /// The largest JSON body a call takes: the largest legitimate one is a complete request naming
 /// 10,000 parts (about 1 MB even with long ETags; see the test below), with room to spare.
 pub const JSON_BODY_LIMIT: usize = 2 << 20;
@@ -32,8 +40,9 @@ pub const KEY_BODY_LIMIT: usize = 16 << 10;
 const FDS_PER_CONNECTION: u64 = 2;
 
 /// File descriptors kept free, beyond those open at start, for the catalogue's connections
-/// (SQLite: database, WAL and shared-memory file each), the collector and the log.
-const FD_HEADROOM: u64 = 64;
+/// (SQLite: database, WAL and shared-memory file each), the collector and the log; and for the
+/// refused connections that linger to deliver their answer ([`peers::REFUSING`]).
+const FD_HEADROOM: u64 = 64 + peers::REFUSING as u64;
 
 /// Connections served at once at most, whatever the limits allow.
 const MOST_CONNECTIONS: usize = 1 << 20;
@@ -43,8 +52,9 @@ const RAISE_FILES_TO: libc::rlim_t = 65_536;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// How long a request's headers may take to arrive, and how long its body may send nothing
-    /// (also how long an idle kept-alive connection stays open).
+    /// How long a request's headers may take to arrive, how long its body may send nothing, and
+    /// how long a response may wait for a client that acknowledges nothing (also how long an
+    /// idle kept-alive connection stays open).
     pub idle_timeout: Duration,
     /// Bytes per second every request body must average (after a first `idle_timeout` of grace);
     /// 0 turns the check off.
@@ -52,6 +62,9 @@ pub struct Limits {
     /// Connections served at once; more wait in the kernel's backlog until one ends. `None`:
     /// derived from the limit on open files.
     pub max_connections: Option<usize>,
+    /// Connections served at once from one client address (an IPv6 client's /64); more are
+    /// refused at once with HTTP 429. `None`: half of the connection cap; `Some(0)`: no limit.
+    pub max_connections_per_client: Option<usize>,
     /// On shutdown, how long requests in flight may take to finish before their connections are
     /// closed.
     pub shutdown_grace: Duration,
@@ -63,6 +76,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             min_body_rate: 16 << 10,
             max_connections: None,
+            max_connections_per_client: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -89,6 +103,16 @@ impl Limits {
             None => usize::try_from(derived).unwrap_or(usize::MAX),
         }
         .min(MOST_CONNECTIONS)
+    }
+
+    /// Connections served at once from one client, given the connection cap `cap`: the configured
+    /// number, else half the cap (so that one address, however busy, leaves the other half to
+    /// everyone else); 0: no limit.
+    pub fn per_client_cap(&self, cap: usize) -> usize {
+        match self.max_connections_per_client {
+            Some(n) => n,
+            None => (cap / 2).max(1),
+        }
     }
 }
 
@@ -341,5 +365,14 @@ mod tests {
         let limits = Limits::default();
         assert!(limits.connection_cap() >= 1);
         assert_eq!(Limits { max_connections: Some(7), ..Limits::default() }.connection_cap(), 7);
+    }
+
+    #[test]
+    fn one_client_may_hold_half_the_connections_unless_configured() {
+        let limits = Limits::default();
+        assert_eq!(limits.per_client_cap(10_000), 5_000);
+        assert_eq!(limits.per_client_cap(1), 1);
+        assert_eq!(Limits { max_connections_per_client: Some(3), ..limits.clone() }.per_client_cap(10_000), 3);
+        assert_eq!(Limits { max_connections_per_client: Some(0), ..limits }.per_client_cap(10_000), 0, "no limit");
     }
 }

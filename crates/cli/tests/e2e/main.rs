@@ -33,7 +33,8 @@ mod inside;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;
-/// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM.
+/// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM, downloads
+/// nobody reads, slow readers, the per-client connection cap.
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;

@@ -66,6 +66,18 @@ pub struct Metrics {
     garbage_backlog: Gauge,
     pool_size: Gauge,
     pool_idle: Gauge,
+    connections: ConnectionCounters,
+}
+
+/// What the accept loop counts of the connections it ends itself (see `crate::limits`); clones
+/// count into the same registry.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionCounters {
+    /// Connections refused because their client address had as many open as it may.
+    pub refused: Counter,
+    /// Connections closed because their client received nothing of a response for the idle
+    /// timeout.
+    pub stalled: Counter,
 }
 
 impl Default for Metrics {
@@ -89,6 +101,7 @@ impl Default for Metrics {
             garbage_backlog: Gauge::default(),
             pool_size: Gauge::default(),
             pool_idle: Gauge::default(),
+            connections: ConnectionCounters::default(),
         };
         // Counters get their `_total` suffix from the encoder.
         registry.register(
@@ -154,6 +167,16 @@ impl Default for Metrics {
         );
         registry.register("fedml_catalogue_pool_size", "Connections open in the catalogue's pool", m.pool_size.clone());
         registry.register("fedml_catalogue_pool_idle", "Idle connections in the catalogue's pool", m.pool_idle.clone());
+        registry.register(
+            "fedml_connections_refused",
+            "Connections refused at once because their client address had the most open connections it may have",
+            m.connections.refused.clone(),
+        );
+        registry.register(
+            "fedml_connections_stalled",
+            "Connections closed because their client received nothing of a response for the idle timeout",
+            m.connections.stalled.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -199,6 +222,11 @@ impl Metrics {
     pub fn collected(&self, report: &GcReport) {
         self.sessions_expired.inc_by(report.sessions_expired);
         self.reclaimed_blobs.inc_by(report.blobs_reclaimed);
+    }
+
+    /// The counters of the connections the accept loop ends itself.
+    pub fn connections(&self) -> ConnectionCounters {
+        self.connections.clone()
     }
 
     /// The text answer, with the gauges set from `snapshot`.

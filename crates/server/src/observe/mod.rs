@@ -24,7 +24,7 @@ use tracing::Instrument;
 use crate::error::Error;
 use crate::platform::Platform;
 
-pub use metrics::{CatalogueSnapshot, Metrics};
+pub use metrics::{CatalogueSnapshot, ConnectionCounters, Metrics};
 pub use ready::{Check, CheckStatus, Readiness};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

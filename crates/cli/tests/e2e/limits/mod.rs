@@ -4,7 +4,8 @@
 //! with `--idle-timeout`) and their connections are closed; the server's memory stays bounded; a
 //! server at its open-files limit keeps serving (connections beyond its cap wait in the kernel's
 //! backlog); SIGTERM ends the process within the shutdown grace even while a body is stalled.
-//! Every loop is bounded in count and in time.
+//! Every loop is bounded in count and in time. [`connections`]: downloads nobody reads, slow
+//! readers, and the per-client connection cap.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,6 +18,8 @@ use fedml_proto::ObjectKind;
 
 use crate::harness::*;
 use crate::process::{Scratch, ServerProcess, admin_key};
+
+mod connections;
 
 /// A child `fedml server` on the embedded backend with `extra` flags; its admin key.
 fn server(scratch: &Scratch, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> (ServerProcess, String) {
