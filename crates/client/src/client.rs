@@ -99,7 +99,8 @@ impl Client {
 
     /// [`Client::call`], sent again (through [`retry::with_retries`]) when it never reached the
     /// server or its connection broke before an answer came, as when a server behind a load
-    /// balancer restarts and closes its idle connections; answers the result and how many times
+    /// balancer restarts and closes its idle connections, or it was refused as one too many at
+    /// once (HTTP 429, before the server did anything); answers the result and how many times
     /// the request was sent. Every call of this API may be sent twice: reads change nothing, a
     /// repeated completion or abort answers as the first did, a repeated opening of an upload
     /// leaves a session that expires unused, and [`Client::delete`] takes a repeat that finds
@@ -150,6 +151,11 @@ impl Client {
                 ))));
             }
         };
+        // Too many at once (the server's per-client connection cap): refused before anything was
+        // done, so sent again after a wait.
+        if status == StatusCode::TOO_MANY_REQUESTS && envelope.code != ResponseCode::Success {
+            return Err(Failed::retry(ClientError::Failure(envelope.message)));
+        }
         match envelope.code {
             ResponseCode::Success => envelope
                 .data
