@@ -82,6 +82,8 @@ pub struct Platform {
     pub(crate) http: reqwest::Client,
     /// Held while a directory object's files are indexed (`files`): one at a time per instance.
     pub(crate) indexing: tokio::sync::Mutex<()>,
+    /// Directory objects whose archive cannot be used as one (`files`), remembered.
+    pub(crate) refused_archives: files::RefusedArchives,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -114,6 +116,7 @@ impl Platform {
             signer: crate::signing::UrlSigner::new(keys::random_hex(32).as_bytes()),
             http: reqwest::Client::new(),
             indexing: tokio::sync::Mutex::new(()),
+            refused_archives: Default::default(),
         }
     }
 
