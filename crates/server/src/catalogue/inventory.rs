@@ -81,15 +81,17 @@ pub struct SessionPack {
     pub blob_key: String,
     pub size: u64,
     pub hash: String,
-    /// The pack's state as recorded (`pending`: its PUT URL is out and the store may not hold
-    /// it yet; any other: the store was seen to hold it whole).
+    /// The pack's state as recorded, as text (`pending`: its PUT URL is out and the store may
+    /// not hold it yet; `stored`, `verified`: the store was seen to hold it whole; any other,
+    /// such as a pack that failed verification, is not relied on).
     pub state: String,
 }
 
 impl SessionPack {
-    /// Whether the store was seen to hold it whole, so that a completion relies on it.
+    /// Whether the store was seen to hold it whole, so that the session's completion (or its
+    /// resume) names it without sending it again.
     pub fn held(&self) -> bool {
-        self.state != "pending"
+        matches!(self.state.as_str(), "stored" | "verified")
     }
 }
 
