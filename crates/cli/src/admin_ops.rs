@@ -49,7 +49,7 @@ pub struct RestoreArgs {
     /// Restore over an existing catalogue (which is kept aside as catalogue.db.before-restore-<time>).
     #[arg(long)]
     force: bool,
-    /// Also re-hash every blob in the check that follows the restore.
+    /// Also read every byte in the check that follows the restore (as `fsck --deep`).
     #[arg(long)]
     deep: bool,
     #[command(flatten)]
@@ -58,7 +58,8 @@ pub struct RestoreArgs {
 
 #[derive(Args)]
 pub struct FsckArgs {
-    /// Also re-hash every blob (BLAKE3) and compare with the recorded checksum.
+    /// Also read every byte: hash each blob (BLAKE3) and each packed file assembled from its
+    /// packs, compare with the recorded checksum, and check each pack's chunks against its index.
     #[arg(long)]
     deep: bool,
     #[command(flatten)]
@@ -248,9 +249,16 @@ fn summary(report: &FsckReport) -> String {
     let garbage = report.unreferenced.iter().filter(|u| u.status == Unreferenced::Garbage).count();
     let in_flight = report.unreferenced.iter().filter(|u| u.status == Unreferenced::InFlight).count();
     format!(
-        "fsck: {} objects checked ({}), {} live upload sessions, {} files in the stores ({garbage} garbage awaiting the collector, {in_flight} of uploads under way); {}",
+        "fsck: {} objects and {} earlier versions checked through {} blobs and {} packs ({}), {} live upload sessions, {} files in the stores ({garbage} garbage awaiting the collector, {in_flight} of uploads under way); {}",
         report.objects_checked,
-        if report.deep { "size and checksum" } else { "size; --deep also compares checksums" },
+        report.versions_checked,
+        report.blobs_checked,
+        report.packs_checked,
+        if report.deep {
+            "sizes and checksums: blobs hashed, packs read against their index, packed files assembled and hashed"
+        } else {
+            "sizes; --deep also compares checksums"
+        },
         report.sessions_checked,
         report.files_listed,
         match report.problems.len() {
@@ -298,6 +306,16 @@ fn problem_row(problem: &Problem) -> [String; 5] {
             name.clone(),
             String::new(),
             format!("upload {upload_id} ({state}) has no bytes in the store"),
+        ],
+        Problem::SessionPackMissing { service, upload_id, name, blob_key, size, found_size } => [
+            "session pack missing".into(),
+            service.clone(),
+            name.clone(),
+            blob_key.clone(),
+            format!(
+                "upload {upload_id} relies on this pack of {size} bytes; the store holds {}",
+                found_size.map(|f| format!("{f} bytes")).unwrap_or_else(|| "nothing".into())
+            ),
         ],
         Problem::Unknown { service, place, key, size } => [
             "unknown file".into(),

@@ -150,6 +150,14 @@ fn list_directory(dir: &Path, prefix: &str, canonical_root: &Path) -> Result<Vec
                 dir.display()
             ))
         })?;
+        // A name that no reader of the archive would take (`archive::check_segment`: a backslash,
+        // a drive letter) is refused here, before anything is stored that could not be used.
+        if let Err(why) = fedml_proto::archive::check_segment(&name) {
+            return Err(ClientError::Failure(format!(
+                "the file name {name:?} in {} {why}; rename it before uploading",
+                dir.display()
+            )));
+        }
         children.push((name, item));
     }
     children.sort_by(|a, b| a.0.cmp(&b.0));
@@ -604,5 +612,23 @@ mod tests {
         std::os::unix::fs::symlink("/etc/hostname", root.join("d13/inner/out")).expect("link");
         let error = scan(root).expect_err("a link out of the tree").to_string();
         assert!(error.contains("points outside the directory being uploaded"), "{error}");
+    }
+
+    #[test]
+    fn names_no_reader_of_the_archive_would_take_are_refused_before_anything_is_sent() {
+        for (name, says) in [("a\\..\\b.txt", "backslash"), ("c:notes.txt", "drive letter")] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            std::fs::create_dir_all(dir.path().join("deep/er")).expect("mkdir");
+            std::fs::write(dir.path().join("deep/er").join(name), b"x").expect("write");
+            let error = scan(dir.path()).expect_err("refused").to_string();
+            assert!(error.contains(&format!("{name:?}")) && error.contains(says), "{error}");
+            assert!(error.contains("rename it before uploading"), "{error}");
+        }
+        // Names Windows would take, and the common ones with a colon, are kept.
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["12:30.log", "ab:c", ".env", "..."] {
+            std::fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        assert_eq!(scan(dir.path()).expect("scanned").len(), 4);
     }
 }

@@ -1,10 +1,18 @@
 //! Unpacking a directory object, refusing anything that could write outside the destination:
 //! absolute paths, `..`, links, duplicate entries. Works on our archives and on the FedML SDK's
 //! (deflated) ones.
+//!
+//! Before a byte is written, the archive's central directory is read and checked by the rule
+//! the server's index of its files and every other reader follow (`fedml_proto::archive`), so
+//! that an archive whose files cannot be listed is not unpacked either, and the other way round
+//! (the ZIP reader used to unpack keeps only the last of two entries of one name, and takes `..`
+//! that stays inside; neither gets that far).
 
 use std::fs;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use fedml_proto::archive::{self, ArchiveError, Located};
 
 use crate::error::{ClientError, Result};
 
@@ -16,7 +24,8 @@ pub fn extract(archive: &Path, into: &Path) -> Result<()> {
 
 /// Extracts the archive that `reader` holds into the empty directory `into` (what [`extract`]
 /// does with a file; the fuzz target feeds it bytes from memory).
-pub fn extract_from<R: io::Read + io::Seek>(reader: R, into: &Path) -> Result<()> {
+pub fn extract_from<R: io::Read + io::Seek>(mut reader: R, into: &Path) -> Result<()> {
+    check_listing(&mut reader)?;
     let mut zip = zip::ZipArchive::new(reader)
         .map_err(|e| ClientError::Error(format!("the downloaded data is not a readable archive: {e}")))?;
     // Folders already made, so that each is created once, not once per file.
@@ -70,6 +79,41 @@ pub fn extract_from<R: io::Read + io::Seek>(reader: R, into: &Path) -> Result<()
     Ok(())
 }
 
+/// Reads the archive's central directory as the server's index does and refuses what it refuses.
+fn check_listing<R: Read + Seek>(reader: &mut R) -> Result<()> {
+    let unreadable = ClientError::Error;
+    let io_error = |e: io::Error| ClientError::io("cannot read the downloaded archive", e);
+    let size = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
+    let mut read_at = |at: u64, len: u64| -> Result<Vec<u8>> {
+        reader.seek(SeekFrom::Start(at)).map_err(io_error)?;
+        let mut bytes = Vec::new();
+        reader.take(len).read_to_end(&mut bytes).map_err(io_error)?;
+        Ok(bytes)
+    };
+    let mut located = Located::NotInTail;
+    for want in [archive::SHORT_TAIL, archive::TAIL] {
+        let len = want.min(size);
+        located = archive::locate(&read_at(size - len, len)?, size).map_err(unreadable)?;
+        if located != Located::NotInTail || len == size {
+            break;
+        }
+    }
+    if let Located::Zip64Record(at) = located {
+        located = archive::locate_zip64(&read_at(at, 56)?, size).map_err(unreadable)?;
+    }
+    let Located::Directory { offset, size: length, count } = located else {
+        return Err(unreadable(archive::not_an_archive("no end of central directory record")));
+    };
+    match archive::entries(&read_at(offset, length)?, count) {
+        Ok(_) => Ok(()),
+        Err(ArchiveError::Unreadable(why)) => Err(ClientError::Error(why)),
+        Err(ArchiveError::Refused(why)) => Err(ClientError::Failure(format!(
+            "the downloaded archive cannot be used as a directory: {why}; refusing to unpack it — upload the \
+             directory again to replace it"
+        ))),
+    }
+}
+
 /// The folder that holds the content: the archive's single top folder, or `into` itself.
 pub fn content_root(into: &Path) -> Result<PathBuf> {
     let mut items = fs::read_dir(into)
@@ -83,4 +127,55 @@ pub fn content_root(into: &Path) -> Result<PathBuf> {
         }
     }
     Ok(into.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = crate::pack::ZipStream::new(Vec::new());
+        for (name, body) in entries {
+            zip.add_file(name, 0, 0o644, body.len() as u64, &mut &body[..]).expect("entry");
+        }
+        zip.finish().expect("finish").1
+    }
+
+    fn unpacked(entries: &[(&str, &[u8])]) -> (Result<()>, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let into = dir.path().join("into");
+        fs::create_dir(&into).expect("mkdir");
+        let result = extract_from(io::Cursor::new(archive(entries)), &into);
+        let mut left: Vec<PathBuf> =
+            fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.path()).filter(|p| p != &into).collect();
+        left.extend(fs::read_dir(&into).expect("into").flatten().map(|e| e.path()));
+        (result, left)
+    }
+
+    #[test]
+    fn a_sound_archive_unpacks() {
+        let (result, left) = unpacked(&[("top/a.txt", b"a"), ("top/b/c.txt", b"c")]);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    #[test]
+    fn what_the_index_refuses_is_not_unpacked_and_nothing_is_written() {
+        for (entries, says) in [
+            (&[("top/a.txt", &b"first"[..]), ("top/a.txt", &b"second"[..])][..], "holds \"top/a.txt\" twice"),
+            (&[("top/a", &b"file"[..]), ("top/a/b.txt", &b"inside"[..])][..], "both as a file and as a folder"),
+            (&[("top/a/../b.txt", &b"x"[..])][..], "\"..\" path component"),
+            (&[("top\\b.txt", &b"x"[..])][..], "backslash"),
+            (&[("top//b.txt", &b"x"[..])][..], "empty path component"),
+        ] {
+            let (result, left) = unpacked(entries);
+            match result {
+                Err(ClientError::Failure(m)) => {
+                    assert!(m.contains(says) && m.contains("upload the directory again"), "{m}")
+                }
+                other => panic!("{entries:?}: {other:?}"),
+            }
+            assert!(left.is_empty(), "{entries:?} left {left:?}");
+        }
+    }
 }

@@ -86,6 +86,8 @@ pub struct Platform {
     pub(crate) indexing: tokio::sync::Mutex<()>,
     /// Packs' checked indexes, read back from their stores (`indexes`).
     pub(crate) indexes: std::sync::Arc<indexes::PackIndexes>,
+    /// Directory objects whose archive cannot be used as one (`files`), remembered.
+    pub(crate) refused_archives: files::RefusedArchives,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -119,6 +121,7 @@ impl Platform {
             http: reqwest::Client::new(),
             indexing: tokio::sync::Mutex::new(()),
             indexes: Default::default(),
+            refused_archives: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! passes SQLite's integrity check; a restored data directory serves the same objects (and the
 //! URLs signed before the backup); fsck reports each deleted, truncated and altered blob and each
 //! unknown file, by object and blob; a restore refuses a running server's data directory and an
-//! existing catalogue without `--force`.
+//! existing catalogue without `--force`. Packed uploads and files: `packed`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ use serde_json::Value;
 
 use crate::harness::*;
 use crate::process::ServerProcess;
+
+/// Over the content store: interrupted packed uploads, packed files assembled by `--deep`.
+mod packed;
 
 /// `fedml admin <args>` with no FedML settings inherited.
 fn admin(args: &[String]) -> Output {

@@ -37,7 +37,7 @@ fn a_corrupted_blob_is_detected_and_nothing_is_written() {
 }
 
 /// Stores raw bytes as a directory object, bypassing the SDK's packer.
-fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
+pub(crate) fn store_raw_directory(server: &TestServer, name: &str, archive: Vec<u8>) {
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     fedml_client::block_on(async {
         let (session, urls) = open_raw_upload(&client, name, ObjectKind::Directory, archive.len() as u64).await?;

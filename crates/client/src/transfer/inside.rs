@@ -97,8 +97,10 @@ fn not_an_archive(why: &str) -> ClientError {
     ClientError::Error(archive::not_an_archive(why))
 }
 
-/// Every entry of the archive, from its central directory (two or three ranged reads).
-async fn central_directory(remote: &Remote<'_>) -> Result<Vec<Located>> {
+/// Every entry of the archive of directory object `name`, from its central directory (two or
+/// three ranged reads); refused, as the server's index and unpacking refuse it, when the archive
+/// cannot be used as a directory.
+async fn central_directory(remote: &Remote<'_>, name: &str) -> Result<Vec<Located>> {
     // Archives rarely carry a comment, so a short read of the end comes first.
     let mut located = archive::Located::NotInTail;
     for want in [archive::SHORT_TAIL, archive::TAIL] {
@@ -117,7 +119,10 @@ async fn central_directory(remote: &Remote<'_>) -> Result<Vec<Located>> {
         return Err(not_an_archive("no end of central directory record"));
     };
     let cd = remote.read(offset, size).await?;
-    let entries = archive::entries(&cd, count).map_err(ClientError::Error)?;
+    let entries = archive::entries(&cd, count).map_err(|e| match e {
+        archive::ArchiveError::Unreadable(why) => ClientError::Error(why),
+        archive::ArchiveError::Refused(why) => ClientError::Failure(archive::cannot_use_as_directory(name, &why)),
+    })?;
     Ok(entries
         .into_iter()
         .map(|e| Located {
@@ -167,7 +172,7 @@ impl Directory {
     async fn fresh(client: &Client, at: ObjectRef<'_>) -> Result<Opened> {
         let ticket = client.download_ticket(at).await?;
         let entries = match ticket.object.kind {
-            ObjectKind::Directory => central_directory(&open(client, &ticket).await?).await?,
+            ObjectKind::Directory => central_directory(&open(client, &ticket).await?, &ticket.object.data_name).await?,
             ObjectKind::File => Vec::new(),
         };
         Ok(Opened { ticket, entries, starts: Default::default(), inflated: None })
@@ -313,7 +318,7 @@ pub async fn fetch(
     let name = at.name;
     let ticket = client.download_ticket(at).await?;
     let remote = open_directory(client, &ticket).await?;
-    let all = central_directory(&remote).await?;
+    let all = central_directory(&remote, name).await?;
     let files: Vec<&Located> = all
         .iter()
         .filter(|l| l.entry.kind == ObjectKind::File && wanted.iter().any(|w| glob_matches(w, &l.entry.path)))
@@ -335,14 +340,13 @@ pub async fn fetch(
     Ok(placed)
 }
 
-/// A path inside the object as a path under `root`, refusing anything that would leave it.
+/// A path inside the object as a path under `root`, refusing anything that would leave it (by
+/// the rule every reader of an archive follows: `archive::check_segment`).
 fn enclosed(root: &Path, path: &str) -> Result<PathBuf> {
     let mut out = root.to_path_buf();
     for part in path.split('/') {
-        if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
-            return Err(ClientError::Failure(format!(
-                "the archive entry {path:?} would land outside the destination; refusing it"
-            )));
+        if let Err(why) = archive::check_segment(part) {
+            return Err(ClientError::Failure(format!("the archive entry {path:?} {why}; refusing it")));
         }
         out.push(part);
     }

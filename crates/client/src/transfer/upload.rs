@@ -54,6 +54,13 @@ pub async fn upload(
         }
     })?;
     let (kind, size, tree) = if meta.is_dir() {
+        // The name is the archive's top folder: one every reader of the archive takes.
+        if let Err(why) = fedml_proto::archive::check_segment(&req.name) {
+            return Err(ClientError::Failure(format!(
+                "the name {:?} {why}; a directory cannot be stored under it: choose another name",
+                req.name
+            )));
+        }
         let entries = pack::scan(path)?;
         (ObjectKind::Directory, pack::estimate_size(&req.name, &entries), Some(entries))
     } else if meta.is_file() {

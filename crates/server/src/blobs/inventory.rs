@@ -8,7 +8,9 @@ use super::{BlobError, BlobStore};
 pub enum StoredPlace {
     /// A finished blob (local `objects/`, or an object of the bucket); keyed by blob key.
     Blob,
-    /// A local upload's staging file; keyed by upload id.
+    /// A local upload's staging file, keyed by upload id; or a pack being received into the
+    /// local folder, keyed by the last part of its blob key (a packed session has no staging
+    /// file of its own).
     Staging,
 }
 
@@ -49,8 +51,9 @@ impl BlobStore {
         }
     }
 
-    /// The size of a live session's staging file (local folder); `None` when absent, and always
-    /// `None` for stores that keep no staging file of their own.
+    /// The size of a live blob session's staging file (local folder); `None` when absent, and
+    /// always `None` for stores that keep no staging file of their own (and for a packed
+    /// session, whose bytes are its packs).
     pub fn staging_size(&self, upload_id: &str) -> Result<Option<u64>, BlobError> {
         match self {
             BlobStore::Local(local) => local.staging_size(upload_id),

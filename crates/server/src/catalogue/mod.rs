@@ -24,7 +24,10 @@ mod versions;
 mod web;
 
 pub use files::IndexedFile;
-pub use inventory::{BlobReference, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
+pub use inventory::{
+    BlobReference, Holder, PackedFile, SCHEMA_VERSION, SessionPack, object_counts_of, referenced_blobs_of,
+    schema_version_of, session_pack_references, session_packs_of,
+};
 pub use packs::{CorruptPack, PackCheck, PackRecord, PackState};
 use reader::{Bind, SqliteReader};
 pub use records::{

@@ -3,7 +3,8 @@
 //! A backup directory (mode 0700: the catalogue holds the URL-signing key) holds
 //! `catalogue.db` (SQLite's online backup of the live file, one consistent snapshot taken while
 //! servers keep writing, as a self-contained file without WAL), `blobs.jsonl` (one line per
-//! blob the copy references: service, blob key, size, checksum, owner, object) and
+//! blob the copy references: service, blob key, size, checksum, owner, object; and each pack
+//! that only an upload under way holds, which its resume relies on, with the session's id) and
 //! `manifest.json` (when, schema version, server version, counts). On PostgreSQL the catalogue
 //! is copied by `pg_dump`; `blobs_only` writes the blob list and the manifest from the live
 //! catalogue.
@@ -18,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::DataDirLock;
 use super::{OpsError, io_error};
-use crate::catalogue::{BlobReference, Catalogue, SCHEMA_VERSION, referenced_blobs_of, schema_version_of};
+use crate::catalogue::{
+    BlobReference, Catalogue, SCHEMA_VERSION, object_counts_of, referenced_blobs_of, schema_version_of,
+    session_pack_references, session_packs_of,
+};
 
 pub const CATALOGUE_FILE: &str = "catalogue.db";
 pub const BLOBS_FILE: &str = "blobs.jsonl";
@@ -35,7 +39,14 @@ pub struct Manifest {
     pub server_version: String,
     /// `sqlite` (the catalogue is `catalogue.db`) or `postgres` (the blob list only).
     pub backend: String,
+    /// Objects (the latest version of each name).
     pub objects: u64,
+    /// Earlier versions kept.
+    #[serde(default)]
+    pub versions: u64,
+    /// The blobs and packs `blobs.jsonl` lists, and their bytes.
+    #[serde(default)]
+    pub blobs: u64,
     pub bytes: u64,
 }
 
@@ -120,13 +131,15 @@ fn blob_lines(blobs: &[BlobReference]) -> Vec<u8> {
     out
 }
 
-fn manifest(backend: &str, schema_version: i64, blobs: &[BlobReference]) -> Manifest {
+fn manifest(backend: &str, schema_version: i64, (objects, versions): (u64, u64), blobs: &[BlobReference]) -> Manifest {
     Manifest {
         created_at: crate::time::rfc3339(crate::time::now_ms()),
         schema_version,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
         backend: backend.to_string(),
-        objects: blobs.len() as u64,
+        objects,
+        versions,
+        blobs: blobs.len() as u64,
         bytes: blobs.iter().map(|b| b.size).sum(),
     }
 }
@@ -187,12 +200,14 @@ pub fn backup_sqlite(db_path: &Path, dest: &Path) -> Result<Manifest, OpsError> 
         )));
     }
     let schema_version = schema_version_of(&copy)?;
-    let blobs = referenced_blobs_of(&copy)?;
+    let mut blobs = referenced_blobs_of(&copy)?;
+    blobs.extend(session_pack_references(&blobs, &session_packs_of(&copy)?));
+    let counts = object_counts_of(&copy)?;
     copy.close().map_err(|(_, e)| OpsError::Sqlite(e))?;
     std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io_error(&partial))?;
     let target = dest.join(CATALOGUE_FILE);
     std::fs::rename(&partial, &target).map_err(io_error(&target))?;
-    let manifest = manifest("sqlite", schema_version, &blobs);
+    let manifest = manifest("sqlite", schema_version, counts, &blobs);
     finish(dest, &manifest, &blobs)?;
     Ok(manifest)
 }
@@ -201,8 +216,13 @@ pub fn backup_sqlite(db_path: &Path, dest: &Path) -> Result<Manifest, OpsError> 
 pub async fn backup_blob_list(catalogue: &Catalogue, dest: &Path) -> Result<Manifest, OpsError> {
     prepare_dest(dest)?;
     let schema_version = catalogue.schema_version().await?;
-    let blobs = catalogue.referenced_blobs().await?;
-    let manifest = manifest(if catalogue.is_postgres() { "postgres" } else { "sqlite" }, schema_version, &blobs);
+    // The sessions' packs first: one committed meanwhile is then among the references read after.
+    let pins = catalogue.session_packs().await?;
+    let mut blobs = catalogue.referenced_blobs().await?;
+    blobs.extend(session_pack_references(&blobs, &pins));
+    let counts = catalogue.object_counts().await?;
+    let backend = if catalogue.is_postgres() { "postgres" } else { "sqlite" };
+    let manifest = manifest(backend, schema_version, counts, &blobs);
     finish(dest, &manifest, &blobs)?;
     Ok(manifest)
 }
@@ -255,7 +275,7 @@ pub fn restore_sqlite(src: &Path, data_dir: &Path, force: bool) -> Result<Restor
                 if version > SCHEMA_VERSION { ": restore it with a newer fedml" } else { "" }
             )));
         }
-        (version, referenced_blobs_of(&source)?.len() as u64)
+        (version, object_counts_of(&source)?.0)
     };
     if !data_dir.exists() {
         let mut builder = std::fs::DirBuilder::new();

@@ -2,16 +2,26 @@
 //! (and, deep, the recorded checksum)? What does each store hold that nothing references?
 //! Read-only: it changes nothing in the catalogue or the stores.
 //!
-//! The stores are listed first and the catalogue read after, so a blob written while fsck runs
-//! is already known to the catalogue when it is classified; a reference not found in the
-//! listing is looked up once more before it is reported missing.
+//! What is checked: each object's and earlier version's blob (its size; deep, its BLAKE3), each
+//! pack a packed file reads (its size; deep, every chunk against its index), each packed file
+//! (deep: assembled from its packs' segments and hashed, see `assemble`), and each live upload
+//! session's bytes: a blob session's staging file or finished blob, a packed session's packs
+//! that the store was seen to hold (an interrupted upload's resume takes them as stored).
+//!
+//! The stores are listed first and the catalogue read after (the sessions before what objects
+//! reference, so that a session committing meanwhile is seen in one or the other), so a blob
+//! written while fsck runs is already known to the catalogue when it is classified; a
+//! reference not found in the listing is looked up once more before it is reported missing.
+
+mod assemble;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use fedml_proto::content::Layout;
 use serde::Serialize;
 
 use crate::blobs::{AzureStore, BlobStore, GcsStore, LocalStore, S3Store, StoredPlace};
-use crate::catalogue::{BlobReference, Catalogue, Garbage, UploadState};
+use crate::catalogue::{BlobReference, Catalogue, Garbage, Holder, SessionPack, UploadState};
 use crate::config::{ServerConfig, ServiceSpec};
 
 /// Something wrong that the operator must look at.
@@ -37,6 +47,17 @@ pub enum Problem {
     StoreUnreadable { service: String, error: String },
     /// A live upload session's bytes are gone (its staging file, or its finished blob).
     SessionBytesMissing { service: String, upload_id: String, name: String, state: String },
+    /// A pack a live packed session holds, which the store was seen to hold whole (so that the
+    /// session's completion, or an interrupted upload's resume, names it without sending it),
+    /// is not in the store with its recorded size (`found_size`: none, or another size).
+    SessionPackMissing {
+        service: String,
+        upload_id: String,
+        name: String,
+        blob_key: String,
+        size: u64,
+        found_size: Option<u64>,
+    },
     /// A file in a store that no object, live session or garbage row accounts for: nothing will
     /// ever reclaim it.
     Unknown { service: String, place: StoredPlace, key: String, size: u64 },
@@ -67,8 +88,16 @@ pub struct UnreferencedFile {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FsckReport {
     pub deep: bool,
-    /// Objects whose blob was checked.
+    /// Objects (the latest version of each name) whose bytes were checked: their blob, or the
+    /// packs they read (deep: and their assembled BLAKE3).
     pub objects_checked: u64,
+    /// Earlier versions whose bytes were checked, likewise.
+    pub versions_checked: u64,
+    /// Blobs of objects and versions stored whole, checked (size; deep: BLAKE3).
+    pub blobs_checked: u64,
+    /// Packs that objects and versions read, checked (size; deep: every chunk against the
+    /// pack's index).
+    pub packs_checked: u64,
     /// Files found in the stores.
     pub files_listed: u64,
     /// Live upload sessions whose bytes were checked.
@@ -140,17 +169,26 @@ pub async fn fsck(
     }
     report.files_listed = listed.len() as u64;
 
-    // 2. What the catalogue references.
-    let references = catalogue.referenced_blobs().await?;
+    // 2. What the catalogue references: the live sessions' packs first (a pack in the listing
+    // was pinned before it was stored), then the sessions, then what objects reference (a
+    // session that commits meanwhile is then seen in one or the other), the garbage last (what
+    // they let go meanwhile).
+    let session_packs = catalogue.session_packs().await?;
     let sessions = catalogue.live_uploads().await?;
+    let references = catalogue.referenced_blobs().await?;
+    let packed = catalogue.packed_files().await?;
     let garbage: HashSet<(String, Garbage)> =
         catalogue.all_garbage().await?.into_iter().map(|g| (g.service, g.item)).collect();
 
     let mut accounted: HashSet<(String, StoredPlace, String)> = HashSet::new();
     let mut unconfigured: BTreeMap<String, u64> = BTreeMap::new();
+    // The packs checked, and those of them found whole (for the packed files' deep check).
+    let mut packs = assemble::CheckedPacks::default();
     for reference in &references {
         let Some(store) = stores.get(&reference.service) else {
-            *unconfigured.entry(reference.service.clone()).or_default() += 1;
+            if reference.holder != Holder::Pack {
+                *unconfigured.entry(reference.service.clone()).or_default() += 1;
+            }
             continue;
         };
         if !readable.contains(&reference.service) {
@@ -170,18 +208,59 @@ pub async fn fsck(
             },
         };
         accounted.insert(id);
-        report.objects_checked += 1;
+        match reference.holder {
+            Holder::Object => report.objects_checked += 1,
+            Holder::Version => report.versions_checked += 1,
+            Holder::Pack => {
+                report.packs_checked += 1;
+                packs.checked(&reference.service, &reference.blob_key, found == Some(reference.size));
+            }
+        }
+        if reference.holder != Holder::Pack {
+            report.blobs_checked += 1;
+        }
         check_reference(catalogue, store, reference, found, deep, &mut problems).await?;
+    }
+    // Packed files: checked through their packs above; deep, assembled and hashed.
+    for file in &packed {
+        let Some(store) = stores.get(&file.service) else {
+            *unconfigured.entry(file.service.clone()).or_default() += 1;
+            continue;
+        };
+        if !readable.contains(&file.service) {
+            continue;
+        }
+        match file.holder {
+            Holder::Version => report.versions_checked += 1,
+            Holder::Object | Holder::Pack => report.objects_checked += 1,
+        }
+        if deep {
+            assemble::check(catalogue, store, file, &packs, &mut problems).await?;
+        }
     }
     for (service, objects) in unconfigured {
         problems.push(Problem::ServiceNotConfigured { service, objects });
     }
 
     // 3. Live sessions: their bytes must be there, and they account for them.
+    let mut pins: HashMap<&str, Vec<&SessionPack>> = HashMap::new();
+    for pin in &session_packs {
+        pins.entry(pin.upload_id.as_str()).or_default().push(pin);
+    }
     let mut in_flight = Vec::new();
     for session in &sessions {
         let Some(store) = stores.get(&session.service) else { continue };
         if !readable.contains(&session.service) {
+            continue;
+        }
+        if session.layout == Layout::Packs {
+            // No staging file nor blob of its own: its bytes are the packs it pins.
+            report.sessions_checked += 1;
+            for pin in pins.remove(session.id.as_str()).unwrap_or_default() {
+                check_session_pack(catalogue, store, session.state, pin, &listed, &mut accounted, &mut in_flight)
+                    .await
+                    .map(|problem| problems.extend(problem))?;
+            }
             continue;
         }
         let blob = (session.service.clone(), StoredPlace::Blob, session.blob_key.clone());
@@ -231,6 +310,9 @@ pub async fn fsck(
     // 4. Whatever is left is unreferenced: garbage awaiting the collector, or unknown.
     let garbage_blobs: HashSet<(&str, &str)> =
         garbage.iter().filter_map(|(service, item)| Some((service.as_str(), item.blob_key()?))).collect();
+    // A pack being received into the local folder is written under its key's last part first.
+    let garbage_staging: HashSet<(&str, &str)> =
+        garbage_blobs.iter().map(|(service, key)| (*service, key.rsplit('/').next().unwrap_or(key))).collect();
     let mut unreferenced: Vec<UnreferencedFile> = listed
         .into_iter()
         .filter(|(id, _)| !accounted.contains(id))
@@ -240,6 +322,7 @@ pub async fn fsck(
                 StoredPlace::Staging => key.clone(),
             };
             let is_garbage = (place == StoredPlace::Blob && garbage_blobs.contains(&(service.as_str(), key.as_str())))
+                || (place == StoredPlace::Staging && garbage_staging.contains(&(service.as_str(), key.as_str())))
                 || garbage.contains(&(service.clone(), Garbage::Session(session_id)));
             let status = if is_garbage { Unreferenced::Garbage } else { Unreferenced::Unknown };
             UnreferencedFile { service, place, key, size, status }
@@ -260,6 +343,64 @@ pub async fn fsck(
     report.problems = problems;
     report.unreferenced = unreferenced;
     Ok(report)
+}
+
+/// One pack a live packed session pins: its files in the store belong to the upload under way
+/// (unless an object reads the pack: then it was checked as the object's), and one the store
+/// was seen to hold must be there whole. Answers the problem, if any.
+async fn check_session_pack(
+    catalogue: &Catalogue,
+    store: &BlobStore,
+    state: UploadState,
+    pin: &SessionPack,
+    listed: &HashMap<(String, StoredPlace, String), u64>,
+    accounted: &mut HashSet<(String, StoredPlace, String)>,
+    in_flight: &mut Vec<UnreferencedFile>,
+) -> Result<Option<Problem>, FsckError> {
+    let blob = (pin.service.clone(), StoredPlace::Blob, pin.blob_key.clone());
+    if accounted.contains(&blob) {
+        return Ok(None);
+    }
+    // A pack being received into the local folder is first written under its key's last part.
+    let received = pin.blob_key.rsplit('/').next().unwrap_or(&pin.blob_key).to_string();
+    let staging = (pin.service.clone(), StoredPlace::Staging, received);
+    for id in [blob.clone(), staging] {
+        if let Some(size) = listed.get(&id) {
+            in_flight.push(UnreferencedFile {
+                service: id.0.clone(),
+                place: id.1,
+                key: id.2.clone(),
+                size: *size,
+                status: Unreferenced::InFlight,
+            });
+        }
+        accounted.insert(id);
+    }
+    if !pin.held() {
+        // Its PUT URL is out: the store may or may not hold it yet.
+        return Ok(None);
+    }
+    let found = match listed.get(&blob) {
+        Some(size) => Some(*size),
+        None => match store.blob_size(&pin.blob_key).await {
+            Ok(size) => size,
+            Err(e) => return Ok(Some(Problem::StoreUnreadable { service: pin.service.clone(), error: e.to_string() })),
+        },
+    };
+    if found == Some(pin.size) {
+        return Ok(None);
+    }
+    // Not if the session ended meanwhile (and let the pack go).
+    let still = catalogue.upload(&pin.upload_id).await.is_ok_and(|now| now.state == state)
+        && catalogue.pins(&pin.upload_id, &pin.blob_key).await?;
+    Ok(still.then(|| Problem::SessionPackMissing {
+        service: pin.service.clone(),
+        upload_id: pin.upload_id.clone(),
+        name: pin.name.clone(),
+        blob_key: pin.blob_key.clone(),
+        size: pin.size,
+        found_size: found,
+    }))
 }
 
 /// How the catalogue's inventory writes a pack's "checksum": its id.
@@ -286,7 +427,7 @@ async fn check_reference(
     deep: bool,
     problems: &mut Vec<Problem>,
 ) -> Result<(), FsckError> {
-    let BlobReference { service, blob_key, size, checksum, owner, object } = reference.clone();
+    let BlobReference { service, blob_key, size, checksum, owner, object, .. } = reference.clone();
     match found {
         None => {
             // Deleted (and collected) since the catalogue was read is not a problem.

@@ -1,8 +1,16 @@
 //! Inside directory objects, on the server: the list of a version's files, indexed once from
 //! its archive's central directory (read from the store, never from the client), paged by
 //! folder; and how to read one file in place (a signed URL and the byte range of its data).
+//!
+//! An archive that cannot be used as a directory (a path held twice, a name that could land
+//! outside the folder it is unpacked into: `fedml_proto::archive`'s rule, the one unpacking
+//! follows) is not indexed: every listing and read of it is refused, naming the entry. The
+//! refusal is remembered per version ([`RefusedArchives`]), so its central directory is read
+//! once per server instance, not at every call.
 
-use fedml_proto::archive::{self, Located};
+use std::collections::HashMap;
+
+use fedml_proto::archive::{self, ArchiveError, Located};
 use fedml_proto::{FilePage, FileRead, ObjectKind};
 use futures_util::TryStreamExt;
 
@@ -24,6 +32,28 @@ pub struct FilesRequest<'a> {
     /// The last path of the previous page.
     pub after: Option<&'a str>,
     pub limit: Option<u32>,
+}
+
+/// Versions whose archive was refused, by blob key (a version's bytes never change under its
+/// key), with what is wrong; at most [`RefusedArchives::MAX`] are kept (then it starts again).
+#[derive(Debug, Default)]
+pub(crate) struct RefusedArchives(std::sync::Mutex<HashMap<String, String>>);
+
+impl RefusedArchives {
+    const MAX: usize = 10_000;
+
+    fn get(&self, blob_key: &str) -> Option<String> {
+        self.0.lock().ok()?.get(blob_key).cloned()
+    }
+
+    fn remember(&self, blob_key: &str, why: &str) {
+        if let Ok(mut refused) = self.0.lock() {
+            if refused.len() >= Self::MAX {
+                refused.clear();
+            }
+            refused.insert(blob_key.to_string(), why.to_string());
+        }
+    }
 }
 
 impl Platform {
@@ -103,9 +133,16 @@ impl Platform {
         if self.catalogue.indexed_files(&record.blob_key).await?.is_some() {
             return Ok(());
         }
+        let refused = |why: &str| Error::Invalid(archive::cannot_use_as_directory(name, why));
+        if let Some(why) = self.refused_archives.get(&record.blob_key) {
+            return Err(refused(&why));
+        }
         let _one_at_a_time = self.indexing.lock().await;
         if self.catalogue.indexed_files(&record.blob_key).await?.is_some() {
             return Ok(());
+        }
+        if let Some(why) = self.refused_archives.get(&record.blob_key) {
+            return Err(refused(&why));
         }
         let size = record.meta.size;
         let unreadable = |e: String| Error::Invalid(format!("{name:?}: {e}"));
@@ -127,7 +164,15 @@ impl Platform {
         };
         let started = std::time::Instant::now();
         let directory = self.read_bytes(record, offset, length).await?;
-        let entries = archive::entries(&directory, count).map_err(unreadable)?;
+        let entries = match archive::entries(&directory, count) {
+            Ok(entries) => entries,
+            Err(ArchiveError::Unreadable(why)) => return Err(unreadable(why)),
+            Err(ArchiveError::Refused(why)) => {
+                tracing::info!(object = %name, %why, "refused to index the files of a directory object");
+                self.refused_archives.remember(&record.blob_key, &why);
+                return Err(refused(&why));
+            }
+        };
         let files = entries.len();
         self.catalogue.index_files(&record.blob_key, entries).await?;
         tracing::info!(object = %name, files, took = ?started.elapsed(), "indexed the files of a directory object");

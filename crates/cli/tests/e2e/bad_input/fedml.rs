@@ -10,14 +10,14 @@ fn assert_compat_failure(label: &str, (status, body): (u16, Value), says: &str) 
     assert!(message.contains(says), "{label}: {message:?} does not say {says:?}");
 }
 
-fn compat_ok(label: &str, (status, body): (u16, Value)) -> Value {
+pub(super) fn compat_ok(label: &str, (status, body): (u16, Value)) -> Value {
     assert_eq!((status, body["code"].as_str()), (200, Some("SUCCESS")), "{label}: {body}");
     body["data"].clone()
 }
 
 /// A FedML-SDK upload of `data` as `file_name`, presigned, sent and completed: its upload id,
 /// its file key and the file URL a dataset record must bring.
-fn compat_uploaded(server: &TestServer, file_name: &str, data: &[u8]) -> (String, String, String) {
+pub(super) fn compat_uploaded(server: &TestServer, file_name: &str, data: &[u8]) -> (String, String, String) {
     let uid = compat_ok(
         "getUser",
         raw(

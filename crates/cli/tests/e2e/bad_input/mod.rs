@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// Directory objects whose archive cannot be used as one: refused alike by every reader.
+mod archives;
 /// The FedML-compatible routes: invisible characters in what they name, wrong JSON types.
 mod fedml;
 /// What operators give `fedml server` and `fedml admin`: paths, quotas, observability settings.

@@ -122,7 +122,8 @@ fn fsck_checks_every_pack_against_its_index() {
     };
     let (code, report) = fsck(true);
     assert_eq!(code, Some(0), "a healthy store: {report}");
-    assert_eq!(report["data"]["objects_checked"], 1, "one pack for both objects: {report}");
+    let counts = ["objects_checked", "packs_checked", "blobs_checked"].map(|c| report["data"][c].as_u64());
+    assert_eq!(counts, [Some(2), Some(1), Some(0)], "one pack for both objects: {report}");
     let Backend::Embedded = server.backend else { return };
     // One flipped byte in the pack: only the deep check, which reads the pack against its
     // index, sees it, and names an object that reads it.
@@ -137,6 +138,13 @@ fn fsck_checks_every_pack_against_its_index() {
     assert_eq!(problem["problem"], "wrong_checksum", "{report}");
     assert!(problem["object"] == "same-weights.bin" || problem["object"] == "weights.bin", "{report}");
     assert!(problem["found_checksum"].as_str().is_some_and(|f| f.contains("does not match")), "{report}");
+    // And each object assembled from it hashes to another checksum than the one recorded.
+    let objects: Vec<&Value> = report["data"]["problems"].as_array().expect("problems").iter().skip(1).collect();
+    assert_eq!(objects.len(), 2, "{report}");
+    for p in objects {
+        assert_eq!(p["problem"], "wrong_checksum", "{report}");
+        assert!(p["found_checksum"].as_str().is_some_and(|f| f.starts_with("blake3:")), "{report}");
+    }
     // And a download refuses the damaged bytes.
     let dest = tempfile::tempdir().expect("tmp");
     let got = fedml_client::download_with("weights.bin", &download_opts(target.clone(), dest.path()));
