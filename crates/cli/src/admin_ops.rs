@@ -317,6 +317,20 @@ fn problem_row(problem: &Problem) -> [String; 5] {
                 found_size.map(|f| format!("{f} bytes")).unwrap_or_else(|| "nothing".into())
             ),
         ],
+        Problem::PackCorrupt { service, owner, blob_key, pack, why, readers } => [
+            "corrupt pack".into(),
+            service.clone(),
+            format!("{owner} ({readers} objects and versions read it)"),
+            blob_key.clone(),
+            format!("pack {pack} is not what its id names ({why}); never used again: upload the data it held again"),
+        ],
+        Problem::UsageDrift { owner, counted, held } => [
+            "usage count drift".into(),
+            String::new(),
+            owner.clone(),
+            String::new(),
+            format!("{counted} bytes of packs counted against the quota, {held} held"),
+        ],
         Problem::Unknown { service, place, key, size } => [
             "unknown file".into(),
             service.clone(),

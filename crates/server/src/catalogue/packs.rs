@@ -371,6 +371,20 @@ impl Catalogue {
         Ok(())
     }
 
+    /// The users whose counted pack bytes (`users.pack_bytes`) differ from what their packs hold,
+    /// read in one statement: `(name, counted, held)`. Empty when every count is right.
+    pub async fn pack_bytes_drift(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT name, counted, held FROM (SELECT u.name AS name, u.pack_bytes AS counted, \
+               (SELECT CAST(COALESCE(SUM(COALESCE(p.data_bytes, p.size)), 0) AS BIGINT) FROM packs p \
+                WHERE p.owner_id = u.id AND p.state <> 'pending') AS held FROM users u) t \
+             WHERE counted <> held ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("name")?, row.try_get("counted")?, row.try_get("held")?))).collect()
+    }
+
     /// The corrupt packs, with what was wrong and how many objects and versions read each
     /// (for `fedml admin fsck` and `/metrics`).
     pub async fn corrupt_packs(&self) -> Result<Vec<CorruptPack>> {

@@ -61,6 +61,12 @@ pub enum Problem {
     /// A file in a store that no object, live session or garbage row accounts for: nothing will
     /// ever reclaim it.
     Unknown { service: String, place: StoredPlace, key: String, size: u64 },
+    /// A pack the server read and found not to be what its id names (on receipt, at a
+    /// completion, at a read): never used again; the objects and versions that read it
+    /// (`readers`) fail their download's checksum until their data is uploaded again.
+    PackCorrupt { service: String, owner: String, blob_key: String, pack: String, why: String, readers: u64 },
+    /// The bytes of packs counted against a user's quota differ from what their packs hold.
+    UsageDrift { owner: String, counted: i64, held: i64 },
 }
 
 /// Why an unreferenced file is in a store.
@@ -339,6 +345,20 @@ pub async fn fsck(
                 size: file.size,
             });
         }
+    }
+    // 4. Packs found corrupt, and counts that disagree with what they count.
+    for pack in catalogue.corrupt_packs().await? {
+        problems.push(Problem::PackCorrupt {
+            service: pack.service,
+            owner: pack.owner,
+            blob_key: pack.blob_key,
+            pack: pack.hash,
+            why: pack.problem,
+            readers: pack.readers,
+        });
+    }
+    for (owner, counted, held) in catalogue.pack_bytes_drift().await? {
+        problems.push(Problem::UsageDrift { owner, counted, held });
     }
     report.problems = problems;
     report.unreferenced = unreferenced;

@@ -70,6 +70,14 @@ fn download_url(target: &fedml_client::Target, name: &str) -> String {
     meta.data.expect("metadata").download_url.expect("a download URL")
 }
 
+/// `fedml admin fsck -o json` on the server's catalogue and stores: its exit code and report.
+fn fsck(server: &TestServer) -> (Option<i32>, Value) {
+    let mut args = vec!["fsck".to_string(), "-o".into(), "json".into()];
+    args.extend(server.backend.server_flags(&server.data_dir));
+    let out = fedml_admin(&args);
+    (out.status.code(), serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
 fn metric(server: &TestServer, name: &str) -> f64 {
     let (status, body) = get(server, &format!("{}/metrics", server.url), None);
     assert_eq!(status, 200);
@@ -226,6 +234,19 @@ fn a_pack_damaged_in_the_store_is_never_served_as_a_success() {
     assert_eq!(status, 206);
     assert_eq!(body.expect("body"), &data[..chunk_end]);
 
+    // fsck names it, and the object that reads it.
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1), "{report}");
+    let corrupt: Vec<&Value> = report["data"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["problem"] == "pack_corrupt")
+        .collect();
+    assert_eq!(corrupt.len(), 1, "{report}");
+    assert_eq!(corrupt[0]["readers"], 1, "{report}");
+    assert!(corrupt[0]["why"].as_str().is_some_and(|w| w.contains("does not match")), "{report}");
+
     // The next upload of the same data does not build on the damaged pack: it sends it anew.
     let moved = upload(&target, &path, "w2.bin", false);
     assert!(moved.sent_bytes >= data.len() as u64, "{moved:?}");
@@ -371,4 +392,21 @@ fn listings_never_read_a_file_s_manifest() {
     let versions = fedml_client::list_versions_with("b.bin", &target);
     assert!(versions.is_success(), "{}", versions.message);
     assert_eq!(versions.data.expect("versions").len(), 2);
+}
+
+#[test]
+fn fsck_reports_a_quota_count_that_drifts_from_the_packs() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let path = work.path().join("a.bin");
+    std::fs::write(&path, bytes(1 << 20, 95)).expect("write");
+    upload(&server.admin(), &path, "a.bin", false);
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(0), "{report}");
+    catalogue_sql(&server, "UPDATE users SET pack_bytes = pack_bytes + 5 WHERE name = 'admin'".into());
+    let (code, report) = fsck(&server);
+    assert_eq!(code, Some(1), "{report}");
+    let drift = &report["data"]["problems"][0];
+    assert_eq!(drift["problem"], "usage_drift", "{report}");
+    assert_eq!(drift["counted"].as_i64(), drift["held"].as_i64().map(|h| h + 5), "{report}");
 }
