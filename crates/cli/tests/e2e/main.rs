@@ -33,6 +33,9 @@ mod inside;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;
+/// What a new version keeps: the description, tags and user metadata an overwrite is not given,
+/// from the version it replaces (racing overwrites included); what is given empty is cleared.
+mod kept;
 /// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM.
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_content_store.sql"),
     include_str!("../../migrations/0007_versions.sql"),
     include_str!("../../migrations/0008_object_files.sql"),
+    include_str!("../../migrations/0010_upload_keeps.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
