@@ -20,7 +20,8 @@ mod dashboard;
 /// completions that lie about packs and segments are refused.
 mod dedup;
 /// Where a download lands: what it may replace without being asked, what it refuses and leaves
-/// untouched, `--replace`, names at the 255-byte limit.
+/// untouched, `--replace`, names at the 255-byte limit; a folder of downloads uploaded without
+/// what they left in it.
 mod downloads;
 /// Failures from outside: the server killed mid-transfer, full disks on either side, lying
 /// Content-Lengths, unreadable or changing files in a directory upload.
@@ -40,6 +41,9 @@ mod kept;
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
+/// Names that differ only by Unicode normalisation are one name (stored in NFC) on every path;
+/// objects stored before under another form stay reachable by it.
+mod names;
 /// Probes, metrics (exact counts by route and status), the metrics token, request ids in ERROR
 /// messages and log lines, JSON logs.
 mod observe;
