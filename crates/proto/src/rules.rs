@@ -49,12 +49,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// delete, the FedML SDK's routes, the dashboard) stores and looks up this form.
 pub fn normal_name(name: &str) -> Result<String, String> {
     check_name(name)?;
-    if unicode_normalization::is_nfc(name) {
-        return Ok(name.to_string());
+    let normal = nfc(name);
+    if normal != name {
+        check_name(&normal)?;
     }
-    let normal: String = unicode_normalization::UnicodeNormalization::nfc(name).collect();
-    check_name(&normal)?;
     Ok(normal)
+}
+
+/// `text` in Unicode NFC, the form names are stored in (unchanged when it already is).
+pub fn nfc(text: &str) -> String {
+    if unicode_normalization::is_nfc(text) {
+        return text.to_string();
+    }
+    unicode_normalization::UnicodeNormalization::nfc(text).collect()
 }
 
 /// Whether two names are one name once normalised (see [`normal_name`]).

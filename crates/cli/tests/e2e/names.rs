@@ -83,6 +83,18 @@ fn either_form_of_a_name_finds_the_one_object_on_every_path() {
         assert!(fedml_client::update_storage_metadata_with(name, &edit, &alice).is_success(), "{name:?}");
         assert_eq!(meta(&alice, COMPOSED).description, description);
     }
+    // The dashboard's search, typed in either form.
+    for typed in ["sume\u{301}", "sum\u{e9}"] {
+        let path = format!("/api/v1/objects?q={}", fedml_proto::encode_path_segment(typed));
+        let key = alice.api_key.as_deref().expect("key");
+        let page = fedml_client::block_on(async {
+            let client = fedml_client::client::Client::new(&server.url, key)?;
+            let r = client.http().get(format!("{}{path}", server.url)).bearer_auth(key).send().await;
+            Ok(r.expect("sent").json::<Value>().await.expect("JSON"))
+        })
+        .expect("search");
+        assert_eq!(page["data"]["objects"][0]["dataName"], COMPOSED, "{typed:?}: {page}");
+    }
     // `fedml` with the decomposed form.
     let out = Command::new(env!("CARGO_BIN_EXE_fedml"))
         .args(["storage", "get-metadata", DECOMPOSED, "-o", "json", "-k"])
@@ -103,6 +115,13 @@ fn either_form_of_a_name_finds_the_one_object_on_every_path() {
     for name in ["tr\u{e9}e", "tre\u{301}e"] {
         let files = fedml_client::list_object_files_with(name, "", true, None, None, &alice);
         assert!(files.is_success() && !files.data.expect("files").is_empty(), "{name:?}");
+        // Downloaded by either form (twice: the second replaces the first, by its marker).
+        for _ in 0..2 {
+            let dest = work.path().join("trees");
+            let got = fedml_client::download_with(name, &download_opts(alice.clone(), &dest));
+            assert!(got.is_success(), "{name:?}: {}", got.message);
+            assert_same_tree(&tree, &dest.join("tr\u{e9}e"));
+        }
     }
 
     // One version goes by one form, the whole name by the other.

@@ -119,7 +119,9 @@ impl Platform {
                 })?)
             }
         };
-        let browse = Browse { query: request.query, sort, descending: request.descending, after, limit };
+        // Names are stored in NFC (`rules::normal_name`): a search typed in another form finds them.
+        let query = request.query.map(rules::nfc);
+        let browse = Browse { query: query.as_deref(), sort, descending: request.descending, after, limit };
         let (records, total) = self.catalogue.browse_objects(&caller.user_id, &browse).await?;
         let next = (records.len() == limit as usize).then(|| records.last()).flatten().map(|last| match sort {
             SortBy::Name => last.meta.data_name.clone(),
