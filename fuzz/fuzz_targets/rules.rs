@@ -29,6 +29,11 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 fn check_name(s: &str) {
+    // The stored form of a name is a name the rules accept, and its own stored form.
+    if let Ok(normal) = rules::normal_name(s) {
+        assert!(rules::check_name(&normal).is_ok() && rules::same_name(s, &normal), "{s:?} -> {normal:?}");
+        assert_eq!(rules::normal_name(&normal).as_deref(), Ok(normal.as_str()), "{s:?}");
+    }
     let Ok(()) = rules::check_name(s) else { return };
     assert!(!s.is_empty() && s.len() <= rules::MAX_NAME_BYTES, "length of {s:?}");
     assert!(s != "." && s != "..", "{s:?}");

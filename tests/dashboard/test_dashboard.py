@@ -160,6 +160,61 @@ def test_upload_a_file_and_a_folder_then_download_them(server, browser, tmp_path
     browser.screenshot("object-file")
 
 
+def overwrite_in_page(browser, source, *, clear=False):
+    browser.open("#/upload")
+    browser.find("#file-input").send_keys(str(source))
+    browser.text_appears("#chosen", source.name)
+    assert not browser.driver.find_element(By.ID, "upload-clear-empty").is_displayed(), "only for an overwrite"
+    browser.driver.find_element(By.ID, "upload-overwrite").click()
+    if clear:
+        browser.visible("#upload-clear-empty").click()
+    browser.driver.find_element(By.ID, "start-upload").click()
+    browser.text_appears("#upload-status", "Stored", timeout=60)
+
+
+def test_an_overwrite_keeps_what_is_left_empty_unless_asked_to_clear_it(server, browser, tmp_path):
+    key = server.new_user("kit")
+    source = tmp_path / "kept.txt"
+    source.write_text("v1")
+    made = server.cli_json("storage", "upload", str(source), "-d", "first", "-t", "a,b", "--user_metadata",
+                           json.dumps({"k": "v"}), key=key)
+    assert made["code"] == "SUCCESS", made
+
+    def described():
+        meta = server.cli_json("storage", "get-metadata", "kept.txt", key=key)["data"]
+        user = server.cli_json("storage", "get-user-metadata", "kept.txt", key=key)["data"]
+        return meta["version"], meta["description"], meta["tags"], user
+
+    browser.signed_in(key)
+    source.write_text("v2")
+    overwrite_in_page(browser, source)
+    assert described() == (2, "first", ["a", "b"], {"k": "v"}), "empty fields keep the version replaced's"
+    browser.screenshot("upload-overwrite")
+    source.write_text("v3")
+    overwrite_in_page(browser, source, clear=True)
+    assert described() == (3, "", [], {}), "cleared when asked"
+
+
+def test_a_folder_upload_leaves_out_what_downloads_left_in_it(server, browser, tmp_path):
+    key = server.new_user("liv")
+    folder = tmp_path / "downloads"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "data.csv").write_text("x\n")
+    for own in (".fedml-download-0123456789abcdef", "sub/.fedml-partial-fedcba9876543210"):
+        (folder / own).write_text("left by a download")
+    (folder / ".fedml-notes").write_text("the user's")
+    browser.signed_in(key)
+    browser.open("#/upload")
+    browser.find("#folder-input").send_keys(str(folder))
+    assert "2 files" in browser.text_appears("#chosen", "“")
+    browser.driver.find_element(By.ID, "start-upload").click()
+    browser.text_appears("#upload-status", "Stored", timeout=60)
+    listed = server.cli_json("storage", "ls", "downloads", "-r", key=key)
+    assert listed["code"] == "SUCCESS", listed
+    files = sorted(e["path"] for e in listed["data"] if e["kind"] == "file")
+    assert files == [".fedml-notes", "data.csv"], files
+
+
 def test_cancelling_an_upload_stores_nothing_and_leaves_no_session(server, browser, tmp_path):
     key = server.new_user("erin")
     browser.signed_in(key)

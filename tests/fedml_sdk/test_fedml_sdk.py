@@ -168,3 +168,24 @@ def test_a_second_user_cannot_see_fetch_or_delete(server, sdk, tmp_path):
     _, hb = post(f"{server.url}/fedmlOpsServer/api/v1/cli/heartBeat", {"apiKey": "nope"})
     assert hb == {"code": "FAILURE", "message": hb["message"], "data": False}
     assert bob_sdk("fedml_login", api_key="fml_0000000000000000_" + "0" * 64)["tuple"][0] == -1
+
+
+def test_names_in_either_unicode_form_and_descriptions_not_given(server, sdk, tmp_path):
+    key = server.admin_key
+    composed, decomposed = "r\u00e9sum\u00e9.txt", "re\u0301sume\u0301.txt"
+    f = tmp_path / decomposed  # a macOS file name: the SDK names the dataset after it
+    f.write_text("cv")
+    r = sdk("upload", data_path=str(f), api_key=key)  # description=None and tag_list=[]: not given
+    assert r["code"] == "SUCCESS", r
+    meta = server.cli_json("storage", "get-metadata", composed)["data"]
+    assert (meta["dataName"], meta["description"], meta["tags"]) == (composed, "", [])
+    for name in (composed, decomposed):
+        got = sdk("get_storage_metadata", data_name=name, api_key=key)
+        assert got["code"] == "SUCCESS", (name, got)
+    # The SDK cannot overwrite: a second upload of the name is refused and changes nothing.
+    assert server.cli("storage", "edit", decomposed, "-d", "kept").returncode == 0
+    again = sdk("upload", data_path=str(f), api_key=key, description="other")
+    assert again["code"] == "FAILURE", again
+    assert server.cli_json("storage", "get-metadata", composed)["data"]["description"] == "kept"
+    assert sdk("delete", data_name=decomposed, service="R2", api_key=key)["code"] == "SUCCESS"
+    assert server.cli_json("storage", "list")["data"] == []

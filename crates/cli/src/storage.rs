@@ -57,13 +57,16 @@ pub enum StorageCommand {
         /// Name to store it under (default: the file or directory name).
         #[arg(short = 'n', long)]
         name: Option<String>,
-        /// A description of the data.
+        /// A description of the data. With --overwrite, left out keeps the description of the
+        /// version replaced; -d "" clears it.
         #[arg(short = 'd', long)]
         description: Option<String>,
-        /// User-defined metadata as a JSON object of strings, e.g. -um '{"k": "v"}'.
+        /// User-defined metadata as a JSON object of strings, e.g. -um '{"k": "v"}'. With
+        /// --overwrite, left out keeps the metadata of the version replaced; -um '{}' clears it.
         #[arg(long = "user_metadata", visible_alias = "user-metadata")]
         user_metadata: Option<String>,
-        /// Comma-separated tags.
+        /// Comma-separated tags. With --overwrite, left out keeps the tags of the version
+        /// replaced; -t "" clears them.
         #[arg(short = 't', long)]
         tags: Option<String>,
         /// Storage service, as the server names them (`fedml login` and the server's start-up log list them).
@@ -71,6 +74,7 @@ pub enum StorageCommand {
         service: String,
         /// Store a new version of an existing object of the same name (atomically); the earlier
         /// versions stay, as the server's retention keeps them (`fedml storage versions NAME`).
+        /// The new version keeps the description, tags and metadata not given again.
         #[arg(long)]
         overwrite: bool,
         /// Store a file as one blob, as before the content store, instead of content-defined
@@ -309,7 +313,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 name,
                 description,
                 metadata,
-                tags: tags.as_deref().map(fedml_proto::rules::parse_tag_list).unwrap_or_default(),
+                tags: tags.as_deref().map(fedml_proto::rules::parse_tag_list),
                 overwrite,
                 show_progress: progress_wanted(no_progress, common.output),
                 out_progress_to_err: true,

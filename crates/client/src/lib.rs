@@ -156,9 +156,12 @@ pub struct UploadOptions {
     pub target: Target,
     pub service: String,
     pub name: Option<String>,
+    /// The description, user metadata and tags of the stored version. `None` gives none to a new
+    /// name and, with `overwrite`, keeps those of the version it replaces; `Some` sets them
+    /// (`Some("")`, `Some({})`, `Some(vec![])` clear them).
     pub description: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
-    pub tags: Vec<String>,
+    pub tags: Option<Vec<String>>,
     pub overwrite: bool,
     pub show_progress: bool,
     pub out_progress_to_err: bool,
@@ -179,7 +182,7 @@ impl Default for UploadOptions {
             name: None,
             description: None,
             metadata: None,
-            tags: Vec::new(),
+            tags: None,
             overwrite: false,
             show_progress: false,
             out_progress_to_err: true,
@@ -191,6 +194,7 @@ impl Default for UploadOptions {
 }
 
 /// The seed's `upload`: stores a file or a directory; `data` is the URL of the stored object.
+/// A `description` or `metadata` of `None` is not given (see [`UploadOptions`]).
 #[allow(clippy::too_many_arguments)]
 pub fn upload(
     data_path: impl AsRef<Path>,
@@ -240,11 +244,15 @@ pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedM
             None => default_name(path)?,
         };
         fedml_proto::rules::check_name(&name).map_err(ClientError::Failure)?;
-        let description = options.description.clone().unwrap_or_default();
-        fedml_proto::rules::check_description(&description).map_err(ClientError::Failure)?;
-        let metadata = options.metadata.clone().unwrap_or_default();
-        fedml_proto::rules::check_metadata(&metadata).map_err(ClientError::Failure)?;
-        fedml_proto::rules::check_tags(&options.tags).map_err(ClientError::Failure)?;
+        if let Some(description) = &options.description {
+            fedml_proto::rules::check_description(description).map_err(ClientError::Failure)?;
+        }
+        if let Some(metadata) = &options.metadata {
+            fedml_proto::rules::check_metadata(metadata).map_err(ClientError::Failure)?;
+        }
+        if let Some(tags) = &options.tags {
+            fedml_proto::rules::check_tags(tags).map_err(ClientError::Failure)?;
+        }
         if !path.exists() {
             return Err(ClientError::Failure(format!("{} does not exist; check the data path", path.display())));
         }
@@ -258,9 +266,9 @@ pub fn upload_with(data_path: impl AsRef<Path>, options: &UploadOptions) -> FedM
         let request = UploadRequest {
             name,
             service: options.service.clone(),
-            description,
+            description: options.description.clone(),
             tags: options.tags.clone(),
-            metadata,
+            metadata: options.metadata.clone(),
             overwrite: options.overwrite,
             dedup: options.dedup,
         };

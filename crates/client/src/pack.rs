@@ -26,7 +26,9 @@ pub struct TreeEntry {
 }
 
 /// Walks `root` (sorted, so archives are reproducible) and checks every entry before a byte is
-/// sent: names must be UTF-8, and links may only point at files inside the tree. Directories
+/// sent: names must be UTF-8, and links may only point at files inside the tree. What earlier
+/// downloads left in a folder (their markers and temporary names: `place::is_download_leftover`)
+/// is left out, at any depth. Directories
 /// are read on a few threads at once (a tree of many small files costs a metadata read per
 /// file, and on one thread the other cores wait); the entries come out in the same order
 /// whatever thread read them: each directory's children by name, last first, each directory's
@@ -143,6 +145,9 @@ fn list_directory(dir: &Path, prefix: &str, canonical_root: &Path) -> Result<Vec
     let mut children = Vec::new();
     for item in read {
         let item = item.map_err(|e| ClientError::io(format!("cannot read {}", dir.display()), e))?;
+        if item.file_name().to_str().is_some_and(crate::place::is_download_leftover) {
+            continue;
+        }
         let name = item.file_name().into_string().map_err(|raw| {
             ClientError::Failure(format!(
                 "the file name {:?} in {} is not valid UTF-8; rename it before uploading",
@@ -599,6 +604,36 @@ mod tests {
             assert_eq!(file.source.as_deref(), Some(root.join("d/e/f/g").as_path()));
             assert!(entries.iter().filter(|e| e.source.is_none()).all(|e| e.size == 0));
         }
+    }
+
+    #[test]
+    fn what_downloads_left_is_left_out_at_any_depth_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub/ds")).expect("mkdir");
+        // A download's marker and its temporary names, at the top and deeper; one of them a
+        // folder (an unpacked archive before it moved into place), and a link that points out of
+        // the tree (it is not followed, so it does not fail the walk).
+        for f in [
+            ".fedml-download-0123456789abcdef",
+            "sub/.fedml-partial-fedcba9876543210",
+            "sub/.fedml-old-00000000000000ff",
+        ] {
+            std::fs::write(root.join(f), b"{}").expect("write");
+        }
+        std::fs::create_dir_all(root.join("sub/.fedml-unpack-0000000000000001/ds")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc/hostname", root.join(".fedml-old-1111111111111111")).expect("link");
+        // The user's own names that merely look alike travel.
+        for f in [".fedml-notes", "sub/.fedml-download-0123", "sub/ds/.fedml-old-backup", "sub/ds/data"] {
+            std::fs::write(root.join(f), b"mine").expect("write");
+        }
+        let entries = scan(root).expect("scan");
+        let mut names: Vec<&str> = entries.iter().map(|e| e.relative.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [".fedml-notes", "sub", "sub/.fedml-download-0123", "sub/ds", "sub/ds/.fedml-old-backup", "sub/ds/data"]
+        );
     }
 
     #[test]

@@ -50,6 +50,31 @@ pub fn scratch(dir: &Path, kind: Scratch) -> PathBuf {
     dir.join(format!(".fedml-{what}-{:016x}", rand::rng().next_u64()))
 }
 
+/// The prefixes of the names a download leaves in its destination directory: the marker of an
+/// earlier directory download and the temporary names of [`Scratch`], each followed by exactly
+/// 16 lowercase hex digits.
+const OWN_PREFIXES: [&str; 4] = [".fedml-download-", ".fedml-partial-", ".fedml-unpack-", ".fedml-old-"];
+
+/// Whether `name` (one path component) is one a download made: a marker
+/// (`.fedml-download-<16 hex>`) or a temporary name (`.fedml-partial-`, `.fedml-unpack-`,
+/// `.fedml-old-`, then 16 hex digits). A directory upload leaves these out; anything else,
+/// `.fedml-notes` or `.fedml-old-backup` say, is the user's and travels.
+pub fn is_download_leftover(name: &str) -> bool {
+    OWN_PREFIXES.iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    })
+}
+
+/// The name a download of `asked` lands under in its destination: the object's own name as the
+/// server answered it (`answered`) when that is the name asked for up to Unicode normalisation —
+/// the server stores names in NFC, so "é" typed decomposed (as macOS gives it) finds the object
+/// and lands where every other download of it lands, beside the same marker —, else `asked`.
+pub fn placed_name<'a>(asked: &'a str, answered: &'a str) -> &'a str {
+    let same = fedml_proto::rules::same_name(asked, answered) && fedml_proto::rules::check_name(answered).is_ok();
+    if same { answered } else { asked }
+}
+
 /// Who a directory is: stable across renames, different for a directory made anew.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Identity {
@@ -322,6 +347,31 @@ mod tests {
         let long = "é".repeat(127);
         let marker = Placement::new(Path::new("/d"), &long, ObjectKind::Directory, false).marker_path();
         assert_eq!(marker.file_name().map(|n| n.len()), Some(".fedml-download-".len() + 16));
+    }
+
+    #[test]
+    fn every_name_a_download_leaves_is_recognised_and_nothing_else() {
+        let name = |p: PathBuf| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let mut made: Vec<String> =
+            [Scratch::Partial, Scratch::Unpack, Scratch::Old].map(|k| name(scratch(Path::new("/d"), k))).into();
+        made.push(name(Placement::new(Path::new("/d"), "ds", ObjectKind::Directory, false).marker_path()));
+        for n in &made {
+            assert!(is_download_leftover(n), "{n} is the client's own");
+        }
+        for user in [
+            ".fedml-notes",
+            ".fedml-old-backup",
+            ".fedml-download-0123456789abcde",
+            ".fedml-download-0123456789abcdef0",
+            ".fedml-download-0123456789ABCDEF",
+            ".fedml-partial-0123456789abcdeg",
+            ".fedml-download-0123456789abcdef.txt",
+            "x.fedml-old-0123456789abcdef",
+            ".fedml-other-0123456789abcdef",
+            ".fedml-",
+        ] {
+            assert!(!is_download_leftover(user), "{user} is the user's");
+        }
     }
 
     #[test]

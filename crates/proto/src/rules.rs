@@ -18,7 +18,8 @@ pub const MAX_METADATA_TOTAL_BYTES: usize = 16 * 1024;
 
 /// Checks an object name: 1–255 bytes of UTF-8, no `/`, `\`, NUL or control characters, no
 /// invisible characters (bidirectional controls, zero-width and other format characters: see
-/// [`text::is_invisible`]), no leading or trailing white space, not `.` or `..`.
+/// [`text::is_invisible`]), no leading or trailing white space, not `.` or `..`. The name is
+/// checked as given; [`normal_name`] answers the form it is stored under.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the data name is empty; give a name of 1 to 255 bytes".into());
@@ -39,6 +40,34 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("the data name {name:?} starts or ends with white space; remove it"));
     }
     Ok(())
+}
+
+/// The form of `name` that objects are stored and found under: its Unicode NFC form, checked
+/// (as given and as normalised) by [`check_name`]. Names that differ only by normalisation
+/// ("é" as one character, or as "e" and a combining accent, as a macOS file name gives it) look
+/// the same, so they are one name: every path (upload, download, metadata, versions, edit,
+/// delete, the FedML SDK's routes, the dashboard) stores and looks up this form.
+pub fn normal_name(name: &str) -> Result<String, String> {
+    check_name(name)?;
+    let normal = nfc(name);
+    if normal != name {
+        check_name(&normal)?;
+    }
+    Ok(normal)
+}
+
+/// `text` in Unicode NFC, the form names are stored in (unchanged when it already is).
+pub fn nfc(text: &str) -> String {
+    if unicode_normalization::is_nfc(text) {
+        return text.to_string();
+    }
+    unicode_normalization::UnicodeNormalization::nfc(text).collect()
+}
+
+/// Whether two names are one name once normalised (see [`normal_name`]).
+pub fn same_name(a: &str, b: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    a == b || a.nfc().eq(b.nfc())
 }
 
 pub fn check_description(description: &str) -> Result<(), String> {
@@ -168,6 +197,25 @@ mod tests {
         }
         assert!(check_name(&"x".repeat(255)).is_ok());
         assert!(check_name(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn names_are_normalised_to_nfc() {
+        let composed = "caf\u{e9}";
+        let decomposed = "cafe\u{301}";
+        assert_ne!(composed, decomposed);
+        assert_eq!(normal_name(decomposed).as_deref(), Ok(composed));
+        assert_eq!(normal_name(composed).as_deref(), Ok(composed));
+        assert!(same_name(composed, decomposed) && same_name(decomposed, decomposed));
+        assert!(!same_name("cafe", composed));
+        // Hangul syllables and their jamo, and an accent that composes with nothing.
+        assert_eq!(normal_name("\u{1100}\u{1161}").as_deref(), Ok("\u{ac00}"));
+        assert_eq!(normal_name("x\u{301}").as_deref(), Ok("x\u{301}"));
+        // The rules hold for what is stored: a name refused as given is refused normalised too.
+        assert!(normal_name(" e\u{301}").is_err() && normal_name("").is_err());
+        // A name whose normal form would be longer than the limit (U+0958 decomposes under NFC).
+        let long = "\u{958}".repeat(85);
+        assert!(check_name(&long).is_ok() && normal_name(&long).is_err(), "{} bytes", long.len());
     }
 
     #[test]

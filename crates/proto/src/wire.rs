@@ -179,6 +179,11 @@ pub struct DeletedVersion {
 }
 
 /// `POST /api/v1/uploads`: open an upload session.
+///
+/// `description`, `tags` and `metadata` are each set when given (`""`, `[]`, `{}` clear one) and
+/// kept when left out (or `null`): a new version then carries those of the version it replaces,
+/// as the commit finds it; a new name starts without. Clients before this rule always sent all
+/// three, and are taken at their word.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateUpload {
     pub name: String,
@@ -186,12 +191,12 @@ pub struct CreateUpload {
     pub kind: ObjectKind,
     /// Total size when known in advance (files); `None` for a directory packed while streaming.
     pub size: Option<u64>,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub overwrite: bool,
     /// `packs` asks to store a file as chunks in packs (only new chunks travel); the server
@@ -377,4 +382,39 @@ pub struct StorageUsage {
     pub objects: u64,
     pub logical_bytes: u64,
     pub stored_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_leaves_out_what_it_keeps_and_sends_what_it_sets() {
+        let read = |json: serde_json::Value| serde_json::from_value::<CreateUpload>(json).expect("a CreateUpload");
+        let base = serde_json::json!({"name": "n", "service": "R2", "kind": "file", "size": 1});
+        // Left out, or null: kept.
+        let kept = read(base.clone());
+        assert_eq!((kept.description, kept.tags, kept.metadata), (None, None, None));
+        let mut nulls = base.clone();
+        for field in ["description", "tags", "metadata"] {
+            nulls[field] = serde_json::Value::Null;
+        }
+        let kept = read(nulls);
+        assert_eq!((kept.description, kept.tags, kept.metadata), (None, None, None));
+        // Given, even empty (what every client before this rule sent): set.
+        let mut empty = base;
+        empty["description"] = "".into();
+        empty["tags"] = serde_json::json!([]);
+        empty["metadata"] = serde_json::json!({});
+        let set = read(empty);
+        assert_eq!(set.description.as_deref(), Some(""));
+        assert_eq!(set.tags, Some(vec![]));
+        assert_eq!(set.metadata, Some(BTreeMap::new()));
+        // A client leaves out what it was not given.
+        let sent = serde_json::to_value(CreateUpload { description: None, tags: None, metadata: None, ..kept })
+            .expect("serialise");
+        let fields: Vec<&str> = sent.as_object().expect("an object").keys().map(String::as_str).collect();
+        assert!(!fields.iter().any(|f| ["description", "tags", "metadata"].contains(f)), "{fields:?}");
+        assert!(serde_json::to_value(set).expect("serialise")["tags"] == serde_json::json!([]));
+    }
 }

@@ -120,13 +120,17 @@ fn metadata_from(value: Option<&Bound<'_, PyAny>>) -> Result<Option<BTreeMap<Str
     Ok(Some(map))
 }
 
-fn tags_from(value: Option<&Bound<'_, PyAny>>) -> Result<Vec<String>, String> {
-    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
+/// Tags as a list of strings or one comma-separated string; `None` (not given) for `None`.
+fn tags_from(value: Option<&Bound<'_, PyAny>>) -> Result<Option<Vec<String>>, String> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
     if let Ok(text) = value.extract::<String>() {
-        return Ok(fedml_proto::rules::parse_tag_list(&text));
+        return Ok(Some(fedml_proto::rules::parse_tag_list(&text)));
     }
     let list = value.cast::<PyList>().map_err(|_| "tag_list must be a list of strings".to_string())?;
-    list.iter().map(|t| t.extract::<String>().map_err(|_| "tag_list must be a list of strings".to_string())).collect()
+    list.iter()
+        .map(|t| t.extract::<String>().map_err(|_| "tag_list must be a list of strings".to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 #[pyfunction]
@@ -330,12 +334,9 @@ fn update_storage_metadata(
         Ok(m) => m,
         Err(message) => return Ok(failure(message)),
     };
-    let tags = match tag_list.as_ref().filter(|v| !v.is_none()) {
-        None => None,
-        Some(value) => match tags_from(Some(value)) {
-            Ok(t) => Some(t),
-            Err(message) => return Ok(failure(message)),
-        },
+    let tags = match tags_from(tag_list.as_ref()) {
+        Ok(t) => t,
+        Err(message) => return Ok(failure(message)),
     };
     let t = target(api_key, None);
     let edit = fedml_client::EditObject { description, tags, user_metadata };

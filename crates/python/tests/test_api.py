@@ -85,6 +85,46 @@ def test_update_storage_metadata_changes_what_is_given_and_never_the_bytes(serve
         assert bad.code == ResponseCode.FAILURE and bad.message and bad.data is None, bad
 
 
+def test_an_overwrite_keeps_what_it_is_not_given_and_empty_clears(server, tmp_path):
+    f = tmp_path / "model.bin"
+    f.write_bytes(os.urandom(5000))
+    key = server.admin_key
+
+    def upload(**given):
+        r = fedml.api.upload(f, api_key=key, overwrite=True, **given)
+        assert r.code == ResponseCode.SUCCESS, r.message
+        meta = fedml.api.get_storage_metadata("model.bin", api_key=key).data
+        user = fedml.api.get_storage_user_defined_metadata("model.bin", api_key=key).data
+        return meta.description, meta.tag_list, user
+
+    first = ("weights", ["a", "b"], {"k": "v"})
+    assert upload(description="weights", tag_list=["a", "b"], metadata={"k": "v"}) == first
+    # None (the default) is not given: the version replaced's are kept.
+    assert upload() == first
+    assert upload(description=None, tag_list=None, metadata=None) == first
+    assert upload(tag_list="c, d") == ("weights", ["c", "d"], {"k": "v"})
+    # Given empty: cleared, and kept cleared.
+    assert upload(description="", tag_list=[], metadata={}) == ("", [], {})
+    assert upload() == ("", [], {})
+    versions = fedml.api.list_versions("model.bin", api_key=key).data
+    assert [v["description"] for v in versions] == ["", "", "weights", "weights", "weights", "weights"]
+
+
+def test_either_unicode_form_of_a_name_is_one_name(server, tmp_path):
+    composed, decomposed = "r\u00e9sum\u00e9.bin", "re\u0301sume\u0301.bin"
+    f = tmp_path / decomposed
+    f.write_bytes(b"cv")
+    key = server.admin_key
+    assert fedml.api.upload(f, api_key=key).code == ResponseCode.SUCCESS
+    assert [o.dataName for o in fedml.api.list_storage_objects(api_key=key).data] == [composed]
+    for name in (composed, decomposed):
+        assert fedml.api.get_storage_metadata(name, api_key=key).data.dataName == composed
+        r = fedml.api.download(name, api_key=key, dest_path=tmp_path / "dl", show_progress=False)
+        assert r.code == ResponseCode.SUCCESS and Path(r.data).name == composed, r
+    assert fedml.api.delete(decomposed, api_key=key).code == ResponseCode.SUCCESS
+    assert fedml.api.list_storage_objects(api_key=key).data == []
+
+
 def test_progress_bar_goes_where_asked(server, tmp_path, capsys):
     f = tmp_path / "p.bin"
     f.write_bytes(os.urandom(12 << 20))

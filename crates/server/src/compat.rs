@@ -28,16 +28,16 @@ pub struct Presigned {
 }
 
 impl Platform {
-    /// Splits `<uid>/<file name>` and checks that the uid is the caller's.
-    fn own_file_name<'a>(caller: &Caller, file_key: &'a str) -> Result<&'a str> {
+    /// Splits `<uid>/<file name>`, checks that the uid is the caller's, and answers the file
+    /// name in its normal form (as every name is kept: `rules::normal_name`).
+    fn own_file_name(caller: &Caller, file_key: &str) -> Result<String> {
         let (uid, file_name) = file_key
             .split_once('/')
             .ok_or_else(|| Error::Invalid(format!("fileKey {file_key:?} must read <user id>/<file name>")))?;
         if uid != caller.user_id {
             return Err(Error::Forbidden("fileKey must start with your own user id".into()));
         }
-        rules::check_name(file_name).map_err(|m| Error::Invalid(format!("fileKey: {m}")))?;
-        Ok(file_name)
+        rules::normal_name(file_name).map_err(|m| Error::Invalid(format!("fileKey: {m}")))
     }
 
     /// Step 1: opens a session for `file_key` and presigns `part_count` part URLs.
@@ -50,8 +50,7 @@ impl Platform {
         let service = self.default_service.clone();
         let store = self.store(&service)?;
         // Provisional name and kind: the dataset record names the object and says what it is.
-        let mut upload =
-            self.new_session(caller, file_name.to_string(), ObjectKind::File, service.clone(), SDK_PART_SIZE);
+        let mut upload = self.new_session(caller, file_name, ObjectKind::File, service.clone(), SDK_PART_SIZE);
         // The SDK cuts parts of 20 MiB: that is the most this upload can hold of the quota.
         upload.reserved_bytes = u64::from(part_count) * SDK_PART_SIZE;
         let upload = self.begin_session(store, upload).await?;
@@ -95,20 +94,24 @@ impl Platform {
     }
 
     /// Step 3: the dataset record commits the object under `dataset_name`. A directory arrives as
-    /// `<dataset name>.zip`; anything else is a file.
+    /// `<dataset name>.zip`; anything else is a file. A description or tags left out (`None`)
+    /// are not given, as in every upload.
     pub async fn compat_create_dataset(
         &self,
         caller: &Caller,
         dataset_name: &str,
         description: Option<String>,
-        tags: Vec<String>,
+        tags: Option<Vec<String>>,
         file_url: &str,
     ) -> Result<ObjectMeta> {
         Self::require_write(caller)?;
-        rules::check_name(dataset_name).map_err(Error::Invalid)?;
-        let description = description.unwrap_or_default();
-        rules::check_description(&description).map_err(Error::Invalid)?;
-        rules::check_tags(&tags).map_err(Error::Invalid)?;
+        let name = self.stored_name(caller, dataset_name).await?;
+        if let Some(description) = &description {
+            rules::check_description(description).map_err(Error::Invalid)?;
+        }
+        if let Some(tags) = &tags {
+            rules::check_tags(tags).map_err(Error::Invalid)?;
+        }
         let refused = || Error::Forbidden("fileUrl is not a file this server issued to you".into());
         let path_start = file_url.find(FILE_URL_PATH).ok_or_else(refused)?;
         let upload_id = &file_url[path_start + FILE_URL_PATH.len()..];
@@ -133,8 +136,12 @@ impl Platform {
         if upload.expires_at < now_ms() {
             return Err(Error::Conflict("that file's upload has expired; upload it again".into()));
         }
-        let kind = if upload.name == format!("{dataset_name}.zip") { ObjectKind::Directory } else { ObjectKind::File };
-        let named = UploadRecord { name: dataset_name.to_string(), kind, description, tags, ..upload };
+        let kind = if rules::same_name(&upload.name, &format!("{name}.zip")) {
+            ObjectKind::Directory
+        } else {
+            ObjectKind::File
+        };
+        let named = UploadRecord { name, kind, description, tags, ..upload };
         self.commit(&named, UploadState::Finished, &FinishedBlob { size, checksum, content: None }).await
     }
 }

@@ -129,4 +129,45 @@ mod tests {
             }
         }
     }
+
+    /// An upload's description, tags and metadata may be left out or null (kept from the version
+    /// it replaces), as the wire type reads them: no default that would say "empty", and every
+    /// field of the wire type documented.
+    #[test]
+    fn an_upload_documents_that_what_it_leaves_out_is_kept() {
+        let doc: serde_json::Value = serde_json::from_str(DOCUMENT).expect("openapi.json is JSON");
+        let create = &doc["components"]["schemas"]["CreateUpload"];
+        let required: Vec<&str> =
+            create["required"].as_array().expect("required").iter().filter_map(|v| v.as_str()).collect();
+        for field in ["description", "tags", "metadata"] {
+            assert!(!required.contains(&field), "{field} is required");
+            let schema = &create["properties"][field];
+            let null = serde_json::json!("null");
+            let typed_null = schema["type"].as_array().is_some_and(|t| t.contains(&null));
+            let one_of_null = schema["oneOf"].as_array().is_some_and(|o| o.iter().any(|s| s["type"] == null));
+            assert!(typed_null || one_of_null, "{field} does not allow null: {schema}");
+            assert!(schema.get("default").is_none(), "{field} has a default: left out would read as it");
+            let said = schema["description"].as_str().unwrap_or_default();
+            assert!(said.contains("left out") && said.contains("clear"), "{field}: {said:?}");
+            let read: fedml_proto::CreateUpload = serde_json::from_value(serde_json::json!({
+                "name": "n", "service": "s", "kind": "file", "size": 1, field: null}))
+            .expect("null is read");
+            assert!(read.description.is_none() && read.tags.is_none() && read.metadata.is_none());
+        }
+        let every = fedml_proto::CreateUpload {
+            name: "n".into(),
+            service: "s".into(),
+            kind: fedml_proto::ObjectKind::File,
+            size: Some(1),
+            description: Some(String::new()),
+            tags: Some(Vec::new()),
+            metadata: Some(BTreeMap::new()),
+            overwrite: true,
+            layout: fedml_proto::content::Layout::Packs,
+        };
+        let sent = serde_json::to_value(every).expect("serialise");
+        let sent: BTreeSet<&String> = sent.as_object().expect("object").keys().collect();
+        let documented: BTreeSet<&String> = create["properties"].as_object().expect("properties").keys().collect();
+        assert_eq!(sent, documented);
+    }
 }

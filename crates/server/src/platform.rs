@@ -243,6 +243,19 @@ impl Platform {
         }
     }
 
+    /// The name the caller's object `given` is stored under: its normal form
+    /// ([`rules::normal_name`], NFC), the one every object is stored under since names are
+    /// normalised, unless one of the caller's objects was stored under exactly `given` before
+    /// (then that one: it stays reachable, and deletable, as it is listed). A FAILURE for a name
+    /// the rules refuse. Every operation that takes a name from a client goes through here.
+    pub(crate) async fn stored_name(&self, caller: &Caller, given: &str) -> Result<String> {
+        let name = rules::normal_name(given).map_err(Error::Invalid)?;
+        if name != given && self.catalogue.object_exists(&caller.user_id, given).await? {
+            return Ok(given.to_string());
+        }
+        Ok(name)
+    }
+
     /// Version `version` of the caller's object `name` (the latest with `None`); a FAILURE that
     /// says what to do when there is no such name or version.
     pub(crate) async fn object_record(
@@ -251,9 +264,9 @@ impl Platform {
         name: &str,
         version: Option<u64>,
     ) -> Result<crate::catalogue::ObjectRecord> {
-        rules::check_name(name).map_err(Error::Invalid)?;
+        let stored = self.stored_name(caller, name).await?;
         check_version(version)?;
-        self.catalogue.object_version(&caller.user_id, name, version).await.map_err(|e| match e {
+        self.catalogue.object_version(&caller.user_id, &stored, version).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             CatalogueError::NoVersion(latest) => no_version(name, version.unwrap_or_default(), latest),
             e => e.into(),
@@ -301,8 +314,8 @@ impl Platform {
         if let Some(service) = service {
             self.store(service)?;
         }
-        rules::check_name(name).map_err(Error::Invalid)?;
-        match self.catalogue.delete_object(&caller.user_id, name, self.reclaim_after()).await {
+        let stored = self.stored_name(caller, name).await?;
+        match self.catalogue.delete_object(&caller.user_id, &stored, self.reclaim_after()).await {
             Ok(_) => {}
             Err(CatalogueError::NotFound) => return Err(not_found(name)),
             Err(e) => return Err(e.into()),

@@ -4,7 +4,7 @@
 
 import { ApiError, call, seg, setCsrf } from './api.js';
 import { clear, confirmDialog, copyButton, h, metadataEditor, notice, size, splitTags, tagChips, when } from './views.js';
-import { upload } from './upload.js';
+import { downloadLeftover, upload } from './upload.js';
 import { listZip } from './zip.js';
 
 const main = document.getElementById('main');
@@ -305,6 +305,11 @@ function uploadView() {
   const tags = h('input', { type: 'text', id: 'upload-tags', placeholder: 'e.g. train, v2' });
   const metadata = metadataEditor();
   const overwrite = h('input', { type: 'checkbox', id: 'upload-overwrite' });
+  // A new version keeps the description, tags and metadata left empty, unless asked to clear them.
+  const clearEmpty = h('input', { type: 'checkbox', id: 'upload-clear-empty' });
+  const clearLabel = h('label', { class: 'check', for: 'upload-clear-empty', hidden: true }, clearEmpty,
+    'Clear the description, tags and metadata left empty (else the new version keeps those of the one it replaces)');
+  overwrite.addEventListener('change', () => { clearLabel.hidden = !overwrite.checked; });
   const start = h('button', { type: 'submit', id: 'start-upload', text: 'Upload', disabled: true });
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'cancel-upload', text: 'Cancel', hidden: true });
   const bar = h('progress', { id: 'upload-progress', max: '1', value: '0', hidden: true, 'aria-label': 'Upload progress' });
@@ -312,6 +317,7 @@ function uploadView() {
   const status = h('div', { id: 'upload-status', 'aria-live': 'polite' });
 
   const choose = (value) => {
+    if (value.directory) value.entries = value.entries.filter((e) => !downloadLeftover(e.path));
     picked = value;
     const total = value.entries.reduce((n, e) => n + e.file.size, 0);
     chosen.textContent = value.directory
@@ -366,6 +372,7 @@ function uploadView() {
     h('label', { for: 'upload-tags', text: 'Tags (comma-separated)' }), tags,
     h('label', { text: 'User-defined metadata' }), metadata,
     h('label', { class: 'check', for: 'upload-overwrite' }, overwrite, 'Replace an object of the same name'),
+    clearLabel,
     h('div', { class: 'actions' }, start, cancel), bar, progressText, status);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -377,10 +384,16 @@ function uploadView() {
     bar.hidden = false;
     const total = picked.entries.reduce((n, e) => n + e.file.size, 0) || 1;
     const began = performance.now();
+    // What is left empty is not sent (kept by an overwrite), unless it is to be cleared.
+    const given = (value, empty) => (empty && !(overwrite.checked && clearEmpty.checked) ? undefined : value);
+    const tagList = splitTags(tags.value);
+    const userMetadata = metadata.read();
     try {
       const done = await upload({
         name: name.value.trim(), entries: picked.entries, directory: picked.directory,
-        description: description.value, tags: splitTags(tags.value), metadata: metadata.read(),
+        description: given(description.value, description.value === ''),
+        tags: given(tagList, tagList.length === 0),
+        metadata: given(userMetadata, Object.keys(userMetadata).length === 0),
         overwrite: overwrite.checked, service: session.default_service, signal: controller.signal,
         onProgress: ({ read, sent }) => {
           const seconds = Math.max(0.001, (performance.now() - began) / 1000);

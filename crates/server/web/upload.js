@@ -7,6 +7,16 @@ import { call, seg } from './api.js';
 import { Blake3 } from './blake3.js';
 import { zipStream } from './zip.js';
 
+// What a download by the CLI or an SDK leaves in a folder: its marker (`.fedml-download-`) and
+// its temporary names (`.fedml-partial-`, `.fedml-unpack-`, `.fedml-old-`), each followed by
+// exactly 16 lowercase hex digits. A folder upload leaves them out at any depth, as the CLI does;
+// any other name, `.fedml-notes` say, is the user's.
+const LEFTOVER = /^\.fedml-(download|partial|unpack|old)-[0-9a-f]{16}$/;
+
+export function downloadLeftover(path) {
+  return path.split('/').some((part) => LEFTOVER.test(part));
+}
+
 const PARALLEL = 4;
 const URL_BATCH = 16;
 const TRIES = 4;
@@ -70,7 +80,9 @@ async function* fileChunks(file, signal) {
 }
 
 // Stores `entries` ([{path, file}]; one entry without a path for a single file) under `name`.
-// `onProgress({read, sent})` reports bytes read and bytes sent. Answers the completed upload.
+// A description, tags or metadata left undefined is not sent: an overwrite keeps those of the
+// version it replaces. `onProgress({read, sent})` reports bytes read and bytes sent. Answers the
+// completed upload.
 export async function upload({ name, entries, directory, description, tags, metadata, overwrite, service, signal, onProgress }) {
   const size = directory ? null : entries[0].file.size;
   const session = await call('POST', '/api/v1/uploads', {

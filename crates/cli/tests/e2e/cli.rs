@@ -162,3 +162,36 @@ fn admin_manages_users_and_keys_on_the_data_directory() {
     assert!(json(&out)["message"].as_str().expect("msg").contains("revoked"));
     assert_eq!(admin(&["key", "create", "--user", "nobody"]).status.code(), Some(1));
 }
+
+#[test]
+fn an_overwrite_keeps_the_flags_it_is_not_given_and_empty_flags_clear() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let cfg = work.path().join("cfg");
+    let data = work.path().join("data.bin");
+    std::fs::write(&data, bytes(1000, 3)).expect("write");
+    let upload = |flags: &[&str]| {
+        let out = fedml(&cfg)
+            .args(["storage", "upload"])
+            .arg(&data)
+            .args(["-n", "d", "--overwrite", "--no-progress", "-k", &server.admin_key, "--server", &server.url])
+            .args(flags)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{flags:?}: {:?}", text(&out));
+        let meta = fedml(&cfg)
+            .args(["storage", "get-metadata", "d", "-o", "json", "-k", &server.admin_key, "--server", &server.url])
+            .output()
+            .expect("run");
+        let v = json(&meta);
+        (v["data"]["description"].clone(), v["data"]["tags"].clone(), v["data"]["userMetadata"].clone())
+    };
+    let set = upload(&["-d", "weights", "-t", "a,b", "-um", r#"{"k": "v"}"#]);
+    let given = (serde_json::json!("weights"), serde_json::json!(["a", "b"]), serde_json::json!({"k": "v"}));
+    assert_eq!(set, given);
+    assert_eq!(upload(&[]), given, "no flag: the version replaced's kept");
+    assert_eq!(upload(&["-t", "c"]), (given.0.clone(), serde_json::json!(["c"]), given.2.clone()));
+    let cleared = upload(&["-d", "", "-t", "", "-um", "{}"]);
+    assert_eq!(cleared, (serde_json::json!(""), serde_json::json!([]), serde_json::json!({})), "empty flags clear");
+    assert_eq!(upload(&[]), cleared, "and stay cleared");
+}

@@ -207,7 +207,7 @@ fn storage_edit_changes_metadata_and_never_the_bytes() {
     std::fs::write(&path, bytes(50_000, 7)).expect("write");
     let mut options = upload_opts(server.target(&key), "model.bin");
     options.description = Some("before".into());
-    options.tags = vec!["a".into()];
+    options.tags = Some(vec!["a".into()]);
     assert!(fedml_client::upload_with(&path, &options).is_success());
     let before = fedml_client::get_storage_metadata_with("model.bin", None, &server.target(&key)).data.expect("meta");
 

@@ -1,7 +1,7 @@
 //! Where a download lands, through the real `fedml` binary: what it may replace there without
 //! being asked (a file over a file, a directory over an earlier download of the same directory
-//! object), what it refuses and leaves untouched (everything else), `--replace`, and names at
-//! the 255-byte limit.
+//! object), what it refuses and leaves untouched (everything else), `--replace`, names at the
+//! 255-byte limit, and a folder that downloads went into uploaded without what they left there.
 
 use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt;
@@ -273,5 +273,70 @@ fn names_of_255_bytes_download_and_download_again() {
             want.sort();
             assert_eq!(entries(&dest), want, "{round}: nothing temporary left");
         }
+    }
+}
+
+/// A folder that directories were downloaded into holds their markers, and may hold what an
+/// interrupted download kept: uploaded, the folder leaves those out (at any depth) and nothing
+/// else, not even names of the user's that merely start the same way.
+#[test]
+fn a_folder_of_downloads_uploads_without_what_the_downloads_left() {
+    let server = TestServer::start();
+    let (work, cli) = setup(&server);
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+    cli.upload(&tree, Some("ds-a"));
+    cli.upload(&tree, Some("ds-b"));
+    let dest = work.path().join("collection");
+    for name in ["ds-a", "ds-b"] {
+        let out = cli.download(name, &dest, &[]);
+        assert!(out.status.success(), "{}", said(&out));
+    }
+    let markers: Vec<String> = std::fs::read_dir(&dest)
+        .expect("dest")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".fedml-download-"))
+        .collect();
+    assert_eq!(markers.len(), 2, "{markers:?}");
+    // What an interrupted download keeps and a crashed one may leave, at the top and deeper.
+    let left = [
+        ".fedml-partial-0123456789abcdef",
+        "ds-a/.fedml-old-00000000000000aa",
+        "ds-b/.fedml-unpack-fedcba9876543210/x",
+    ];
+    for path in left {
+        let path = dest.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, b"left by a download").expect("write");
+    }
+    let mine = [".fedml-notes", "ds-a/.fedml-old-backup", ".fedml-download-0123"];
+    for path in mine {
+        std::fs::write(dest.join(path), b"the user's").expect("write");
+    }
+    for (name, dedup) in [("collection", true), ("collection-whole", false)] {
+        let o = fedml_client::UploadOptions { dedup, ..upload_opts(server.admin(), name) };
+        let done = fedml_client::upload_with(&dest, &o);
+        assert!(done.is_success(), "{}", done.message);
+        let files = fedml_client::list_object_files_with(name, "", true, None, None, &server.admin());
+        let paths: Vec<String> = files.data.expect("files").into_iter().map(|e| e.path).collect();
+        // Each left-over name (for the folder a crashed unpack left, the folder itself).
+        for gone in markers.iter().map(String::as_str).chain(left) {
+            let own = gone.rsplit_once("/x").map_or(gone, |(folder, _)| folder);
+            let inside = format!("{own}/");
+            assert!(!paths.iter().any(|p| p == own || p.starts_with(&inside)), "{name}: {own} in {paths:?}");
+        }
+        for kept in mine {
+            assert!(paths.iter().any(|p| p == kept), "{name}: {kept} missing from {paths:?}");
+        }
+        // Downloaded again: the folder as it was, without what the downloads left.
+        let out_dir = work.path().join(format!("out-{name}"));
+        let out = cli.download(name, &out_dir, &[]);
+        assert!(out.status.success(), "{}", said(&out));
+        let expected: Vec<_> = tree_listing(&dest)
+            .into_iter()
+            .filter(|(p, _)| !p.split('/').any(fedml_client::place::is_download_leftover))
+            .collect();
+        assert_eq!(tree_listing(&out_dir.join(name)), expected, "{name}");
     }
 }

@@ -20,7 +20,8 @@ mod dashboard;
 /// completions that lie about packs and segments are refused.
 mod dedup;
 /// Where a download lands: what it may replace without being asked, what it refuses and leaves
-/// untouched, `--replace`, names at the 255-byte limit.
+/// untouched, `--replace`, names at the 255-byte limit; a folder of downloads uploaded without
+/// what they left in it.
 mod downloads;
 /// Failures from outside: the server killed mid-transfer, full disks on either side, lying
 /// Content-Lengths, unreadable or changing files in a directory upload.
@@ -33,11 +34,17 @@ mod inside;
 /// Every route of both APIs and every signed URL against every caller but the owner: refused,
 /// nothing leaked, nothing changed.
 mod isolation;
+/// What a new version keeps: the description, tags and user metadata an overwrite is not given,
+/// from the version it replaces (racing overwrites included); what is given empty is cleared.
+mod kept;
 /// What a client can hold of the server: stalled bodies, the open-files limit, SIGTERM, downloads
 /// nobody reads, slow readers, the per-client connection cap.
 mod limits;
 /// 64 concurrent clients doing mixed operations: zero errors, exact bytes, a consistent catalogue.
 mod load;
+/// Names that differ only by Unicode normalisation are one name (stored in NFC) on every path;
+/// objects stored before under another form stay reachable by it.
+mod names;
 /// Probes, metrics (exact counts by route and status), the metrics token, request ids in ERROR
 /// messages and log lines, JSON logs.
 mod observe;

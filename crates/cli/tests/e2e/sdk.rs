@@ -17,7 +17,7 @@ fn file_round_trip_with_every_call() {
     let mut options = upload_opts(server.admin(), "model-v1");
     options.description = Some("first model".into());
     options.metadata = Some(metadata.clone());
-    options.tags = vec!["llm".into(), "v1".into()];
+    options.tags = Some(vec!["llm".into(), "v1".into()]);
     let up = fedml_client::upload_with(&path, &options);
     assert_eq!(up.code, ResponseCode::Success, "{}", up.message);
     let done = up.data.expect("data");

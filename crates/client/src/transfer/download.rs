@@ -38,8 +38,8 @@ pub async fn download(
     progress: &ProgressOptions,
     cancel: &CancellationToken,
 ) -> Result<PathBuf> {
-    let name = at.name;
     let ticket = client.download_ticket(at).await?;
+    let name = place::placed_name(at.name, &ticket.object.data_name);
     std::fs::create_dir_all(dest_dir)
         .map_err(|e| ClientError::io(format!("cannot create the destination {}", dest_dir.display()), e))?;
     let placement = Placement::new(dest_dir, name, ticket.object.kind, replace);

@@ -330,7 +330,7 @@ pub async fn fetch(
         )));
     }
     bar.set_length(files.iter().map(|l| l.compressed).sum());
-    let root = dest_dir.join(name);
+    let root = dest_dir.join(crate::place::placed_name(name, &ticket.object.data_name));
     let mut placed = Vec::with_capacity(files.len());
     for located in files {
         let target = enclosed(&root, &located.entry.path)?;

@@ -190,3 +190,13 @@ pub(super) fn resumable_path(dir: &Path, checksum: &str) -> PathBuf {
     let hex = checksum.trim_start_matches(fedml_proto::checksum::PREFIX);
     dir.join(format!(".fedml-partial-{}", &hex[..hex.len().min(16)]))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_partial_is_a_name_directory_uploads_leave_out() {
+        let path = super::resumable_path(std::path::Path::new("/d"), &fedml_proto::checksum::of_bytes(b"data"));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert!(crate::place::is_download_leftover(name), "{name}");
+    }
+}

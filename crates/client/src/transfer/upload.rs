@@ -25,14 +25,15 @@ use crate::pack;
 use crate::progress::{self, ProgressOptions};
 use crate::retry::{self, Failed};
 
-/// What an upload stores, besides its bytes.
+/// What an upload stores, besides its bytes. A description, tags or metadata of `None` is not
+/// given: left out of the request, so that a new version keeps those of the one it replaces.
 #[derive(Debug, Clone)]
 pub struct UploadRequest {
     pub name: String,
     pub service: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub metadata: std::collections::BTreeMap<String, String>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
     pub overwrite: bool,
     /// Ask for a packed upload (see `packed`): only the chunks the store lacks are sent.
     pub dedup: bool,

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_versions.sql"),
     include_str!("../../migrations/0008_object_files.sql"),
     include_str!("../../migrations/0009_pack_integrity.sql"),
+    include_str!("../../migrations/0010_upload_keeps.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -78,9 +78,12 @@ pub struct UploadRecord {
     pub service: String,
     pub declared_size: Option<u64>,
     pub part_size: u64,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub metadata: BTreeMap<String, String>,
+    /// The description, tags and user metadata the new version gets; `None` where its client
+    /// left one out: a commit that replaces a version then keeps that version's, a new name
+    /// starts without.
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
     pub overwrite: bool,
     pub blob_key: String,
     /// The store's own multipart id (S3); empty for the local folder.
@@ -234,7 +237,7 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| CatalogueError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -366,9 +369,9 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
         service: row.text("service")?,
         declared_size: row.opt_int("declared_size")?.map(|s| s as u64),
         part_size: row.int("part_size")? as u64,
-        description: row.text("description")?,
-        tags: from_json(&tags, "tags")?,
-        metadata: from_json(&metadata, "metadata")?,
+        description: if row.int("keep_description")? != 0 { None } else { Some(row.text("description")?) },
+        tags: if row.int("keep_tags")? != 0 { None } else { Some(from_json(&tags, "tags")?) },
+        metadata: if row.int("keep_metadata")? != 0 { None } else { Some(from_json(&metadata, "metadata")?) },
         overwrite: row.int("overwrite")? != 0,
         blob_key: row.text("blob_key")?,
         store_upload_id: row.text("store_upload_id")?,

@@ -2,6 +2,8 @@
 //! every move of its state (`UploadState`), each a compare-and-set; the commit that makes an
 //! object of it; expiry and pruning.
 
+use std::collections::BTreeMap;
+
 use fedml_proto::ObjectMeta;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -24,8 +26,9 @@ impl Catalogue {
         sqlx::query(
             "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
              tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id, \
-             reserved_bytes, layout) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             reserved_bytes, layout, keep_description, keep_tags, keep_metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22)",
         )
         .bind(&upload.id)
         .bind(&upload.owner_id)
@@ -34,9 +37,9 @@ impl Catalogue {
         .bind(&upload.service)
         .bind(upload.declared_size.map(|s| s as i64))
         .bind(upload.part_size as i64)
-        .bind(&upload.description)
-        .bind(to_json(&upload.tags))
-        .bind(to_json(&upload.metadata))
+        .bind(upload.description.as_deref().unwrap_or_default())
+        .bind(to_json(&upload.tags.as_deref().unwrap_or_default()))
+        .bind(to_json(&upload.metadata.clone().unwrap_or_default()))
         .bind(upload.overwrite as i64)
         .bind(&upload.blob_key)
         .bind(&upload.store_upload_id)
@@ -46,6 +49,9 @@ impl Catalogue {
         .bind(upload.key_id.as_deref())
         .bind(upload.reserved_bytes as i64)
         .bind(if upload.layout.is_blob() { "blob" } else { "packs" })
+        .bind(upload.description.is_none() as i64)
+        .bind(upload.tags.is_none() as i64)
+        .bind(upload.metadata.is_none() as i64)
         .execute(&mut *tx)
         .await?;
         if let Some(quota) = quota {
@@ -57,7 +63,7 @@ impl Catalogue {
 
     pub(super) const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
         description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
-        key_id, reserved_bytes, layout FROM uploads";
+        key_id, reserved_bytes, layout, keep_description, keep_tags, keep_metadata FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
@@ -181,7 +187,8 @@ impl Catalogue {
         self.lock_owner(&mut tx, &upload.owner_id).await?;
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, created_at, last_version FROM objects WHERE owner_id = $1 AND name = $2{}",
+            "SELECT id, created_at, last_version, description, tags, metadata FROM objects \
+             WHERE owner_id = $1 AND name = $2{}",
             self.lock_rows()
         )))
         .bind(&upload.owner_id)
@@ -190,12 +197,16 @@ impl Catalogue {
         .await?;
         // Counted before the new content is referenced: what no object or version read before.
         let added = self.added_bytes(&mut tx, made).await? as i64;
+        let mut described = Described::given(upload);
         let (created_at, version) = match existing {
             Some(_) if !upload.overwrite => return Err(CatalogueError::NameTaken),
             Some(row) => {
                 let old_id: String = row.try_get("id")?;
                 let created_at: i64 = row.try_get("created_at")?;
                 let version = row.try_get::<i64, _>("last_version")? + 1;
+                // What the session left out, it keeps of the version it replaces: this row, read
+                // under the lock this transaction holds, so a racing overwrite cannot come between.
+                described.keep_from(&row)?;
                 // The version replaced stays, as an earlier one, until the retention removes it.
                 versions::archive_latest(&mut tx, &old_id).await?;
                 sqlx::query(
@@ -207,9 +218,9 @@ impl Catalogue {
                 .bind(&upload.service)
                 .bind(size as i64)
                 .bind(checksum)
-                .bind(&upload.description)
-                .bind(to_json(&upload.tags))
-                .bind(to_json(&upload.metadata))
+                .bind(&described.description)
+                .bind(to_json(&described.tags))
+                .bind(to_json(&described.metadata))
                 .bind(&upload.blob_key)
                 .bind(now)
                 .bind(&old_id)
@@ -235,9 +246,9 @@ impl Catalogue {
                 .bind(&upload.service)
                 .bind(size as i64)
                 .bind(checksum)
-                .bind(&upload.description)
-                .bind(to_json(&upload.tags))
-                .bind(to_json(&upload.metadata))
+                .bind(&described.description)
+                .bind(to_json(&described.tags))
+                .bind(to_json(&described.metadata))
                 .bind(&upload.blob_key)
                 .bind(now)
                 .bind(now)
@@ -261,13 +272,13 @@ impl Catalogue {
         tx.commit().await?;
         Ok(ObjectMeta {
             data_name: upload.name.clone(),
-            description: upload.description.clone(),
+            description: described.description,
             kind: upload.kind,
             service: upload.service.clone(),
             size,
             checksum: checksum.to_string(),
-            tags: upload.tags.clone(),
-            user_metadata: upload.metadata.clone(),
+            tags: described.tags,
+            user_metadata: described.metadata,
             created_at: rfc3339(created_at),
             updated_at: rfc3339(now),
             version: version.max(1) as u64,
@@ -350,6 +361,41 @@ pub(super) async fn end_session(
     sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
     insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await?;
     packs::unpin_session(tx, catalogue, upload_id, owner_id, reclaim_after).await
+}
+
+/// The description, tags and user metadata a commit gives the new version: those its session
+/// was given, and for those it left out, those of the version it replaces (none for a new name).
+/// Decided here only, in the commit's transaction.
+struct Described {
+    description: String,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
+    keep: (bool, bool, bool),
+}
+
+impl Described {
+    fn given(upload: &UploadRecord) -> Described {
+        Described {
+            description: upload.description.clone().unwrap_or_default(),
+            tags: upload.tags.clone().unwrap_or_default(),
+            metadata: upload.metadata.clone().unwrap_or_default(),
+            keep: (upload.description.is_none(), upload.tags.is_none(), upload.metadata.is_none()),
+        }
+    }
+
+    /// Takes what the session left out from `replaced`, the row of the version it replaces.
+    fn keep_from(&mut self, replaced: &sqlx::any::AnyRow) -> Result<()> {
+        if self.keep.0 {
+            self.description = replaced.try_get("description")?;
+        }
+        if self.keep.1 {
+            self.tags = records::from_json(&replaced.try_get::<String, _>("tags")?, "tags")?;
+        }
+        if self.keep.2 {
+            self.metadata = records::from_json(&replaced.try_get::<String, _>("metadata")?, "metadata")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a commit makes the object: its size and checksum, and for a packed file its content

@@ -24,11 +24,17 @@ pub struct CompleteBody {
 
 /// dataset (POST): `{"datasetName", "description": str|null, "fileSize": int, "fileUrl",
 /// "tagNameList": [str]}`.
+///
+/// What the SDK was not given is `None` (kept, as in every upload: see
+/// `fedml_proto::CreateUpload`): its `description=None` arrives as `null`, while a string, even
+/// empty, was given; its `tag_list` defaults to `[]` and is always sent, so an empty (or absent)
+/// list is tags not given — the SDK has no way to say "no tags" apart from that, and no overwrite
+/// either (a dataset record makes a new name), so nothing is lost by it.
 pub struct DatasetBody {
     pub dataset_name: String,
     pub description: Option<String>,
     pub file_url: String,
-    pub tags: Vec<String>,
+    pub tags: Option<Vec<String>>,
 }
 
 impl KeyBody {
@@ -65,7 +71,7 @@ impl DatasetBody {
             dataset_name: f.string("datasetName")?,
             description: f.optional_string("description")?,
             file_url: f.string("fileUrl")?,
-            tags: f.optional_string_list("tagNameList")?,
+            tags: Some(f.optional_string_list("tagNameList")?).filter(|tags| !tags.is_empty()),
         })
     }
 }
@@ -186,7 +192,11 @@ mod tests {
         let d = DatasetBody::parse(&json!({"datasetName": "d", "description": null, "fileSize": 41,
             "fileUrl": "http://x/fedml-compat/files/u", "tagNameList": ["a", "b"]}))
         .expect("dataset");
-        assert_eq!((d.dataset_name.as_str(), d.description, d.tags.len()), ("d", None, 2));
+        assert_eq!((d.dataset_name.as_str(), d.description, d.tags.map(|t| t.len())), ("d", None, Some(2)));
+        let given = DatasetBody::parse(&json!({"datasetName": "d", "description": "", "fileUrl": "u",
+            "tagNameList": []}))
+        .expect("parse");
+        assert_eq!((given.description.as_deref(), given.tags), (Some(""), None), "\"\" given, [] the SDK's default");
         let c = CompleteBody::parse(&json!({"fileKey": "1/f", "uploadId": "u",
             "partETags": [{"etag": "\"e\"", "partNumber": 1}]}))
         .expect("complete");

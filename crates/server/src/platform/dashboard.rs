@@ -119,7 +119,9 @@ impl Platform {
                 })?)
             }
         };
-        let browse = Browse { query: request.query, sort, descending: request.descending, after, limit };
+        // Names are stored in NFC (`rules::normal_name`): a search typed in another form finds them.
+        let query = request.query.map(rules::nfc);
+        let browse = Browse { query: query.as_deref(), sort, descending: request.descending, after, limit };
         let (records, total) = self.catalogue.browse_objects(&caller.user_id, &browse).await?;
         let next = (records.len() == limit as usize).then(|| records.last()).flatten().map(|last| match sort {
             SortBy::Name => last.meta.data_name.clone(),
@@ -137,7 +139,7 @@ impl Platform {
     /// is checked by; answers the object as it now is.
     pub async fn edit_object(&self, caller: &Caller, name: &str, edit: EditObject) -> Result<fedml_proto::ObjectMeta> {
         Self::require_write(caller)?;
-        rules::check_name(name).map_err(Error::Invalid)?;
+        let stored = self.stored_name(caller, name).await?;
         if edit.description.is_none() && edit.tags.is_none() && edit.user_metadata.is_none() {
             return Err(Error::Invalid(
                 "nothing to change: give description, tags or user_metadata (or several)".into(),
@@ -153,7 +155,7 @@ impl Platform {
             rules::check_metadata(metadata).map_err(Error::Invalid)?;
         }
         let change = ObjectEdit { description: edit.description, tags: edit.tags, user_metadata: edit.user_metadata };
-        let record = self.catalogue.edit_object(&caller.user_id, name, &change).await.map_err(|e| match e {
+        let record = self.catalogue.edit_object(&caller.user_id, &stored, &change).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             e => e.into(),
         })?;

@@ -41,10 +41,16 @@ pub(crate) struct FinishedBlob {
 impl Platform {
     pub async fn create_upload(&self, caller: &Caller, req: CreateUpload) -> Result<UploadSession> {
         Self::require_write(caller)?;
-        rules::check_name(&req.name).map_err(Error::Invalid)?;
-        rules::check_description(&req.description).map_err(Error::Invalid)?;
-        rules::check_tags(&req.tags).map_err(Error::Invalid)?;
-        rules::check_metadata(&req.metadata).map_err(Error::Invalid)?;
+        let name = self.stored_name(caller, &req.name).await?;
+        if let Some(description) = &req.description {
+            rules::check_description(description).map_err(Error::Invalid)?;
+        }
+        if let Some(tags) = &req.tags {
+            rules::check_tags(tags).map_err(Error::Invalid)?;
+        }
+        if let Some(metadata) = &req.metadata {
+            rules::check_metadata(metadata).map_err(Error::Invalid)?;
+        }
         let store = self.store(&req.service)?;
         let size = req.size.unwrap_or(0);
         if size > MAX_OBJECT_SIZE {
@@ -52,10 +58,10 @@ impl Platform {
                 "{size} bytes is more than the largest object this server stores ({MAX_OBJECT_SIZE} bytes)"
             )));
         }
-        if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &req.name).await? {
-            return Err(name_taken(&req.name));
+        if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &name).await? {
+            return Err(name_taken(&name));
         }
-        let mut upload = self.new_session(caller, req.name, req.kind, req.service, part_size_for(size));
+        let mut upload = self.new_session(caller, name, req.kind, req.service, part_size_for(size));
         // A directory's size is an estimate (its archive is packed while streaming).
         upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
         // What it holds of the quota, and the most it may store: the size announced (for a
@@ -96,9 +102,9 @@ impl Platform {
             service,
             declared_size: None,
             part_size,
-            description: String::new(),
-            tags: Vec::new(),
-            metadata: Default::default(),
+            description: None,
+            tags: None,
+            metadata: None,
             overwrite: false,
             store_upload_id: String::new(),
             key_id: Some(caller.key_id.clone()),

@@ -2,18 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use fedml_proto::rules;
 use fedml_proto::{ObjectVersion, VersionDiff};
 
 use super::{Caller, Platform, check_version, no_version, not_found};
 use crate::catalogue::{CatalogueError, ObjectRecord, StoredContent, VersionRemoved};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl Platform {
     /// Every version of the caller's object `name` the server keeps, newest first.
     pub async fn versions(&self, caller: &Caller, name: &str) -> Result<Vec<ObjectVersion>> {
-        rules::check_name(name).map_err(Error::Invalid)?;
-        let records = self.catalogue.versions(&caller.user_id, name).await.map_err(|e| match e {
+        let stored = self.stored_name(caller, name).await?;
+        let records = self.catalogue.versions(&caller.user_id, &stored).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             e => e.into(),
         })?;
@@ -50,16 +49,16 @@ impl Platform {
         if let Some(service) = service {
             self.store(service)?;
         }
-        rules::check_name(name).map_err(Error::Invalid)?;
+        let stored = self.stored_name(caller, name).await?;
         check_version(Some(version))?;
         let removed =
-            self.catalogue.delete_version(&caller.user_id, name, version, self.reclaim_after()).await.map_err(|e| {
-                match e {
+            self.catalogue.delete_version(&caller.user_id, &stored, version, self.reclaim_after()).await.map_err(
+                |e| match e {
                     CatalogueError::NotFound => not_found(name),
                     CatalogueError::NoVersion(latest) => no_version(name, version, latest),
                     e => e.into(),
-                }
-            })?;
+                },
+            )?;
         self.collect_garbage().await?;
         Ok(removed)
     }

@@ -17,7 +17,7 @@ pub(super) fn compat_ok(label: &str, (status, body): (u16, Value)) -> Value {
 
 /// A FedML-SDK upload of `data` as `file_name`, presigned, sent and completed: its upload id,
 /// its file key and the file URL a dataset record must bring.
-pub(super) fn compat_uploaded(server: &TestServer, file_name: &str, data: &[u8]) -> (String, String, String) {
+pub(crate) fn compat_uploaded(server: &TestServer, file_name: &str, data: &[u8]) -> (String, String, String) {
     let uid = compat_ok(
         "getUser",
         raw(
@@ -99,7 +99,7 @@ fn invisible_characters_in_names_tags_and_keys_are_refused_naming_them() {
             names,
         );
         let mut o = upload_opts(admin.clone(), "tagged");
-        o.tags = vec![text.to_string()];
+        o.tags = Some(vec![text.to_string()]);
         assert_failure(&format!("tag {text:?}"), fedml_client::upload_with(&file, &o), names);
         let mut o = upload_opts(admin.clone(), "keyed");
         o.metadata = Some([(text.to_string(), "v".to_string())].into());

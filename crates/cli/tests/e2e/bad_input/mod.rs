@@ -16,8 +16,10 @@ mod fedml;
 /// What operators give `fedml server` and `fedml admin`: paths, quotas, observability settings.
 mod operators;
 
+pub(crate) use fedml::compat_uploaded;
+
 /// Sends a raw request to the native API; answers (HTTP status, envelope).
-fn raw(server: &TestServer, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+pub(crate) fn raw(server: &TestServer, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     fedml_client::block_on(async {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -74,10 +76,10 @@ fn every_bad_input_is_a_clear_failure_and_stores_nothing() {
     o.description = Some("x".repeat(5000));
     assert_failure("long description", fedml_client::upload_with(&file, &o), "description");
     let mut o = upload_opts(admin.clone(), "t");
-    o.tags = (0..33).map(|i| format!("t{i}")).collect();
+    o.tags = Some((0..33).map(|i| format!("t{i}")).collect());
     assert_failure("too many tags", fedml_client::upload_with(&file, &o), "tags");
     let mut o = upload_opts(admin.clone(), "t");
-    o.tags = vec!["a,b".into()];
+    o.tags = Some(vec!["a,b".into()]);
     assert_failure("tag with a comma", fedml_client::upload_with(&file, &o), "commas");
     let mut o = upload_opts(admin.clone(), "m");
     o.metadata = Some((0..65).map(|i| (format!("k{i}"), String::new())).collect());

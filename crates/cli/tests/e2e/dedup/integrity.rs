@@ -171,9 +171,9 @@ fn a_pack_put_replayed_after_its_session_ended_leaves_nothing() {
         service: "R2".into(),
         kind: fedml_proto::ObjectKind::File,
         size: Some(data.len() as u64),
-        description: String::new(),
-        tags: Vec::new(),
-        metadata: Default::default(),
+        description: None,
+        tags: None,
+        metadata: None,
         overwrite: false,
         layout: fedml_proto::content::Layout::Packs,
     };

@@ -240,10 +240,13 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
+                "ALTER TABLE uploads DROP COLUMN keep_description",
+                "ALTER TABLE uploads DROP COLUMN keep_tags",
+                "ALTER TABLE uploads DROP COLUMN keep_metadata",
                 "DROP INDEX packs_hash",
                 "DROP INDEX packs_corrupt",
                 "ALTER TABLE users DROP COLUMN pack_bytes",
-                "DELETE FROM schema_version WHERE version = 9",
+                "DELETE FROM schema_version WHERE version > 8",
                 "DROP TABLE object_files",
                 "DROP TABLE object_file_index",
                 "DELETE FROM schema_version WHERE version = 8",

@@ -503,9 +503,9 @@ pub async fn open_raw_upload(
             service: "R2".into(),
             kind,
             size: Some(size),
-            description: String::new(),
-            tags: vec![],
-            metadata: Default::default(),
+            description: None,
+            tags: None,
+            metadata: None,
             overwrite: false,
             layout: Default::default(),
         })

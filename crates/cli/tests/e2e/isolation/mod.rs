@@ -232,7 +232,7 @@ impl World {
         let mut o = upload_opts(alice.clone(), FILE);
         o.dedup = true;
         o.description = Some("alice-private-description".into());
-        o.tags = vec!["alice-private-tag".into()];
+        o.tags = Some(vec!["alice-private-tag".into()]);
         o.metadata = Some([("alice-meta-key".to_string(), "alice-meta-value".to_string())].into());
         // Two versions: the first, then `file` over it.
         let file_v1 = bytes(FILE_SIZE, 10);

@@ -71,14 +71,18 @@ def upload(
         api_key: your API key (default: ``FEDML_API_KEY``, then the saved login).
         service: the storage service (the server's configuration names them; default ``"R2"``).
         name: the name to store it under (default: the file or directory name).
-        description: a description (default: empty).
-        metadata: user-defined metadata; keys and values must be strings.
+        description: a description. ``None`` (the default) gives none to a new name and, with
+            ``overwrite=True``, keeps the description of the version replaced; ``""`` clears it.
+        metadata: user-defined metadata; keys and values must be strings. ``None`` keeps, as
+            ``description`` does; ``{}`` clears it.
         show_progress: draw a progress bar.
         out_progress_to_err: draw it on stderr (else stdout).
         progress_desc: the text beside the bar (default "Uploading Package to Remote Storage").
-        tag_list: tags, as a list or a comma-separated string.
+        tag_list: tags, as a list or a comma-separated string. ``None`` keeps, as
+            ``description`` does; ``[]`` clears them.
         overwrite: store a new version of an object of the same name (atomically) instead of
-            failing; the earlier versions stay as the server's retention keeps them.
+            failing; the earlier versions stay as the server's retention keeps them, and the new
+            one keeps the description, tags and metadata it is not given.
         dedup: store a file as content-defined chunks (the default), sending only what the
             server does not hold yet; an interrupted upload run again sends only the rest.
             ``False`` stores it as one blob.
