@@ -482,6 +482,10 @@ pub(super) async fn put_buffer(
     index: u64,
 ) -> Result<String> {
     let len: usize = pieces.iter().map(Bytes::len).sum();
+    // A URL that only creates (a pack's, on a bucket): what it names is there already, sent by
+    // an attempt whose answer was lost or by another upload of the same pack. The completion
+    // reads and checks it whoever sent it.
+    let create_only = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("if-none-match") && value == "*");
     retry::with_retries(|| {
         let pieces = pieces.clone();
         async move {
@@ -496,6 +500,9 @@ pub(super) async fn put_buffer(
                 )),
             };
             match request.body(body).send().await {
+                Ok(response) if create_only && response.status() == StatusCode::PRECONDITION_FAILED => {
+                    Ok(String::new())
+                }
                 Ok(response) => {
                     let status = response.status();
                     let etag = part_tag(response.headers());

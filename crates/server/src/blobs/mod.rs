@@ -225,7 +225,10 @@ impl BlobStore {
         let mut headers = std::collections::BTreeMap::new();
         let url = match self {
             BlobStore::Local(local) => local.pack_url(service, blob_key, expires),
-            BlobStore::S3(s3) => s3.put_url(blob_key, expires).await?,
+            BlobStore::S3(s3) => {
+                headers.insert("if-none-match".to_string(), "*".to_string());
+                s3.put_url(blob_key, expires).await?
+            }
             BlobStore::Gcs(gcs) => gcs.put_url(blob_key, expires).await?,
             BlobStore::Azure(azure) => {
                 headers.insert("x-ms-blob-type".to_string(), "BlockBlob".to_string());

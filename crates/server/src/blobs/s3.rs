@@ -13,7 +13,7 @@ use object_store::ObjectStoreExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::signer::{Method, SignedUrlOptions, Signer};
+use object_store::signer::{HeaderName, HeaderValue, Method, SignedUrlOptions, Signer};
 
 use super::{BlobError, objects};
 use crate::catalogue::UploadRecord;
@@ -176,9 +176,15 @@ impl S3Store {
         self.delete(&upload.blob_key).await
     }
 
-    /// A presigned PUT of a whole blob (a pack).
+    /// A presigned PUT of a whole blob (a pack) that only creates it: `If-None-Match: *` is part
+    /// of the signature, so the URL can never replace what is there (a pack the server has
+    /// checked stays what it checked, whoever holds the URL, until it expires).
     pub(super) async fn put_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
-        Ok(self.store.signed_url(Method::PUT, &self.path(blob_key), Self::lifetime(expires)).await?.to_string())
+        let options = SignedUrlOptions::new()
+            .with_signed_header(HeaderName::from_static("if-none-match"), HeaderValue::from_static("*"));
+        let url =
+            self.store.signed_url_opts(Method::PUT, &self.path(blob_key), Self::lifetime(expires), &options).await?;
+        Ok(url.to_string())
     }
 
     pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {

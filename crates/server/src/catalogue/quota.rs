@@ -15,9 +15,10 @@ pub(super) struct HeldQuota {
 
 /// Usage of the owner `$1` at the time `$2`, leaving out the session `$3`, in one statement
 /// (so one snapshot, on PostgreSQL too). Stored bytes are what the owner's objects and versions
-/// keep alive in the stores, each pack once however many read it (`packs::kept_bytes_sql`). A
-/// session is live while it can still become an object: open or finished and not expired, or
-/// being completed. The overwrites among them are credited with what the objects they replace
+/// keep alive in the stores, each pack once however many read it (`packs::kept_bytes_sql`),
+/// the packs a session has sent and the server checked included. A session is live while it can
+/// still become an object: open or finished and not expired, or being completed; it holds what
+/// it reserved less what of it is already counted so (its checked packs). The overwrites among them are credited with what the objects they replace
 /// alone keep alive (their blob, or the packs nothing else reads), each at most what the
 /// overwrites of its name reserve (which only frees bytes when no earlier version is kept, see
 /// [`Catalogue::usage_of`]).
@@ -36,8 +37,10 @@ fn usage_sql() -> String {
         "SELECT \
            {kept} AS stored_bytes, \
            (SELECT COUNT(*) FROM objects WHERE owner_id = $1) AS stored_objects, \
-           (SELECT CAST(COALESCE(SUM(reserved_bytes), 0) AS BIGINT) FROM uploads \
-              WHERE owner_id = $1 AND id <> $3 AND {live}) AS reserved_bytes, \
+           (SELECT CAST(COALESCE(SUM(CASE WHEN r.reserved > r.sent THEN r.reserved - r.sent ELSE 0 END), 0) \
+              AS BIGINT) FROM (SELECT reserved_bytes AS reserved, (SELECT COALESCE(SUM(p.data_bytes), 0) \
+                FROM packs p WHERE p.group_id = uploads.id AND p.state <> 'pending') AS sent FROM uploads \
+              WHERE owner_id = $1 AND id <> $3 AND {live}) r) AS reserved_bytes, \
            (SELECT COUNT(*) FROM uploads WHERE owner_id = $1 AND id <> $3 AND {live}) AS uploads, \
            (SELECT CAST(COALESCE(SUM(CASE WHEN {alone} < r.total THEN {alone} ELSE r.total END), 0) AS BIGINT) \
               FROM objects o JOIN (SELECT name, SUM(reserved_bytes) AS total FROM uploads \

@@ -410,3 +410,43 @@ fn fsck_reports_a_quota_count_that_drifts_from_the_packs() {
     assert_eq!(drift["problem"], "usage_drift", "{report}");
     assert_eq!(drift["counted"].as_i64(), drift["held"].as_i64().map(|h| h + 5), "{report}");
 }
+
+/// A pack's URL, used again with other bytes after the server checked and committed the pack,
+/// changes nothing: the local folder never replaces a pack in place, and a bucket's PUT URL only
+/// creates (`If-None-Match: *` signed into it).
+#[test]
+fn a_checked_pack_cannot_be_replaced_through_its_url() {
+    let server = TestServer::start();
+    if matches!(server.backend, Backend::Cloud(_)) {
+        // Neither emulator's signed URLs can be made create-only (see ARCHITECTURE.md).
+        return;
+    }
+    let key = server.new_user("ivy");
+    let data = bytes(2 << 20, 97);
+    let (index, pack) = one_pack(&data);
+    let announced = fedml_proto::content::NewPack { pack: index.pack_id(), size: pack.len() as u64 };
+    let (session, tickets) = planted_session(&server, &key, "kept.bin", data.len() as u64, vec![announced]);
+    assert_eq!(put(&server, &tickets[0], pack.clone()), 200);
+    // Sent again (an answer lost on the way): a bucket says it is there already.
+    let again = put(&server, &tickets[0], pack.clone());
+    assert!(again == 200 || again == 412, "{again}");
+    let checksum = fedml_proto::checksum::of_bytes(&data);
+    let content = json!({"packs": [index.pack_id()], "segments": [{"pack": 0, "offset": 0, "length": data.len()}]});
+    let (status, answer) = post(
+        &server,
+        &key,
+        &format!("/api/v1/uploads/{}/complete", session.upload_id),
+        json!({"parts": [], "size": data.len(), "checksum": checksum, "content": content}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let replaced = put(&server, &tickets[0], bytes(pack.len(), 98));
+    if matches!(server.backend, Backend::Embedded) {
+        assert_eq!(replaced, 200, "the local folder answers from the pack in place");
+    } else {
+        assert_eq!(replaced, 412, "a bucket's pack URL only creates");
+    }
+    downloads_as(&server.target(&key), "kept.bin", &data);
+    let (status, body) = get(&server, &download_url(&server.target(&key), "kept.bin"), None);
+    assert_eq!(status, 200);
+    assert!(body.expect("body") == data);
+}
