@@ -485,7 +485,10 @@ pub(super) async fn put_buffer(
     // A URL that only creates (a pack's, on a bucket): what it names is there already, sent by
     // an attempt whose answer was lost or by another upload of the same pack. The completion
     // reads and checks it whoever sent it.
-    let create_only = headers.iter().any(|(name, value)| name.eq_ignore_ascii_case("if-none-match") && value == "*");
+    let create_only = headers.iter().any(|(name, value)| {
+        (name.eq_ignore_ascii_case("if-none-match") && value == "*")
+            || (name.eq_ignore_ascii_case("x-goog-if-generation-match") && value == "0")
+    });
     retry::with_retries(|| {
         let pieces = pieces.clone();
         async move {

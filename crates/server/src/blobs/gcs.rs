@@ -19,7 +19,7 @@ use fedml_proto::CompletedPart;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
 use object_store::path::Path;
-use object_store::signer::{Method, Signer};
+use object_store::signer::{HeaderName, HeaderValue, Method, SignedUrlOptions, Signer};
 
 use super::cloud::{self, JsonClient};
 use super::{BlobError, StoredBlob, StoredPlace};
@@ -29,6 +29,8 @@ use crate::catalogue::UploadRecord;
 const COMPOSE_FANIN: usize = 32;
 /// Where the parts of an upload live, under the service's prefix.
 const PARTS: &str = ".parts/";
+/// The header (and value) a pack's PUT carries so that it only creates the object.
+pub(super) const CREATE_ONLY: (&str, &str) = ("x-goog-if-generation-match", "0");
 
 /// Where a Google Cloud Storage service keeps its blobs.
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -177,9 +179,13 @@ impl GcsStore {
     }
 
     /// A V4-signed PUT of a whole object (a pack).
+    /// A V4 signed PUT of a whole blob (a pack) that only creates it: `x-goog-if-generation-match:
+    /// 0` is part of the signature, so the URL can never replace what is there.
     pub(super) async fn put_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {
         let path = Path::from(self.name(blob_key));
-        Ok(self.signer.signed_url(Method::PUT, &path, cloud::lifetime(expires)).await?.to_string())
+        let options = SignedUrlOptions::new()
+            .with_signed_header(HeaderName::from_static(CREATE_ONLY.0), HeaderValue::from_static(CREATE_ONLY.1));
+        Ok(self.signer.signed_url_opts(Method::PUT, &path, cloud::lifetime(expires), &options).await?.to_string())
     }
 
     pub(super) async fn get_url(&self, blob_key: &str, expires: i64) -> Result<String, BlobError> {

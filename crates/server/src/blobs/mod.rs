@@ -216,6 +216,9 @@ impl BlobStore {
     }
 
     /// A URL that takes a whole pack by PUT until `expires`, with the headers the PUT must carry.
+    /// On S3 and Google Cloud Storage the URL only creates (a precondition signed into it), so a
+    /// pack the server has checked cannot be replaced through it; an Azure SAS cannot be narrowed
+    /// so (see ARCHITECTURE.md), and the local folder never replaces a pack in place.
     pub async fn pack_url(
         &self,
         service: &str,
@@ -229,7 +232,10 @@ impl BlobStore {
                 headers.insert("if-none-match".to_string(), "*".to_string());
                 s3.put_url(blob_key, expires).await?
             }
-            BlobStore::Gcs(gcs) => gcs.put_url(blob_key, expires).await?,
+            BlobStore::Gcs(gcs) => {
+                headers.insert(gcs::CREATE_ONLY.0.to_string(), gcs::CREATE_ONLY.1.to_string());
+                gcs.put_url(blob_key, expires).await?
+            }
             BlobStore::Azure(azure) => {
                 headers.insert("x-ms-blob-type".to_string(), "BlockBlob".to_string());
                 azure.put_url(blob_key, expires).await?
