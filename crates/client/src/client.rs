@@ -126,6 +126,18 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> std::result::Result<T, Failed> {
+        let (_, answer) = self.answer_once(method, path, body).await?;
+        answer
+    }
+
+    /// One request: the HTTP status, and the answer as [`Client::call`] reads it (a refusal is
+    /// [`Failed::give_up`] but for one sent again after a wait: HTTP 429).
+    async fn answer_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> std::result::Result<(StatusCode, std::result::Result<T, Failed>), Failed> {
         let broken = |e: reqwest::Error| {
             let error = network_error(&self.base, &e);
             if e.is_timeout() { Failed::give_up(error) } else { Failed::retry(error) }
@@ -156,13 +168,16 @@ impl Client {
         if status == StatusCode::TOO_MANY_REQUESTS && envelope.code != ResponseCode::Success {
             return Err(Failed::retry(ClientError::Failure(envelope.message)));
         }
-        match envelope.code {
-            ResponseCode::Success => envelope
-                .data
-                .ok_or_else(|| Failed::give_up(ClientError::Error(format!("the server answered {path} without data")))),
-            ResponseCode::Failure => Err(Failed::give_up(ClientError::Failure(envelope.message))),
-            ResponseCode::Error => Err(Failed::give_up(ClientError::Error(envelope.message))),
-        }
+        Ok((
+            status,
+            match envelope.code {
+                ResponseCode::Success => envelope.data.ok_or_else(|| {
+                    Failed::give_up(ClientError::Error(format!("the server answered {path} without data")))
+                }),
+                ResponseCode::Failure => Err(Failed::give_up(ClientError::Failure(envelope.message))),
+                ResponseCode::Error => Err(Failed::give_up(ClientError::Error(envelope.message))),
+            },
+        ))
     }
 
     pub async fn whoami(&self) -> Result<Identity> {
@@ -181,6 +196,24 @@ impl Client {
     pub async fn complete_upload(&self, upload_id: &str, req: &CompleteUpload) -> Result<CompletedUpload> {
         let path = format!("/api/v1/uploads/{}/complete", encode_segment(upload_id));
         self.call(Method::POST, &path, Some(req)).await
+    }
+
+    /// Completes an upload, telling apart the one refusal that sending again mends: a pack the
+    /// completion names was not what its id names (damaged on its way, or sent by another
+    /// upload that lied; HTTP 422). The server never offers that pack again, so the same data
+    /// sent again in the same session stores it anew.
+    pub async fn complete_upload_checked(&self, upload_id: &str, req: &CompleteUpload) -> Result<Completion> {
+        let path = format!("/api/v1/uploads/{}/complete", encode_segment(upload_id));
+        let answer = retry::with_retries(|| async {
+            match self.answer_once::<_, CompletedUpload>(Method::POST, &path, Some(req)).await? {
+                (_, Ok(done)) => Ok(Completion::Done(Box::new(done))),
+                (StatusCode::UNPROCESSABLE_ENTITY, Err(Failed { error: ClientError::Failure(message), .. })) => {
+                    Ok(Completion::SendAgain(message))
+                }
+                (_, Err(failed)) => Err(failed),
+            }
+        });
+        answer.await
     }
 
     /// The caller's stored packs that hold any of these sample chunks (pinned for the session).
@@ -360,6 +393,14 @@ impl<'a> ObjectRef<'a> {
 }
 
 /// Whether an HTTP status from a blob URL is worth another try.
+/// How a completion ended (see [`Client::complete_upload_checked`]).
+#[derive(Debug)]
+pub enum Completion {
+    Done(Box<CompletedUpload>),
+    /// Refused for a pack it named that was not what its id names: the message says which.
+    SendAgain(String),
+}
+
 pub fn retryable(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
 }

@@ -318,7 +318,19 @@ impl Uploader<'_> {
             body.push(Bytes::from(index.encode()));
             let len = body.iter().map(|b| b.len() as u64).sum::<u64>();
             let crc = body.iter().fold(0, |crc, piece| crc32c::crc32c_append(crc, piece));
-            put_buffer(&client, &url, &ticket.headers, body, crc, 0).await?;
+            if let Err(e) = put_buffer(&client, &url, &ticket.headers, body, crc, 0).await {
+                // A bucket's pack URL only creates: a store that refuses a PUT of what is there
+                // already may close the connection before it reads the body (s3s-fs does), which
+                // looks like a broken network. Asked again, the server reads and checks the pack
+                // the store holds, and says whether it holds it.
+                let request = PacksRequest { packs: vec![NewPack { pack: id.clone(), size }] };
+                let held = client.pack_tickets(&upload_id, &request).await.is_ok_and(|t| t.iter().any(|t| t.stored));
+                if !held {
+                    return Err(e);
+                }
+                bar.inc(pack.data);
+                return Ok((pack.data, true));
+            }
             let total = sent.fetch_add(len, Ordering::Relaxed) + len;
             // The bar counts the bytes read; its text says how many were sent.
             bar.set_message(format!("{label} (sent {})", indicatif::HumanBytes(total)));

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::scan::Input;
 use super::{cancelled, packed};
-use crate::client::{Client, retryable};
+use crate::client::{Client, Completion, retryable};
 use crate::error::{ClientError, Result};
 use crate::pack;
 use crate::progress::{self, ProgressOptions};
@@ -85,45 +85,61 @@ pub async fn upload(
         .await?;
     let bar = progress::bar(progress, size);
     let packed = session.layout == Layout::Packs;
-    let sent = async {
-        if packed {
-            let input = match tree {
-                None => Input::File { path: path.to_path_buf(), size },
-                Some(entries) => Input::Tree { top: req.name.clone(), entries },
+    // What a completion refused for a pack that was not what its id names, when the data was
+    // sent again: once (that pack is never offered again, so the second time it is sent anew).
+    let mut sent_again: Option<TransferStats> = None;
+    let result = loop {
+        let tree = tree.clone();
+        let sent = async {
+            if packed {
+                let input = match tree {
+                    None => Input::File { path: path.to_path_buf(), size },
+                    Some(entries) => Input::Tree { top: req.name.clone(), entries },
+                };
+                let p = packed::send(client, &session.upload_id, input, &bar).await?;
+                let completion =
+                    CompleteUpload { parts: Vec::new(), size: p.size, checksum: p.checksum, content: Some(p.content) };
+                return Ok((completion, Some(p.stats)));
+            }
+            let sent = match tree {
+                None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await?,
+                Some(entries) => {
+                    send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await?
+                }
             };
-            let p = packed::send(client, &session.upload_id, input, &bar).await?;
-            let completion =
-                CompleteUpload { parts: Vec::new(), size: p.size, checksum: p.checksum, content: Some(p.content) };
-            return Ok((completion, Some(p.stats)));
-        }
-        let sent = match tree {
-            None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await?,
-            Some(entries) => send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await?,
+            let (parts, total, checksum) = sent;
+            let stats = TransferStats { read_bytes: total, sent_bytes: total, stored_bytes: 0, resumed: false };
+            Ok((CompleteUpload { parts, size: total, checksum, content: None }, Some(stats)))
         };
-        let (parts, total, checksum) = sent;
-        let stats = TransferStats { read_bytes: total, sent_bytes: total, stored_bytes: 0, resumed: false };
-        Ok((CompleteUpload { parts, size: total, checksum, content: None }, Some(stats)))
-    };
-    // The cancellation is polled first, so an upload cancelled before it began sends nothing.
-    let result: Result<(CompleteUpload, Option<TransferStats>)> = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(if packed { cancelled_resumable() } else { cancelled() }),
-        r = sent => r,
-    };
-    let result = match result {
-        Ok((completion, stats)) => {
-            let total = completion.size;
-            let done = client.complete_upload(&session.upload_id, &completion).await;
-            if done.is_ok() {
+        // The cancellation is polled first, so an upload cancelled before it began sends nothing.
+        let result: Result<(CompleteUpload, Option<TransferStats>)> = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(if packed { cancelled_resumable() } else { cancelled() }),
+            r = sent => r,
+        };
+        let (completion, mut stats) = match result {
+            Ok(sent) => sent,
+            Err(e) => break Err(e),
+        };
+        if let (Some(stats), Some(before)) = (stats.as_mut(), sent_again) {
+            stats.sent_bytes += before.sent_bytes;
+        }
+        let total = completion.size;
+        match client.complete_upload_checked(&session.upload_id, &completion).await {
+            Ok(Completion::Done(done)) => {
                 bar.set_length(total);
                 bar.set_position(total);
-            }
-            done.map(|mut done| {
+                let mut done = *done;
                 done.transfer = stats;
-                done
-            })
+                break Ok(done);
+            }
+            Ok(Completion::SendAgain(_)) if packed && sent_again.is_none() => {
+                sent_again = Some(stats.unwrap_or_default());
+                bar.set_position(0);
+            }
+            Ok(Completion::SendAgain(why)) => break Err(ClientError::Failure(why)),
+            Err(e) => break Err(e),
         }
-        Err(e) => Err(e),
     };
     bar.finish_and_clear();
     // A packed upload cancelled (Ctrl-C) keeps what it sent: its session pins it until it

@@ -128,8 +128,12 @@ async fn send_checked(
     tx: &Sender,
 ) -> std::result::Result<(), BlobError> {
     let damaged = |e: Error| BlobError::Damaged(e.to_string());
+    // Only the packs the pieces read (a small range of a large file reads one or two).
+    let mut wanted: Vec<String> = pieces.iter().filter_map(|p| keys.get(p.pack as usize).cloned()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
     let records: HashMap<String, PackRecord> =
-        reader.records(keys).await.map_err(damaged)?.into_iter().map(|p| (p.blob_key.clone(), p)).collect();
+        reader.records(&wanted).await.map_err(damaged)?.into_iter().map(|p| (p.blob_key.clone(), p)).collect();
     let mut files: HashMap<String, BlobFile> = HashMap::new();
     for piece in pieces {
         let pack = keys

@@ -278,7 +278,7 @@ impl Platform {
         if let Some((pack, why)) = corrupt.next() {
             let others = corrupt.count();
             let more = if others > 0 { format!(" (and {others} more such)") } else { String::new() };
-            return Err(Error::Conflict(format!(
+            return Err(Error::BadBytes(format!(
                 "pack {} is not what its id names ({why}){more}: it was damaged on its way or sent by another \
                  upload that lied, and will not be used again; upload again: what is missing is sent anew",
                 pack.hash
