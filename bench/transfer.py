@@ -81,15 +81,18 @@ def vm_hwm(pid):
     return 0
 
 
-def start_server(work, port, binary=None, name="server"):
+def start_server(work, port, binary=None, name="server", service=None, env=None):
     """The release `fedml server` (or `binary`'s) on `port` over a fresh data directory `name`
-    in `work` (no grace period); answers (process, data directory, URL, API key, environment for
-    CLI commands)."""
+    in `work` (no grace period), with `--service SERVICE` when given and the environment `env`
+    (else this one); answers (process, data directory, URL, API key, environment for CLI
+    commands)."""
     data_dir = os.path.join(work, name)
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [binary or FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, FEDML_LOG="warn"))
+    cmd = [binary or FEDML, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"]
+    if service:
+        cmd += ["--service", service]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              env=dict(env or os.environ, FEDML_LOG="warn"))
     key_file = os.path.join(data_dir, "admin-api-key")
     for _ in range(200):
         if os.path.exists(key_file):

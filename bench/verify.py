@@ -29,8 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from cargo_target import fedml_binary  # noqa: E402
-from s3 import free_port, start_s3s, wait_port  # noqa: E402
-from transfer import settle, timed  # noqa: E402
+from s3 import free_port, start_s3s  # noqa: E402
+from transfer import settle, start_server, timed  # noqa: E402
 
 FEDML = str(fedml_binary("release"))
 BEFORE = os.environ.get("FEDML_BIN_BEFORE")
@@ -46,22 +46,7 @@ def cpu_seconds(pid):
 
 def start(binary, work, name, service=None, env=None):
     """`binary`'s server on a fresh data directory; answers (process, URL, CLI environment)."""
-    port = free_port()
-    data_dir = os.path.join(work, name)
-    cmd = [binary, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", "--reclaim-grace", "0"]
-    if service:
-        cmd += ["--service", service]
-    proc = subprocess.Popen(cmd, env=dict(env or os.environ, FEDML_LOG="warn"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, proc, f"{name} server")
-    key_file = os.path.join(data_dir, "admin-api-key")
-    for _ in range(200):
-        if os.path.exists(key_file):
-            break
-        time.sleep(0.05)
-    key = open(key_file).read().strip()
-    url = f"http://127.0.0.1:{port}"
-    cli = dict(os.environ, FEDML_API_KEY=key, FEDML_SERVER_URL=url, FEDML_CONFIG_DIR=os.path.join(work, f"cfg-{name}"))
+    proc, _, url, _, cli = start_server(work, free_port(), binary=binary, name=name, service=service, env=env)
     return proc, url, cli
 
 
@@ -109,6 +94,15 @@ def assembled_download(binary, env, name, size, server):
     if got != size:
         sys.exit(f"the one-URL download read {got} of {size} bytes")
     return elapsed, cpu_seconds(server.pid) - cpu
+
+
+def stop(procs):
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main():
@@ -173,12 +167,7 @@ def main():
             print(f"{store:<7}{work_name:<19}{t_ours:>9.3f}{t_before:>10.3f}{t_ours / t_before:>7.2f}x"
                   f"{c_ours:>13.2f}s{c_before:>8.2f}s")
     finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

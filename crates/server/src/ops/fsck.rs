@@ -273,18 +273,7 @@ pub async fn fsck(
         let staging = (session.service.clone(), StoredPlace::Staging, session.id.clone());
         let has_blob = listed.contains_key(&blob);
         let has_staging = listed.contains_key(&staging);
-        for id in [blob, staging] {
-            if let Some(size) = listed.get(&id) {
-                in_flight.push(UnreferencedFile {
-                    service: id.0.clone(),
-                    place: id.1,
-                    key: id.2.clone(),
-                    size: *size,
-                    status: Unreferenced::InFlight,
-                });
-            }
-            accounted.insert(id);
-        }
+        in_flight_files([blob, staging], &listed, &mut accounted, &mut in_flight);
         // Where the bytes must be: a finished session's blob; an open local session's staging
         // file. A completing one is between the two; an S3 multipart upload is not listed.
         // Not in the listing: written since, or really gone? Ask the store once more.
@@ -365,6 +354,23 @@ pub async fn fsck(
     Ok(report)
 }
 
+/// The files among `ids` that the stores hold belong to an upload under way; all of them are
+/// accounted for.
+fn in_flight_files(
+    ids: [(String, StoredPlace, String); 2],
+    listed: &HashMap<(String, StoredPlace, String), u64>,
+    accounted: &mut HashSet<(String, StoredPlace, String)>,
+    in_flight: &mut Vec<UnreferencedFile>,
+) {
+    for id in ids {
+        if let Some(size) = listed.get(&id) {
+            let (service, place, key) = id.clone();
+            in_flight.push(UnreferencedFile { service, place, key, size: *size, status: Unreferenced::InFlight });
+        }
+        accounted.insert(id);
+    }
+}
+
 /// One pack a live packed session pins: its files in the store belong to the upload under way
 /// (unless an object reads the pack: then it was checked as the object's), and one the store
 /// was seen to hold must be there whole. Answers the problem, if any.
@@ -384,18 +390,7 @@ async fn check_session_pack(
     // A pack being received into the local folder is first written under its key's last part.
     let received = pin.blob_key.rsplit('/').next().unwrap_or(&pin.blob_key).to_string();
     let staging = (pin.service.clone(), StoredPlace::Staging, received);
-    for id in [blob.clone(), staging] {
-        if let Some(size) = listed.get(&id) {
-            in_flight.push(UnreferencedFile {
-                service: id.0.clone(),
-                place: id.1,
-                key: id.2.clone(),
-                size: *size,
-                status: Unreferenced::InFlight,
-            });
-        }
-        accounted.insert(id);
-    }
+    in_flight_files([blob.clone(), staging], listed, accounted, in_flight);
     if !pin.held() {
         // Its PUT URL is out: the store may or may not hold it yet.
         return Ok(None);

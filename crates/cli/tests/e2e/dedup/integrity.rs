@@ -166,17 +166,7 @@ fn a_pack_put_replayed_after_its_session_ended_leaves_nothing() {
     let client = fedml_client::client::Client::new(&server.url, &server.admin_key).expect("client");
     let data = bytes(300_000, 31);
     let (index, pack) = one_pack(&data);
-    let create = fedml_proto::CreateUpload {
-        name: "replayed.bin".into(),
-        service: "R2".into(),
-        kind: fedml_proto::ObjectKind::File,
-        size: Some(data.len() as u64),
-        description: None,
-        tags: None,
-        metadata: None,
-        overwrite: false,
-        layout: fedml_proto::content::Layout::Packs,
-    };
+    let create = packed_upload("replayed.bin", data.len() as u64);
     let put = |url: String, headers: std::collections::BTreeMap<String, String>, body: Vec<u8>| {
         let http = client.http().clone();
         server.block_on(async move {

@@ -16,17 +16,7 @@ fn planted_session(
     packs: Vec<fedml_proto::content::NewPack>,
 ) -> (fedml_proto::UploadSession, Vec<fedml_proto::content::PackTicket>) {
     let client = fedml_client::client::Client::new(&server.url, key).expect("client");
-    let create = fedml_proto::CreateUpload {
-        name: name.into(),
-        service: "R2".into(),
-        kind: fedml_proto::ObjectKind::File,
-        size: Some(size),
-        description: None,
-        tags: None,
-        metadata: Default::default(),
-        overwrite: false,
-        layout: fedml_proto::content::Layout::Packs,
-    };
+    let create = packed_upload(name, size);
     server.block_on(async move {
         let session = client.create_upload(&create).await.expect("session");
         let request = fedml_proto::content::PacksRequest { packs };

@@ -407,6 +407,21 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// What opens a packed upload session of a file `name` of `size` bytes, nothing else given.
+pub fn packed_upload(name: &str, size: u64) -> fedml_proto::CreateUpload {
+    fedml_proto::CreateUpload {
+        name: name.into(),
+        service: "R2".into(),
+        kind: fedml_proto::ObjectKind::File,
+        size: Some(size),
+        description: None,
+        tags: None,
+        metadata: None,
+        overwrite: false,
+        layout: fedml_proto::content::Layout::Packs,
+    }
+}
+
 /// `data` as one pack, as a client builds it: its chunks back to back and their index; answers
 /// the index (whose `pack_id` names the pack) and the pack's bytes.
 pub fn one_pack(data: &[u8]) -> (fedml_proto::content::PackIndex, Vec<u8>) {

@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use fedml_client::client::Client;
+use fedml_proto::CompleteUpload;
 use fedml_proto::content::{FileContent, NewPack, PackTicket, PacksRequest, Segment};
-use fedml_proto::{CompleteUpload, CreateUpload, ObjectKind};
 use serde_json::Value;
 
 use super::*;
@@ -48,17 +48,7 @@ fn put(client: &Client, ticket: &PackTicket, body: &[u8]) {
 }
 
 fn create(server: &TestServer, client: &Client, name: &str, size: u64) -> String {
-    let create = CreateUpload {
-        name: name.into(),
-        service: "R2".into(),
-        kind: ObjectKind::File,
-        size: Some(size),
-        description: None,
-        tags: None,
-        metadata: Default::default(),
-        overwrite: false,
-        layout: fedml_proto::content::Layout::Packs,
-    };
+    let create = packed_upload(name, size);
     server.block_on(client.create_upload(&create)).expect("session").upload_id
 }
 
