@@ -44,6 +44,11 @@ fn put(server: &TestServer, ticket: &fedml_proto::content::PackTicket, body: Vec
     })
 }
 
+/// Whether a PUT's status says the store took the bytes (Azure answers 201).
+fn taken(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 /// A GET of `url` (with `range`, if any): the status and the body's bytes, or where reading the
 /// body broke off.
 fn get(server: &TestServer, url: &str, range: Option<&str>) -> (u16, Result<Vec<u8>, String>) {
@@ -101,7 +106,7 @@ fn a_planted_pack_never_spoils_an_honest_upload() {
     let status = put(&server, &tickets[0], garbage);
     let on_buckets = !matches!(server.backend, Backend::Embedded);
     if on_buckets {
-        assert_eq!(status, 200, "a bucket takes whatever a presigned PUT sends");
+        assert!(taken(status), "a bucket takes whatever a presigned PUT sends: {status}");
     } else {
         assert_eq!(status, 422, "the local folder checks a pack before it keeps it");
         assert!(server.blob_files().is_empty(), "nothing kept of a refused pack: {:?}", server.blob_files());
@@ -285,7 +290,7 @@ fn segments_are_merged_lie_on_chunk_boundaries_and_are_bounded() {
         let (session, tickets) = planted_session(&server, &key, name, size as u64, announced);
         for (ticket, body) in tickets.iter().zip([&a_pack, &b_pack]) {
             if !ticket.stored {
-                assert_eq!(put(&server, ticket, body.clone()), 200);
+                assert!(taken(put(&server, ticket, body.clone())));
             }
         }
         session.upload_id
@@ -345,7 +350,7 @@ fn segments_are_merged_lie_on_chunk_boundaries_and_are_bounded() {
         data.len() as u64,
         vec![fedml_proto::content::NewPack { pack: index.pack_id(), size: pack.len() as u64 }],
     );
-    assert_eq!(put(&server, &tickets[0], pack), 200);
+    assert!(taken(put(&server, &tickets[0], pack)));
     let half = index.chunks[0].len as usize / 2;
     let content = json!({"packs": [index.pack_id()], "segments": [
         {"pack": 0, "offset": 0, "length": half},
@@ -421,7 +426,7 @@ fn a_checked_pack_cannot_be_replaced_through_its_url() {
     let (index, pack) = one_pack(&data);
     let announced = fedml_proto::content::NewPack { pack: index.pack_id(), size: pack.len() as u64 };
     let (session, tickets) = planted_session(&server, &key, "kept.bin", data.len() as u64, vec![announced]);
-    assert_eq!(put(&server, &tickets[0], pack.clone()), 200);
+    assert!(taken(put(&server, &tickets[0], pack.clone())));
     // Sent again (an answer lost on the way): a bucket says it is there already.
     let again = put(&server, &tickets[0], pack.clone());
     assert!([200, 412, 0].contains(&again), "{again}");
