@@ -86,6 +86,8 @@ pub struct Platform {
     pub(crate) indexing: tokio::sync::Mutex<()>,
     /// Packs' checked indexes, read back from their stores (`indexes`).
     pub(crate) indexes: std::sync::Arc<indexes::PackIndexes>,
+    /// Packs being read back in the background while their upload goes on (`content`).
+    pub(crate) background_checks: std::sync::Arc<indexes::BackgroundChecks>,
     /// Directory objects whose archive cannot be used as one (`files`), remembered.
     pub(crate) refused_archives: files::RefusedArchives,
 }
@@ -121,6 +123,7 @@ impl Platform {
             http: reqwest::Client::new(),
             indexing: tokio::sync::Mutex::new(()),
             indexes: Default::default(),
+            background_checks: Default::default(),
             refused_archives: Default::default(),
         }
     }

@@ -441,6 +441,21 @@ impl Catalogue {
         rows.iter().map(|row| pack_from_row(row, true)).collect()
     }
 
+    /// The packs a session announced first that no one has checked yet.
+    pub async fn pending_packs_of(&self, upload: &UploadRecord) -> Result<Vec<PackRecord>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PACK_COLUMNS} FROM packs p WHERE p.owner_id = $1 AND p.service = $2 AND p.group_id = $3 \
+             AND p.state = $4"
+        )))
+        .bind(&upload.owner_id)
+        .bind(&upload.service)
+        .bind(&upload.id)
+        .bind(PackState::Pending.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| pack_from_row(row, true)).collect()
+    }
+
     /// The pack stored under `blob_key` if it is still recorded (a signed PUT URL's check).
     pub async fn pack(&self, blob_key: &str) -> Result<PackRecord> {
         let row = sqlx::query(AssertSqlSafe(format!("SELECT {PACK_COLUMNS} FROM packs p WHERE p.blob_key = $1")))

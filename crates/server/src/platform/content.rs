@@ -35,7 +35,7 @@ const MAX_KNOWN: u32 = 4096;
 const MAX_FILE_PACKS: usize = 1 << 20;
 const MAX_SEGMENTS: usize = 1 << 20;
 /// Packs read back and checked at once by one request.
-const CHECKS_AT_ONCE: usize = 4;
+const CHECKS_AT_ONCE: usize = 8;
 
 impl Platform {
     /// A packed session of the caller's that is still open.
@@ -127,7 +127,45 @@ impl Platform {
                 out.push(PackTicket { pack: pack.hash, stored: false, resumed: false, url: Some(url), headers });
             }
         }
+        if !matches!(reader.store, BlobStore::Local(_)) {
+            self.check_sent_packs(reader, &upload, &req.packs).await;
+        }
         Ok(out)
+    }
+
+    /// On a bucket, reads and checks in the background the packs this session announced before
+    /// (the ones in `now` it announces right now are still to be sent) that the store already
+    /// holds, while the client sends the next ones, so that its completion has little left to
+    /// read. At most [`super::indexes::CHECKS_IN_BACKGROUND`] at once on an instance, and each pack once; what is
+    /// not checked so (not there yet, no room) the completion reads.
+    async fn check_sent_packs(&self, reader: PackReader, upload: &UploadRecord, now: &[NewPack]) {
+        let pending = match self.catalogue.pending_packs_of(upload).await {
+            Ok(pending) => pending,
+            Err(e) => return tracing::warn!(error = %e, "cannot list a session's packs to check them"),
+        };
+        let checks = self.background_checks.clone();
+        let mut mine = Vec::new();
+        for pack in pending.into_iter().filter(|p| !now.iter().any(|n| n.pack == p.hash)) {
+            let Some(permit) = checks.take(&pack.blob_key) else { continue };
+            mine.push((pack, permit));
+        }
+        if mine.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            for (pack, _permit) in mine {
+                match check_one(&reader, &pack).await {
+                    Ok(Some(checked)) => {
+                        if let Err(e) = reader.record(vec![(&pack, checked)]).await {
+                            tracing::warn!(error = %e, "cannot record a pack's check");
+                        }
+                    }
+                    // Not sent yet: the completion reads it.
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, pack = %pack.blob_key, "cannot read a pack back to check it"),
+                }
+            }
+        });
     }
 
     /// Records (or finds) the packs a session announces, each pinned for it.

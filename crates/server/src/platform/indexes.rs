@@ -85,6 +85,51 @@ impl PackIndexes {
     }
 }
 
+/// Packs one instance reads back in the background at once (see `content::check_sent_packs`).
+pub(crate) const CHECKS_IN_BACKGROUND: usize = 4;
+
+/// The background checks of packs under way on this instance: at most [`CHECKS_IN_BACKGROUND`],
+/// each pack once.
+pub(crate) struct BackgroundChecks {
+    permits: Arc<tokio::sync::Semaphore>,
+    checking: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Default for BackgroundChecks {
+    fn default() -> Self {
+        BackgroundChecks {
+            permits: Arc::new(tokio::sync::Semaphore::new(CHECKS_IN_BACKGROUND)),
+            checking: Default::default(),
+        }
+    }
+}
+
+/// The room to check one pack in the background, given back when dropped.
+pub(crate) struct CheckPermit {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    checking: Arc<Mutex<std::collections::HashSet<String>>>,
+    key: String,
+}
+
+impl BackgroundChecks {
+    /// Room to check the pack `key`, unless it is being checked or there is no room now.
+    pub fn take(&self, key: &str) -> Option<CheckPermit> {
+        let mut checking = self.checking.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if checking.contains(key) {
+            return None;
+        }
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        checking.insert(key.to_string());
+        Some(CheckPermit { _permit: permit, checking: self.checking.clone(), key: key.to_string() })
+    }
+}
+
+impl Drop for CheckPermit {
+    fn drop(&mut self) {
+        self.checking.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.key);
+    }
+}
+
 /// What reads a service's packs back and records what it finds: shared by completions and
 /// reads, and cloned into a read's own task.
 #[derive(Clone)]
