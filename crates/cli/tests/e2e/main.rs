@@ -17,7 +17,8 @@ mod crash;
 /// thousands of objects, `fedml storage edit`, sessions across instances.
 mod dashboard;
 /// The content store: only new bytes travel, never across users; interrupted uploads resume;
-/// completions that lie about packs and segments are refused.
+/// completions that lie about packs and segments are refused; no upload or read relies on a pack
+/// the server has not checked (planted, damaged, packs of the release before).
 mod dedup;
 /// Where a download lands: what it may replace without being asked, what it refuses and leaves
 /// untouched, `--replace`, names at the 255-byte limit; a folder of downloads uploaded without
