@@ -320,7 +320,11 @@ fn problem_row(problem: &Problem) -> [String; 5] {
         Problem::PackCorrupt { service, owner, blob_key, pack, why, readers } => [
             "corrupt pack".into(),
             service.clone(),
-            format!("{owner} ({readers} objects and versions read it)"),
+            match readers {
+                0 => format!("{owner} (no object reads it)"),
+                1 => format!("{owner} (1 object or version reads it)"),
+                n => format!("{owner} ({n} objects and versions read it)"),
+            },
             blob_key.clone(),
             format!("pack {pack} is not what its id names ({why}); never used again: upload the data it held again"),
         ],
