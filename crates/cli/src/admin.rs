@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use fedml_server::admin;
-use fedml_server::catalogue::Catalogue;
+use fedml_platform::admin;
+use fedml_platform::catalogue::Catalogue;
 use serde_json::json;
 
 use crate::Outcome;
@@ -185,14 +185,14 @@ pub fn run(args: AdminArgs) -> Outcome {
                     };
                     let quota_of = |name: &str| quotas.get(name).copied().unwrap_or_default();
                     if format == Format::Json {
-                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "admin": u.admin, "createdAt": fedml_server::time::rfc3339(u.created_at),
+                        let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "admin": u.admin, "createdAt": fedml_platform::time::rfc3339(u.created_at),
                             "quotaBytes": quota::setting_json(quota_of(&u.name).bytes), "quotaObjects": quota::setting_json(quota_of(&u.name).objects)})).collect();
                         println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["User", "Id", "Admin", "Created At", "Quota Bytes", "Quota Objects"]);
                         for u in &users {
                             let q = quota_of(&u.name);
-                            t.row([u.name.clone(), u.id.clone(), if u.admin { "yes".into() } else { String::new() }, fedml_server::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
+                            t.row([u.name.clone(), u.id.clone(), if u.admin { "yes".into() } else { String::new() }, fedml_platform::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
                         }
                         println!("{t}");
                     }
@@ -244,8 +244,8 @@ pub fn run(args: AdminArgs) -> Outcome {
                         let list: Vec<_> = keys
                             .iter()
                             .map(|k| json!({"id": k.id, "user": k.user_name, "read_only": k.read_only, "label": k.label,
-                                "createdAt": fedml_server::time::rfc3339(k.created_at),
-                                "revokedAt": k.revoked_at.map(fedml_server::time::rfc3339)}))
+                                "createdAt": fedml_platform::time::rfc3339(k.created_at),
+                                "revokedAt": k.revoked_at.map(fedml_platform::time::rfc3339)}))
                             .collect();
                         println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
                     } else {
@@ -256,8 +256,8 @@ pub fn run(args: AdminArgs) -> Outcome {
                                 k.user_name.clone(),
                                 if k.read_only { "read-only".into() } else { "read-write".into() },
                                 k.label.clone(),
-                                fedml_server::time::rfc3339(k.created_at),
-                                k.revoked_at.map(fedml_server::time::rfc3339).unwrap_or_default(),
+                                fedml_platform::time::rfc3339(k.created_at),
+                                k.revoked_at.map(fedml_platform::time::rfc3339).unwrap_or_default(),
                             ]);
                         }
                         println!("{t}");

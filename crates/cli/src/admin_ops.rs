@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use fedml_server::catalogue::Catalogue;
-use fedml_server::ops::OpsError;
-use fedml_server::ops::backup::{self, Manifest};
-use fedml_server::ops::fsck::{self, FsckReport, Problem, Unreferenced};
+use fedml_platform::catalogue::Catalogue;
+use fedml_platform::maintenance::OpsError;
+use fedml_platform::maintenance::backup::{self, Manifest};
+use fedml_platform::maintenance::fsck::{self, FsckReport, Problem, Unreferenced};
 use fedml_server::{ServerConfig, redact_url};
 use serde_json::json;
 
@@ -240,7 +240,8 @@ fn run_fsck(format: Format, config: &ServerConfig, url: &str, deep: bool) -> Res
         let catalogue = Catalogue::open(url)
             .await
             .map_err(|e| fail(format, "ERROR", &format!("cannot open the catalogue: {e}")))?;
-        let stores = fsck::open_stores(config).map_err(|e| fail(format, "FAILURE", &e.to_string()))?;
+        let stores = fedml_platform::blobs::open_stores(config.service_specs(), &fedml_platform::blobs::Opening::Read)
+            .map_err(|e| fail(format, "FAILURE", &e.to_string()))?;
         fsck::fsck(&catalogue, &stores, deep).await.map_err(|e| fail(format, "ERROR", &e.to_string()))
     })
 }
@@ -345,10 +346,10 @@ fn problem_row(problem: &Problem) -> [String; 5] {
     }
 }
 
-fn place_name(place: fedml_server::blobs::StoredPlace) -> &'static str {
+fn place_name(place: fedml_platform::blobs::StoredPlace) -> &'static str {
     match place {
-        fedml_server::blobs::StoredPlace::Blob => "blobs",
-        fedml_server::blobs::StoredPlace::Staging => "staging",
+        fedml_platform::blobs::StoredPlace::Blob => "blobs",
+        fedml_platform::blobs::StoredPlace::Staging => "staging",
     }
 }
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use fedml_server::catalogue::Retention;
+use fedml_platform::catalogue::Retention;
+use fedml_platform::operations::Lifetimes;
+use fedml_platform::quota::{Limit, Quota, parse_size};
 use fedml_server::config::FileConfig;
-use fedml_server::platform::Lifetimes;
-use fedml_server::quota::{Limit, Quota, parse_size};
 use fedml_server::{DEFAULT_PORT, Limits, ServerConfig, ServiceSpec};
 
 use crate::Outcome;

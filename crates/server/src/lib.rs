@@ -1,43 +1,37 @@
-//! The FedML storage platform server.
+//! The FedML storage platform server: what wires the platform to its front ends.
 //!
-//! `start` opens the catalogue, the blob stores of every configured service, binds the
-//! listener and serves the native API and the signed blob URLs until shut down. The same
+//! `start` reads the configuration ([`config`]), opens the catalogue and the blob stores of
+//! every configured service, builds the one router (the probes, then each front end: the
+//! native API, the FedML SDK routes, the dashboard, the signed blob URLs; under them the
+//! middleware stack: request tracking, then the body limits of [`limits`]), binds the listener
+//! and serves until shut down, with at most so many connections in all and per client. The same
 //! server is the embedded default (SQLite + a local folder, no set-up) and, with other
 //! configuration, one of several stateless instances.
+//!
+//! Architecture invariant: this crate decides nothing a front end or the platform decides; it
+//! only puts them together.
 
-pub mod admin;
-pub mod auth;
-pub mod blobs;
-pub mod catalogue;
-pub mod compat;
-pub mod compat_routes;
 pub mod config;
-pub mod error;
-pub mod keys;
 pub mod limits;
-pub mod observe;
-pub mod openapi;
-pub mod ops;
-pub mod platform;
-pub mod quota;
-pub mod routes;
-pub mod signing;
-pub mod time;
-pub mod web;
+#[cfg(test)]
+mod openapi_routes;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::blobs::{BlobStore, LocalStore, S3Store};
-use crate::catalogue::Catalogue;
-use crate::platform::Platform;
-use crate::signing::UrlSigner;
+use axum::Router;
+use axum::routing::get;
+use fedml_api_common::observe;
+use fedml_platform::admin::{self, Bootstrap};
+use fedml_platform::blobs::{OpenError, Opening, open_stores};
+use fedml_platform::catalogue::{self, Catalogue};
+use fedml_platform::signing::UrlSigner;
+use fedml_platform::{Platform, keys, maintenance};
 
-pub use crate::config::{ServerConfig, ServiceSpec, check_service_name};
+pub use crate::config::ServerConfig;
 pub use crate::limits::Limits;
-pub use crate::platform::GcReport;
+pub use fedml_platform::blobs::{ServiceSpec, check_service_name};
 
 pub const DEFAULT_PORT: u16 = 8780;
 pub const DEFAULT_SERVICE: &str = "R2";
@@ -54,14 +48,6 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Admin(#[from] admin::AdminError),
-}
-
-/// The admin account made on first start, with its key (shown once).
-#[derive(Debug, Clone)]
-pub struct Bootstrap {
-    pub user: String,
-    pub api_key: String,
-    pub key_file: PathBuf,
 }
 
 pub struct RunningServer {
@@ -119,7 +105,8 @@ fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     private_dir(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     // Held while serving: `fedml admin restore` refuses a data directory a server uses.
-    let data_lock = ops::lock::DataDirLock::shared(&config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
+    let data_lock =
+        maintenance::lock::DataDirLock::shared(&config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
     let database = config.database_url();
     let catalogue = Catalogue::open(&database).await?.with_retention(config.retention);
     let secret = catalogue.setting_or_insert("url_signing_key", || keys::random_hex(32)).await?;
@@ -131,28 +118,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
-    let mut services = BTreeMap::new();
-    for (name, spec) in config.service_specs() {
-        check_service_name(&name).map_err(StartError::Config)?;
-        let store = match spec {
-            ServiceSpec::Local(root) => BlobStore::Local(
-                LocalStore::new(root.clone(), &public_url, signer.clone())
-                    .map_err(|source| StartError::DataDir { path: root, source })?,
-            ),
-            ServiceSpec::S3(spec) => {
-                BlobStore::S3(S3Store::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?)
-            }
-            ServiceSpec::Gcs(spec) => BlobStore::Gcs(
-                blobs::GcsStore::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?,
-            ),
-            ServiceSpec::Azure(spec) => BlobStore::Azure(
-                blobs::AzureStore::new(spec).map_err(|e| StartError::Config(format!("service {name:?}: {e}")))?,
-            ),
-        };
-        if services.insert(name.clone(), store).is_some() {
-            return Err(StartError::Config(format!("service {name:?} is configured twice")));
-        }
-    }
+    let services = open_stores(config.service_specs(), &Opening::Serve { public_url: &public_url, signer: &signer })
+        .map_err(|e| match e {
+            OpenError::Folder { path, source } => StartError::DataDir { path, source },
+            OpenError::Config(message) => StartError::Config(message),
+        })?;
     let default_service = config
         .default_service
         .clone()
@@ -173,7 +143,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let platform = Arc::new(platform);
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = limits::apply(routes::router(platform.clone()), &config.limits);
+    let app = limits::apply(router(platform.clone()), &config.limits);
     let limits = config.limits.clone();
     let counters = platform.observe.metrics.connections();
     let collector = platform.clone();
@@ -216,6 +186,24 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     })
 }
 
+/// The one router: the probes and every front end's routes over the platform; a path none of
+/// them serves, or a method a path does not take, answered with the envelope; every request
+/// tracked (its id, span, log line and metrics).
+pub fn router(platform: Arc<Platform>) -> Router {
+    Router::new()
+        .route("/healthz", get(observe::handle_healthz))
+        .route("/readyz", get(observe::handle_readyz))
+        .route("/metrics", get(observe::handle_metrics))
+        .merge(fedml_api_native::router())
+        .merge(fedml_api_fedml::router())
+        .merge(fedml_api_web::router())
+        .merge(fedml_api_blob::router())
+        .fallback(fedml_api_common::reply::handle_unknown_route)
+        .method_not_allowed_fallback(fedml_api_common::reply::handle_wrong_method)
+        .layer(axum::middleware::from_fn_with_state(platform.clone(), observe::track))
+        .with_state(platform)
+}
+
 /// Most bytes hyper buffers per connection while reading a request. Its default (about 400 KiB)
 /// is reached by every fast upload stream, so that a hundred concurrent part uploads held 40 MiB
 /// in read buffers alone; 64 KiB keeps a loopback upload at full speed.
@@ -232,7 +220,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limits: &Limits,
-    counters: observe::ConnectionCounters,
+    counters: fedml_platform::observe::ConnectionCounters,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let cap = limits.connection_cap();

@@ -19,6 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
+use fedml_api_common::bodies::JSON_BODY_LIMIT;
 use hyper::body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
@@ -27,14 +28,6 @@ pub mod writes;
 
 pub use peers::PerClient;
 pub use writes::TimedWrites;
-
-/// The largest JSON body a call takes: the largest legitimate one is a complete request naming
-/// 10,000 parts (about 1 MB even with long ETags; see the test below), with room to spare.
-pub const JSON_BODY_LIMIT: usize = 2 << 20;
-
-/// The body of the FedML-compatible calls that carry their key inside (heartBeat, getUser): it
-/// is read before anyone is authenticated, so it is kept small.
-pub const KEY_BODY_LIMIT: usize = 16 << 10;
 
 /// File descriptors one connection may use: its socket and a blob or staging file.
 const FDS_PER_CONNECTION: u64 = 2;

@@ -1,8 +1,9 @@
 //! `fedml admin user quota NAME [--bytes SIZE|none|default] [--objects N|none|default]`: shows a
 //! user's quota and usage, or sets the limits given first.
 
-use fedml_server::catalogue::Catalogue;
-use fedml_server::quota::{self, Override, QuotaReport, objects_text, size_text};
+use fedml_platform::admin::{self, QuotaReport};
+use fedml_platform::catalogue::Catalogue;
+use fedml_platform::quota::{Override, objects_text, size_text};
 use serde_json::{Value, json};
 
 use super::{admin_error, fail};
@@ -24,8 +25,11 @@ pub async fn run(
         (Err(e), _) | (_, Err(e)) => return fail(format, "FAILURE", &e),
     };
     let changed = bytes.is_some() || objects.is_some();
-    let report =
-        if changed { quota::set(catalogue, name, bytes, objects).await } else { quota::report(catalogue, name).await };
+    let report = if changed {
+        admin::set_quota(catalogue, name, bytes, objects).await
+    } else {
+        admin::quota_report(catalogue, name).await
+    };
     let report = match report {
         Ok(r) => r,
         Err(e) => return admin_error(format, e),

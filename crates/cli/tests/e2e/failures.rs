@@ -354,7 +354,7 @@ fn upload_meddled(
 #[test]
 fn unreadable_shrinking_or_vanishing_entries_fail_the_upload_and_store_nothing() {
     let server =
-        TestServer::start_with(fedml_server::platform::Lifetimes { reclaim_grace_secs: 0, ..Default::default() });
+        TestServer::start_with(fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() });
     let scratch = Scratch::new();
     let admin = server.admin();
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use fedml_client::Target;
 use fedml_client::client::Client;
+use fedml_platform::catalogue::Retention;
 use fedml_proto::{CompleteUpload, CompletedPart, ObjectMeta, UploadSession};
-use fedml_server::catalogue::Retention;
 use serde_json::{Value, json};
 
 use crate::harness::*;

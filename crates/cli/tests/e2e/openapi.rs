@@ -263,7 +263,7 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
         Ok(r.json::<Value>().await.expect("JSON"))
     })
     .expect("document");
-    let checked_in: Value = serde_json::from_str(fedml_server::openapi::DOCUMENT).expect("JSON");
+    let checked_in: Value = serde_json::from_str(fedml_api_native::openapi::DOCUMENT).expect("JSON");
     assert_eq!(served, checked_in);
     let mut c = Checker { doc: served, server: server.url.clone(), http, succeeded: BTreeSet::new(), answers: 0 };
 
@@ -581,7 +581,7 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
 
 #[test]
 fn the_validator_refuses_what_the_document_does_not_allow() {
-    let doc: Value = serde_json::from_str(fedml_server::openapi::DOCUMENT).expect("JSON");
+    let doc: Value = serde_json::from_str(fedml_api_native::openapi::DOCUMENT).expect("JSON");
     let meta = json!({"$ref": "#/components/schemas/ObjectMeta"});
     let good = json!({"dataName": "x", "description": "", "kind": "file", "service": "R2", "size": 1,
         "checksum": format!("blake3:{}", "a".repeat(64)), "tags": [], "userMetadata": {},

@@ -140,7 +140,7 @@ fn backup_while_the_server_writes_holds_everything_committed_before_it() {
         let manifest: Value =
             serde_json::from_str(&std::fs::read_to_string(dest.join("manifest.json")).expect("manifest"))
                 .expect("json");
-        assert_eq!(manifest["schema_version"], fedml_server::catalogue::SCHEMA_VERSION);
+        assert_eq!(manifest["schema_version"], fedml_platform::catalogue::SCHEMA_VERSION);
         assert_eq!(manifest["backend"], "sqlite");
         assert_eq!(manifest["objects"], names.len());
         assert!(!dest.join("catalogue.db-wal").exists(), "the copy is one self-contained file");

@@ -108,7 +108,7 @@ impl Drop for ServerProcess {
 
 /// The admin key the first start wrote into the data directory.
 pub fn admin_key(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join(fedml_server::admin::ADMIN_KEY_FILE))
+    std::fs::read_to_string(data_dir.join(fedml_platform::admin::ADMIN_KEY_FILE))
         .expect("the first start writes the admin key")
         .trim()
         .to_string()

@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 
 use fedml_client::ResponseCode;
 use fedml_client::client::Client;
+use fedml_platform::operations::Lifetimes;
+use fedml_platform::quota::{Limit, Quota, Usage};
 use fedml_proto::{CompleteUpload, CompletedPart, CreateUpload, ObjectKind};
-use fedml_server::platform::Lifetimes;
-use fedml_server::quota::{Limit, Quota, Usage};
 use serde_json::Value;
 
 use crate::harness::*;
@@ -38,7 +38,7 @@ fn admin_json(server: &TestServer, args: &[&str]) -> Value {
 fn usage(server: &TestServer, user: &str) -> Usage {
     let catalogue = server.platform.catalogue.clone();
     let user = user.to_string();
-    server.block_on(async move { fedml_server::quota::report(&catalogue, &user).await.expect("report").usage })
+    server.block_on(async move { fedml_platform::admin::quota_report(&catalogue, &user).await.expect("report").usage })
 }
 
 /// Uploads `size` pseudo-random bytes as `name`.

@@ -14,8 +14,8 @@ use fedml_proto::{CompleteUpload, CompletedPart, CompletedUpload, ObjectKind};
 
 use crate::harness::*;
 
-fn no_grace() -> fedml_server::platform::Lifetimes {
-    fedml_server::platform::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
+fn no_grace() -> fedml_platform::operations::Lifetimes {
+    fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
 }
 
 /// Two servers over one catalogue and store, and a client of each (its own connections).

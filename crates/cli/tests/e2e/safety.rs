@@ -4,8 +4,8 @@ use fedml_proto::{CompleteUpload, CompletedPart, ObjectKind};
 
 use crate::harness::*;
 
-fn no_grace() -> fedml_server::platform::Lifetimes {
-    fedml_server::platform::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
+fn no_grace() -> fedml_platform::operations::Lifetimes {
+    fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn the_collector_reclaims_deleted_and_replaced_blobs() {
 
 #[test]
 fn abandoned_upload_sessions_expire_and_leave_nothing() {
-    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+    let server = TestServer::start_with(fedml_platform::operations::Lifetimes {
         upload_secs: 2,
         reclaim_grace_secs: 0,
         ..Default::default()
@@ -268,7 +268,7 @@ fn ctrl_c_stops_the_command_line_cleanly_once_bytes_move() {
     // when the upload is cancelled can land after the abort removed the others: the collector
     // sweeps the session's parts once more when its URLs expire, which comes soon here.
     let lasting = matches!(std::env::var("FEDML_TEST_BACKEND").as_deref(), Ok("sqlite-gcs" | "sqlite-azure"));
-    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+    let server = TestServer::start_with(fedml_platform::operations::Lifetimes {
         upload_secs: if lasting { 8 } else { 24 * 3600 },
         ..no_grace()
     });

@@ -4,8 +4,8 @@ use fedml_client::ResponseCode;
 
 use crate::harness::*;
 
-fn no_grace() -> fedml_server::platform::Lifetimes {
-    fedml_server::platform::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
+fn no_grace() -> fedml_platform::operations::Lifetimes {
+    fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
 }
 
 #[test]

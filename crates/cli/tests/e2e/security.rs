@@ -120,7 +120,8 @@ fn signed_urls_refuse_tampering_expiry_and_absence() {
     assert!(status(other_blob) >= 400, "another key");
 
     // An expired URL: a server whose download URLs live 1 second.
-    let short = TestServer::start_with(fedml_server::platform::Lifetimes { download_secs: 1, ..Default::default() });
+    let short =
+        TestServer::start_with(fedml_platform::operations::Lifetimes { download_secs: 1, ..Default::default() });
     assert!(fedml_client::upload_with(&file, &upload_opts(short.admin(), "f")).is_success());
     let client2 = fedml_client::client::Client::new(&short.url, &short.admin_key).expect("client");
     let ticket =

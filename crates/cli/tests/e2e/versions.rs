@@ -4,7 +4,7 @@
 //! age; concurrent overwrites each get a number of their own.
 
 use fedml_client::{Change, ResponseCode, Target};
-use fedml_server::catalogue::Retention;
+use fedml_platform::catalogue::Retention;
 use serde_json::Value;
 
 use crate::harness::*;

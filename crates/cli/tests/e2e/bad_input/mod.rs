@@ -47,7 +47,7 @@ fn assert_failure<T: std::fmt::Debug>(label: &str, r: fedml_client::FedMLRespons
 }
 
 fn session(server: &TestServer, size: u64) -> String {
-    let body = json!({"name": format!("s-{}", fedml_server::keys::random_hex(4)), "service": "R2", "kind": "file", "size": size});
+    let body = json!({"name": format!("s-{}", fedml_platform::keys::random_hex(4)), "service": "R2", "kind": "file", "size": size});
     let (status, v) = raw(server, "POST", "/api/v1/uploads", Some(&body.to_string()));
     assert_eq!(status, 200, "{v}");
     v["data"]["upload_id"].as_str().expect("id").to_string()

@@ -158,7 +158,7 @@ fn fsck_checks_every_pack_against_its_index() {
 /// store ends up holding nothing.
 #[test]
 fn a_pack_put_replayed_after_its_session_ended_leaves_nothing() {
-    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+    let server = TestServer::start_with(fedml_platform::operations::Lifetimes {
         upload_secs: 4,
         reclaim_grace_secs: 0,
         ..Default::default()

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fedml_server::blobs::{AzureSpec, BlobStore, GcsSpec, StoredPlace};
+use fedml_platform::blobs::{AzureSpec, BlobStore, GcsSpec, StoredPlace};
 use fedml_server::{ServerConfig, ServiceSpec};
 
 fn required(backend: &str, name: &str) -> String {
@@ -14,7 +14,7 @@ fn required(backend: &str, name: &str) -> String {
 }
 
 fn fresh_prefix() -> String {
-    format!("t{}/", fedml_server::keys::random_hex(6))
+    format!("t{}/", fedml_platform::keys::random_hex(6))
 }
 
 pub fn gcs() -> GcsSpec {
@@ -73,7 +73,10 @@ pub fn store(spec: &ServiceSpec) -> BlobStore {
         services: vec![("R2".to_string(), spec.clone())],
         ..ServerConfig::embedded(PathBuf::from("/nonexistent"), "127.0.0.1:0".parse().expect("addr"))
     };
-    fedml_server::ops::fsck::open_stores(&config).expect("store").remove("R2").expect("R2")
+    fedml_platform::blobs::open_stores(config.service_specs(), &fedml_platform::blobs::Opening::Read)
+        .expect("store")
+        .remove("R2")
+        .expect("R2")
 }
 
 /// Everything the store holds under the server's prefix, as `blob/<key>` and
@@ -151,7 +154,7 @@ pub fn write_blob(spec: &ServiceSpec, key: &str, data: &[u8]) {
 
 /// The bytes of the blob `key`.
 pub fn read_blob(spec: &ServiceSpec, key: &str) -> Vec<u8> {
-    let url = run(async { store(spec).get_url("R2", key, fedml_server::time::now_secs() + 60).await.expect("url") });
+    let url = run(async { store(spec).get_url("R2", key, fedml_platform::time::now_secs() + 60).await.expect("url") });
     run(async move { reqwest::get(url).await.expect("get").bytes().await.expect("body").to_vec() })
 }
 

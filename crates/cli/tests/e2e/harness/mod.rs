@@ -2,11 +2,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use fedml_client::Target;
-use fedml_server::blobs::S3Spec;
-use fedml_server::catalogue::Retention;
-use fedml_server::platform::{Lifetimes, Platform};
-use fedml_server::quota::Quota;
-use fedml_server::{ServerConfig, ServiceSpec, admin};
+use fedml_platform::admin;
+use fedml_platform::blobs::S3Spec;
+use fedml_platform::catalogue::Retention;
+use fedml_platform::operations::{Lifetimes, Platform};
+use fedml_platform::quota::Quota;
+use fedml_server::{ServerConfig, ServiceSpec};
 
 pub mod clouds;
 
@@ -61,7 +62,7 @@ impl Backend {
             Err(_) | Ok("") | Ok("embedded") => Backend::Embedded,
             Ok("postgres-s3") => {
                 let admin_url = required("FEDML_TEST_POSTGRES_URL");
-                let name = format!("fedml_{}", fedml_server::keys::random_hex(6));
+                let name = format!("fedml_{}", fedml_platform::keys::random_hex(6));
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
                 rt.block_on(async {
                     use sqlx::Connection;
@@ -77,7 +78,7 @@ impl Backend {
                     None => panic!("FEDML_TEST_POSTGRES_URL must end in /DATABASE"),
                 };
                 let s3_root = PathBuf::from(required("FEDML_TEST_S3_ROOT"));
-                let bucket = format!("b{}", fedml_server::keys::random_hex(6));
+                let bucket = format!("b{}", fedml_platform::keys::random_hex(6));
                 std::fs::create_dir_all(s3_root.join(&bucket)).expect("create bucket");
                 Backend::PostgresS3 { database_url, endpoint: required("FEDML_TEST_S3_ENDPOINT"), s3_root, bucket }
             }

@@ -353,7 +353,7 @@ impl World {
         {
             storage.push(v);
         }
-        let fake = |n: usize| fedml_server::keys::random_hex(n);
+        let fake = |n: usize| fedml_platform::keys::random_hex(n);
         let decoys = vec![
             (FILE.to_string(), "nobody-has-this-file".to_string()),
             (DIR.to_string(), "nobody-has-this-dir".to_string()),

@@ -119,13 +119,15 @@ const MATRIX: &[Row] = &[
     row("ANY",    "/fedml-s3-noop/{*rest}",                                 [Noop,     Noop,      Noop,     Noop,     Noop]),
 ];
 
-/// The (method, route) pairs the two routers declare, read from their source.
+/// The (method, route) pairs the front ends and the server declare, read from their source.
 fn declared_routes() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for src in [
-        include_str!("../../../../server/src/routes.rs"),
-        include_str!("../../../../server/src/compat_routes.rs"),
-        include_str!("../../../../server/src/web/mod.rs"),
+        include_str!("../../../../server/src/lib.rs"),
+        include_str!("../../../../api/native/src/lib.rs"),
+        include_str!("../../../../api/fedml/src/lib.rs"),
+        include_str!("../../../../api/web/src/lib.rs"),
+        include_str!("../../../../api/blob/src/lib.rs"),
     ] {
         for (at, _) in src.match_indices(".route(") {
             // rustfmt may put the route string on the next line.

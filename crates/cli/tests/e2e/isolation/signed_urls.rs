@@ -175,7 +175,7 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
     };
 
     // Guessed: made-up ids and signatures, and no signature with any key at all.
-    let random = |n| fedml_server::keys::random_hex(n);
+    let random = |n| fedml_platform::keys::random_hex(n);
     let far = now_secs() + 3600;
     let (pa, ga, pc) = (Url::parse(&part_a), Url::parse(&get_a), Url::parse(&part_c));
     let (_, blob_a) = blob_of(&get_a);
@@ -318,7 +318,7 @@ fn signed_urls_refuse_guesses_forgeries_and_moves_and_write_nothing() {
 fn expired_signed_urls_are_refused_and_write_nothing() {
     // Upload sessions (and their part URLs) live 5 s: time enough for the first upload even on a
     // busy machine; the test then waits for the expiry the server announced, however long.
-    let server = TestServer::start_with(fedml_server::platform::Lifetimes {
+    let server = TestServer::start_with(fedml_platform::operations::Lifetimes {
         upload_secs: 5,
         download_secs: 1,
         ..Default::default()

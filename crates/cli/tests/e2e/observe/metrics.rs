@@ -124,7 +124,8 @@ fn metrics_count_exactly_the_requests_sent() {
 
 #[test]
 fn the_collector_s_work_is_counted() {
-    let lifetimes = fedml_server::platform::Lifetimes { upload_secs: 2, reclaim_grace_secs: 0, ..Default::default() };
+    let lifetimes =
+        fedml_platform::operations::Lifetimes { upload_secs: 2, reclaim_grace_secs: 0, ..Default::default() };
     let server = TestServer::start_with(lifetimes);
     let client = Client::new(&server.url, &server.admin_key).expect("client");
     for name in ["expires-1", "expires-2"] {
