@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::Outcome;
 
 mod quota;
-use crate::output::{Format, json_line, message, quoted, table, visible};
+use crate::output::{Format, fail, json_line, quoted, table, visible};
 use crate::server::default_data_dir;
 
 #[derive(Args)]
@@ -97,15 +97,6 @@ enum KeyCommand {
     },
     /// Revoke a key by its id; it stops working at once.
     Revoke { id: String },
-}
-
-pub(crate) fn fail(format: Format, code: &str, text: &str) -> Outcome {
-    if format == Format::Json {
-        println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
-    } else {
-        eprintln!("{}", message(code, text));
-    }
-    if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
 }
 
 fn admin_error(format: Format, e: admin::AdminError) -> Outcome {

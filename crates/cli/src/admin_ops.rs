@@ -13,8 +13,7 @@ use fedml_server::{ServerConfig, redact_url};
 use serde_json::json;
 
 use crate::Outcome;
-use crate::admin::fail;
-use crate::output::{Format, human_size, json_pretty, message, table, visible};
+use crate::output::{Format, fail, human_size, json_pretty, message, table, visible};
 
 /// Where the server's services are configured (as for `fedml server`).
 #[derive(Args)]

@@ -133,3 +133,14 @@ pub fn metadata_table(meta: &ObjectMeta) -> TextTable {
     t.row(["Updated At", &meta.updated_at]);
     t
 }
+
+/// Says a command failed, in the output format (an envelope line for `--output json`, else a
+/// message on stderr), and answers the outcome its code means.
+pub fn fail(format: Format, code: &str, text: &str) -> Outcome {
+    if format == Format::Json {
+        println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
+    } else {
+        eprintln!("{}", message(code, text));
+    }
+    if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
+}

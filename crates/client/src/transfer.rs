@@ -11,6 +11,7 @@ mod chunks;
 mod download;
 pub mod inside;
 mod packed;
+mod put;
 mod reuse;
 mod scan;
 mod upload;

@@ -200,7 +200,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .merge(fedml_api_blob::router())
         .fallback(fedml_api_common::reply::handle_unknown_route)
         .method_not_allowed_fallback(fedml_api_common::reply::handle_wrong_method)
-        .layer(axum::middleware::from_fn_with_state(platform.clone(), observe::track))
+        .layer(axum::middleware::from_fn_with_state(platform.clone(), fedml_api_common::requests::track))
         .with_state(platform)
 }
 

@@ -1,8 +1,9 @@
 //! What every HTTP front end shares: who is calling ([`Caller`], one extractor for every
 //! credential a front end accepts: a Bearer API key or a dashboard session), how a body is read
 //! ([`ApiJson`], [`bodies`]), how an answer is written ([`Reply`], [`ApiError`]: the envelope and
-//! the one mapping of a platform error to an HTTP status), and what operators watch of each
-//! request ([`observe`]: request ids, metrics, probes).
+//! the one mapping of a platform error to an HTTP status), each request's id and its line in the
+//! log and the metrics ([`requests`]), and what operators watch ([`observe`]: the probes, the
+//! metrics, the bytes the blob URLs move).
 //!
 //! Architecture invariant: this crate knows no front end. It holds nothing of a protocol's
 //! routes; each front end (`fedml-api-native`, `-fedml`, `-web`, `-blob`) imports it, and none
@@ -12,6 +13,7 @@ pub mod bodies;
 pub mod caller;
 pub mod observe;
 pub mod reply;
+pub mod requests;
 pub mod session;
 
 use std::sync::Arc;

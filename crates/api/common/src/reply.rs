@@ -51,11 +51,11 @@ impl IntoResponse for ApiError {
         let message = match &error {
             Error::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
-                crate::observe::internal_error_message()
+                crate::requests::internal_error_message()
             }
             Error::StorageFull(message) | Error::Damaged(message) => {
                 tracing::warn!(%message, "request failed");
-                crate::observe::with_request_id(message)
+                crate::requests::with_request_id(message)
             }
             other => other.to_string(),
         };

@@ -69,7 +69,7 @@ fn failure_message(e: &Error) -> String {
     match e {
         Error::Internal(cause) => {
             tracing::error!(%cause, "FedML-compatible request failed");
-            fedml_api_common::observe::internal_error_message()
+            fedml_api_common::requests::internal_error_message()
         }
         other => other.to_string(),
     }

@@ -6,9 +6,9 @@ use fedml_platform::catalogue::Catalogue;
 use fedml_platform::quota::{Override, objects_text, size_text};
 use serde_json::{Value, json};
 
-use super::{admin_error, fail};
+use super::admin_error;
 use crate::Outcome;
-use crate::output::{Format, json_line, table};
+use crate::output::{Format, fail, json_line, table};
 
 pub async fn run(
     format: Format,

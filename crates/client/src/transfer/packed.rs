@@ -26,8 +26,8 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use super::chunks;
+use super::put::put_buffer;
 use super::scan::{self, Budget, Input, Scanned};
-use super::upload::put_buffer;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 

@@ -221,7 +221,7 @@ impl BlobStore {
     /// A URL that takes a whole pack by PUT until `expires`, with the headers the PUT must carry.
     /// On S3 and Google Cloud Storage the URL only creates (a precondition signed into it), so a
     /// pack the server has checked cannot be replaced through it; an Azure SAS cannot be narrowed
-    /// so (see ARCHITECTURE.md), and the local folder never replaces a pack in place.
+    /// so (see docs/design.md), and the local folder never replaces a pack in place.
     pub async fn pack_url(
         &self,
         service: &str,

@@ -12,8 +12,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::operations::GcReport;
-
 /// The content type of the answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -219,9 +217,10 @@ impl Metrics {
         self.failed_pack_checks.clone()
     }
 
-    pub fn collected(&self, report: &GcReport) {
-        self.sessions_expired.inc_by(report.sessions_expired);
-        self.reclaimed_blobs.inc_by(report.blobs_reclaimed);
+    /// What one run of the collector did: sessions it expired, blobs it reclaimed.
+    pub fn collected(&self, sessions_expired: u64, blobs_reclaimed: u64) {
+        self.sessions_expired.inc_by(sessions_expired);
+        self.reclaimed_blobs.inc_by(blobs_reclaimed);
     }
 
     /// The counters of the connections the accept loop ends itself.

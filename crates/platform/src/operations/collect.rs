@@ -71,7 +71,7 @@ impl Platform {
         report.more = (full_sessions && report.sessions_expired > 0)
             || (full_blobs && report.blobs_reclaimed > 0)
             || expired_versions == u64::from(SESSIONS);
-        self.observe.metrics.collected(&report);
+        self.observe.metrics.collected(report.sessions_expired, report.blobs_reclaimed);
         Ok(report)
     }
 

@@ -1,5 +1,6 @@
-//! The platform's operations: one function per operation, called by every HTTP route (native
-//! and, later, FedML-compatible) and by nothing else that would do it differently.
+//! The platform's operations: one function per operation, called by every front end (the native
+//! API, the FedML SDK routes, the dashboard, the blob URLs) and by nothing else that would do it
+//! differently.
 //!
 //! Architecture invariant: this layer knows the catalogue and the blob stores, not HTTP.
 
@@ -22,6 +23,7 @@ mod content;
 mod dashboard;
 mod files;
 mod indexes;
+mod operators;
 mod upload;
 mod versions;
 
@@ -29,6 +31,7 @@ pub use assemble::assembled_path;
 pub use collect::GcReport;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub use files::FilesRequest;
+pub use operators::{Check, CheckStatus, Readiness};
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
 pub const MIN_PART_SIZE: u64 = 8 << 20;

@@ -418,7 +418,7 @@ fn fsck_reports_a_quota_count_that_drifts_from_the_packs() {
 fn a_checked_pack_cannot_be_replaced_through_its_url() {
     let server = TestServer::start();
     if matches!(server.backend, Backend::Cloud(_)) {
-        // Neither emulator's signed URLs can be made create-only (see ARCHITECTURE.md).
+        // Neither emulator's signed URLs can be made create-only (see docs/design.md).
         return;
     }
     let key = server.new_user("ivy");

@@ -1,14 +1,17 @@
-//! The readiness probe: the catalogue answers a trivial query, every local folder is there and
-//! takes a file, every bucket or container takes
-//! (and gives back) a probe object. Answers name each check with ok or failed and a
-//! short reason that holds no path, endpoint, bucket or credential (the details go to the log).
+//! What operators ask of the platform: its metrics, read out (behind the metrics token when one
+//! is set), and its readiness: the catalogue answers a trivial query, every local folder is
+//! there and takes a file, every bucket or container takes (and gives back) a probe object.
+//! Readiness names each check with ok or failed and a short reason that holds no path,
+//! endpoint, bucket or credential (the details go to the log).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Platform;
 use crate::blobs::{BlobStore, LocalStore};
-use crate::operations::Platform;
+use crate::error::Error;
+use crate::observe::CatalogueSnapshot;
 
 /// How long one check may take before it counts as failed.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -134,4 +137,39 @@ fn folder_takes_a_file(local: &LocalStore) -> Result<(), String> {
         tracing::warn!(path = %root.display(), error = %e, "local store not writable");
         format!("its staging folder does not take a file ({})", e.kind())
     })
+}
+
+impl Platform {
+    /// Refuses a scrape that does not present the configured metrics token (compared in constant
+    /// time). With no token configured, every scrape is let through, whatever it presents.
+    pub fn check_metrics_token(&self, presented: Option<&str>) -> crate::error::Result<()> {
+        let Some(token) = &self.observe.metrics_token else { return Ok(()) };
+        let presented = presented.ok_or_else(|| {
+            Error::Unauthorized(
+                "/metrics needs the server's metrics token: send `Authorization: Bearer <metrics token>`".into(),
+            )
+        })?;
+        // Digests of both: equal lengths, so the comparison's time says nothing about the token.
+        let (a, b) = (crate::keys::sha256_hex(presented), crate::keys::sha256_hex(token));
+        if !crate::keys::constant_time_eq(a.as_bytes(), b.as_bytes()) {
+            return Err(Error::Unauthorized(
+                "this is not the server's metrics token; use the one set by --metrics-token / FEDML_METRICS_TOKEN"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The metrics, with the catalogue's gauges read now.
+    pub async fn metrics_text(&self) -> crate::error::Result<String> {
+        let (size, idle) = self.catalogue.pool_use();
+        let snapshot = CatalogueSnapshot {
+            uploads_in_flight: self.catalogue.live_upload_count().await?,
+            garbage_backlog: self.catalogue.garbage_backlog().await?,
+            pool_size: i64::from(size),
+            pool_idle: i64::try_from(idle).unwrap_or(i64::MAX),
+            corrupt_packs: self.catalogue.corrupt_pack_count().await?,
+        };
+        self.observe.metrics.encode(snapshot).map_err(|e| Error::Internal(format!("encoding the metrics: {e}")))
+    }
 }
