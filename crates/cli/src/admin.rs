@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::Outcome;
 
 mod quota;
+use crate::output::say;
 use crate::output::{Format, fail, json_line, quoted, table, visible};
 use crate::server::default_data_dir;
 
@@ -144,9 +145,9 @@ pub fn run(args: AdminArgs) -> Outcome {
             AdminCommand::User(UserCommand::Create { name }) => match admin::create_user(&catalogue, &name).await {
                 Ok(user) => {
                     if format == Format::Json {
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": "user created", "data": {"name": user.name, "id": user.id}})));
                     } else {
-                        println!(
+                        say!(
                             "created user {}; give it a key with `fedml admin key create --user {}`",
                             quoted(&user.name),
                             visible(&user.name)
@@ -160,9 +161,9 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(usages) => {
                     if format == Format::Json {
                         let message = format!("{} users", usages.len());
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": usages})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": usages})));
                     } else {
-                        println!("{}", crate::storage::usage_table(&usages));
+                        say!("{}", crate::storage::usage_table(&usages));
                     }
                     Outcome::Success
                 }
@@ -178,14 +179,14 @@ pub fn run(args: AdminArgs) -> Outcome {
                     if format == Format::Json {
                         let list: Vec<_> = users.iter().map(|u| json!({"name": u.name, "id": u.id, "admin": u.admin, "createdAt": fedml_platform::time::rfc3339(u.created_at),
                             "quotaBytes": quota::setting_json(quota_of(&u.name).bytes), "quotaObjects": quota::setting_json(quota_of(&u.name).objects)})).collect();
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} users", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["User", "Id", "Admin", "Created At", "Quota Bytes", "Quota Objects"]);
                         for u in &users {
                             let q = quota_of(&u.name);
                             t.row([u.name.clone(), u.id.clone(), if u.admin { "yes".into() } else { String::new() }, fedml_platform::time::rfc3339(u.created_at), quota::setting_short(q.bytes, true), quota::setting_short(q.objects, false)]);
                         }
-                        println!("{t}");
+                        say!("{t}");
                     }
                     Outcome::Success
                 }
@@ -199,9 +200,9 @@ pub fn run(args: AdminArgs) -> Outcome {
                         format!("{} is now an administrator", quoted(&name))
                     };
                     if format == Format::Json {
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": text, "data": {"name": name, "admin": !off}})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": text, "data": {"name": name, "admin": !off}})));
                     } else {
-                        println!("{text}");
+                        say!("{text}");
                     }
                     Outcome::Success
                 }
@@ -214,15 +215,15 @@ pub fn run(args: AdminArgs) -> Outcome {
                 match admin::create_key(&catalogue, &user, read_only, &label).await {
                     Ok((id, key)) => {
                         if format == Format::Json {
-                            println!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}})));
+                            say!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}})));
                         } else {
-                            println!(
+                            say!(
                                 "API key {} for {} ({}), shown only now:",
                                 visible(&id),
                                 quoted(&user),
                                 if read_only { "read-only" } else { "read-write" }
                             );
-                            println!("  {key}");
+                            say!("  {key}");
                         }
                         Outcome::Success
                     }
@@ -238,7 +239,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                                 "createdAt": fedml_platform::time::rfc3339(k.created_at),
                                 "revokedAt": k.revoked_at.map(fedml_platform::time::rfc3339)}))
                             .collect();
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["Key Id", "User", "Access", "Label", "Created At", "Revoked At"]);
                         for k in &keys {
@@ -251,7 +252,7 @@ pub fn run(args: AdminArgs) -> Outcome {
                                 k.revoked_at.map(fedml_platform::time::rfc3339).unwrap_or_default(),
                             ]);
                         }
-                        println!("{t}");
+                        say!("{t}");
                     }
                     Outcome::Success
                 }
@@ -261,9 +262,9 @@ pub fn run(args: AdminArgs) -> Outcome {
                 Ok(changed) => {
                     let message = if changed { "key revoked; it no longer works" } else { "the key was already revoked" };
                     if format == Format::Json {
-                        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": changed})));
+                        say!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": changed})));
                     } else {
-                        println!("{message}");
+                        say!("{message}");
                     }
                     Outcome::Success
                 }

@@ -13,6 +13,7 @@ use fedml_server::{ServerConfig, redact_url};
 use serde_json::json;
 
 use crate::Outcome;
+use crate::output::say;
 use crate::output::{Format, fail, human_size, json_pretty, message, table, visible};
 
 /// Where the server's services are configured (as for `fedml server`).
@@ -140,9 +141,9 @@ fn manifest_json(manifest: &Manifest, dest: &Path) -> serde_json::Value {
 
 fn success(format: Format, text: &str, data: serde_json::Value) -> Outcome {
     if format == Format::Json {
-        println!("{}", json_pretty(&json!({"code": "SUCCESS", "message": text, "data": data})));
+        say!("{}", json_pretty(&json!({"code": "SUCCESS", "message": text, "data": data})));
     } else {
-        println!("{}", visible(text));
+        say!("{}", visible(text));
     }
     Outcome::Success
 }
@@ -366,14 +367,14 @@ fn report_fsck(format: Format, report: &FsckReport, restored: Option<(&str, serd
     };
     if format == Format::Json {
         let code = if clean { "SUCCESS" } else { "FAILURE" };
-        println!("{}", json_pretty(&json!({"code": code, "message": text, "data": data})));
+        say!("{}", json_pretty(&json!({"code": code, "message": text, "data": data})));
     } else {
         if !report.problems.is_empty() {
             let mut t = table(&["Problem", "Service", "Object", "Blob", "Detail"]);
             for problem in &report.problems {
                 t.row(problem_row(problem));
             }
-            println!("{t}");
+            say!("{t}");
         }
         if !report.unreferenced.is_empty() {
             let mut t = table(&["Unreferenced", "Service", "Where", "Key", "Size"]);
@@ -391,10 +392,10 @@ fn report_fsck(format: Format, report: &FsckReport, restored: Option<(&str, serd
                     file.size.to_string(),
                 ]);
             }
-            println!("{t}");
+            say!("{t}");
         }
         if clean {
-            println!("{}", visible(&text));
+            say!("{}", visible(&text));
         } else {
             eprintln!("{}", message("FAILURE", &text));
         }

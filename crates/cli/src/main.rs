@@ -57,16 +57,9 @@ fn main() -> ExitCode {
     // The FedML CLI spells user metadata `-um`, which is not a single-letter flag: accept it.
     let args = std::env::args_os().map(|a| if a == "-um" { "--user_metadata".into() } else { a });
     let cli = Cli::parse_from(args);
-    // A client command piped into a reader that stops early (`fedml storage ls NAME | head`)
-    // ends quietly, as other tools do, instead of failing on its next line. The server keeps
-    // the ignored SIGPIPE: a closed connection is an error it handles.
-    #[cfg(unix)]
-    if matches!(cli.command, Command::Storage(_) | Command::Login(_) | Command::Logout) {
-        // SAFETY: a plain change of one signal's disposition, before any thread of ours starts.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
+    // SIGPIPE stays ignored (Rust's default): a connection closed while a request is being sent
+    // is an error the client reports. A reader of stdout that stops early (`… | head`) ends the
+    // command quietly all the same (`output::print_line`).
     let outcome = match cli.command {
         Command::Login(args) => storage::login(args),
         Command::Logout => storage::logout(),

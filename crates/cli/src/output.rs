@@ -109,7 +109,7 @@ pub fn emit<T: serde::Serialize>(format: Format, response: &FedMLResponse<T>, sh
     match format {
         Format::Json => {
             let value = json!({"code": response.code, "message": response.message, "data": response.data});
-            println!("{}", json_pretty(&value));
+            say!("{}", json_pretty(&value));
         }
         Format::Table => match (&response.code, &response.data) {
             (ResponseCode::Success, Some(data)) => show(data),
@@ -138,9 +138,42 @@ pub fn metadata_table(meta: &ObjectMeta) -> TextTable {
 /// message on stderr), and answers the outcome its code means.
 pub fn fail(format: Format, code: &str, text: &str) -> Outcome {
     if format == Format::Json {
-        println!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
+        say!("{}", json_line(&json!({"code": code, "message": text, "data": null})));
     } else {
         eprintln!("{}", message(code, text));
     }
     if code == "FAILURE" { Outcome::Failure } else { Outcome::Error }
+}
+
+/// Prints a line on stdout (`println!`'s arguments). See [`print_line`].
+macro_rules! say {
+    () => {
+        $crate::output::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::print_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// Writes one line on stdout. A reader that stopped early (`fedml storage ls NAME | head`) ends
+/// the command as it ends other tools: quietly, by SIGPIPE. Only stdout does that: SIGPIPE stays
+/// ignored for the rest of the process, so a connection a server or a store closes while a
+/// request is still being sent (an early refusal) is an error the client reports and handles,
+/// never a silent death half-way through a transfer.
+pub fn print_line(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        #[cfg(unix)]
+        // SAFETY: the default disposition restored, then the signal raised on this thread: the
+        // process ends as a tool that never ignored SIGPIPE would.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+        std::process::exit(141);
+    }
 }

@@ -13,6 +13,7 @@ use fedml_server::config::FileConfig;
 use fedml_server::{DEFAULT_PORT, Limits, ServerConfig, ServiceSpec};
 
 use crate::Outcome;
+use crate::output::say;
 
 #[derive(Args)]
 pub struct ServerArgs {
@@ -246,20 +247,20 @@ pub fn run(args: ServerArgs) -> Outcome {
                 return Outcome::Failure;
             }
         };
-        println!("FedML storage server listening on {}", server.public_url);
-        println!("  dashboard:      {}/", server.public_url.trim_end_matches('/'));
-        println!("  data directory: {}", data_dir.display());
-        println!("  catalogue:      {}", server.database);
+        say!("FedML storage server listening on {}", server.public_url);
+        say!("  dashboard:      {}/", server.public_url.trim_end_matches('/'));
+        say!("  data directory: {}", data_dir.display());
+        say!("  catalogue:      {}", server.database);
         for (name, store) in &server.services {
             let default = if *name == server.default_service { " (default)" } else { "" };
-            println!("  service {name}{default}: {store}");
+            say!("  service {name}{default}: {store}");
         }
         tracing::info!(url = %server.public_url, catalogue = %server.database, services = ?server.services.iter().map(|s| &s.0).collect::<Vec<_>>(), "serving");
         if let Some(boot) = &server.bootstrap {
-            println!();
-            println!("First start: created the user {:?} with this API key (shown only now; also in {}, mode 0600):", boot.user, boot.key_file.display());
-            println!("  {}", boot.api_key);
-            println!("Log in with:  fedml login <that key> --server {}", server.public_url);
+            say!();
+            say!("First start: created the user {:?} with this API key (shown only now; also in {}, mode 0600):", boot.user, boot.key_file.display());
+            say!("  {}", boot.api_key);
+            say!("Log in with:  fedml login <that key> --server {}", server.public_url);
         }
         match server.wait_for_signal().await {
             Ok(()) => Outcome::Success,

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use fedml_client::{CancellationToken, DownloadOptions, Target, UploadOptions};
 
 use crate::Outcome;
+use crate::output::say;
 use crate::output::{self, Format, emit, human_size, message, metadata_table, quoted, table, visible};
 
 #[derive(Args)]
@@ -223,7 +224,7 @@ pub fn login(args: LoginArgs) -> Outcome {
     let response = fedml_client::fedml_login_to(&args.api_key, args.server.as_deref());
     if response.is_success() {
         let path = fedml_client::config::config_path().map(|p| p.display().to_string()).unwrap_or_default();
-        println!("{} (saved in {})", visible(&response.message), visible(&path));
+        say!("{} (saved in {})", visible(&response.message), visible(&path));
     } else {
         eprintln!("{}", message(response.code, &response.message));
     }
@@ -241,7 +242,7 @@ pub fn logout() -> Outcome {
     saved.api_key = None;
     match fedml_client::config::save(&saved) {
         Ok(path) => {
-            println!("the saved API key is removed from {}", visible(&path.display().to_string()));
+            say!("the saved API key is removed from {}", visible(&path.display().to_string()));
             Outcome::Success
         }
         Err(e) => {
@@ -323,7 +324,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             };
             let response = fedml_client::upload_with(&data_path, &options);
             emit(common.output, &response, |done| {
-                println!(
+                say!(
                     "Uploaded {} ({}, {}) to service {}",
                     quoted(&done.object.data_name),
                     done.object.kind.as_str(),
@@ -331,10 +332,10 @@ pub fn run(command: StorageCommand) -> Outcome {
                     visible(&done.object.service)
                 );
                 if let Some(moved) = &done.transfer {
-                    println!("  {}", transfer_summary(moved));
+                    say!("  {}", transfer_summary(moved));
                 }
-                println!("  checksum {}", visible(&done.object.checksum));
-                println!("  url      {}", visible(&done.url));
+                say!("  checksum {}", visible(&done.object.checksum));
+                say!("  url      {}", visible(&done.url));
             })
         }
         StorageCommand::Download {
@@ -366,15 +367,15 @@ pub fn run(command: StorageCommand) -> Outcome {
                 let response = fedml_client::download_files_with(&data_name, &wanted, &options);
                 return emit(common.output, &response, |written| {
                     let files = if written.len() == 1 { "file" } else { "files" };
-                    println!("Downloaded {} {files} of {}", written.len(), quoted(&data_name));
+                    say!("Downloaded {} {files} of {}", written.len(), quoted(&data_name));
                     for path in written {
-                        println!("  {}", visible(&path.display().to_string()));
+                        say!("  {}", visible(&path.display().to_string()));
                     }
                 });
             }
             let response = fedml_client::download_with(&data_name, &options);
             emit(common.output, &response, |path| {
-                println!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
+                say!("Downloaded {} to {}", quoted(&data_name), visible(&path.display().to_string()))
             })
         }
         StorageCommand::Ls { data_name, path, recursive, limit, after, service, version, common } => {
@@ -392,7 +393,7 @@ pub fn run(command: StorageCommand) -> Outcome {
                 return emit(common.output, &response, |page| {
                     print_entries(&data_name, &page.entries);
                     if let Some(next) = &page.next {
-                        println!("More: add --after {}", quoted(next));
+                        say!("More: add --after {}", quoted(next));
                     }
                 });
             }
@@ -408,7 +409,7 @@ pub fn run(command: StorageCommand) -> Outcome {
         }
         StorageCommand::Delete { data_name, service, version: None, common } => {
             let response = fedml_client::delete_with(&data_name, service.as_deref(), &common.target(None));
-            emit(common.output, &response, |_| println!("Deleted {} with all its versions", quoted(&data_name)))
+            emit(common.output, &response, |_| say!("Deleted {} with all its versions", quoted(&data_name)))
         }
         StorageCommand::Delete { data_name, service, version: Some(version), common } => {
             crate::versions::delete(&data_name, version, service.as_deref(), &common.target(None), common.output)
@@ -423,7 +424,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             let response = fedml_client::list_storage_objects_with(&common.target(None));
             emit(common.output, &response, |objects| {
                 if objects.is_empty() {
-                    println!("No data stored yet; `fedml storage upload PATH` stores some.");
+                    say!("No data stored yet; `fedml storage upload PATH` stores some.");
                     return;
                 }
                 let mut t = table(&["Data Name", "Kind", "Size", "Description", "Tags", "Created At", "Updated At"]);
@@ -438,16 +439,16 @@ pub fn run(command: StorageCommand) -> Outcome {
                         o.updated_at.clone(),
                     ]);
                 }
-                println!("{t}");
+                say!("{t}");
             })
         }
         StorageCommand::Usage { common } => {
             let response = fedml_client::storage_usage_with(&common.target(None));
-            emit(common.output, &response, |u| println!("{}", usage_table(std::slice::from_ref(u))))
+            emit(common.output, &response, |u| say!("{}", usage_table(std::slice::from_ref(u))))
         }
         StorageCommand::GetMetadata { data_name, version, common } => {
             let response = fedml_client::get_storage_metadata_with(&data_name, version, &common.target(None));
-            emit(common.output, &response, |meta| println!("{}", metadata_table(meta)))
+            emit(common.output, &response, |meta| say!("{}", metadata_table(meta)))
         }
         StorageCommand::Edit { data_name, description, tags, user_metadata, common } => {
             let metadata = match metadata_arg(user_metadata.as_deref(), "--user_metadata", common.output) {
@@ -461,8 +462,8 @@ pub fn run(command: StorageCommand) -> Outcome {
             };
             let response = fedml_client::update_storage_metadata_with(&data_name, &edit, &common.target(None));
             emit(common.output, &response, |meta| {
-                println!("Updated {}", quoted(&data_name));
-                println!("{}", metadata_table(meta));
+                say!("Updated {}", quoted(&data_name));
+                say!("{}", metadata_table(meta));
             })
         }
         StorageCommand::GetUserMetadata { data_name, version, common } => {
@@ -470,14 +471,14 @@ pub fn run(command: StorageCommand) -> Outcome {
                 fedml_client::get_storage_user_defined_metadata_with(&data_name, version, &common.target(None));
             emit(common.output, &response, |map| {
                 if map.is_empty() {
-                    println!("{} has no user-defined metadata.", quoted(&data_name));
+                    say!("{} has no user-defined metadata.", quoted(&data_name));
                     return;
                 }
                 let mut t = table(&["Key", "Value"]);
                 for (k, v) in map {
                     t.row([k, v]);
                 }
-                println!("{t}");
+                say!("{t}");
             })
         }
     }
@@ -486,7 +487,7 @@ pub fn run(command: StorageCommand) -> Outcome {
 /// The table of `fedml storage ls`.
 fn print_entries(data_name: &str, entries: &[fedml_client::ObjectEntry]) {
     if entries.is_empty() {
-        println!("{} holds nothing there.", quoted(data_name));
+        say!("{} holds nothing there.", quoted(data_name));
         return;
     }
     let mut t = table(&["Path", "Size", "CRC-32"]);
@@ -497,7 +498,7 @@ fn print_entries(data_name: &str, entries: &[fedml_client::ObjectEntry]) {
         let crc = if folder { String::new() } else { e.crc32.clone() };
         t.row([shown, size, crc]);
     }
-    println!("{t}");
+    say!("{t}");
 }
 
 /// `sent 10.4 MiB of 1.00 GiB (99.0% already stored)`, and whether it resumed.

@@ -3,6 +3,7 @@
 use fedml_client::{Change, Target};
 
 use crate::Outcome;
+use crate::output::say;
 use crate::output::{Format, emit, human_size, quoted, table};
 
 /// `fedml storage versions NAME`: one row per version kept, newest first.
@@ -22,7 +23,7 @@ pub fn list(data_name: &str, target: &Target, output: Format) -> Outcome {
                 v.description.clone(),
             ]);
         }
-        println!("{t}");
+        say!("{t}");
     })
 }
 
@@ -32,7 +33,7 @@ pub fn diff(data_name: &str, from: u64, to: Option<u64>, target: &Target, output
     emit(output, &response, |d| {
         let (a, b) = (d.from.version, d.to.version);
         if d.files.is_empty() {
-            println!("Versions {a} and {b} of {} hold the same files.", quoted(data_name));
+            say!("Versions {a} and {b} of {} hold the same files.", quoted(data_name));
         } else {
             let mut t = table(&["Change", "Path", &format!("Size in {a}"), &format!("Size in {b}")]);
             for f in &d.files {
@@ -45,10 +46,10 @@ pub fn diff(data_name: &str, from: u64, to: Option<u64>, target: &Target, output
                 let size = |s: Option<u64>| s.map_or_else(String::new, human_size);
                 t.row([change.to_string(), path, size(f.from_size), size(f.to_size)]);
             }
-            println!("{t}");
+            say!("{t}");
         }
         let count = |c: Change| d.files.iter().filter(|f| f.change == c).count();
-        println!(
+        say!(
             "{} added, {} removed, {} changed, {} unchanged; the versions share {} of stored data ({} of {} in version \
              {b})",
             count(Change::Added),
@@ -67,10 +68,10 @@ pub fn delete(data_name: &str, version: u64, service: Option<&str>, target: &Tar
     let response = fedml_client::delete_version_with(data_name, version, service, target);
     emit(output, &response, |d| match (d.latest, d.name_deleted) {
         (Some(latest), _) => {
-            println!("Deleted version {version} of {}; version {latest} is the latest now", quoted(data_name))
+            say!("Deleted version {version} of {}; version {latest} is the latest now", quoted(data_name))
         }
-        (None, true) => println!("Deleted {}: version {version} was its only version", quoted(data_name)),
-        (None, false) => println!("Deleted version {version} of {}", quoted(data_name)),
+        (None, true) => say!("Deleted {}: version {version} was its only version", quoted(data_name)),
+        (None, false) => say!("Deleted version {version} of {}", quoted(data_name)),
     })
 }
 

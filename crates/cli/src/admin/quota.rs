@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::admin_error;
 use crate::Outcome;
+use crate::output::say;
 use crate::output::{Format, fail, json_line, table};
 
 pub async fn run(
@@ -36,12 +37,12 @@ pub async fn run(
     };
     let message = if changed { "quota set" } else { "quota and usage" };
     if format == Format::Json {
-        println!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": as_json(&report)})));
+        say!("{}", json_line(&json!({"code": "SUCCESS", "message": message, "data": as_json(&report)})));
     } else {
         if changed {
-            println!("quota of {} set", crate::output::quoted(&report.user_name));
+            say!("quota of {} set", crate::output::quoted(&report.user_name));
         }
-        println!("{}", as_table(&report));
+        say!("{}", as_table(&report));
     }
     Outcome::Success
 }

@@ -413,3 +413,93 @@ fn unreadable_shrinking_or_vanishing_entries_fail_the_upload_and_store_nothing()
     assert_eq!(listed.data, Some(vec![]), "nothing may be committed");
     assert!(server.blob_files().is_empty(), "left behind: {:?}", server.blob_files());
 }
+
+/// A store that refuses every PUT as soon as it has read the request's head: it answers 503 and
+/// closes the connection while the client is still sending the body (S3 and its kin answer an
+/// early error so). Runs until the test ends; answers its URL.
+fn refusing_store() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).is_ok() {
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                // Closed with the body unread: the client's next writes meet a reset connection.
+            });
+        }
+    });
+    url
+}
+
+/// A store that closes the connection while an upload is still sending its body: the CLI says
+/// the store refused and ends with an error, never killed by SIGPIPE half-way (with no message
+/// and nothing cleaned up), on the packed and on the one-blob path.
+#[test]
+fn a_store_that_hangs_up_mid_body_is_an_error_the_cli_reports() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new();
+    let (mut flags, data) = embedded_server(scratch.path());
+    // The server's own address, known in advance; the signed URLs it hands out name the store.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    flags.extend(["--listen".to_string(), format!("127.0.0.1:{port}"), "--public-url".to_string(), refusing_store()]);
+    let log = scratch.path().join("server.log");
+    let _server = ServerProcess::start(&flags, &log);
+    let key = admin_key(&data);
+    let file = scratch.path().join("big.bin");
+    std::fs::write(&file, bytes(48 << 20, 31)).expect("write");
+    for layout in [&[][..], &["--no-dedup"][..]] {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_fedml"))
+            .args(["storage", "upload"])
+            .arg(&file)
+            .args(["-n", "refused", "--no-progress"])
+            .args(layout)
+            .env("FEDML_CONFIG_DIR", scratch.path().join("cfg"))
+            .env("FEDML_API_KEY", &key)
+            .env("FEDML_SERVER_URL", format!("http://127.0.0.1:{port}"))
+            .output()
+            .expect("run fedml");
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.signal(), None, "{layout:?}: killed by a signal ({:?}): {said:?}", out.status);
+        assert!(!out.status.success(), "{layout:?}: the upload succeeded: {said:?}");
+        assert!(said.contains("503") && said.contains("try again"), "{layout:?}: no clear message: {said:?}");
+        assert!(started.elapsed() < GIVE_UP, "{layout:?}: took {:?}", started.elapsed());
+        println!("{layout:?}: {}", said.trim());
+    }
+}
+
+/// A reader of the CLI's output that stops early (`fedml storage list | head -0`) ends the
+/// command quietly, as it ends other tools: by SIGPIPE, with nothing said on stderr.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let server = TestServer::start();
+    let scratch = Scratch::new();
+    for i in 0..40u64 {
+        let file = scratch.path().join(format!("f{i}"));
+        std::fs::write(&file, bytes(10, i)).expect("write");
+        assert!(fedml_client::upload_with(&file, &upload_opts(server.admin(), &format!("object-{i}"))).is_success());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["storage", "list"])
+        .env("FEDML_CONFIG_DIR", scratch.path().join("cfg"))
+        .env("FEDML_API_KEY", &server.admin_key)
+        .env("FEDML_SERVER_URL", &server.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fedml");
+    // The reader goes away before a line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}: {stderr}", out.status);
+    assert!(stderr.trim().is_empty(), "said on stderr: {stderr}");
+}
