@@ -26,7 +26,7 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use super::chunks;
-use super::put::put_buffer;
+use super::put::{Piece, put_buffer};
 use super::scan::{self, Budget, Input, Scanned};
 use crate::client::Client;
 use crate::error::{ClientError, Result};
@@ -318,7 +318,7 @@ impl Uploader<'_> {
             body.push(Bytes::from(index.encode()));
             let len = body.iter().map(|b| b.len() as u64).sum::<u64>();
             let crc = body.iter().fold(0, |crc, piece| crc32c::crc32c_append(crc, piece));
-            if let Err(e) = put_buffer(&client, &url, &ticket.headers, body, crc, 0).await {
+            if let Err(e) = put_buffer(&client, &url, &ticket.headers, body, crc, Piece::Pack).await {
                 // A bucket's pack URL only creates: a store that refuses a PUT of what is there
                 // already may close the connection before it reads the body (s3s-fs does), which
                 // looks like a broken network. Asked again, the server reads and checks the pack

@@ -11,6 +11,24 @@ use crate::client::{Client, retryable};
 use crate::error::{ClientError, Result};
 use crate::retry::{self, Failed};
 
+/// What a PUT sends, as its messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Piece {
+    /// Part `n` (from 0) of a one-blob upload.
+    Part(u64),
+    /// A pack of a packed upload.
+    Pack,
+}
+
+impl std::fmt::Display for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Piece::Part(n) => write!(f, "part {}", n + 1),
+            Piece::Pack => f.write_str("a pack"),
+        }
+    }
+}
+
 /// PUTs a buffer (a part; a pack, as the pieces it is made of, sent as they are) to a signed
 /// URL with `headers`, through the retry helper; `crc` is the CRC-32C of the pieces in order.
 /// Answers the store's acknowledgement (see `accept_part`).
@@ -20,7 +38,7 @@ pub(super) async fn put_buffer(
     headers: &std::collections::BTreeMap<String, String>,
     pieces: Vec<Bytes>,
     crc: u32,
-    index: u64,
+    what: Piece,
 ) -> Result<String> {
     let len: usize = pieces.iter().map(Bytes::len).sum();
     // A URL that only creates (a pack's, on a bucket): what it names is there already, sent by
@@ -52,7 +70,7 @@ pub(super) async fn put_buffer(
                     let etag = part_tag(response.headers());
                     let store_crc = store_crc32c(response.headers());
                     let body = response.bytes().await.unwrap_or_default();
-                    accept_part(status, etag, store_crc, &body, crc, index)
+                    accept_part(status, etag, store_crc, &body, crc, what)
                 }
                 Err(e) => Err(Failed::retry(crate::client::network_error(client.base(), &e))),
             }
@@ -93,7 +111,7 @@ pub(super) fn accept_part(
     store_crc: Option<u32>,
     body: &[u8],
     crc: u32,
-    part: u64,
+    what: Piece,
 ) -> std::result::Result<String, Failed> {
     if !status.is_success() {
         let said = store_says(body);
@@ -103,17 +121,16 @@ pub(super) fn accept_part(
         // way): the same bytes are sent again.
         return Err(Failed::retry_if(
             retryable(status) || status == StatusCode::UNPROCESSABLE_ENTITY,
-            ClientError::Error(format!("the store refused part {} (HTTP {status}{why}){hint}", part + 1)),
+            ClientError::Error(format!("the store refused {what} (HTTP {status}{why}){hint}")),
         ));
     }
-    let etag = etag.ok_or_else(|| {
-        Failed::retry(ClientError::Error(format!("the store answered part {} without an ETag", part + 1)))
-    })?;
+    let etag =
+        etag.ok_or_else(|| Failed::retry(ClientError::Error(format!("the store answered {what} without an ETag"))))?;
     let theirs = etag.trim_matches('"');
     let local_mismatch =
         theirs.len() == 8 && theirs.bytes().all(|b| b.is_ascii_hexdigit()) && theirs != format!("{crc:08x}");
     if local_mismatch || store_crc.is_some_and(|c| c != crc) {
-        return Err(Failed::retry(ClientError::Error(format!("part {} arrived damaged; it was sent again", part + 1))));
+        return Err(Failed::retry(ClientError::Error(format!("{what} arrived damaged; it was sent again"))));
     }
     Ok(etag)
 }
@@ -148,10 +165,16 @@ mod part_answer_tests {
         let value = format!("crc32c={encoded},md5=XUFAKrxLKna5cZ2REBfFkg==");
         headers.insert("x-goog-hash", value.parse().expect("header"));
         assert_eq!(store_crc32c(&headers), Some(crc));
-        let ok =
-            accept_part(StatusCode::OK, Some("\"5d41402abc4b2a76b9719d911017c592\"".into()), Some(crc), b"", crc, 0);
+        let ok = accept_part(
+            StatusCode::OK,
+            Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
+            Some(crc),
+            b"",
+            crc,
+            Piece::Part(0),
+        );
         assert!(ok.is_ok());
-        let damaged = accept_part(StatusCode::OK, Some("\"x\"".into()), Some(crc ^ 1), b"", crc, 0);
+        let damaged = accept_part(StatusCode::OK, Some("\"x\"".into()), Some(crc ^ 1), b"", crc, Piece::Part(0));
         assert!(damaged.is_err());
         assert_eq!(store_crc32c(&reqwest::header::HeaderMap::new()), None);
     }

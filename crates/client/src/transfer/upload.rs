@@ -16,7 +16,7 @@ use reqwest::header::CONTENT_LENGTH;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
-use super::put::{accept_part, part_tag, put_buffer, store_crc32c};
+use super::put::{Piece, accept_part, part_tag, put_buffer, store_crc32c};
 use super::scan::Input;
 use super::{cancelled, packed};
 use crate::client::{Client, Completion};
@@ -268,7 +268,7 @@ async fn put_file_part(
                         format!("part {} was cut short on its way; try again", index + 1),
                     ))),
                     Ok((digest, crc)) => {
-                        accept_part(status, etag, store_crc, &body, crc, index).map(|etag| (etag, digest))
+                        accept_part(status, etag, store_crc, &body, crc, Piece::Part(index)).map(|etag| (etag, digest))
                     }
                     Err(_) => Err(Failed::give_up(ClientError::Error("the part hasher failed".into()))),
                 }
@@ -409,7 +409,7 @@ async fn put_buffer_part(
     bar: &ProgressBar,
 ) -> Result<String> {
     let len = data.len() as u64;
-    let etag = put_buffer(client, url, &Default::default(), vec![data], crc, index).await?;
+    let etag = put_buffer(client, url, &Default::default(), vec![data], crc, Piece::Part(index)).await?;
     bar.inc(len);
     Ok(etag)
 }
