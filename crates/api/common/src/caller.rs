@@ -106,7 +106,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// A JSON body that could not be taken, as the client should read it.
-pub fn body_error(e: JsonRejection) -> Error {
+fn body_error(e: JsonRejection) -> Error {
     match e {
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         JsonRejection::BytesRejection(e) => {

@@ -16,7 +16,7 @@ mod gcs;
 mod inventory;
 mod local;
 mod objects;
-pub mod read;
+mod read;
 mod s3;
 mod spec;
 mod verify;

@@ -19,8 +19,8 @@ use futures_util::stream::BoxStream;
 
 use super::Platform;
 use super::indexes::PackReader;
-use crate::blobs::read::BlobFile;
-use crate::blobs::{BlobError, BlobStore};
+
+use crate::blobs::{BlobError, BlobFile, BlobStore};
 use crate::catalogue::{CatalogueError, PackRecord, StoredContent};
 use crate::error::{Error, Result};
 use crate::time::now_secs;

@@ -5,7 +5,7 @@
 //! (no existence oracle), no answer may carry anything of the owner's (names, sizes, checksums,
 //! metadata, ids, keys, bytes), and afterwards the owner's data is as it was: listed the same,
 //! downloaded byte for byte, open uploads still completable. A check compares the matrix with the
-//! routes the two routers declare, so a new route cannot be added without a row here.
+//! routes the front ends and the server declare, so a new route cannot be added without a row here.
 //!
 //! Signed URLs (the local store's `/blob/v1/…` and, on postgres-s3, the bucket's presigned URLs):
 //! guessed, expired, tampered (each signed parameter, each path segment, the method), moved to
@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// The route matrix: every route of both routers against every caller but the owner.
+/// What every route must answer every caller but the owner, and that every route has a row.
+mod matrix;
+/// The route matrix run: every cell against a real server.
 mod routes;
 /// Signed URLs: guessed, expired, tampered, moved, replayed.
 mod signed_urls;
