@@ -11,8 +11,10 @@ pub mod checksum;
 pub mod content;
 pub mod rules;
 pub mod text;
+mod teams;
 mod wire;
 
+pub use teams::*;
 pub use wire::*;
 
 /// Percent-encodes one URL path segment (object names in API paths).

@@ -203,6 +203,9 @@ pub struct CreateUpload {
     /// answers the layout it grants in [`UploadSession::layout`].
     #[serde(default, skip_serializing_if = "Layout::is_blob")]
     pub layout: Layout,
+    /// The namespace to store into; the caller's own when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// The answer to [`CreateUpload`].
@@ -283,6 +286,12 @@ pub struct Identity {
     pub read_only: bool,
     pub services: Vec<String>,
     pub default_service: String,
+    /// The namespaces the caller may use (its own first), with its role in each.
+    #[serde(default)]
+    pub namespaces: Vec<crate::NamespaceInfo>,
+    /// The namespaces this key is limited to; `None` when it is not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_namespaces: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/objects` answer page.
@@ -320,6 +329,9 @@ pub struct KeyInfo {
     pub created_at: String,
     /// RFC 3339, UTC; `None` while the key works.
     pub revoked_at: Option<String>,
+    /// The namespaces the key is limited to; `None` when it is not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/keys`: mint a key for the caller.
@@ -330,6 +342,10 @@ pub struct CreateKey {
     pub label: String,
     #[serde(default)]
     pub read_only: bool,
+    /// Limit the key to these namespaces (each one the caller may use); every namespace the
+    /// caller may use when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
 }
 
 /// The answer to [`CreateKey`]: the only time the whole key is shown.
@@ -378,6 +394,7 @@ pub struct UserInfo {
 /// (`stored_bytes`: each blob, and each pack once however many objects share it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageUsage {
+    /// The namespace (a user's own, or an organisation's).
     pub user: String,
     pub objects: u64,
     pub logical_bytes: u64,
