@@ -4,6 +4,10 @@
 use std::time::Duration;
 
 use fedml_proto::{
+    AuditPage, CreateKey, CreateOrg, CreateShare, KeyInfo, Member, NamespaceInfo, NewKey, NewShare, OrgInfo, Role,
+    SetMember, ShareInfo,
+};
+use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateUpload, DeletedVersion, DownloadTicket, Envelope, FilePage, FileRead,
     Identity, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, ResponseCode, UploadSession,
     VersionDiff,
@@ -25,6 +29,9 @@ pub struct Client {
     /// Ranges a download reads at once: each streams to the file through a 1 MiB buffer, so a
     /// store that serves each request slowly (S3 servers) is kept busy at little cost.
     pub download_parallel: usize,
+    /// The namespace object calls work in (`?namespace=`, or `namespace` of an upload's body);
+    /// the caller's own with `None`.
+    namespace: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -34,6 +41,7 @@ impl std::fmt::Debug for Client {
             .field("base", &self.base)
             .field("parallel", &self.parallel)
             .field("download_parallel", &self.download_parallel)
+            .field("namespace", &self.namespace)
             .finish()
     }
 }
@@ -82,7 +90,28 @@ impl Client {
             api_key: api_key.to_string(),
             parallel: 4,
             download_parallel: 16,
+            namespace: None,
         })
+    }
+
+    /// This client working in `namespace` (a user's own or an organisation's) for every object
+    /// call: listing, reading, uploading, editing, deleting, usage.
+    pub fn in_namespace(mut self, namespace: &str) -> Client {
+        self.namespace = Some(namespace.to_string());
+        self
+    }
+
+    /// The namespace object calls work in; `None`: the caller's own.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// `path` with `namespace=NS` added to its query when this client works in a namespace.
+    fn scoped(&self, path: String) -> String {
+        match &self.namespace {
+            None => path,
+            Some(ns) => with_query(path, "namespace", ns),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -236,8 +265,9 @@ impl Client {
         self.call(Method::POST, &path, Some(req)).await
     }
 
+    /// What the namespace's objects hold and what the stores really hold for them.
     pub async fn storage_usage(&self) -> Result<fedml_proto::StorageUsage> {
-        self.call::<(), _>(Method::GET, "/api/v1/usage", None).await
+        self.call::<(), _>(Method::GET, &self.scoped("/api/v1/usage".to_string()), None).await
     }
 
     pub async fn abort_upload(&self, upload_id: &str) -> Result<bool> {
@@ -247,16 +277,16 @@ impl Client {
 
     /// The metadata of the object (the version `at` names, else the latest).
     pub async fn object(&self, at: ObjectRef<'_>) -> Result<ObjectMeta> {
-        self.call::<(), _>(Method::GET, &at.path(""), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(at.path("")), None).await
     }
 
     pub async fn user_metadata(&self, at: ObjectRef<'_>) -> Result<std::collections::BTreeMap<String, String>> {
-        self.call::<(), _>(Method::GET, &at.path("/user-metadata"), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(at.path("/user-metadata")), None).await
     }
 
     /// Every version of object `name` the server keeps, newest first (the first is the latest).
     pub async fn versions(&self, name: &str) -> Result<Vec<ObjectVersion>> {
-        self.call::<(), _>(Method::GET, &ObjectRef::latest(name).path("/versions"), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(ObjectRef::latest(name).path("/versions")), None).await
     }
 
     /// Versions `from` and `to` (the latest with `None`) of object `name`, and the bytes of
@@ -266,17 +296,17 @@ impl Client {
         if let Some(to) = to {
             path.push_str(&format!("&to={to}"));
         }
-        self.call::<(), _>(Method::GET, &path, None).await
+        self.call::<(), _>(Method::GET, &self.scoped(path), None).await
     }
 
     /// Changes an object's description, tags or user metadata (`PATCH`; repeating it is
     /// harmless) and answers the object as it now is.
     pub async fn edit(&self, name: &str, edit: &fedml_proto::EditObject) -> Result<ObjectMeta> {
-        let path = format!("/api/v1/objects/{}", encode_segment(name));
+        let path = self.scoped(format!("/api/v1/objects/{}", encode_segment(name)));
         self.call(Method::PATCH, &path, Some(edit)).await
     }
 
-    /// All of the caller's objects, reading page after page.
+    /// All of the namespace's objects, reading page after page.
     pub async fn list_all(&self) -> Result<Vec<ObjectMeta>> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
@@ -285,7 +315,7 @@ impl Client {
                 Some(a) => format!("/api/v1/objects?limit=1000&after={}", encode_segment(a)),
                 None => "/api/v1/objects?limit=1000".to_string(),
             };
-            let page: ObjectPage = self.call::<(), _>(Method::GET, &path, None).await?;
+            let page: ObjectPage = self.call::<(), _>(Method::GET, &self.scoped(path), None).await?;
             all.extend(page.objects);
             match page.next {
                 Some(next) => after = Some(next),
@@ -296,7 +326,7 @@ impl Client {
 
     /// Signed URLs for the content of the object (the version `at` names, else the latest).
     pub async fn download_ticket(&self, at: ObjectRef<'_>) -> Result<DownloadTicket> {
-        self.call::<(), _>(Method::GET, &at.path("/download"), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(at.path("/download")), None).await
     }
 
     /// A page of the entries of a directory object under its folder `path`, in path order,
@@ -316,19 +346,19 @@ impl Client {
         if let Some(limit) = limit {
             query.push(format!("limit={limit}"));
         }
-        self.call::<(), _>(Method::GET, &at.path_with("/files", query), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(at.path_with("/files", query)), None).await
     }
 
     /// Where the bytes of the file at `path` of a directory object lie: a signed URL and a range.
     pub async fn file(&self, at: ObjectRef<'_>, path: &str) -> Result<FileRead> {
         let query = vec![format!("path={}", encode_segment(path))];
-        self.call::<(), _>(Method::GET, &at.path_with("/file", query), None).await
+        self.call::<(), _>(Method::GET, &self.scoped(at.path_with("/file", query)), None).await
     }
 
     /// Deletes object `name` with all its versions.
     pub async fn delete(&self, name: &str, service: Option<&str>) -> Result<bool> {
         let at = ObjectRef { name, service, version: None };
-        match self.call_sent::<(), bool>(Method::DELETE, &at.path(""), None).await {
+        match self.call_sent::<(), bool>(Method::DELETE, &self.scoped(at.path("")), None).await {
             // Sent twice after a broken connection, and the second found nothing: the first
             // most likely deleted it. Whatever did, it is gone, which is what was asked.
             (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(ObjectRef::latest(name)).await {
@@ -344,7 +374,7 @@ impl Client {
         let Some(version) = at.version else {
             return Err(ClientError::Failure("name the version to delete".into()));
         };
-        match self.call_sent::<(), DeletedVersion>(Method::DELETE, &at.path(""), None).await {
+        match self.call_sent::<(), DeletedVersion>(Method::DELETE, &self.scoped(at.path("")), None).await {
             // Sent twice, and the second found nothing: the first removed it.
             (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.object(at).await {
                 Err(ClientError::Failure(_)) => Ok(DeletedVersion { version, latest: None, name_deleted: false }),
@@ -353,6 +383,132 @@ impl Client {
             (result, _) => result,
         }
     }
+}
+
+/// The calls of teams: namespaces, organisations and their members, share links, the audit log,
+/// keys. Each is one native API call; none depends on the client's namespace but where it says.
+impl Client {
+    /// The namespaces the caller may use, its own first, with its role in each.
+    pub async fn namespaces(&self) -> Result<Vec<NamespaceInfo>> {
+        self.call::<(), _>(Method::GET, "/api/v1/namespaces", None).await
+    }
+
+    /// Creates organisation `name`; the caller becomes its admin. Sent twice after a broken
+    /// connection, a second answer that the name is taken while the caller is its admin is the
+    /// first one's success.
+    pub async fn create_org(&self, name: &str) -> Result<OrgInfo> {
+        let body = CreateOrg { name: name.to_string() };
+        match self.call_sent::<_, OrgInfo>(Method::POST, "/api/v1/orgs", Some(&body)).await {
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => {
+                match self.orgs().await.map(|orgs| orgs.into_iter().find(|o| o.name == name)) {
+                    Ok(Some(org)) if org.role == Some(Role::Admin) && org.members == 1 => Ok(org),
+                    _ => Err(ClientError::Failure(m)),
+                }
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// The organisations the caller belongs to (a server administrator: every one).
+    pub async fn orgs(&self) -> Result<Vec<OrgInfo>> {
+        self.call::<(), _>(Method::GET, "/api/v1/orgs", None).await
+    }
+
+    /// The members of organisation `org` with their roles.
+    pub async fn members(&self, org: &str) -> Result<Vec<Member>> {
+        let path = format!("/api/v1/orgs/{}/members", encode_segment(org));
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// Adds `user` to `org` with `role`, or changes their role (repeating it is harmless).
+    pub async fn set_member(&self, org: &str, user: &str, role: Role) -> Result<Member> {
+        let path = format!("/api/v1/orgs/{}/members/{}", encode_segment(org), encode_segment(user));
+        self.call(Method::PUT, &path, Some(&SetMember { role })).await
+    }
+
+    /// Removes `user` from `org`. Sent twice, a second answer that finds no such member while
+    /// `user` is indeed no member is the first one's success.
+    pub async fn remove_member(&self, org: &str, user: &str) -> Result<bool> {
+        let path = format!("/api/v1/orgs/{}/members/{}", encode_segment(org), encode_segment(user));
+        match self.call_sent::<(), bool>(Method::DELETE, &path, None).await {
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.members(org).await {
+                Ok(members) if !members.iter().any(|x| x.user == user) => Ok(true),
+                // Removed themself: they can no longer read the list.
+                Err(ClientError::Failure(_)) => Ok(true),
+                _ => Err(ClientError::Failure(m)),
+            },
+            (result, _) => result,
+        }
+    }
+
+    /// Deletes organisation `org`; with `force` even while it holds objects (they go with it).
+    pub async fn delete_org(&self, org: &str, force: bool) -> Result<bool> {
+        let mut path = format!("/api/v1/orgs/{}", encode_segment(org));
+        if force {
+            path.push_str("?force=true");
+        }
+        match self.call_sent::<(), bool>(Method::DELETE, &path, None).await {
+            (Err(ClientError::Failure(m)), sent) if sent > 1 => match self.orgs().await {
+                Ok(orgs) if !orgs.iter().any(|o| o.name == org) => Ok(true),
+                _ => Err(ClientError::Failure(m)),
+            },
+            (result, _) => result,
+        }
+    }
+
+    /// Creates a share link (`share.namespace`, else this client's namespace, else the
+    /// caller's own); the answer holds the link, shown only this once.
+    pub async fn create_share(&self, share: &CreateShare) -> Result<NewShare> {
+        let mut body = share.clone();
+        if body.namespace.is_none() {
+            body.namespace = self.namespace.clone();
+        }
+        self.call(Method::POST, "/api/v1/shares", Some(&body)).await
+    }
+
+    /// The live share links of this client's namespace (the caller's own with none).
+    pub async fn shares(&self) -> Result<Vec<ShareInfo>> {
+        self.call::<(), _>(Method::GET, &self.scoped("/api/v1/shares".to_string()), None).await
+    }
+
+    /// Ends share link `id` at once.
+    pub async fn delete_share(&self, id: &str) -> Result<bool> {
+        let path = format!("/api/v1/shares/{}", encode_segment(id));
+        self.call::<(), _>(Method::DELETE, &path, None).await
+    }
+
+    /// A page of this client's namespace's audit log, newest first: the entries older than
+    /// `before` (an entry id; the newest with `None`), at most `limit` of them.
+    pub async fn audit_log(&self, before: Option<u64>, limit: Option<u32>) -> Result<AuditPage> {
+        let mut path = self.scoped("/api/v1/log".to_string());
+        if let Some(before) = before {
+            path = with_query(path, "before", &before.to_string());
+        }
+        if let Some(limit) = limit {
+            path = with_query(path, "limit", &limit.to_string());
+        }
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// Mints an API key for the caller (read-only, limited to some namespaces, as asked); the
+    /// answer holds the key, shown only this once.
+    pub async fn create_key(&self, req: &CreateKey) -> Result<NewKey> {
+        self.call(Method::POST, "/api/v1/keys", Some(req)).await
+    }
+
+    /// The caller's API keys (never their secrets).
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>> {
+        self.call::<(), _>(Method::GET, "/api/v1/keys", None).await
+    }
+}
+
+/// `path` with `name=value` (the value encoded) added to its query.
+pub(crate) fn with_query(mut path: String, name: &str, value: &str) -> String {
+    path.push(if path.contains('?') { '&' } else { '?' });
+    path.push_str(name);
+    path.push('=');
+    path.push_str(&encode_segment(value));
+    path
 }
 
 /// Which stored data a call means: a name, one of its versions (the latest with `None`), and a

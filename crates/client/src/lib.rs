@@ -74,6 +74,9 @@ pub struct Target {
     pub parallel: Option<usize>,
     /// Cancels a transfer cleanly: no object stored, no file left behind.
     pub cancel: Option<CancellationToken>,
+    /// The namespace every object call works in: a user's own (its user name) or an
+    /// organisation's (`fedml org list`). `None` means the caller's own, as the seed's calls do.
+    pub namespace: Option<String>,
 }
 
 impl Target {
@@ -81,6 +84,10 @@ impl Target {
         let server = config::resolve_server(self.server.as_deref())?;
         let key = config::resolve_api_key(self.api_key.as_deref())?;
         let mut client = Client::new(&server, &key)?;
+        if let Some(namespace) = &self.namespace {
+            check_namespace(namespace)?;
+            client = client.in_namespace(namespace);
+        }
         if let Some(p) = self.parallel {
             client.parallel = p.clamp(1, 64);
             client.download_parallel = client.parallel;
@@ -91,6 +98,24 @@ impl Target {
     fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone().unwrap_or_default()
     }
+}
+
+/// Refuses a namespace name no user or organisation can have, saying what to give instead.
+pub fn check_namespace(namespace: &str) -> Result<()> {
+    if namespace.is_empty() {
+        return Err(ClientError::Failure(
+            "the namespace is empty; name a user or organisation (`fedml org list` lists yours), or leave it out \
+             for your own"
+                .into(),
+        ));
+    }
+    if namespace.chars().count() > 64 || namespace.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ClientError::Failure(format!(
+            "namespace {namespace:?} is not a user or organisation name (1 to 64 characters without spaces); \
+             `fedml org list` lists yours"
+        )));
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<&'static tokio::runtime::Runtime> {
@@ -137,13 +162,22 @@ pub fn fedml_login_to(api_key: &str, server: Option<&str>) -> FedMLResponse<Iden
         Ok((identity, server))
     })();
     FedMLResponse::from_result(result, |(id, server)| {
-        format!(
+        let mut message = format!(
             "logged in to {server} as {}{}; storage services: {} (default {})",
             id.user,
             if id.read_only { " (read-only key)" } else { "" },
             id.services.join(", "),
             id.default_service
-        )
+        );
+        let orgs: Vec<String> =
+            id.namespaces.iter().filter(|n| n.organisation).map(|n| format!("{} ({})", n.name, n.role)).collect();
+        if !orgs.is_empty() {
+            message.push_str(&format!("; organisations: {}", orgs.join(", ")));
+        }
+        if let Some(limited) = &id.key_namespaces {
+            message.push_str(&format!("; this key is limited to {}", limited.join(", ")));
+        }
+        message
     })
     .map(|(id, _)| id)
 }
@@ -387,11 +421,17 @@ pub fn download_with(data_name: &str, options: &DownloadOptions) -> FedMLRespons
 // ---------------------------------------------------------------------- inside objects, versions
 
 mod inside_api;
+mod teams_api;
 mod versions_api;
 
 pub use inside_api::{
     DirectoryReader, FilePage, FilesQuery, ObjectEntry, download_files_with, list_object_files_page_with,
     list_object_files_with,
+};
+pub use teams_api::{
+    AuditEntry, AuditPage, CreateKey, CreateShare, KeyInfo, Member, NamespaceInfo, NewKey, NewShare, OrgInfo, Role,
+    ShareInfo, audit_log, create_key, list_keys, namespaces, org_create, org_delete, org_list, org_members,
+    org_remove_member, org_set_member, parse_duration, parse_role, share, shares, unshare,
 };
 pub use versions_api::{
     Change, DeletedVersion, FileChange, ObjectVersion, VersionChanges, delete_version_with, diff_versions_with,
@@ -495,8 +535,9 @@ pub fn list_storage_objects(api_key: Option<&str>) -> FedMLResponse<Vec<ObjectMe
     list_storage_objects_with(&target)
 }
 
-/// What the caller's objects hold (`logical_bytes`) and what the server's stores really hold
-/// for them (`stored_bytes`: data shared between objects, or between versions, counted once).
+/// What the objects of the caller's namespace (or of [`Target::namespace`]) hold
+/// (`logical_bytes`) and what the server's stores really hold for them (`stored_bytes`: data
+/// shared between objects, or between versions, counted once).
 pub fn storage_usage_with(target: &Target) -> FedMLResponse<fedml_proto::StorageUsage> {
     let result = (|| {
         let client = target.client()?;

@@ -77,7 +77,13 @@ impl ServerProcess {
     }
 
     pub fn target(&self, key: &str) -> Target {
-        Target { api_key: Some(key.to_string()), server: Some(self.url.clone()), parallel: Some(3), cancel: None }
+        Target {
+            api_key: Some(key.to_string()),
+            server: Some(self.url.clone()),
+            parallel: Some(3),
+            cancel: None,
+            namespace: None,
+        }
     }
 
     pub fn pid(&self) -> u32 {

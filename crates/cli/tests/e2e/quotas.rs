@@ -263,6 +263,7 @@ fn uploads_racing_for_the_last_bytes_fill_the_quota_exactly() {
                     metadata: None,
                     overwrite: false,
                     layout: Default::default(),
+                    namespace: None,
                 };
                 Box::new(move || {
                     fedml_client::block_on(client.create_upload(&req))
@@ -343,6 +344,7 @@ fn an_upload_may_not_store_more_than_it_announced() {
         metadata: None,
         overwrite: false,
         layout: Default::default(),
+        namespace: None,
     }))
     .expect("session");
     let url = fedml_client::block_on(client.part_urls(&session.upload_id, 1, 1)).expect("URL")[0].url.clone();

@@ -114,6 +114,7 @@ fn a_rolling_restart_of_two_instances_loses_no_request() {
                 server: Some(front_url.clone()),
                 parallel: Some(2),
                 cancel: None,
+                namespace: None,
             };
             let dir = work.path().join(format!("client-{c}"));
             std::fs::create_dir_all(&dir).expect("mkdir");

@@ -81,6 +81,7 @@ pub async fn upload(
             metadata: req.metadata.clone(),
             overwrite: req.overwrite,
             layout: if req.dedup { Layout::Packs } else { Layout::Blob },
+            namespace: client.namespace().map(str::to_string),
         })
         .await?;
     let bar = progress::bar(progress, size);

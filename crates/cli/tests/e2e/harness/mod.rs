@@ -313,7 +313,13 @@ impl TestServer {
     }
 
     pub fn target(&self, key: &str) -> Target {
-        Target { api_key: Some(key.to_string()), server: Some(self.url.clone()), parallel: Some(3), cancel: None }
+        Target {
+            api_key: Some(key.to_string()),
+            server: Some(self.url.clone()),
+            parallel: Some(3),
+            cancel: None,
+            namespace: None,
+        }
     }
 
     pub fn admin(&self) -> Target {
@@ -420,6 +426,7 @@ pub fn packed_upload(name: &str, size: u64) -> fedml_proto::CreateUpload {
         metadata: None,
         overwrite: false,
         layout: fedml_proto::content::Layout::Packs,
+        namespace: None,
     }
 }
 
@@ -524,6 +531,7 @@ pub async fn open_raw_upload(
             metadata: None,
             overwrite: false,
             layout: Default::default(),
+            namespace: None,
         })
         .await?;
     let urls = client.part_urls(&session.upload_id, 1, 1).await?;
