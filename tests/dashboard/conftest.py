@@ -19,7 +19,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 from cargo_target import target_directory  # noqa: E402
-from fedml_server import FedmlServer  # noqa: E402
+from fedml_server import FedmlServer, free_port  # noqa: E402
+
+import devassets  # noqa: E402
 
 SHOTS = Path(os.environ.get("FEDML_SCREENSHOTS", target_directory() / "dashboard-screenshots"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -28,7 +30,23 @@ WIDTHS = (375, 1440)
 
 
 class Server(FedmlServer):
-    pass
+    """The real server; with `FEDML_DASHBOARD_ASSETS=1`, behind the proxy of `devassets` (the
+    page from disk)."""
+
+    def __init__(self, root: Path, env=None):
+        self.proxy = None
+        if os.environ.get("FEDML_DASHBOARD_ASSETS") == "1":
+            port = free_port()
+            super().__init__(root, env=dict(env or {}, FEDML_PUBLIC_URL=f"http://127.0.0.1:{port}"))
+            self.proxy = devassets.start(port, self.port)
+            self.url = f"http://127.0.0.1:{port}"
+        else:
+            super().__init__(root, env=env)
+
+    def stop(self):
+        if self.proxy:
+            self.proxy.shutdown()
+        super().stop()
 
 
 @pytest.fixture(scope="session")

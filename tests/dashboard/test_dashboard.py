@@ -72,7 +72,7 @@ def test_the_page_loads_with_a_strict_policy_and_no_errors(server, browser):
     assert "<script>" not in page.replace('<script type="module" src="/ui/app.js"></script>', "")
     total = 0
     for asset in ["", "ui/style.css", "ui/app.js", "ui/api.js", "ui/views.js", "ui/upload.js", "ui/blake3.js",
-                  "ui/zip.js", "ui/favicon.svg"]:
+                  "ui/zip.js", "ui/shell.js", "ui/teams.js", "ui/versions.js", "ui/favicon.svg"]:
         with urllib.request.urlopen(f"{server.url}/{asset}") as response:
             assert response.headers["X-Content-Type-Options"] == "nosniff"
             total += len(response.read())

@@ -46,3 +46,28 @@ export async function call(method, path, body) {
 }
 
 export const seg = (text) => encodeURIComponent(text);
+
+// The namespace the page works in: `null` is the caller's own (calls then name none, as the
+// seed's calls do); an organisation's name is added to every object call as `?namespace=NS`.
+let namespace = null;
+
+export function setNamespace(name) {
+  namespace = name || null;
+}
+
+export function currentNamespace() {
+  return namespace;
+}
+
+// `path` with `params` (an object; undefined, null and '' left out) and the working namespace
+// added to its query.
+export function withNs(path, params = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  if (namespace && !q.has('namespace')) q.set('namespace', namespace);
+  const text = q.toString();
+  if (!text) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}${text}`;
+}

@@ -1,15 +1,21 @@
-// The dashboard: sign-in, your objects (search, sort, pages), one object (metadata, files,
-// download, edit, delete, snippets), upload, API keys, and for administrators the users.
-// Routes live in the URL's fragment (#/objects, #/object/NAME, …).
+// The dashboard: sign-in, the objects of a namespace (search, sort, pages, usage), one object
+// (metadata, files, versions, download, share, edit, delete, snippets), upload, API keys (scoped
+// to namespaces), organisations and their members, share links, the audit log, and for
+// administrators the users. Routes live in the URL's fragment (#/objects, #/object/NAME, …); the
+// namespace the page works in is its query (`?ns=NAME`), kept by every route.
 
-import { ApiError, call, seg, setCsrf } from './api.js';
+import { ApiError, call, seg, setCsrf, withNs } from './api.js';
 import { clear, confirmDialog, copyButton, h, metadataEditor, notice, size, splitTags, tagChips, when } from './views.js';
 import { downloadLeftover, upload } from './upload.js';
 import { listZip } from './zip.js';
+import {
+  canAdmin, canWrite, failed, failedOnTop, isOwn, loadNamespaces, nsName, pickNamespace, route, setFlash, setRouter, show,
+  nsHref, state, switchNamespace,
+} from './shell.js';
+import { linksView, logView, orgView, orgsView, shareDialog } from './teams.js';
+import { usageLine, versionsCard } from './versions.js';
 
 const main = document.getElementById('main');
-let session = null;
-let flash = null;
 
 const PAGE = 50;
 
@@ -21,42 +27,34 @@ function pyString(text) {
   return JSON.stringify(text);
 }
 
-function show(...children) {
-  clear(main);
-  if (flash) {
-    main.append(notice(flash.kind, flash.text));
-    flash = null;
-  }
-  main.append(...children);
-  const heading = main.querySelector('h1');
-  if (heading) {
-    heading.setAttribute('tabindex', '-1');
-    heading.focus({ preventScroll: true });
-  }
-}
-
-function failed(e, where) {
-  if (e instanceof ApiError && e.status === 401 && session) {
-    session = null;
-    flash = { kind: 'error', text: e.message };
-    route();
-    return null;
-  }
-  return notice('error', where ? `${where}: ${e.message}` : e.message);
-}
-
+// The header: who is signed in, the namespace switcher with the caller's role there, and the
+// menu (what the role may not do is not offered).
 function setChrome() {
   const nav = document.getElementById('nav');
   const who = document.getElementById('who');
+  const switcher = document.getElementById('ns-switch');
+  const session = state.session;
   nav.hidden = !session;
   who.hidden = !session;
+  switcher.hidden = !session;
   if (!session) return;
   document.getElementById('who-name').textContent = session.user;
   document.getElementById('who-access').textContent = session.read_only ? 'read-only' : 'read-write';
+  const select = document.getElementById('namespace');
+  clear(select);
+  for (const ns of state.namespaces) {
+    select.append(h('option', { value: ns.name, selected: ns === state.current,
+      text: ns.organisation ? `${ns.name} (${ns.role})` : `${ns.name} (yours)` }));
+  }
+  select.disabled = state.namespaces.length < 2;
+  const role = state.current?.role || 'owner';
+  const access = session.read_only && role !== 'reader' ? `${role}, read-only key` : role;
+  document.getElementById('ns-role').textContent = access;
   for (const a of nav.querySelectorAll('[data-admin]')) a.hidden = !session.admin;
-  for (const a of nav.querySelectorAll('[data-write]')) a.hidden = session.read_only;
+  for (const a of nav.querySelectorAll('[data-write]')) a.hidden = !canWrite();
+  for (const a of nav.querySelectorAll('[data-ns-admin]')) a.hidden = !canAdmin();
   const view = (location.hash.split('/')[1] || 'objects').split('?')[0];
-  const current = view === 'object' ? 'objects' : view;
+  const current = { object: 'objects', org: 'orgs' }[view] || view;
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.view === current) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -79,12 +77,14 @@ function signInView() {
     button.disabled = true;
     clear(status);
     try {
-      session = await call('POST', '/api/v1/session', { api_key: key.value.trim() });
-      setCsrf(session.csrf_token);
+      state.session = await call('POST', '/api/v1/session', { api_key: key.value.trim() });
+      setCsrf(state.session.csrf_token);
       key.value = '';
+      await loadNamespaces();
       if (!location.hash || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/objects';
       else route();
     } catch (e) {
+      state.session = null;
       status.append(notice('error', e.message));
     } finally {
       button.disabled = false;
@@ -102,7 +102,7 @@ async function objectsView(params) {
   const q = params.get('q') || '';
   const sort = params.get('sort') || 'name';
   const order = params.get('order') || (sort === 'name' ? 'asc' : 'desc');
-  const listingKey = `${q}\u0000${sort}\u0000${order}`;
+  const listingKey = `${nsName()}\u0000${q}\u0000${sort}\u0000${order}`;
   if (cursors.key !== listingKey) cursors = { key: listingKey, stack: [], total: null };
   const after = cursors.stack[cursors.stack.length - 1];
 
@@ -133,15 +133,15 @@ async function objectsView(params) {
     h('div', {}, h('label', { for: 'sort', text: 'Sort by' }), sortSelect),
     h('div', {}, h('label', { for: 'order', text: 'Order' }), orderSelect));
   const body = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted', text: 'Loading…' }));
-  show(h('h1', { text: 'Your objects' }), toolbar, body);
+  const title = isOwn() ? 'Your objects' : `Objects in ${nsName()}`;
+  const usage = h('p', { class: 'muted usage', id: 'usage' });
+  show(h('h1', { text: title }), usage, toolbar, body);
   if (q) search.focus();
+  usageLine(usage);
 
   let page;
   try {
-    const p = new URLSearchParams({ limit: String(PAGE), sort, order });
-    if (q) p.set('q', q);
-    if (after) p.set('after', after);
-    page = await call('GET', `/api/v1/objects?${p}`);
+    page = await call('GET', withNs('/api/v1/objects', { limit: PAGE, sort, order, q, after }));
   } catch (e) {
     const shown = failed(e);
     if (shown) clear(body).append(shown);
@@ -150,7 +150,9 @@ async function objectsView(params) {
   if (typeof page.total === 'number') cursors.total = page.total;
   clear(body);
   if (page.objects.length === 0) {
-    body.append(h('p', { class: 'muted', text: q ? `Nothing matches “${q}”.` : 'Nothing stored yet. Upload a file or a folder, or run `fedml storage upload PATH`.' }));
+    const cli = isOwn() ? 'fedml storage upload PATH' : `fedml storage upload PATH --namespace ${shellQuote(nsName())}`;
+    body.append(h('p', { class: 'muted', text: q ? `Nothing matches “${q}”.`
+      : canWrite() ? `Nothing stored yet. Upload a file or a folder, or run \`${cli}\`.` : 'Nothing stored yet.' }));
     return;
   }
   const rows = page.objects.map((o) => h('tr', {},
@@ -168,7 +170,7 @@ async function objectsView(params) {
   next.addEventListener('click', () => { cursors.stack.push(page.next); route(); });
   body.append(
     h('div', { class: 'table-wrap' }, h('table', { id: 'objects' },
-      h('caption', { class: 'skip', text: 'Your objects' }),
+      h('caption', { class: 'skip', text: title }),
       h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Size', 'Description', 'Tags', 'Updated'].map((t, i) =>
         h('th', { scope: 'col', class: i === 3 || i === 5 ? 'hide-narrow' : undefined, text: t })))),
       h('tbody', {}, rows))),
@@ -181,15 +183,16 @@ async function objectsView(params) {
 async function objectView(name) {
   let meta;
   try {
-    meta = await call('GET', `/api/v1/objects/${seg(name)}`);
+    meta = await call('GET', withNs(`/api/v1/objects/${seg(name)}`));
   } catch (e) {
     const shown = failed(e);
-    if (shown) show(h('h1', { text: name }), shown, h('p', {}, h('a', { href: '#/objects', text: 'Back to your objects' })));
+    if (shown) show(h('h1', { text: name }), shown, h('p', {}, h('a', { href: '#/objects', text: isOwn() ? 'Back to your objects' : `Back to ${nsName()}` })));
     return;
   }
+  const writer = canWrite();
   const downloadName = meta.kind === 'directory' ? `${meta.dataName}.zip` : meta.dataName;
   const details = h('dl', { class: 'meta' },
-    [['Kind', meta.kind], ['Size', meta.size < 1024 ? size(meta.size) : `${size(meta.size)} (${Number(meta.size).toLocaleString()} bytes)`], ['Service', meta.service],
+    [['Namespace', nsName()], ['Kind', meta.kind], ['Version', String(meta.version ?? 1)], ['Size', meta.size < 1024 ? size(meta.size) : `${size(meta.size)} (${Number(meta.size).toLocaleString()} bytes)`], ['Service', meta.service],
       ['Checksum', meta.checksum], ['Created', when(meta.createdAt)], ['Updated', when(meta.updatedAt)],
       ['Description', meta.description || '—']].map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]),
     h('dt', { text: 'Tags' }), h('dd', {}, meta.tags.length ? tagChips(meta.tags) : '—'));
@@ -201,20 +204,25 @@ async function objectView(name) {
     : h('p', { class: 'muted', text: 'No user-defined metadata.' });
   const download = h('a', { class: 'button', id: 'download', href: meta.downloadUrl, download: downloadName, rel: 'noopener',
     text: meta.kind === 'directory' ? 'Download (.zip)' : 'Download' });
-  const cli = `fedml storage download ${shellQuote(meta.dataName)}`;
-  const py = `import fedml\nfedml.api.download(${pyString(meta.dataName)})`;
+  const share = writer
+    ? h('button', { type: 'button', class: 'secondary', id: 'share', text: 'Share link…', onclick: () => shareDialog(meta.dataName, null) })
+    : null;
+  const cli = `fedml storage download ${shellQuote(meta.dataName)}${isOwn() ? '' : ` --namespace ${shellQuote(nsName())}`}`;
+  const py = `import fedml\nfedml.api.download(${pyString(meta.dataName)}${isOwn() ? '' : `, namespace=${pyString(nsName())}`})`;
   const snippets = h('div', { class: 'card' }, h('h2', { text: 'Fetch it from code' }),
     h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'cli-snippet', code: cli }), copyButton(cli)),
     h('div', { class: 'snippet-row' }, h('pre', { class: 'snippet', id: 'python-snippet', code: py }), copyButton(py)));
   const files = h('div', { class: 'card', id: 'files' }, h('h2', { text: 'Files inside' }), h('p', { class: 'muted', text: 'Reading the archive’s index…' }));
 
+  const versions = h('div', { class: 'card', id: 'versions' }, h('h2', { text: 'Versions' }), h('p', { class: 'muted', text: 'Loading…' }));
   const parts = [h('h1', { text: meta.dataName }),
-    h('div', { class: 'card' }, details, h('div', { class: 'actions' }, download)),
+    h('div', { class: 'card' }, details, h('div', { class: 'actions' }, download, share)),
     h('div', { class: 'card' }, h('h2', { text: 'User-defined metadata' }), userMeta)];
   if (meta.kind === 'directory') parts.push(files);
-  parts.push(snippets);
-  if (!session.read_only) parts.push(editForm(meta), deleteCard(meta));
+  parts.push(versions, snippets);
+  if (writer) parts.push(editForm(meta), deleteCard(meta));
   show(...parts);
+  versionsCard(versions, meta);
 
   if (meta.kind === 'directory' && meta.downloadUrl) {
     try {
@@ -247,10 +255,10 @@ function editForm(meta) {
     save.disabled = true;
     clear(status);
     try {
-      await call('PATCH', `/api/v1/objects/${seg(meta.dataName)}`, {
+      await call('PATCH', withNs(`/api/v1/objects/${seg(meta.dataName)}`), {
         description: description.value, tags: splitTags(tags.value), user_metadata: metadata.read(),
       });
-      flash = { kind: 'ok', text: 'Saved.' };
+      setFlash('ok', 'Saved.');
       route();
     } catch (e) {
       const shown = failed(e);
@@ -265,18 +273,20 @@ function deleteCard(meta) {
   const status = h('div', { 'aria-live': 'polite' });
   const button = h('button', { type: 'button', class: 'danger', id: 'delete', text: 'Delete…' });
   button.addEventListener('click', async () => {
-    const ok = await confirmDialog('Delete this object?', `“${meta.dataName}” (${size(meta.size)}) will be deleted. This cannot be undone.`, 'Delete');
+    const where = isOwn() ? '' : ` from ${nsName()}`;
+    const ok = await confirmDialog('Delete this object?', `“${meta.dataName}” (${size(meta.size)}) will be deleted${where} with all its versions, and its share links stop working. This cannot be undone.`, 'Delete');
     if (!ok) return;
     try {
-      await call('DELETE', `/api/v1/objects/${seg(meta.dataName)}`);
-      flash = { kind: 'ok', text: `Deleted “${meta.dataName}”.` };
+      await call('DELETE', withNs(`/api/v1/objects/${seg(meta.dataName)}`));
+      setFlash('ok', `Deleted “${meta.dataName}”.`);
       location.hash = '#/objects';
     } catch (e) {
       const shown = failed(e);
       if (shown) status.append(shown);
     }
   });
-  return h('div', { class: 'card' }, h('h2', { text: 'Delete' }), button, status);
+  return h('div', { class: 'card' }, h('h2', { text: 'Delete' }),
+    h('p', { class: 'muted', text: 'Deletes the name with every version. To remove one version, use its “Remove” above.' }), button, status);
 }
 
 // ---------------------------------------------------------------- upload
@@ -296,6 +306,8 @@ async function walkEntry(entry, prefix, out) {
 }
 
 function uploadView() {
+  // The namespace chosen when the page was opened is where the upload goes.
+  const target = isOwn() ? null : nsName();
   let picked = null; // {name, directory, entries}
   const fileInput = h('input', { type: 'file', id: 'file-input', class: 'skip', tabindex: '-1', 'aria-hidden': 'true' });
   const folderInput = h('input', { type: 'file', id: 'folder-input', class: 'skip', tabindex: '-1', 'aria-hidden': 'true', webkitdirectory: true, multiple: true });
@@ -394,7 +406,8 @@ function uploadView() {
         description: given(description.value, description.value === ''),
         tags: given(tagList, tagList.length === 0),
         metadata: given(userMetadata, Object.keys(userMetadata).length === 0),
-        overwrite: overwrite.checked, service: session.default_service, signal: controller.signal,
+        overwrite: overwrite.checked, service: state.session.default_service, signal: controller.signal,
+        namespace: target,
         onProgress: ({ read, sent }) => {
           const seconds = Math.max(0.001, (performance.now() - began) / 1000);
           bar.value = Math.min(1, sent / total);
@@ -403,7 +416,7 @@ function uploadView() {
       });
       bar.value = 1;
       status.append(notice('ok', `Stored “${done.object.dataName}” (${size(done.object.size)}).`),
-        h('p', {}, h('a', { href: `#/object/${seg(done.object.dataName)}`, text: 'Open it' })));
+        h('p', {}, h('a', { href: nsHref(target, `#/object/${seg(done.object.dataName)}`), text: 'Open it' })));
     } catch (e) {
       if (e.name === 'AbortError') status.append(notice('info', 'Upload cancelled; nothing was stored.'));
       else {
@@ -416,17 +429,23 @@ function uploadView() {
       cancel.hidden = true;
     }
   });
-  show(h('h1', { text: 'Upload' }), form);
+  show(h('h1', { text: isOwn() ? 'Upload' : `Upload to ${nsName()}` }), form);
 }
 
 // ---------------------------------------------------------------- API keys
 
+function keyScope(k) {
+  return k.namespaces && k.namespaces.length ? k.namespaces.join(', ') : 'all';
+}
+
 function keysTable(keys, onRevoke) {
+  const session = state.session;
   return h('div', { class: 'table-wrap' }, h('table', { id: 'keys' },
-    h('thead', {}, h('tr', {}, ['Id', 'Label', 'Access', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col', class: t === 'Created' ? 'hide-narrow' : undefined, text: t })))),
+    h('thead', {}, h('tr', {}, ['Id', 'Label', 'Access', 'Namespaces', 'Created', 'Status', ''].map((t) => h('th', { scope: 'col', class: t === 'Created' ? 'hide-narrow' : undefined, text: t })))),
     h('tbody', {}, keys.map((k) => h('tr', {},
       h('td', { class: 'name', text: k.id }), h('td', { class: 'name', text: k.label }),
       h('td', { text: k.read_only ? 'read-only' : 'read-write' }),
+      h('td', { class: 'name key-namespaces', text: keyScope(k) }),
       h('td', { class: 'hide-narrow', text: when(k.created_at) }),
       h('td', { text: k.revoked_at ? `revoked ${when(k.revoked_at)}` : (k.id === session.key_id ? 'active (this session)' : 'active') }),
       h('td', {}, !k.revoked_at && !session.read_only
@@ -435,20 +454,19 @@ function keysTable(keys, onRevoke) {
 }
 
 async function revokeKey(k) {
-  const self = k.id === session.key_id;
+  const self = k.id === state.session.key_id;
   const ok = await confirmDialog('Revoke this key?', `Key ${k.id}${k.label ? ` (“${k.label}”)` : ''} stops working at once${self ? ', and this session ends' : ''}.`, 'Revoke');
   if (!ok) return;
   try {
     await call('DELETE', `/api/v1/keys/${seg(k.id)}`);
-    flash = { kind: 'ok', text: `Revoked key ${k.id}.` };
+    setFlash('ok', `Revoked key ${k.id}.`);
     if (self) {
-      session = null;
+      state.session = null;
       setChrome();
     }
     route();
   } catch (e) {
-    const shown = failed(e);
-    if (shown) main.prepend(shown);
+    failedOnTop(e);
   }
 }
 
@@ -462,26 +480,43 @@ async function keysView() {
     return;
   }
   const parts = [h('h1', { text: 'API keys' }), keysTable(keys, revokeKey)];
-  if (!session.read_only) {
+  if (!state.session.read_only) {
     const label = h('input', { type: 'text', id: 'key-label', placeholder: 'e.g. laptop, CI' });
     const readOnly = h('input', { type: 'checkbox', id: 'key-read-only' });
     const created = h('div', { id: 'new-key', 'aria-live': 'polite' });
+    // A key can be limited to some of the caller's namespaces; none ticked is all of them.
+    const boxes = state.namespaces.map((ns, i) => {
+      const box = h('input', { type: 'checkbox', id: `key-ns-${i}`, class: 'key-ns', value: ns.name });
+      return h('label', { class: 'check', for: `key-ns-${i}` }, box,
+        ns.organisation ? `${ns.name} (${ns.role})` : `${ns.name} (yours)`);
+    });
+    const scope = h('fieldset', { class: 'scope', id: 'key-scope' },
+      h('legend', { text: 'Namespaces it may use' }),
+      h('p', { class: 'muted', text: 'Leave all unticked for every namespace you can use (and those you join later).' }),
+      boxes);
     const form = h('form', { class: 'card', id: 'create-key' }, h('h2', { text: 'Create a key' }),
       h('label', { for: 'key-label', text: 'Label' }), label,
       h('label', { class: 'check', for: 'key-read-only' }, readOnly, 'Read-only (list, read and download only)'),
+      scope,
       h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'create-key-button', text: 'Create key' })), created);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clear(created);
+      const chosen = [...form.querySelectorAll('input.key-ns:checked')].map((b) => b.value);
+      const body = { label: label.value.trim(), read_only: readOnly.checked };
+      if (chosen.length) body.namespaces = chosen;
       try {
-        const made = await call('POST', '/api/v1/keys', { label: label.value.trim(), read_only: readOnly.checked });
+        const made = await call('POST', '/api/v1/keys', body);
         const table = keysTable(await call('GET', '/api/v1/keys'), revokeKey);
         main.querySelector('.table-wrap').replaceWith(table);
-        created.append(notice('ok', 'Key created. It is shown only now: copy it somewhere safe.'),
+        const limits = [made.key?.read_only ? 'read-only' : null,
+          made.key?.namespaces?.length ? `limited to ${made.key.namespaces.join(', ')}` : null].filter(Boolean);
+        created.append(notice('ok', `Key created${limits.length ? ` (${limits.join(', ')})` : ''}. It is shown only now: copy it somewhere safe.`),
           h('div', { class: 'snippet-row' }, h('code', { class: 'secret', id: 'new-key-value', text: made.api_key }), copyButton(made.api_key)),
           h('p', { class: 'muted', text: `Use it with: fedml login ${made.api_key.slice(0, 8)}…` }));
         label.value = '';
         readOnly.checked = false;
+        for (const b of form.querySelectorAll('input.key-ns')) b.checked = false;
       } catch (e) {
         const shown = failed(e);
         if (shown) created.append(shown);
@@ -526,43 +561,71 @@ async function adminUserView(name) {
 
 // ---------------------------------------------------------------- routing
 
-async function route() {
+// What the page last drew (address without the origin): a `hashchange` and a `popstate` for
+// one move of the address draw it once.
+let drawn = '';
+
+async function draw() {
+  drawn = location.search + location.hash;
   setChrome();
-  if (!session) return signInView();
+  if (!state.session) return signInView();
   const [path, query] = location.hash.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
   const params = new URLSearchParams(query || '');
   const decode = (s) => { try { return decodeURIComponent(s); } catch { return s; } };
   switch (parts[0]) {
     case 'object': return objectView(decode(parts.slice(1).join('/')));
-    case 'upload': return session.read_only ? keysView() : uploadView();
+    case 'upload': return canWrite() ? uploadView() : objectsView(params);
     case 'keys': return keysView();
+    case 'orgs': return orgsView();
+    case 'org': return orgView(decode(parts.slice(1).join('/')));
+    case 'links': return linksView();
+    case 'log': return logView();
     case 'admin': return parts[1] === 'user' ? adminUserView(decode(parts.slice(2).join('/'))) : adminView();
     default: return objectsView(params);
   }
+}
+setRouter(draw);
+
+function moved() {
+  if (location.search + location.hash === drawn) return;
+  if (state.session) pickNamespace();
+  draw();
 }
 
 document.getElementById('sign-out').addEventListener('click', async () => {
   try {
     await call('DELETE', '/api/v1/session');
-    flash = { kind: 'ok', text: 'Signed out.' };
+    setFlash('ok', 'Signed out.');
   } catch (e) {
-    flash = { kind: 'error', text: e.message };
+    setFlash('error', e.message);
   }
-  session = null;
+  state.session = null;
+  state.namespaces = [];
+  state.current = null;
   setCsrf(null);
-  location.hash = '#/signin';
-  route();
+  // The next person starts in their own namespace.
+  history.pushState(null, '', `${location.pathname}#/signin`);
+  draw();
 });
 
-window.addEventListener('hashchange', () => route());
+document.getElementById('namespace').addEventListener('change', (event) => {
+  const view = (location.hash.split('/')[1] || 'objects').split('?')[0];
+  // Pages of one namespace's things go to its objects; the others stay where they are.
+  const stays = ['keys', 'orgs', 'org', 'admin', 'links', 'log', 'upload'].includes(view);
+  switchNamespace(event.target.value, stays ? location.hash : '#/objects');
+});
+
+window.addEventListener('hashchange', moved);
+window.addEventListener('popstate', moved);
 
 (async () => {
   try {
-    session = await call('GET', '/api/v1/session');
-    setCsrf(session.csrf_token);
+    state.session = await call('GET', '/api/v1/session');
+    setCsrf(state.session.csrf_token);
+    await loadNamespaces();
   } catch {
-    session = null;
+    state.session = null;
   }
-  route();
+  draw();
 })();

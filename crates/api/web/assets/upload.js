@@ -79,14 +79,17 @@ async function* fileChunks(file, signal) {
   }
 }
 
-// Stores `entries` ([{path, file}]; one entry without a path for a single file) under `name`.
+// Stores `entries` ([{path, file}]; one entry without a path for a single file) under `name`
+// in `namespace` (the caller's own when left out).
 // A description, tags or metadata left undefined is not sent: an overwrite keeps those of the
 // version it replaces. `onProgress({read, sent})` reports bytes read and bytes sent. Answers the
 // completed upload.
-export async function upload({ name, entries, directory, description, tags, metadata, overwrite, service, signal, onProgress }) {
+export async function upload({ name, namespace, entries, directory, description, tags, metadata, overwrite, service, signal, onProgress }) {
   const size = directory ? null : entries[0].file.size;
+  // The namespace goes in the body (the later calls name the session, which knows it).
   const session = await call('POST', '/api/v1/uploads', {
     name, service, kind: directory ? 'directory' : 'file', size, description, tags, metadata, overwrite,
+    namespace: namespace || undefined,
   });
   const id = session.upload_id;
   try {

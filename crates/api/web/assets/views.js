@@ -83,22 +83,66 @@ export function tagChips(tags) {
   return h('span', { class: 'tags' }, (tags || []).map((t) => h('span', { class: 'tag', text: t })));
 }
 
-// A modal confirmation; resolves true when confirmed.
-export function confirmDialog(title, body, confirmLabel) {
+// A modal confirmation; resolves true when confirmed. With `typeToConfirm`, the confirming
+// button stays disabled until that text is typed (for what deletes a lot at once).
+export function confirmDialog(title, body, confirmLabel, { typeToConfirm } = {}) {
   return new Promise((resolve) => {
+    const confirm = h('button', { type: 'button', class: 'danger', id: 'confirm-ok', text: confirmLabel, disabled: Boolean(typeToConfirm) });
+    let typed = null;
+    if (typeToConfirm) {
+      typed = h('input', { type: 'text', id: 'confirm-typed', autocomplete: 'off', spellcheck: 'false' });
+      typed.addEventListener('input', () => { confirm.disabled = typed.value !== typeToConfirm; });
+    }
     const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
       h('h2', { id: 'confirm-title', text: title }),
       h('p', { text: body }),
+      typed ? [h('label', { for: 'confirm-typed', text: `Type “${typeToConfirm}” to confirm` }), typed] : null,
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', text: 'Cancel', onclick: () => dialog.close('cancel') }),
-        h('button', { type: 'button', class: 'danger', text: confirmLabel, onclick: () => dialog.close('ok') })));
+        confirm));
+    confirm.addEventListener('click', () => dialog.close('ok'));
     dialog.addEventListener('close', () => {
       resolve(dialog.returnValue === 'ok');
       dialog.remove();
     });
     document.body.append(dialog);
     dialog.showModal();
+    if (typed) typed.focus();
   });
+}
+
+// A modal dialog around `content` (built by the caller), removed when closed.
+export function modal(titleText, ...content) {
+  const dialog = h('dialog', { class: 'confirm wide', 'aria-labelledby': 'modal-title' },
+    h('h2', { id: 'modal-title', text: titleText }), ...content);
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+// A duration in seconds as people say it ("7 days", "1 hour").
+export function duration(seconds) {
+  const units = [[86400, 'day'], [3600, 'hour'], [60, 'minute']];
+  for (const [n, unit] of units) {
+    if (seconds >= n && seconds % n === 0) {
+      const count = seconds / n;
+      return `${count} ${unit}${count === 1 ? '' : 's'}`;
+    }
+  }
+  return `${seconds} seconds`;
+}
+
+// How far in the future (or past) an RFC 3339 time is, roughly: "in 6 days", "3 hours ago".
+export function relative(rfc3339) {
+  const t = new Date(rfc3339).getTime();
+  if (Number.isNaN(t)) return '';
+  const diff = (t - Date.now()) / 1000;
+  const abs = Math.abs(diff);
+  const [n, unit] = abs >= 86400 ? [abs / 86400, 'day'] : abs >= 3600 ? [abs / 3600, 'hour'] : abs >= 60 ? [abs / 60, 'minute'] : [abs, 'second'];
+  const count = Math.round(n);
+  const text = `${count} ${unit}${count === 1 ? '' : 's'}`;
+  return diff >= 0 ? `in ${text}` : `${text} ago`;
 }
 
 // Rows of key/value inputs for user metadata; `read()` answers the object they hold.
