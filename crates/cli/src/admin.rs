@@ -80,13 +80,21 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum KeyCommand {
-    /// Create an API key for a user (read-write unless --read-only); it is shown only once.
+    /// Create an API key for a user (read-write unless --read-only, every namespace the user may
+    /// use unless --namespace); it is shown only once.
     Create {
+        /// The user (or give it with --user).
+        #[arg(value_name = "USER", required_unless_present = "user", conflicts_with = "user")]
+        name: Option<String>,
         #[arg(long)]
-        user: String,
+        user: Option<String>,
         /// The key can list, read and download, not upload or delete.
         #[arg(long)]
         read_only: bool,
+        /// Limit the key to this namespace (the user's own or an organisation they belong to);
+        /// repeatable. E.g. a training job's key: --namespace vision-team --read-only.
+        #[arg(long = "namespace", value_name = "NS")]
+        namespaces: Vec<String>,
         /// A note to recognise the key by.
         #[arg(long, default_value = "")]
         label: String,
@@ -211,14 +219,32 @@ pub fn run(args: AdminArgs) -> Outcome {
             AdminCommand::User(UserCommand::Quota { name, bytes, objects }) => {
                 quota::run(format, &catalogue, &name, bytes, objects).await
             }
-            AdminCommand::Key(KeyCommand::Create { user, read_only, label }) => {
-                match admin::create_key(&catalogue, &user, read_only, &label).await {
+            AdminCommand::Key(KeyCommand::Create { name, user, read_only, namespaces, label }) => {
+                let Some(user) = name.or(user) else {
+                    return fail(format, "FAILURE", "name the user: `fedml admin key create USER`");
+                };
+                if let Some(bad) = namespaces.iter().find(|ns| fedml_client::check_namespace(ns).is_err()) {
+                    return fail(
+                        format,
+                        "FAILURE",
+                        &format!("--namespace {bad:?} is not a user or organisation name; `fedml org list` lists them"),
+                    );
+                }
+                match admin::create_key_scoped(&catalogue, &user, read_only, &label, &namespaces).await {
                     Ok((id, key)) => {
+                        let scope = (!namespaces.is_empty()).then_some(&namespaces);
                         if format == Format::Json {
-                            say!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only}})));
+                            say!("{}", json_line(&json!({"code": "SUCCESS", "message": "key created; it is shown only now", "data": {"id": id, "api_key": key, "user": user, "read_only": read_only, "namespaces": scope}})));
                         } else {
+                            let limited = match scope {
+                                Some(list) => format!(
+                                    ", limited to {}",
+                                    list.iter().map(|ns| quoted(ns)).collect::<Vec<_>>().join(", ")
+                                ),
+                                None => String::new(),
+                            };
                             say!(
-                                "API key {} for {} ({}), shown only now:",
+                                "API key {} for {} ({}{limited}), shown only now:",
                                 visible(&id),
                                 quoted(&user),
                                 if read_only { "read-only" } else { "read-write" }

@@ -6,8 +6,10 @@
 
 mod admin;
 mod admin_ops;
+mod org;
 mod output;
 mod server;
+mod share;
 mod storage;
 mod versions;
 
@@ -31,6 +33,9 @@ enum Command {
     /// Upload, download, list and delete stored data.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Organisations: create them, manage their members and roles, read their audit log.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// Run the storage platform server.
     Server(server::ServerArgs),
     /// Manage users and API keys (works on the server's data directory or database directly).
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Login(args) => storage::login(args),
         Command::Logout => storage::logout(),
         Command::Storage(cmd) => storage::run(cmd),
+        Command::Org(cmd) => org::run(cmd),
         Command::Server(args) => server::run(args),
         Command::Admin(args) => admin::run(args),
     };

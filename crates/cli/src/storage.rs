@@ -27,14 +27,32 @@ pub struct Common {
     /// Server URL (default: FEDML_SERVER_URL, then the one saved by `fedml login`).
     #[arg(long)]
     server: Option<String>,
+    /// The namespace to work in: an organisation's (`fedml org list` lists yours) or a user's
+    /// [default: your own].
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     output: Format,
 }
 
 impl Common {
-    fn target(&self, cancel: Option<CancellationToken>) -> Target {
-        Target { api_key: self.api_key.clone(), server: self.server.clone(), parallel: None, cancel }
+    pub fn target(&self, cancel: Option<CancellationToken>) -> Target {
+        Target {
+            api_key: self.api_key.clone(),
+            server: self.server.clone(),
+            parallel: None,
+            cancel,
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    pub fn output(&self) -> Format {
+        self.output
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 }
 
@@ -153,13 +171,14 @@ pub enum StorageCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// List your stored data.
+    /// List your stored data (or, with --namespace, an organisation's).
     List {
         #[command(flatten)]
         common: Common,
     },
-    /// Show what your data takes: the bytes of your objects, and the bytes the server really
-    /// stores for them (data shared by versions and copies counted once).
+    /// Show what your data takes (or, with --namespace, an organisation's): the bytes of the
+    /// objects, and the bytes the server really stores for them (data shared by versions and
+    /// copies counted once).
     Usage {
         #[command(flatten)]
         common: Common,
@@ -198,6 +217,32 @@ pub enum StorageCommand {
         /// The newer version [default: the latest].
         #[arg(long, value_name = "N")]
         to: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Make a link that downloads stored data with no key (a plain GET, ranges too; a browser
+    /// shows a page with a download button). It is printed only now.
+    Share {
+        data_name: String,
+        /// Share this version only [default: whatever version is the latest when the link is used].
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+        /// How long the link works: a number and s, m, h or d (e.g. 12h, 7d) [default and at most:
+        /// the server's maximum, 30 days unless configured].
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the live share links of a namespace: what each shares, until when, and how many
+    /// times it was used.
+    Shares {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// End a share link at once (its id, as `fedml storage shares` lists it).
+    Unshare {
+        id: String,
         #[command(flatten)]
         common: Common,
     },
@@ -424,7 +469,14 @@ pub fn run(command: StorageCommand) -> Outcome {
             let response = fedml_client::list_storage_objects_with(&common.target(None));
             emit(common.output, &response, |objects| {
                 if objects.is_empty() {
-                    say!("No data stored yet; `fedml storage upload PATH` stores some.");
+                    match &common.namespace {
+                        Some(ns) => say!(
+                            "No data stored in {} yet; `fedml storage upload PATH --namespace {}` stores some.",
+                            quoted(ns),
+                            visible(ns)
+                        ),
+                        None => say!("No data stored yet; `fedml storage upload PATH` stores some."),
+                    }
                     return;
                 }
                 let mut t = table(&["Data Name", "Kind", "Size", "Description", "Tags", "Created At", "Updated At"]);
@@ -466,6 +518,11 @@ pub fn run(command: StorageCommand) -> Outcome {
                 say!("{}", metadata_table(meta));
             })
         }
+        StorageCommand::Share { data_name, version, expires, common } => {
+            crate::share::share(&data_name, version, expires.as_deref(), &common)
+        }
+        StorageCommand::Shares { common } => crate::share::list(&common),
+        StorageCommand::Unshare { id, common } => crate::share::unshare(&id, &common),
         StorageCommand::GetUserMetadata { data_name, version, common } => {
             let response =
                 fedml_client::get_storage_user_defined_metadata_with(&data_name, version, &common.target(None));
@@ -514,9 +571,10 @@ fn transfer_summary(moved: &fedml_proto::content::TransferStats) -> String {
     line
 }
 
-/// One row per user: objects, their bytes, the bytes stored, and what sharing saves.
+/// One row per namespace (a user's own or an organisation's): objects, their bytes, the bytes
+/// stored, and what sharing saves.
 pub fn usage_table(usages: &[fedml_proto::StorageUsage]) -> crate::output::TextTable {
-    let mut t = table(&["User", "Objects", "Size", "Stored", "Saved"]);
+    let mut t = table(&["Namespace", "Objects", "Size", "Stored", "Saved"]);
     for u in usages {
         let saved = u.logical_bytes.saturating_sub(u.stored_bytes);
         let share = if u.logical_bytes > 0 { saved as f64 * 100.0 / u.logical_bytes as f64 } else { 0.0 };

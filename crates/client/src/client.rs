@@ -479,10 +479,10 @@ impl Client {
 
     /// A page of this client's namespace's audit log, newest first: the entries older than
     /// `before` (an entry id; the newest with `None`), at most `limit` of them.
-    pub async fn audit_log(&self, before: Option<u64>, limit: Option<u32>) -> Result<AuditPage> {
+    pub async fn audit_log(&self, before: Option<&str>, limit: Option<u32>) -> Result<AuditPage> {
         let mut path = self.scoped("/api/v1/log".to_string());
         if let Some(before) = before {
-            path = with_query(path, "before", &before.to_string());
+            path = with_query(path, "before", before);
         }
         if let Some(limit) = limit {
             path = with_query(path, "limit", &limit.to_string());

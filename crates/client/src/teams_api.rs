@@ -150,12 +150,12 @@ pub fn unshare(id: &str, target: &Target) -> FedMLResponse<bool> {
 
 /// A page of the audit log of `namespace` (else [`Target::namespace`], else the caller's own),
 /// newest first: who uploaded, overwrote, deleted, edited, shared, unshared, added or removed
-/// whom, when, with which key. `before` (an entry id, the `next` of the previous page) reads
+/// whom, when, with which key. `before` (an entry's id, the `next` of the previous page) reads
 /// older entries; `limit` caps the page. Only an admin of an organisation (or the owner of
 /// their own namespace) may read it.
 pub fn audit_log(
     namespace: Option<&str>,
-    before: Option<u64>,
+    before: Option<&str>,
     limit: Option<u32>,
     target: &Target,
 ) -> FedMLResponse<AuditPage> {

@@ -24,8 +24,9 @@ fn failure(message: String) -> Answer {
     ("FAILURE".into(), message, "null".into())
 }
 
-fn target(api_key: Option<String>, cancel: Option<CancellationToken>) -> Target {
-    Target { api_key, server: None, parallel: None, cancel }
+/// Which server, key and namespace a call uses (`namespace=None`: the caller's own).
+fn target(api_key: Option<String>, namespace: Option<String>, cancel: Option<CancellationToken>) -> Target {
+    Target { api_key, server: None, parallel: None, cancel, namespace }
 }
 
 /// Runs `work` on its own thread. Meanwhile, with the GIL released between checks: reports
@@ -146,7 +147,8 @@ fn fedml_login(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
 
 #[pyfunction]
 #[pyo3(signature = (data_path, api_key=None, service="R2".to_string(), name=None, description=None, metadata=None,
-    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None, dedup=true))]
+    show_progress=false, out_progress_to_err=true, progress_desc=None, tag_list=None, overwrite=false, progress=None, dedup=true,
+    namespace=None))]
 #[allow(clippy::too_many_arguments)]
 fn upload(
     py: Python<'_>,
@@ -163,6 +165,7 @@ fn upload(
     overwrite: bool,
     progress: Option<Py<PyAny>>,
     dedup: bool,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
     let metadata = match metadata_from(metadata.as_ref()) {
         Ok(m) => m,
@@ -175,7 +178,7 @@ fn upload(
     let cancel = CancellationToken::new();
     let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
     let options = UploadOptions {
-        target: target(api_key, Some(cancel.clone())),
+        target: target(api_key, namespace, Some(cancel.clone())),
         service,
         name,
         description,
@@ -193,7 +196,7 @@ fn upload(
 
 #[pyfunction]
 #[pyo3(signature = (data_name, api_key=None, service="R2".to_string(), dest_path=None, show_progress=true,
-    out_progress_to_err=true, progress_desc=None, progress=None, replace=false, wanted=Vec::new(), version=None))]
+    out_progress_to_err=true, progress_desc=None, progress=None, replace=false, wanted=Vec::new(), version=None, namespace=None))]
 #[allow(clippy::too_many_arguments)]
 fn download(
     py: Python<'_>,
@@ -208,11 +211,12 @@ fn download(
     replace: bool,
     wanted: Vec<String>,
     version: Option<u64>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
     let cancel = CancellationToken::new();
     let bar = (show_progress && progress.is_some()).then(ProgressBar::hidden);
     let options = DownloadOptions {
-        target: target(api_key, Some(cancel.clone())),
+        target: target(api_key, namespace, Some(cancel.clone())),
         service: Some(service),
         version,
         dest_path,
@@ -231,7 +235,8 @@ fn download(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, path=String::new(), recursive=false, service=None, api_key=None, version=None))]
+#[pyo3(signature = (data_name, path=String::new(), recursive=false, service=None, api_key=None, version=None, namespace=None))]
+#[allow(clippy::too_many_arguments)]
 fn list_files(
     py: Python<'_>,
     data_name: String,
@@ -240,23 +245,25 @@ fn list_files(
     service: Option<String>,
     api_key: Option<String>,
     version: Option<u64>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || {
         answer(fedml_client::list_object_files_with(&data_name, &path, recursive, service.as_deref(), version, &t))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, service=None, api_key=None, version=None))]
+#[pyo3(signature = (data_name, service=None, api_key=None, version=None, namespace=None))]
 fn delete(
     py: Python<'_>,
     data_name: String,
     service: Option<String>,
     api_key: Option<String>,
     version: Option<u64>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || match version {
         None => answer(fedml_client::delete_with(&data_name, service.as_deref(), &t)),
         Some(version) => answer(fedml_client::delete_version_with(&data_name, version, service.as_deref(), &t)),
@@ -264,64 +271,72 @@ fn delete(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, api_key=None, version=None))]
+#[pyo3(signature = (data_name, api_key=None, version=None, namespace=None))]
 fn get_storage_metadata(
     py: Python<'_>,
     data_name: String,
     api_key: Option<String>,
     version: Option<u64>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || {
         answer(fedml_client::get_storage_metadata_with(&data_name, version, &t))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, api_key=None, version=None))]
+#[pyo3(signature = (data_name, api_key=None, version=None, namespace=None))]
 fn get_storage_user_defined_metadata(
     py: Python<'_>,
     data_name: String,
     api_key: Option<String>,
     version: Option<u64>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || {
         answer(fedml_client::get_storage_user_defined_metadata_with(&data_name, version, &t))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, api_key=None))]
-fn list_versions(py: Python<'_>, data_name: String, api_key: Option<String>) -> PyResult<Answer> {
-    let t = target(api_key, None);
+#[pyo3(signature = (data_name, api_key=None, namespace=None))]
+fn list_versions(
+    py: Python<'_>,
+    data_name: String,
+    api_key: Option<String>,
+    namespace: Option<String>,
+) -> PyResult<Answer> {
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || answer(fedml_client::list_versions_with(&data_name, &t)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, from_version, to_version=None, api_key=None))]
+#[pyo3(signature = (data_name, from_version, to_version=None, api_key=None, namespace=None))]
 fn diff_versions(
     py: Python<'_>,
     data_name: String,
     from_version: u64,
     to_version: Option<u64>,
     api_key: Option<String>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || {
         answer(fedml_client::diff_versions_with(&data_name, from_version, to_version, &t))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (api_key=None))]
-fn list_storage_objects(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
-    let t = target(api_key, None);
+#[pyo3(signature = (api_key=None, namespace=None))]
+fn list_storage_objects(py: Python<'_>, api_key: Option<String>, namespace: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, namespace, None);
     run(py, None, None, CancellationToken::new(), move || answer(fedml_client::list_storage_objects_with(&t)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (data_name, description=None, tag_list=None, metadata=None, api_key=None))]
+#[pyo3(signature = (data_name, description=None, tag_list=None, metadata=None, api_key=None, namespace=None))]
 fn update_storage_metadata(
     py: Python<'_>,
     data_name: String,
@@ -329,6 +344,7 @@ fn update_storage_metadata(
     tag_list: Option<Bound<'_, PyAny>>,
     metadata: Option<Bound<'_, PyAny>>,
     api_key: Option<String>,
+    namespace: Option<String>,
 ) -> PyResult<Answer> {
     let user_metadata = match metadata_from(metadata.as_ref()) {
         Ok(m) => m,
@@ -338,11 +354,142 @@ fn update_storage_metadata(
         Ok(t) => t,
         Err(message) => return Ok(failure(message)),
     };
-    let t = target(api_key, None);
+    let t = target(api_key, namespace, None);
     let edit = fedml_client::EditObject { description, tags, user_metadata };
     run(py, None, None, CancellationToken::new(), move || {
         answer(fedml_client::update_storage_metadata_with(&data_name, &edit, &t))
     })
+}
+
+/// Runs a call that moves no bytes (no progress, nothing to cancel but the wait).
+fn quick<F>(py: Python<'_>, work: F) -> PyResult<Answer>
+where
+    F: FnOnce() -> Answer + Send + 'static,
+{
+    run(py, None, None, CancellationToken::new(), work)
+}
+
+#[pyfunction]
+#[pyo3(signature = (api_key=None))]
+fn list_namespaces(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::namespaces(&t)))
+}
+
+/// `expires` as seconds (an int) or a duration such as `"7d"`; `None` for the server's maximum.
+fn expiry_from(value: Option<&Bound<'_, PyAny>>) -> Result<Option<Duration>, String> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
+    if let Ok(text) = value.extract::<String>() {
+        return fedml_client::parse_duration(&text).map(Some).map_err(|e| format!("expires: {}", e.message()));
+    }
+    match value.extract::<i64>() {
+        Ok(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds as u64))),
+        _ => Err("expires must be a number of seconds above 0 or a duration such as \"12h\" or \"7d\"".into()),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (data_name, version=None, expires=None, namespace=None, api_key=None))]
+fn share(
+    py: Python<'_>,
+    data_name: String,
+    version: Option<u64>,
+    expires: Option<Bound<'_, PyAny>>,
+    namespace: Option<String>,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
+    let expires_in = match expiry_from(expires.as_ref()) {
+        Ok(e) => e,
+        Err(message) => return Ok(failure(message)),
+    };
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::share(&data_name, namespace.as_deref(), version, expires_in, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (namespace=None, api_key=None))]
+fn list_shares(py: Python<'_>, namespace: Option<String>, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::shares(namespace.as_deref(), &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (share_id, api_key=None))]
+fn unshare(py: Python<'_>, share_id: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::unshare(&share_id, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (name, api_key=None))]
+fn org_create(py: Python<'_>, name: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_create(&name, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (api_key=None))]
+fn org_list(py: Python<'_>, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_list(&t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (name, api_key=None))]
+fn org_members(py: Python<'_>, name: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_members(&name, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (name, user, role, api_key=None))]
+fn org_set_member(
+    py: Python<'_>,
+    name: String,
+    user: String,
+    role: String,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
+    let role = match fedml_client::parse_role(&role) {
+        Ok(r) => r,
+        Err(e) => return Ok(failure(format!("role: {}", e.message()))),
+    };
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_set_member(&name, &user, role, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (name, user, api_key=None))]
+fn org_remove_member(py: Python<'_>, name: String, user: String, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_remove_member(&name, &user, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (name, force=false, api_key=None))]
+fn org_delete(py: Python<'_>, name: String, force: bool, api_key: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::org_delete(&name, force, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (namespace=None, before=None, limit=None, api_key=None))]
+fn audit_log(
+    py: Python<'_>,
+    namespace: Option<String>,
+    before: Option<String>,
+    limit: Option<u32>,
+    api_key: Option<String>,
+) -> PyResult<Answer> {
+    let t = target(api_key, None, None);
+    quick(py, move || answer(fedml_client::audit_log(namespace.as_deref(), before.as_deref(), limit, &t)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (api_key=None, namespace=None))]
+fn storage_usage(py: Python<'_>, api_key: Option<String>, namespace: Option<String>) -> PyResult<Answer> {
+    let t = target(api_key, namespace, None);
+    quick(py, move || answer(fedml_client::storage_usage_with(&t)))
 }
 
 /// A directory object opened to read its files by ranges: what `fedml.fs` (fsspec's
@@ -366,15 +513,16 @@ fn os_error(e: fedml_client::error::ClientError) -> PyErr {
 #[pymethods]
 impl PyDirectoryReader {
     #[new]
-    #[pyo3(signature = (data_name, service=None, api_key=None, version=None))]
+    #[pyo3(signature = (data_name, service=None, api_key=None, version=None, namespace=None))]
     fn new(
         py: Python<'_>,
         data_name: String,
         service: Option<String>,
         api_key: Option<String>,
         version: Option<u64>,
+        namespace: Option<String>,
     ) -> PyResult<Self> {
-        let t = target(api_key, None);
+        let t = target(api_key, namespace, None);
         let inner = py
             .detach(|| fedml_client::DirectoryReader::open(&data_name, service.as_deref(), version, &t))
             .map_err(os_error)?;
@@ -428,6 +576,22 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(update_storage_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(list_versions, m)?)?;
     m.add_function(wrap_pyfunction!(diff_versions, m)?)?;
+    for f in [
+        wrap_pyfunction!(list_namespaces, m)?,
+        wrap_pyfunction!(share, m)?,
+        wrap_pyfunction!(list_shares, m)?,
+        wrap_pyfunction!(unshare, m)?,
+        wrap_pyfunction!(org_create, m)?,
+        wrap_pyfunction!(org_list, m)?,
+        wrap_pyfunction!(org_members, m)?,
+        wrap_pyfunction!(org_set_member, m)?,
+        wrap_pyfunction!(org_remove_member, m)?,
+        wrap_pyfunction!(org_delete, m)?,
+        wrap_pyfunction!(audit_log, m)?,
+        wrap_pyfunction!(storage_usage, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -75,6 +75,9 @@ mod scale_out;
 mod sdk;
 /// Keys (bad, revoked, read-only), isolation between users, signed URLs.
 mod security;
+/// Teams through the `fedml` binary: organisations, members and roles, `--namespace` on the
+/// storage commands, the audit log, share links fetched with no key, listed and ended.
+mod teams_cli;
 /// What people are shown: stored control and bidirectional characters escaped in every table and
 /// message, exact in `--output json`.
 mod terminal;

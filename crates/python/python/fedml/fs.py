@@ -7,7 +7,8 @@
 pandas, pyarrow, DuckDB and anything else that takes fsspec URLs read through it, e.g.
 ``pandas.read_parquet("fedml://dataset/train/part-0.parquet")``. The key and server are found
 as the rest of the package finds them (``api_key=`` in ``storage_options``, ``FEDML_API_KEY``,
-then the saved login). Read-only. A directory object's list of files is read once when it is
+then the saved login). ``namespace=`` in ``storage_options`` reads an organisation's data
+(``storage_options={"namespace": "vision-team"}``; default: your own). Read-only. A directory object's list of files is read once when it is
 first used (``refresh=True`` or a new filesystem reads it again); each read of a file is a
 ranged read of the bytes it needs, straight from the store's packs.
 """
@@ -31,10 +32,13 @@ class FedmlFileSystem(AbstractFileSystem):
     protocol = ("fedml",)
     root_marker = ""
 
-    def __init__(self, api_key: Optional[str] = None, service: Optional[str] = None, **kwargs):
+    def __init__(
+        self, api_key: Optional[str] = None, service: Optional[str] = None, namespace: Optional[str] = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.api_key = api_key
         self.service = service
+        self.namespace = namespace
         self._lock = threading.Lock()
         self._readers: Dict[str, "_native.DirectoryReader"] = {}
         self._listings: Dict[str, Dict[str, dict]] = {}
@@ -74,7 +78,7 @@ class FedmlFileSystem(AbstractFileSystem):
             reader = self._readers.get(name)
         if reader is None:
             base, version = self._version(name)
-            reader = _native.DirectoryReader(base, self.service, self.api_key, version)
+            reader = _native.DirectoryReader(base, self.service, self.api_key, version, self.namespace)
             with self._lock:
                 self._readers[name] = reader
         return reader
@@ -119,7 +123,7 @@ class FedmlFileSystem(AbstractFileSystem):
         if not path:
             from . import api
 
-            listed = api.list_storage_objects(api_key=self.api_key)
+            listed = api.list_storage_objects(api_key=self.api_key, namespace=self.namespace)
             if listed.code != api.ResponseCode.SUCCESS:
                 raise OSError(listed.message)
             entries = [{"name": o.dataName, "size": int(o.size or 0),
