@@ -92,6 +92,13 @@ pub struct ServerArgs {
     /// Days an earlier version is kept, however few a name has [default: no limit].
     #[arg(long, value_name = "DAYS")]
     keep_version_days: Option<u64>,
+    /// Days a share link (`fedml storage share`) may live at most; a link asked for longer is
+    /// refused [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    max_share_days: Option<u64>,
+    /// Days the audit log (`fedml org log`) keeps its lines [default: 365].
+    #[arg(long, value_name = "DAYS")]
+    audit_days: Option<u64>,
     /// A token that `GET /metrics` then requires as `Authorization: Bearer <token>` [default: none,
     /// /metrics is open].
     #[arg(long, env = "FEDML_METRICS_TOKEN", hide_env_values = true)]
@@ -199,6 +206,21 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         Some(days) => Some(i64::try_from(days.saturating_mul(24 * 3600 * 1000)).unwrap_or(i64::MAX)),
         None => None,
     };
+    let days = |name: &str, value: Option<u64>, default: u64| match value {
+        Some(0) => Err(format!("{name} must be at least 1")),
+        Some(days) => Ok(days.saturating_mul(24 * 3600)),
+        None => Ok(default),
+    };
+    let max_share_secs = days(
+        "max_share_days",
+        args.max_share_days.or(file.max_share_days),
+        fedml_platform::operations::DEFAULT_MAX_SHARE_SECS,
+    )?;
+    let audit_retention_secs = days(
+        "audit_days",
+        args.audit_days.or(file.audit_days),
+        fedml_platform::operations::DEFAULT_AUDIT_RETENTION_SECS,
+    )?;
     let config = ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         data_dir: data_dir.clone(),
@@ -211,6 +233,8 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         limits,
         quota,
         retention: Retention { keep, max_age_ms },
+        max_share_secs,
+        audit_retention_secs,
         metrics_token: match args.metrics_token.or(file.metrics_token) {
             Some(token) if token.trim().is_empty() => {
                 return Err("metrics_token is empty; give a token, or leave it out to keep /metrics open".into());
@@ -306,6 +330,8 @@ pub fn admin_config(
         quota_objects: None,
         keep_versions: None,
         keep_version_days: None,
+        max_share_days: None,
+        audit_days: None,
         metrics_token: None,
         log_format: LogFormat::Text,
     };

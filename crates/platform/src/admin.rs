@@ -57,6 +57,19 @@ pub async fn create_key(
     read_only: bool,
     label: &str,
 ) -> Result<(String, String), AdminError> {
+    create_key_scoped(catalogue, user, read_only, label, &[]).await
+}
+
+/// Mints a key for `user` limited to the namespaces `namespaces` (not limited when empty): each
+/// must be the user's own or an organisation the user belongs to. Answers the key's id and the
+/// only copy of the key.
+pub async fn create_key_scoped(
+    catalogue: &Catalogue,
+    user: &str,
+    read_only: bool,
+    label: &str,
+    namespaces: &[String],
+) -> Result<(String, String), AdminError> {
     let user = match catalogue.user_by_name(user).await {
         Ok(u) => u,
         Err(CatalogueError::NotFound) => {
@@ -66,8 +79,32 @@ pub async fn create_key(
         }
         Err(e) => return Err(e.into()),
     };
+    let mut scope = Vec::with_capacity(namespaces.len());
+    for name in namespaces {
+        let row = match catalogue.namespace_named(name, &user.id).await {
+            Ok(row) => row,
+            Err(CatalogueError::NotFound) => {
+                return Err(AdminError::Refused(format!(
+                    "no namespace named {name:?}; `fedml org list` shows the organisations"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let usable = row.id == user.id || (row.organisation && (row.role.is_some() || user.admin));
+        if !usable {
+            return Err(AdminError::Refused(format!(
+                "{:?} cannot use the namespace {name:?}; add them to it first (`fedml org add {name} {} --role \
+                 reader`)",
+                user.name, user.name
+            )));
+        }
+        if !scope.contains(&row.id) {
+            scope.push(row.id);
+        }
+    }
     let key = keys::mint();
-    catalogue.insert_api_key(&key.id, &user.id, &key.secret_sha256, read_only, label).await?;
+    let scope = (!scope.is_empty()).then_some(scope);
+    catalogue.insert_api_key(&key.id, &user.id, &key.secret_sha256, read_only, label, scope.as_deref()).await?;
     Ok((key.id, key.full))
 }
 

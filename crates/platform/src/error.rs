@@ -54,6 +54,7 @@ impl From<CatalogueError> for Error {
             CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
             CatalogueError::NoVersion(latest) => Error::NotFound(format!("no such version; the latest is {latest}")),
             CatalogueError::Conflict(m) => Error::Conflict(m),
+            CatalogueError::Forbidden(m) => Error::Forbidden(m),
             CatalogueError::Moved => {
                 Error::Conflict("the upload session changed state meanwhile; start the upload again".into())
             }

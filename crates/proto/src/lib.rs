@@ -10,8 +10,8 @@ pub mod archive;
 pub mod checksum;
 pub mod content;
 pub mod rules;
-pub mod text;
 mod teams;
+pub mod text;
 mod wire;
 
 pub use teams::*;

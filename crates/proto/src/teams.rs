@@ -136,7 +136,8 @@ pub struct NewShare {
 /// One line of a namespace's audit log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEntry {
-    pub id: u64,
+    /// Sorts as the lines were written; pass as `before` to read older lines.
+    pub id: String,
     /// RFC 3339, UTC.
     pub at: String,
     pub namespace: String,
@@ -157,5 +158,5 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
-    pub next: Option<u64>,
+    pub next: Option<String>,
 }

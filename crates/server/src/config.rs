@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub retention: fedml_platform::catalogue::Retention,
     /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// The longest a share link lives, in seconds (30 days by default).
+    pub max_share_secs: u64,
+    /// How long audit lines are kept, in seconds (a year by default).
+    pub audit_retention_secs: u64,
 }
 
 impl ServerConfig {
@@ -55,6 +59,8 @@ impl ServerConfig {
             metrics_token: None,
             quota: Quota::default(),
             retention: fedml_platform::catalogue::Retention::default(),
+            max_share_secs: fedml_platform::operations::DEFAULT_MAX_SHARE_SECS,
+            audit_retention_secs: fedml_platform::operations::DEFAULT_AUDIT_RETENTION_SECS,
         }
     }
 
@@ -101,6 +107,10 @@ pub struct FileConfig {
     pub keep_versions: Option<u32>,
     /// Days an earlier version is kept.
     pub keep_version_days: Option<u64>,
+    /// Days a share link may live at most.
+    pub max_share_days: Option<u64>,
+    /// Days audit lines are kept.
+    pub audit_days: Option<u64>,
     pub metrics_token: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,

@@ -138,7 +138,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let mut platform =
         Platform::new(catalogue, services, default_service.clone(), public_url.clone(), config.lifetimes.clone())
             .with_default_quota(config.quota)
-            .with_signer(signer.clone());
+            .with_signer(signer.clone())
+            .with_max_share_secs(config.max_share_secs)
+            .with_audit_retention_secs(config.audit_retention_secs);
     platform.observe.metrics_token = config.metrics_token.clone();
     let platform = Arc::new(platform);
 

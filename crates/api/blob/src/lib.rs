@@ -1,9 +1,12 @@
 //! The local store's signed blob URLs (`/blob/v1/…`): the part and pack PUTs and the blob GETs
 //! that the platform's signed URLs name when a service keeps its bytes in a folder of this
 //! server, and the one-URL read of a packed file (whatever the store) assembled by the platform.
-//! A request carries no key: its URL's signature, checked here, is its authority.
+//! A request carries no key: its URL's signature, checked here, is its authority. Share links
+//! (`/s/…`, [`shares`]) are the other key-less credential: the link itself, checked by the
+//! platform.
 
 mod ranges;
+mod shares;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/blob/v1/{service}/object/{owner}/{blob}", get(handle_get_blob))
         .route("/blob/v1/{service}/pack/{owner}/{pack}", put(handle_put_pack))
         .route("/blob/v1/{service}/file/{owner}/{blob}", get(handle_get_assembled))
+        .route("/s/{token}", get(shares::handle_shared))
 }
 
 #[derive(Deserialize)]

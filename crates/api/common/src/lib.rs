@@ -19,7 +19,7 @@ pub mod session;
 use std::sync::Arc;
 
 pub use caller::{ApiJson, Caller, bearer_key};
-pub use reply::{ApiError, ApiPath, ApiQuery, ApiResult, Reply};
+pub use reply::{ApiError, ApiPath, ApiQuery, ApiResult, Namespace, Reply};
 
 /// The state every front end's routes share: the platform.
 pub type AppState = Arc<fedml_platform::Platform>;

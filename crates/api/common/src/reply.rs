@@ -109,3 +109,26 @@ pub async fn handle_unknown_route() -> ApiError {
 pub async fn handle_wrong_method(method: axum::http::Method) -> ApiError {
     Error::MethodNotAllowed(format!("this route does not take {method}; see the README for the API")).into()
 }
+
+/// `?namespace=NS`: the namespace a call acts in; `None` (left out, or empty) means the caller's
+/// own. Read beside a handler's own query parameters.
+pub struct Namespace(pub Option<String>);
+
+impl Namespace {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Namespace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Only {
+            namespace: Option<String>,
+        }
+        let ApiQuery(Only { namespace }) = ApiQuery::<Only>::from_request_parts(parts, state).await?;
+        Ok(Namespace(namespace.filter(|n| !n.trim().is_empty())))
+    }
+}

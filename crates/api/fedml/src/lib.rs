@@ -196,7 +196,11 @@ async fn handle_list_datasets(State(p): State<AppState>, BearerCaller(caller): B
             let mut after: Option<String> = None;
             loop {
                 let page = p
-                    .list(&caller, &ListRequest { after: after.as_deref(), limit: Some(10_000), ..Default::default() })
+                    .list(
+                        &caller,
+                        None,
+                        &ListRequest { after: after.as_deref(), limit: Some(10_000), ..Default::default() },
+                    )
                     .await?;
                 all.extend(page.objects.into_iter().map(dataset));
                 match page.next {
@@ -217,7 +221,7 @@ async fn handle_dataset_meta(
     reply(
         async {
             let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
-            Ok(dataset(p.object(&caller, name, None).await?))
+            Ok(dataset(p.object(&caller, None, name, None).await?))
         }
         .await,
     )
@@ -231,7 +235,7 @@ async fn handle_delete_dataset(
     reply(
         async {
             let name = q.get("datasetName").ok_or_else(|| Error::Invalid("datasetName is missing".into()))?;
-            Ok(Value::Bool(p.delete(&caller, name, None).await?))
+            Ok(Value::Bool(p.delete(&caller, None, name, None).await?))
         }
         .await,
     )

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
+use fedml_proto::{AuditPage, CreateOrg, CreateShare, Member, NamespaceInfo, NewShare, OrgInfo, SetMember, ShareInfo};
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DeletedVersion, DownloadTicket, EditObject, FilePage,
     FileRead, Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, StorageUsage,
@@ -22,7 +23,7 @@ use fedml_proto::{
 };
 use serde::Deserialize;
 
-use fedml_api_common::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, Reply};
+use fedml_api_common::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, Namespace, Reply};
 use fedml_platform::catalogue::VersionRemoved;
 use fedml_platform::operations::{FilesRequest, ListRequest};
 
@@ -52,6 +53,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/usage", get(handle_usages))
         .route("/api/v1/admin/users", get(handle_list_users))
         .route("/api/v1/admin/users/{name}/keys", get(handle_user_keys))
+        .route("/api/v1/namespaces", get(handle_namespaces))
+        .route("/api/v1/orgs", get(handle_list_orgs).post(handle_create_org))
+        .route("/api/v1/orgs/{org}", axum::routing::delete(handle_delete_org))
+        .route("/api/v1/orgs/{org}/members", get(handle_members))
+        .route("/api/v1/orgs/{org}/members/{user}", axum::routing::put(handle_set_member).delete(handle_remove_member))
+        .route("/api/v1/shares", get(handle_list_shares).post(handle_create_share))
+        .route("/api/v1/shares/{id}", axum::routing::delete(handle_unshare))
+        .route("/api/v1/log", get(handle_audit_log))
 }
 
 // ------------------------------------------------------------------ native API
@@ -61,7 +70,7 @@ async fn handle_health() -> Reply<&'static str> {
 }
 
 async fn handle_whoami(State(p): State<AppState>, caller: Caller) -> ApiResult<Identity> {
-    Ok(Reply(format!("authenticated as {}", caller.user_name), p.whoami(&caller)))
+    Ok(Reply(format!("authenticated as {}", caller.user_name), p.whoami(&caller).await?))
 }
 
 async fn handle_create_upload(
@@ -143,6 +152,7 @@ enum Order {
 async fn handle_list_objects(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ObjectPage> {
     let request = ListRequest {
@@ -152,17 +162,18 @@ async fn handle_list_objects(
         sort: q.sort.as_deref(),
         descending: q.order == Some(Order::Desc),
     };
-    let page = p.list(&caller, &request).await?;
+    let page = p.list(&caller, ns.as_deref(), &request).await?;
     Ok(Reply(format!("{} objects", page.objects.len()), page))
 }
 
 async fn handle_edit_object(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiJson(edit): ApiJson<EditObject>,
 ) -> ApiResult<ObjectMeta> {
-    let object = p.edit_object(&caller, &name, edit).await?;
+    let object = p.edit_object(&caller, ns.as_deref(), &name, edit).await?;
     Ok(Reply(format!("updated {name:?}"), object))
 }
 
@@ -176,7 +187,7 @@ async fn handle_create_key(
     caller: Caller,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<NewKey> {
-    let key = p.create_key(&caller, &body.label, body.read_only).await?;
+    let key = p.create_key(&caller, &body.label, body.read_only, body.namespaces.as_deref()).await?;
     Ok(Reply("API key created; it is shown only now, keep it safe".into(), key))
 }
 
@@ -186,8 +197,8 @@ async fn handle_revoke_key(State(p): State<AppState>, caller: Caller, ApiPath(id
     Ok(Reply(message.into(), revoked))
 }
 
-async fn handle_usage(State(p): State<AppState>, caller: Caller) -> ApiResult<StorageUsage> {
-    let usage = p.storage_usage(&caller).await?;
+async fn handle_usage(State(p): State<AppState>, caller: Caller, ns: Namespace) -> ApiResult<StorageUsage> {
+    let usage = p.storage_usage(&caller, ns.as_deref()).await?;
     Ok(Reply(format!("{} objects", usage.objects), usage))
 }
 
@@ -219,19 +230,21 @@ struct VersionQuery {
 async fn handle_get_object(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<ObjectMeta> {
-    Ok(Reply("metadata".into(), p.object(&caller, &name, q.version).await?))
+    Ok(Reply("metadata".into(), p.object(&caller, ns.as_deref(), &name, q.version).await?))
 }
 
 async fn handle_get_user_metadata(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, &name, q.version).await?))
+    Ok(Reply("user-defined metadata".into(), p.user_metadata(&caller, ns.as_deref(), &name, q.version).await?))
 }
 
 #[derive(Deserialize)]
@@ -243,10 +256,11 @@ struct ObjectQuery {
 async fn handle_download(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ObjectQuery>,
 ) -> ApiResult<DownloadTicket> {
-    Ok(Reply("download URL".into(), p.download(&caller, &name, q.service.as_deref(), q.version).await?))
+    Ok(Reply("download URL".into(), p.download(&caller, ns.as_deref(), &name, q.service.as_deref(), q.version).await?))
 }
 
 /// Without `version`, the name goes with all its versions (`data`: `true`); with it, that one
@@ -254,14 +268,15 @@ async fn handle_download(
 async fn handle_delete_object(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ObjectQuery>,
 ) -> Result<Response, ApiError> {
     let Some(version) = q.version else {
-        let deleted = p.delete(&caller, &name, q.service.as_deref()).await?;
+        let deleted = p.delete(&caller, ns.as_deref(), &name, q.service.as_deref()).await?;
         return Ok(Reply(format!("deleted {name:?}"), deleted).into_response());
     };
-    let removed = p.delete_version(&caller, &name, q.service.as_deref(), version).await?;
+    let removed = p.delete_version(&caller, ns.as_deref(), &name, q.service.as_deref(), version).await?;
     let (latest, message) = match removed {
         VersionRemoved::Earlier => (None, format!("deleted version {version} of {name:?}")),
         VersionRemoved::RolledBack(latest) => {
@@ -278,9 +293,10 @@ async fn handle_delete_object(
 async fn handle_versions(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Vec<ObjectVersion>> {
-    let versions = p.versions(&caller, &name).await?;
+    let versions = p.versions(&caller, ns.as_deref(), &name).await?;
     Ok(Reply(format!("{} versions of {name:?}", versions.len()), versions))
 }
 
@@ -294,10 +310,11 @@ struct DiffQuery {
 async fn handle_diff(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<VersionDiff> {
-    let diff = p.diff(&caller, &name, q.from, q.to).await?;
+    let diff = p.diff(&caller, ns.as_deref(), &name, q.from, q.to).await?;
     Ok(Reply(format!("versions {} and {} of {name:?}", diff.from.version, diff.to.version), diff))
 }
 
@@ -313,6 +330,7 @@ struct FilesQuery {
 async fn handle_files(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
 ) -> ApiResult<FilePage> {
@@ -322,7 +340,7 @@ async fn handle_files(
         after: q.after.as_deref(),
         limit: q.limit,
     };
-    let page = p.files(&caller, &name, q.version, &request).await?;
+    let page = p.files(&caller, ns.as_deref(), &name, q.version, &request).await?;
     Ok(Reply(format!("{} entries", page.entries.len()), page))
 }
 
@@ -335,9 +353,115 @@ struct FileQuery {
 async fn handle_file(
     State(p): State<AppState>,
     caller: Caller,
+    ns: Namespace,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<FileQuery>,
 ) -> ApiResult<FileRead> {
-    let read = p.file(&caller, &name, q.version, &q.path).await?;
+    let read = p.file(&caller, ns.as_deref(), &name, q.version, &q.path).await?;
     Ok(Reply(format!("bytes {} to {} of the URL", read.offset, read.offset + read.length), read))
+}
+
+// ------------------------------------------------------------------ teams
+
+async fn handle_namespaces(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<NamespaceInfo>> {
+    let namespaces = p.namespaces(&caller).await?;
+    Ok(Reply(format!("{} namespaces", namespaces.len()), namespaces))
+}
+
+async fn handle_list_orgs(State(p): State<AppState>, caller: Caller) -> ApiResult<Vec<OrgInfo>> {
+    let orgs = p.orgs(&caller).await?;
+    Ok(Reply(format!("{} organisations", orgs.len()), orgs))
+}
+
+async fn handle_create_org(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateOrg>,
+) -> ApiResult<OrgInfo> {
+    let org = p.create_org(&caller, &body).await?;
+    Ok(Reply(format!("created organisation {:?}; you are its admin", org.name), org))
+}
+
+#[derive(Deserialize)]
+struct ForceQuery {
+    force: Option<bool>,
+}
+
+async fn handle_delete_org(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(org): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ForceQuery>,
+) -> ApiResult<bool> {
+    let deleted = p.delete_org(&caller, &org, q.force.unwrap_or(false)).await?;
+    Ok(Reply(format!("deleted organisation {org:?}"), deleted))
+}
+
+async fn handle_members(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath(org): ApiPath<String>,
+) -> ApiResult<Vec<Member>> {
+    let members = p.members(&caller, &org).await?;
+    Ok(Reply(format!("{} members of {org:?}", members.len()), members))
+}
+
+async fn handle_set_member(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath((org, user)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SetMember>,
+) -> ApiResult<Member> {
+    let member = p.set_member(&caller, &org, &user, body.role).await?;
+    Ok(Reply(format!("{user:?} is a {} of {org:?}", member.role), member))
+}
+
+async fn handle_remove_member(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiPath((org, user)): ApiPath<(String, String)>,
+) -> ApiResult<bool> {
+    let removed = p.remove_member(&caller, &org, &user).await?;
+    let message = if removed {
+        format!("removed {user:?} from {org:?}")
+    } else {
+        format!("{user:?} was not a member of {org:?}")
+    };
+    Ok(Reply(message, removed))
+}
+
+async fn handle_create_share(
+    State(p): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateShare>,
+) -> ApiResult<NewShare> {
+    let share = p.share(&caller, &body).await?;
+    Ok(Reply(format!("link to {:?} until {}; it is shown only now", share.share.name, share.share.expires_at), share))
+}
+
+async fn handle_list_shares(State(p): State<AppState>, caller: Caller, ns: Namespace) -> ApiResult<Vec<ShareInfo>> {
+    let shares = p.shares(&caller, ns.as_deref()).await?;
+    Ok(Reply(format!("{} live links", shares.len()), shares))
+}
+
+async fn handle_unshare(State(p): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<bool> {
+    let ended = p.unshare(&caller, &id).await?;
+    let message = if ended { format!("link {id} ended") } else { format!("link {id} had already ended") };
+    Ok(Reply(message, ended))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn handle_audit_log(
+    State(p): State<AppState>,
+    caller: Caller,
+    ns: Namespace,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> ApiResult<AuditPage> {
+    let page = p.audit_log(&caller, ns.as_deref(), q.before.as_deref(), q.limit).await?;
+    Ok(Reply(format!("{} audit lines", page.entries.len()), page))
 }

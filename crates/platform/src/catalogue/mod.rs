@@ -19,6 +19,8 @@ mod probe;
 mod quota;
 mod reader;
 mod records;
+mod shares;
+mod teams;
 mod uploads;
 mod versions;
 mod web;
@@ -34,6 +36,8 @@ pub use records::{
     ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, StoredContent, UploadRecord, UploadState, User,
 };
 use records::{Columns, garbage_from_row, key_from_row, listed_object_from_row, object_from_row, user_from_row};
+pub use shares::{NewShareRow, ShareRow};
+pub use teams::{Actor, AuditLine, AuditRow, MemberChange, MemberRow, NamespaceRow, OrgRow};
 pub use uploads::Made;
 pub use versions::{Retention, VersionRemoved};
 pub use web::{Browse, ObjectEdit, SortBy, UserSummary, WebSession};
@@ -51,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_object_files.sql"),
     include_str!("../../migrations/0009_pack_integrity.sql"),
     include_str!("../../migrations/0010_upload_keeps.sql"),
+    include_str!("../../migrations/0011_teams.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,9 @@ pub enum CatalogueError {
     NoVersion(u64),
     #[error("{0}")]
     Conflict(String),
+    /// The caller lost a right while the change was made (a member removed during an upload).
+    #[error("{0}")]
+    Forbidden(String),
     /// A compare-and-set found the upload session in another state than expected.
     #[error("the upload session changed state meanwhile")]
     Moved,
@@ -311,7 +319,7 @@ impl Catalogue {
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<User> {
-        let row = sqlx::query("SELECT id, name, created_at, is_admin FROM users WHERE name = $1")
+        let row = sqlx::query("SELECT id, name, created_at, is_admin FROM users WHERE name = $1 AND kind = 'user'")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -320,8 +328,9 @@ impl Catalogue {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows =
-            sqlx::query("SELECT id, name, created_at, is_admin FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, created_at, is_admin FROM users WHERE kind = 'user' ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -332,11 +341,12 @@ impl Catalogue {
         secret_sha256: &str,
         read_only: bool,
         label: &str,
+        namespaces: Option<&[String]>,
     ) -> Result<()> {
         let _gate = self.gate().await;
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, secret_sha256, read_only, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, user_id, secret_sha256, read_only, label, created_at, namespaces) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(user_id)
@@ -344,13 +354,14 @@ impl Catalogue {
         .bind(read_only as i64)
         .bind(label)
         .bind(now_ms())
+        .bind(namespaces.map(|ids| ids.join(",")))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     const KEY_COLUMNS: &'static str = "k.id, k.user_id, u.name AS user_name, u.is_admin AS user_admin, k.secret_sha256, \
-        k.read_only, k.label, k.created_at, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
+        k.read_only, k.label, k.created_at, k.revoked_at, k.namespaces FROM api_keys k JOIN users u ON u.id = k.user_id";
 
     pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {
         self.read_one(&format!("SELECT {} WHERE k.id = $1", Self::KEY_COLUMNS), &[Bind::Text(id)], key_from_row).await

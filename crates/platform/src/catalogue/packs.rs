@@ -141,9 +141,12 @@ impl Catalogue {
 
     /// [`Catalogue::storage_usage`] of every user, by name.
     pub async fn storage_usages(&self) -> Result<Vec<fedml_proto::StorageUsage>> {
-        let rows = sqlx::query(AssertSqlSafe(format!("{} ORDER BY u.name", storage_usage_sql())))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE u.kind IN ('user', 'org') ORDER BY u.name",
+            storage_usage_sql()
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(storage_usage_from_row).collect()
     }
 

@@ -39,6 +39,8 @@ pub struct ApiKeyRecord {
     pub label: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The account ids of the namespaces the key is limited to; `None`: not limited.
+    pub namespaces: Option<Vec<String>>,
 }
 
 /// An object row with what only the server needs (owner, blob key).
@@ -291,6 +293,9 @@ pub(super) fn key_from_row(row: &dyn Columns) -> Result<ApiKeyRecord> {
         label: row.text("label")?,
         created_at: row.int("created_at")?,
         revoked_at: row.opt_int("revoked_at")?,
+        namespaces: row
+            .opt_text("namespaces")?
+            .map(|ids| ids.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()),
     })
 }
 

@@ -185,6 +185,17 @@ impl Catalogue {
         // of one owner then run one after the other on PostgreSQL, and cannot deadlock over the
         // rows of the packs they share.
         self.lock_owner(&mut tx, &upload.owner_id).await?;
+        // The writer's right is read again under the namespace's lock: a member removed (or made
+        // a reader) before this point does not commit; one removed after it did, before.
+        if let Some(key_id) = upload.key_id.as_deref()
+            && !self.key_may_write(&mut tx, &upload.owner_id, key_id).await?
+        {
+            return Err(CatalogueError::Forbidden(
+                "you can no longer write into this namespace (your membership or role changed while the upload \
+                 ran); nothing was stored"
+                    .into(),
+            ));
+        }
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, created_at, last_version, description, tags, metadata FROM objects \

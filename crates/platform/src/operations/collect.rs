@@ -67,6 +67,7 @@ impl Platform {
         }
         report.sessions_pruned = self.catalogue.prune_sessions(now - 7 * 24 * 3600 * 1000).await?;
         self.catalogue.prune_web_sessions(now - 24 * 3600 * 1000).await?;
+        self.prune_audit().await?;
         // More may be due when a batch came back full and this pass got somewhere with it.
         report.more = (full_sessions && report.sessions_expired > 0)
             || (full_blobs && report.blobs_reclaimed > 0)

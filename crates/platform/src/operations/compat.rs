@@ -11,7 +11,7 @@
 
 use fedml_proto::{CompletedPart, ObjectKind, ObjectMeta, rules};
 
-use super::{Caller, Completion, FinishedBlob, MAX_PARTS, Platform, check_open};
+use super::{Caller, Completion, FinishedBlob, MAX_PARTS, Need, Platform, check_open};
 use crate::catalogue::{UploadRecord, UploadState};
 use crate::error::{Error, Result};
 use crate::time::now_ms;
@@ -42,7 +42,8 @@ impl Platform {
 
     /// Step 1: opens a session for `file_key` and presigns `part_count` part URLs.
     pub async fn compat_presign(&self, caller: &Caller, file_key: &str, part_count: u32) -> Result<Presigned> {
-        Self::require_write(caller)?;
+        // The FedML SDK's routes stay on the caller's own namespace.
+        let here = self.enter(caller, None, Need::Write).await?;
         let file_name = Self::own_file_name(caller, file_key)?;
         if part_count > MAX_PARTS {
             return Err(Error::Invalid(format!("at most {MAX_PARTS} parts")));
@@ -50,7 +51,7 @@ impl Platform {
         let service = self.default_service.clone();
         let store = self.store(&service)?;
         // Provisional name and kind: the dataset record names the object and says what it is.
-        let mut upload = self.new_session(caller, file_name, ObjectKind::File, service.clone(), SDK_PART_SIZE);
+        let mut upload = self.new_session(caller, &here, file_name, ObjectKind::File, service.clone(), SDK_PART_SIZE);
         // The SDK cuts parts of 20 MiB: that is the most this upload can hold of the quota.
         upload.reserved_bytes = u64::from(part_count) * SDK_PART_SIZE;
         let upload = self.begin_session(store, upload).await?;
@@ -73,7 +74,6 @@ impl Platform {
         upload_id: &str,
         parts: Vec<CompletedPart>,
     ) -> Result<String> {
-        Self::require_write(caller)?;
         let file_name = Self::own_file_name(caller, file_key)?;
         let upload = self.own_upload(caller, upload_id).await?;
         if upload.name != file_name {
@@ -104,8 +104,8 @@ impl Platform {
         tags: Option<Vec<String>>,
         file_url: &str,
     ) -> Result<ObjectMeta> {
-        Self::require_write(caller)?;
-        let name = self.stored_name(caller, dataset_name).await?;
+        let here = self.enter(caller, None, Need::Write).await?;
+        let name = self.stored_name(&here, dataset_name).await?;
         if let Some(description) = &description {
             rules::check_description(description).map_err(Error::Invalid)?;
         }

@@ -40,7 +40,6 @@ const CHECKS_AT_ONCE: usize = 8;
 impl Platform {
     /// A packed session of the caller's that is still open.
     async fn packed_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
-        Self::require_write(caller)?;
         let upload = self.open_upload(caller, upload_id).await?;
         if upload.layout != Layout::Packs {
             return Err(Error::Invalid("this upload session sends parts, not packs".into()));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fedml_proto::{EditObject, KeyInfo, NewKey, ObjectPage, SessionInfo, UserInfo, rules};
 
-use super::{Caller, Platform, not_found};
+use super::{Caller, Need, Platform, not_found};
 use crate::catalogue::{ApiKeyRecord, Browse, CatalogueError, ObjectEdit, SortBy};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -78,6 +78,7 @@ fn key_info(record: &ApiKeyRecord) -> KeyInfo {
         read_only: record.read_only,
         created_at: rfc3339(record.created_at),
         revoked_at: record.revoked_at.map(rfc3339),
+        namespaces: None,
     }
 }
 
@@ -93,10 +94,16 @@ fn require_admin(caller: &Caller) -> Result<()> {
 impl Platform {
     // ---------------------------------------------------------------- objects
 
-    /// A page of the caller's objects: in name order from `after` by default, or searched and
-    /// sorted as `request` asks. `next` is the position to pass as `after` for the next page;
+    /// A page of the objects of `namespace`: in name order from `after` by default, or searched
+    /// and sorted as `request` asks. `next` is the position to pass as `after` for the next page;
     /// `total` (how many match) comes with the first page.
-    pub async fn list(&self, caller: &Caller, request: &ListRequest<'_>) -> Result<ObjectPage> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        request: &ListRequest<'_>,
+    ) -> Result<ObjectPage> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
         let limit = request.limit.unwrap_or(1000).clamp(1, 10_000);
         let sort = match request.sort {
             None => SortBy::Name,
@@ -122,7 +129,7 @@ impl Platform {
         // Names are stored in NFC (`rules::normal_name`): a search typed in another form finds them.
         let query = request.query.map(rules::nfc);
         let browse = Browse { query: query.as_deref(), sort, descending: request.descending, after, limit };
-        let (records, total) = self.catalogue.browse_objects(&caller.user_id, &browse).await?;
+        let (records, total) = self.catalogue.browse_objects(&here.id, &browse).await?;
         let next = (records.len() == limit as usize).then(|| records.last()).flatten().map(|last| match sort {
             SortBy::Name => last.meta.data_name.clone(),
             SortBy::Size => format!("{}:{}", last.meta.size, last.meta.data_name),
@@ -137,9 +144,15 @@ impl Platform {
 
     /// Changes an object's description, tags or user metadata, checked by the rules an upload
     /// is checked by; answers the object as it now is.
-    pub async fn edit_object(&self, caller: &Caller, name: &str, edit: EditObject) -> Result<fedml_proto::ObjectMeta> {
-        Self::require_write(caller)?;
-        let stored = self.stored_name(caller, name).await?;
+    pub async fn edit_object(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+        edit: EditObject,
+    ) -> Result<fedml_proto::ObjectMeta> {
+        let here = self.enter(caller, namespace, Need::Write).await?;
+        let stored = self.stored_name(&here, name).await?;
         if edit.description.is_none() && edit.tags.is_none() && edit.user_metadata.is_none() {
             return Err(Error::Invalid(
                 "nothing to change: give description, tags or user_metadata (or several)".into(),
@@ -154,11 +167,20 @@ impl Platform {
         if let Some(metadata) = &edit.user_metadata {
             rules::check_metadata(metadata).map_err(Error::Invalid)?;
         }
+        let changed: Vec<&str> = [
+            edit.description.as_ref().map(|_| "description"),
+            edit.tags.as_ref().map(|_| "tags"),
+            edit.user_metadata.as_ref().map(|_| "user metadata"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let change = ObjectEdit { description: edit.description, tags: edit.tags, user_metadata: edit.user_metadata };
-        let record = self.catalogue.edit_object(&caller.user_id, &stored, &change).await.map_err(|e| match e {
+        let record = self.catalogue.edit_object(&here.id, &stored, &change).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             e => e.into(),
         })?;
+        self.audit(caller, &here, "edit", &stored, changed.join(", ")).await;
         self.with_download_url(record).await
     }
 
@@ -167,12 +189,31 @@ impl Platform {
     /// The caller's API keys (revoked ones too), oldest first; never a secret.
     pub async fn keys(&self, caller: &Caller) -> Result<Vec<KeyInfo>> {
         let keys = self.catalogue.list_api_keys(Some(&caller.user_name)).await?;
-        Ok(keys.iter().map(key_info).collect())
+        self.key_infos(caller, &keys).await
     }
 
-    /// Mints a key for the caller; the answer holds the only copy of it. A read-only key mints
-    /// none.
-    pub async fn create_key(&self, caller: &Caller, label: &str, read_only: bool) -> Result<NewKey> {
+    /// Each key as its owner sees it, its namespaces by name.
+    async fn key_infos(&self, caller: &Caller, keys: &[crate::catalogue::ApiKeyRecord]) -> Result<Vec<KeyInfo>> {
+        let mut infos = Vec::with_capacity(keys.len());
+        for record in keys {
+            let mut info = key_info(record);
+            if let Some(ids) = &record.namespaces {
+                info.namespaces = Some(self.namespace_names(caller, ids).await?);
+            }
+            infos.push(info);
+        }
+        Ok(infos)
+    }
+
+    /// Mints a key for the caller, limited to `namespaces` (each one the caller may use) when
+    /// given; the answer holds the only copy of it. A read-only key mints none.
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        label: &str,
+        read_only: bool,
+        namespaces: Option<&[String]>,
+    ) -> Result<NewKey> {
         if caller.read_only {
             return Err(Error::Forbidden("a read-only key cannot create keys; sign in with a read-write key".into()));
         }
@@ -185,10 +226,17 @@ impl Platform {
                 fedml_proto::text::describe(c)
             )));
         }
+        let scope = match namespaces {
+            Some(names) => Some(self.key_scope(caller, names).await?),
+            None => caller.namespaces.clone(),
+        };
         let key = keys::mint();
-        self.catalogue.insert_api_key(&key.id, &caller.user_id, &key.secret_sha256, read_only, label).await?;
+        self.catalogue
+            .insert_api_key(&key.id, &caller.user_id, &key.secret_sha256, read_only, label, scope.as_deref())
+            .await?;
         let record = self.catalogue.api_key(&key.id).await?;
-        Ok(NewKey { key: key_info(&record), api_key: key.full })
+        let info = self.key_infos(caller, std::slice::from_ref(&record)).await?.into_iter().next();
+        Ok(NewKey { key: info.unwrap_or_else(|| key_info(&record)), api_key: key.full })
     }
 
     /// Revokes one of the caller's keys (an administrator: anyone's). Its upload sessions end
@@ -212,10 +260,11 @@ impl Platform {
 
     // ---------------------------------------------------------------- administrators
 
-    /// What the caller's objects hold, and what the stores really hold for them (a pack shared
-    /// by several objects counted once).
-    pub async fn storage_usage(&self, caller: &Caller) -> Result<fedml_proto::StorageUsage> {
-        Ok(self.catalogue.storage_usage(&caller.user_id).await?)
+    /// What the objects of `namespace` hold, and what the stores really hold for them (a pack
+    /// shared by several objects counted once).
+    pub async fn storage_usage(&self, caller: &Caller, namespace: Option<&str>) -> Result<fedml_proto::StorageUsage> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        Ok(self.catalogue.storage_usage(&here.id).await?)
     }
 
     /// [`Platform::storage_usage`] of every user (administrators only).
@@ -251,7 +300,8 @@ impl Platform {
             Err(CatalogueError::NotFound) => return Err(Error::NotFound(format!("no user named {user:?}"))),
             Err(e) => return Err(e.into()),
         }
-        Ok(self.catalogue.list_api_keys(Some(user)).await?.iter().map(key_info).collect())
+        let keys = self.catalogue.list_api_keys(Some(user)).await?;
+        self.key_infos(caller, &keys).await
     }
 
     // ---------------------------------------------------------------- dashboard sessions
@@ -313,6 +363,7 @@ impl Platform {
             key_id: key.id,
             read_only: key.read_only,
             admin: key.user_admin,
+            namespaces: key.namespaces,
         };
         let info = self.session_info(&caller, session.csrf_token, session.expires_at);
         Ok((caller, info))

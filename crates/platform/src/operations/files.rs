@@ -14,7 +14,7 @@ use fedml_proto::archive::{self, ArchiveError, Located};
 use fedml_proto::{FilePage, FileRead, ObjectKind};
 use futures_util::TryStreamExt;
 
-use super::{Caller, Platform};
+use super::{Caller, Need, Platform};
 use crate::catalogue::{IndexedFile, ObjectRecord};
 use crate::error::{Error, Result};
 use crate::time::now_secs;
@@ -57,16 +57,19 @@ impl RefusedArchives {
 }
 
 impl Platform {
-    /// A page of the entries of version `version` (the latest with `None`) of the caller's
-    /// directory object `name` under the folder `req.path`; the one entry when the path is a file.
+    /// A page of the entries of version `version` (the latest with `None`) of the directory
+    /// object `name` of `namespace` under the folder `req.path`; the one entry when the path is a
+    /// file.
     pub async fn files(
         &self,
         caller: &Caller,
+        namespace: Option<&str>,
         name: &str,
         version: Option<u64>,
         req: &FilesRequest<'_>,
     ) -> Result<FilePage> {
-        let record = self.object_record(caller, name, version).await?;
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let record = self.object_record(&here, name, version).await?;
         self.index(&record).await?;
         let blob = &record.blob_key;
         let folder = req.path.trim_matches('/');
@@ -97,10 +100,18 @@ impl Platform {
         Ok(FilePage { entries: found.into_iter().map(|f| f.entry).collect(), next })
     }
 
-    /// How to read the file at `path` of version `version` of the caller's directory object
-    /// `name` in place: a signed URL of the object's bytes and the range of the file's data.
-    pub async fn file(&self, caller: &Caller, name: &str, version: Option<u64>, path: &str) -> Result<FileRead> {
-        let record = self.object_record(caller, name, version).await?;
+    /// How to read the file at `path` of version `version` of the directory object `name` of
+    /// `namespace` in place: a signed URL of the object's bytes and the range of the file's data.
+    pub async fn file(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+        version: Option<u64>,
+        path: &str,
+    ) -> Result<FileRead> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let record = self.object_record(&here, name, version).await?;
         self.index(&record).await?;
         let path = path.trim_matches('/');
         let file: IndexedFile = self.catalogue.file_at(&record.blob_key, path).await?.ok_or_else(|| {

@@ -16,6 +16,7 @@ use crate::keys;
 use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
+mod access;
 mod assemble;
 mod collect;
 pub mod compat;
@@ -24,17 +25,24 @@ mod dashboard;
 mod files;
 mod indexes;
 mod operators;
+mod shares;
+mod teams;
 mod upload;
 mod versions;
 
+pub use access::{Here, Need};
 pub use assemble::assembled_path;
 pub use collect::GcReport;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub use files::FilesRequest;
 pub use operators::{Check, CheckStatus, Readiness};
+pub use shares::{SharedObject, SharedRead};
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
 pub const MIN_PART_SIZE: u64 = 8 << 20;
+/// How long audit lines are kept unless the server says otherwise: a year.
+pub const DEFAULT_AUDIT_RETENTION_SECS: u64 = 365 * 24 * 3600;
+pub use shares::DEFAULT_MAX_SHARE_SECS;
 pub const MAX_PARTS: u32 = 10_000;
 /// The largest object a session accepts: 10,000 parts of 512 MiB.
 pub const MAX_OBJECT_SIZE: u64 = MAX_PARTS as u64 * (512 << 20);
@@ -46,8 +54,11 @@ pub struct Caller {
     pub user_name: String,
     pub key_id: String,
     pub read_only: bool,
-    /// The key's user is an administrator (sees every user, their keys and usage).
+    /// The key's user is an administrator (sees every user, their keys and usage, and is an
+    /// admin of every organisation).
     pub admin: bool,
+    /// The account ids of the namespaces the key is limited to; `None` when it is not.
+    pub namespaces: Option<Vec<String>>,
 }
 
 /// Lifetimes of what the platform hands out.
@@ -94,6 +105,10 @@ pub struct Platform {
     pub(crate) background_checks: std::sync::Arc<indexes::BackgroundChecks>,
     /// Directory objects whose archive cannot be used as one (`files`), remembered.
     pub(crate) refused_archives: files::RefusedArchives,
+    /// The longest a share link lives (`shares`).
+    pub(crate) max_share_secs: u64,
+    /// How long audit lines are kept (`teams`).
+    pub(crate) audit_retention_secs: u64,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -129,7 +144,21 @@ impl Platform {
             indexes: Default::default(),
             background_checks: Default::default(),
             refused_archives: Default::default(),
+            max_share_secs: shares::DEFAULT_MAX_SHARE_SECS,
+            audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
         }
+    }
+
+    /// Share links live at most `secs` (30 days unless set).
+    pub fn with_max_share_secs(mut self, secs: u64) -> Self {
+        self.max_share_secs = secs.max(1);
+        self
+    }
+
+    /// Audit lines are kept `secs` (a year unless set).
+    pub fn with_audit_retention_secs(mut self, secs: u64) -> Self {
+        self.audit_retention_secs = secs;
+        self
     }
 
     /// The address clients reach this server at (its signed URLs begin with it).
@@ -204,26 +233,26 @@ impl Platform {
             key_id: record.id,
             read_only: record.read_only,
             admin: record.user_admin,
+            namespaces: record.namespaces,
         })
     }
 
-    pub fn whoami(&self, caller: &Caller) -> Identity {
-        Identity {
+    /// Who the caller is, what the server offers, and the namespaces the caller may use.
+    pub async fn whoami(&self, caller: &Caller) -> Result<Identity> {
+        let namespaces = self.namespaces(caller).await?;
+        let key_namespaces = match &caller.namespaces {
+            Some(ids) => Some(self.namespace_names(caller, ids).await?),
+            None => None,
+        };
+        Ok(Identity {
             user: caller.user_name.clone(),
             key_id: caller.key_id.clone(),
             read_only: caller.read_only,
             services: self.service_names(),
             default_service: self.default_service.clone(),
-        }
-    }
-
-    pub(crate) fn require_write(caller: &Caller) -> Result<()> {
-        if caller.read_only {
-            return Err(Error::Forbidden(
-                "this API key is read-only: it can list, read and download, not upload or delete".into(),
-            ));
-        }
-        Ok(())
+            namespaces,
+            key_namespaces,
+        })
     }
 
     // ---------------------------------------------------------------- objects
@@ -232,10 +261,17 @@ impl Platform {
         format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), fedml_proto::encode_path_segment(name))
     }
 
-    /// The metadata of version `version` of the caller's object `name` (the latest with `None`),
-    /// with a fresh signed URL for its content.
-    pub async fn object(&self, caller: &Caller, name: &str, version: Option<u64>) -> Result<ObjectMeta> {
-        let record = self.object_record(caller, name, version).await?;
+    /// The metadata of version `version` of the object `name` in `namespace` (the latest with
+    /// `None`), with a fresh signed URL for its content.
+    pub async fn object(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<ObjectMeta> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let record = self.object_record(&here, name, version).await?;
         self.with_download_url(record).await
     }
 
@@ -260,43 +296,46 @@ impl Platform {
         }
     }
 
-    /// The name the caller's object `given` is stored under: its normal form
+    /// The name the object `given` of namespace `here` is stored under: its normal form
     /// ([`rules::normal_name`], NFC), the one every object is stored under since names are
-    /// normalised, unless one of the caller's objects was stored under exactly `given` before
+    /// normalised, unless one of the namespace's objects was stored under exactly `given` before
     /// (then that one: it stays reachable, and deletable, as it is listed). A FAILURE for a name
     /// the rules refuse. Every operation that takes a name from a client goes through here.
-    pub(crate) async fn stored_name(&self, caller: &Caller, given: &str) -> Result<String> {
+    pub(crate) async fn stored_name(&self, here: &Here, given: &str) -> Result<String> {
         let name = rules::normal_name(given).map_err(Error::Invalid)?;
-        if name != given && self.catalogue.object_exists(&caller.user_id, given).await? {
+        if name != given && self.catalogue.object_exists(&here.id, given).await? {
             return Ok(given.to_string());
         }
         Ok(name)
     }
 
-    /// Version `version` of the caller's object `name` (the latest with `None`); a FAILURE that
-    /// says what to do when there is no such name or version.
+    /// Version `version` of the object `name` of namespace `here` (the latest with `None`); a
+    /// FAILURE that says what to do when there is no such name or version.
     pub(crate) async fn object_record(
         &self,
-        caller: &Caller,
+        here: &Here,
         name: &str,
         version: Option<u64>,
     ) -> Result<crate::catalogue::ObjectRecord> {
-        let stored = self.stored_name(caller, name).await?;
+        let stored = self.stored_name(here, name).await?;
         check_version(version)?;
-        self.catalogue.object_version(&caller.user_id, &stored, version).await.map_err(|e| match e {
+        self.catalogue.object_version(&here.id, &stored, version).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             CatalogueError::NoVersion(latest) => no_version(name, version.unwrap_or_default(), latest),
             e => e.into(),
         })
     }
 
+    /// The user metadata of version `version` (the latest with `None`) of an object.
     pub async fn user_metadata(
         &self,
         caller: &Caller,
+        namespace: Option<&str>,
         name: &str,
         version: Option<u64>,
     ) -> Result<BTreeMap<String, String>> {
-        Ok(self.object_record(caller, name, version).await?.meta.user_metadata)
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        Ok(self.object_record(&here, name, version).await?.meta.user_metadata)
     }
 
     /// A signed URL for the content of version `version` of the object (the latest with
@@ -305,14 +344,16 @@ impl Platform {
     pub async fn download(
         &self,
         caller: &Caller,
+        namespace: Option<&str>,
         name: &str,
         service: Option<&str>,
         version: Option<u64>,
     ) -> Result<DownloadTicket> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
         if let Some(service) = service {
             self.store(service)?;
         }
-        let record = self.object_record(caller, name, version).await?;
+        let record = self.object_record(&here, name, version).await?;
         let store = self.store(&record.meta.service)?;
         let expires_at = now_secs() + self.lifetimes.download_secs;
         self.observe.metrics.download_ticket(record.meta.size);
@@ -325,18 +366,26 @@ impl Platform {
         Ok(DownloadTicket { url, object: record.meta, expires_at, content })
     }
 
-    /// Deletes the caller's object `name` with all its versions (the seed's meaning).
-    pub async fn delete(&self, caller: &Caller, name: &str, service: Option<&str>) -> Result<bool> {
-        Self::require_write(caller)?;
+    /// Deletes the object `name` of `namespace` with all its versions (the seed's meaning); its
+    /// share links die with it.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+        service: Option<&str>,
+    ) -> Result<bool> {
+        let here = self.enter(caller, namespace, Need::Write).await?;
         if let Some(service) = service {
             self.store(service)?;
         }
-        let stored = self.stored_name(caller, name).await?;
-        match self.catalogue.delete_object(&caller.user_id, &stored, self.reclaim_after()).await {
+        let stored = self.stored_name(&here, name).await?;
+        match self.catalogue.delete_object(&here.id, &stored, self.reclaim_after()).await {
             Ok(_) => {}
             Err(CatalogueError::NotFound) => return Err(not_found(name)),
             Err(e) => return Err(e.into()),
         }
+        self.audit(caller, &here, "delete", &stored, String::new()).await;
         // Reclaim now what is due; the blob itself waits out the grace period for open downloads.
         self.collect_garbage().await?;
         Ok(true)

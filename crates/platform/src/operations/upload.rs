@@ -15,7 +15,7 @@ use fedml_proto::{
     CompleteUpload, CompletedPart, CompletedUpload, CreateUpload, ObjectKind, ObjectMeta, PartUrl, UploadSession,
 };
 
-use super::{Caller, MAX_OBJECT_SIZE, MAX_PARTS, Platform, name_taken, part_size_for};
+use super::{Caller, Here, MAX_OBJECT_SIZE, MAX_PARTS, Need, Platform, name_taken, part_size_for};
 use crate::blobs::{BlobError, BlobStore};
 use crate::catalogue::{CatalogueError, Made, PartRecord, StoredContent, UploadRecord, UploadState};
 use crate::error::{Error, Result};
@@ -39,9 +39,10 @@ pub(crate) struct FinishedBlob {
 }
 
 impl Platform {
+    /// Opens an upload session into `req.namespace` (the caller's own when left out).
     pub async fn create_upload(&self, caller: &Caller, req: CreateUpload) -> Result<UploadSession> {
-        Self::require_write(caller)?;
-        let name = self.stored_name(caller, &req.name).await?;
+        let here = self.enter(caller, req.namespace.as_deref(), Need::Write).await?;
+        let name = self.stored_name(&here, &req.name).await?;
         if let Some(description) = &req.description {
             rules::check_description(description).map_err(Error::Invalid)?;
         }
@@ -58,10 +59,10 @@ impl Platform {
                 "{size} bytes is more than the largest object this server stores ({MAX_OBJECT_SIZE} bytes)"
             )));
         }
-        if !req.overwrite && self.catalogue.object_exists(&caller.user_id, &name).await? {
+        if !req.overwrite && self.catalogue.object_exists(&here.id, &name).await? {
             return Err(name_taken(&name));
         }
-        let mut upload = self.new_session(caller, name, req.kind, req.service, part_size_for(size));
+        let mut upload = self.new_session(caller, &here, name, req.kind, req.service, part_size_for(size));
         // A directory's size is an estimate (its archive is packed while streaming).
         upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
         // What it holds of the quota, and the most it may store: the size announced (for a
@@ -83,10 +84,12 @@ impl Platform {
         })
     }
 
-    /// A fresh, open session record of the caller's key (not stored yet), writing to a fresh blob key.
+    /// A fresh, open session record of the caller's key into namespace `here` (not stored yet),
+    /// writing to a fresh blob key.
     pub(crate) fn new_session(
         &self,
         caller: &Caller,
+        here: &Here,
         name: String,
         kind: ObjectKind,
         service: String,
@@ -94,9 +97,9 @@ impl Platform {
     ) -> UploadRecord {
         let id = keys::random_hex(16);
         UploadRecord {
-            blob_key: format!("{}/{}", caller.user_id, id),
+            blob_key: format!("{}/{}", here.id, id),
             id,
-            owner_id: caller.user_id.clone(),
+            owner_id: here.id.clone(),
             name,
             kind,
             service,
@@ -143,17 +146,21 @@ impl Platform {
         Ok(upload)
     }
 
-    /// Loads an upload session of the caller's, in whatever state. A session belongs to the key
-    /// that opened it: any other caller, another key of the same user included, is told it does
-    /// not exist, exactly as for an id that was never issued.
+    /// Loads an upload session of the caller's, in whatever state, for writing to it. A session
+    /// belongs to the key that opened it: any other caller, another key of the same user
+    /// included, is told it does not exist, exactly as for an id that was never issued. The
+    /// key must still be allowed to write into the session's namespace (a member removed
+    /// meanwhile is refused from then on).
     pub(crate) async fn own_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
-        match self.catalogue.upload(upload_id).await {
-            Ok(u) if u.owner_id == caller.user_id && u.key_id.as_deref().is_none_or(|k| k == caller.key_id) => Ok(u),
+        let upload = match self.catalogue.upload(upload_id).await {
+            Ok(u) if u.key_id.as_deref().map_or(u.owner_id == caller.user_id, |k| k == caller.key_id) => u,
             Ok(_) | Err(CatalogueError::NotFound) => {
-                Err(Error::NotFound(format!("no upload session {upload_id:?}; start the upload again")))
+                return Err(Error::NotFound(format!("no upload session {upload_id:?}; start the upload again")));
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => return Err(e.into()),
+        };
+        self.enter_id(caller, &upload.owner_id, Need::Write).await?;
+        Ok(upload)
     }
 
     /// Loads an upload session of the caller's that is still open.
@@ -164,7 +171,6 @@ impl Platform {
     }
 
     pub async fn part_urls(&self, caller: &Caller, upload_id: &str, first: u32, count: u32) -> Result<Vec<PartUrl>> {
-        Self::require_write(caller)?;
         let upload = self.open_upload(caller, upload_id).await?;
         if first == 0 || count == 0 || count > 1000 || first.saturating_add(count - 1) > MAX_PARTS {
             return Err(Error::Invalid(format!("part numbers run from 1 to {MAX_PARTS}, at most 1000 per request")));
@@ -245,7 +251,6 @@ impl Platform {
         upload_id: &str,
         req: CompleteUpload,
     ) -> Result<CompletedUpload> {
-        Self::require_write(caller)?;
         let upload = self.own_upload(caller, upload_id).await?;
         if upload.state == UploadState::Committed {
             return self.completed_before(&upload, &req).await;
@@ -357,7 +362,10 @@ impl Platform {
             content: blob.content.as_ref().map(|(content, samples)| (content, samples.as_slice())),
         };
         match self.catalogue.commit_upload(upload, from, &made, self.reclaim_after()).await {
-            Ok(object) => Ok(object),
+            Ok(object) => {
+                self.audit_commit(upload, &object).await;
+                Ok(object)
+            }
             // Ended meanwhile (its expiry, its key's revocation): whoever ended it cleans up.
             Err(CatalogueError::Moved) => Err(self.moved(&upload.id).await),
             Err(e) => {
@@ -390,7 +398,6 @@ impl Platform {
     /// it had already been aborted. A session being completed or committed is not aborted, and
     /// the answer says so.
     pub async fn abort_upload(&self, caller: &Caller, upload_id: &str) -> Result<bool> {
-        Self::require_write(caller)?;
         let upload = self.own_upload(caller, upload_id).await?;
         match upload.state {
             UploadState::Aborted => return Ok(false),

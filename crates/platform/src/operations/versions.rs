@@ -4,28 +4,37 @@ use std::collections::BTreeMap;
 
 use fedml_proto::{ObjectVersion, VersionDiff};
 
-use super::{Caller, Platform, check_version, no_version, not_found};
+use super::{Caller, Need, Platform, check_version, no_version, not_found};
 use crate::catalogue::{CatalogueError, ObjectRecord, StoredContent, VersionRemoved};
 use crate::error::Result;
 
 impl Platform {
-    /// Every version of the caller's object `name` the server keeps, newest first.
-    pub async fn versions(&self, caller: &Caller, name: &str) -> Result<Vec<ObjectVersion>> {
-        let stored = self.stored_name(caller, name).await?;
-        let records = self.catalogue.versions(&caller.user_id, &stored).await.map_err(|e| match e {
+    /// Every version of the object `name` of `namespace` the server keeps, newest first.
+    pub async fn versions(&self, caller: &Caller, namespace: Option<&str>, name: &str) -> Result<Vec<ObjectVersion>> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let stored = self.stored_name(&here, name).await?;
+        let records = self.catalogue.versions(&here.id, &stored).await.map_err(|e| match e {
             CatalogueError::NotFound => not_found(name),
             e => e.into(),
         })?;
         Ok(records.iter().enumerate().map(|(i, r)| r.version_info(i == 0)).collect())
     }
 
-    /// Versions `from` and `to` (the latest with `None`) of the caller's object `name`, and the
-    /// bytes of stored content they share.
-    pub async fn diff(&self, caller: &Caller, name: &str, from: u64, to: Option<u64>) -> Result<VersionDiff> {
-        let latest = self.object_record(caller, name, None).await?;
-        let a = self.object_record(caller, name, Some(from)).await?;
+    /// Versions `from` and `to` (the latest with `None`) of the object `name` of `namespace`, and
+    /// the bytes of stored content they share.
+    pub async fn diff(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<VersionDiff> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let latest = self.object_record(&here, name, None).await?;
+        let a = self.object_record(&here, name, Some(from)).await?;
         let b = match to {
-            Some(to) if to != latest.meta.version => self.object_record(caller, name, Some(to)).await?,
+            Some(to) if to != latest.meta.version => self.object_record(&here, name, Some(to)).await?,
             _ => latest.clone(),
         };
         let latest = latest.meta.version;
@@ -36,29 +45,30 @@ impl Platform {
         })
     }
 
-    /// Removes version `version` of the caller's object `name`, answering what became of the
-    /// name. Removing the latest makes the newest earlier version the latest again.
+    /// Removes version `version` of the object `name` of `namespace`, answering what became of
+    /// the name. Removing the latest makes the newest earlier version the latest again.
     pub async fn delete_version(
         &self,
         caller: &Caller,
+        namespace: Option<&str>,
         name: &str,
         service: Option<&str>,
         version: u64,
     ) -> Result<VersionRemoved> {
-        Self::require_write(caller)?;
+        let here = self.enter(caller, namespace, Need::Write).await?;
         if let Some(service) = service {
             self.store(service)?;
         }
-        let stored = self.stored_name(caller, name).await?;
+        let stored = self.stored_name(&here, name).await?;
         check_version(Some(version))?;
-        let removed =
-            self.catalogue.delete_version(&caller.user_id, &stored, version, self.reclaim_after()).await.map_err(
-                |e| match e {
-                    CatalogueError::NotFound => not_found(name),
-                    CatalogueError::NoVersion(latest) => no_version(name, version, latest),
-                    e => e.into(),
-                },
-            )?;
+        let removed = self.catalogue.delete_version(&here.id, &stored, version, self.reclaim_after()).await.map_err(
+            |e| match e {
+                CatalogueError::NotFound => not_found(name),
+                CatalogueError::NoVersion(latest) => no_version(name, version, latest),
+                e => e.into(),
+            },
+        )?;
+        self.audit(caller, &here, "delete-version", &stored, format!("version {version}")).await;
         self.collect_garbage().await?;
         Ok(removed)
     }

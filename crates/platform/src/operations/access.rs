@@ -1,0 +1,138 @@
+//! Who may do what, where: the one decision. Every operation on a namespace's data asks
+//! [`Platform::enter`] (or [`Platform::enter_id`] for a session or link that already names its
+//! namespace) for what it needs, and acts on the [`Here`] it answers; no other code compares
+//! owners, roles, key scopes or the read-only flag.
+//!
+//! The rules:
+//! - A user's own namespace: the user is its owner (every right). Nobody else, not even a server
+//!   administrator, sees into it.
+//! - An organisation's: its members by role (reader < writer < admin); a server administrator
+//!   is an admin of every organisation.
+//! - A namespace the caller has no role in answers exactly what an unknown name answers (404):
+//!   whether it exists is not told.
+//! - A key limited to some namespaces is refused (403) everywhere else; a read-only key is
+//!   refused (403) anything but reading.
+
+use fedml_proto::Role;
+
+use super::{Caller, Platform};
+use crate::catalogue::{CatalogueError, NamespaceRow};
+use crate::error::{Error, Result};
+
+/// What an operation needs of the caller in the namespace it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// List, read metadata, download, read inside objects and versions.
+    Read,
+    /// Upload, edit, delete, share.
+    Write,
+    /// Manage members, read the audit log, delete the organisation.
+    Manage,
+}
+
+/// The namespace an operation acts on, with the caller's role there: only [`Platform::enter`]
+/// makes one, so holding it means the caller may do what was asked.
+#[derive(Debug, Clone)]
+pub struct Here {
+    /// The account id every row of the namespace is owned by.
+    pub id: String,
+    pub name: String,
+    pub organisation: bool,
+    pub role: Role,
+}
+
+impl Here {
+    /// The audit log's actor for `caller` acting here.
+    pub(crate) fn actor<'a>(caller: &'a Caller) -> crate::catalogue::Actor<'a> {
+        crate::catalogue::Actor { user: &caller.user_name, key_id: &caller.key_id }
+    }
+}
+
+pub(crate) fn no_namespace(name: &str) -> Error {
+    Error::NotFound(format!(
+        "no namespace named {name:?} that you can use; `fedml org list` shows your organisations (an admin of one \
+         can add you with `fedml org add ORG YOU --role reader|writer|admin`)"
+    ))
+}
+
+impl Platform {
+    /// The namespace `namespace` (the caller's own with `None` or `""`), if the caller may do
+    /// what `need` says there; else the refusal that says why and what to do.
+    pub(crate) async fn enter(&self, caller: &Caller, namespace: Option<&str>, need: Need) -> Result<Here> {
+        let row = match namespace.map(str::trim).filter(|n| !n.is_empty()) {
+            None => NamespaceRow {
+                id: caller.user_id.clone(),
+                name: caller.user_name.clone(),
+                organisation: false,
+                role: None,
+            },
+            Some(name) if name == caller.user_name => NamespaceRow {
+                id: caller.user_id.clone(),
+                name: caller.user_name.clone(),
+                organisation: false,
+                role: None,
+            },
+            Some(name) => match self.catalogue.namespace_named(name, &caller.user_id).await {
+                Ok(row) => row,
+                Err(CatalogueError::NotFound) => return Err(no_namespace(name)),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        decide(caller, row, need)
+    }
+
+    /// The namespace with account id `id` (an upload session's, a link's), decided as
+    /// [`Platform::enter`] decides.
+    pub(crate) async fn enter_id(&self, caller: &Caller, id: &str, need: Need) -> Result<Here> {
+        let row = match self.catalogue.namespace_by_id(id, &caller.user_id).await {
+            Ok(row) => row,
+            Err(CatalogueError::NotFound) => return Err(no_namespace(id)),
+            Err(e) => return Err(e.into()),
+        };
+        decide(caller, row, need)
+    }
+}
+
+/// The decision itself, on the namespace's row as read for this caller.
+fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
+    let role = if row.id == caller.user_id {
+        Role::Owner
+    } else if row.organisation {
+        match (row.role, caller.admin) {
+            (_, true) => Role::Admin,
+            (Some(role), false) => role,
+            (None, false) => return Err(no_namespace(&row.name)),
+        }
+    } else {
+        return Err(no_namespace(&row.name));
+    };
+    if let Some(allowed) = &caller.namespaces
+        && !allowed.contains(&row.id)
+    {
+        return Err(Error::Forbidden(format!(
+            "this API key is limited to other namespaces than {:?}; use a key that may use it (the dashboard's \
+             key page lists each key's namespaces)",
+            row.name
+        )));
+    }
+    if need != Need::Read && caller.read_only {
+        return Err(Error::Forbidden(
+            "this API key is read-only: it can list, read and download, not upload or delete".into(),
+        ));
+    }
+    let enough = match need {
+        Need::Read => true,
+        Need::Write => role >= Role::Writer,
+        Need::Manage => role >= Role::Admin,
+    };
+    if !enough {
+        let wanted = if need == Need::Write { "writer" } else { "admin" };
+        return Err(Error::Forbidden(format!(
+            "you are a {role} of {name:?}; this needs the {wanted} role, which an admin of it can give you \
+             (`fedml org add {name} {user} --role {wanted}`)",
+            name = row.name,
+            user = caller.user_name
+        )));
+    }
+    Ok(Here { id: row.id, name: row.name, organisation: row.organisation, role })
+}
