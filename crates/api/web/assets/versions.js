@@ -107,13 +107,13 @@ function compareForm(meta, versions) {
           ? `v${a.version} and v${b.version} hold the same content (${size(b.size)}).`
           : `v${a.version} and v${b.version} share ${size(diff.shared_bytes)}: ${percent(diff.shared_bytes, b.size)} of v${b.version}, ${percent(diff.shared_bytes, a.size)} of v${a.version}.` }),
         h('div', { class: 'table-wrap' }, h('table', { id: 'diff-table' },
-          h('thead', {}, h('tr', {}, ['', `v${a.version}`, `v${b.version}`].map((t) => h('th', { scope: 'col', text: t })))),
+          h('thead', {}, h('tr', {}, ['', `v${a.version}`, `v${b.version}`].map((t) => h('th', { scope: 'col', class: t ? 'num' : undefined, text: t })))),
           h('tbody', {},
             h('tr', {}, h('th', { scope: 'row', text: 'Size' }), h('td', { class: 'num', text: size(a.size) }), h('td', { class: 'num', text: size(b.size) })),
             h('tr', {}, h('th', { scope: 'row', text: 'Shared bytes' }), h('td', { class: 'num', id: 'diff-shared', text: size(diff.shared_bytes) }), h('td', { class: 'num', text: size(diff.shared_bytes) })),
             h('tr', {}, h('th', { scope: 'row', text: 'Not in the other' }), h('td', { class: 'num', text: size(onlyA) }), h('td', { class: 'num', text: size(onlyB) })),
-            h('tr', {}, h('th', { scope: 'row', text: 'Checksum' }), h('td', { class: 'mono', title: a.checksum, text: shortSum(a.checksum) }), h('td', { class: 'mono', title: b.checksum, text: shortSum(b.checksum) })),
-            h('tr', {}, h('th', { scope: 'row', text: 'Stored' }), h('td', { text: when(a.updated_at) }), h('td', { text: when(b.updated_at) }))))));
+            h('tr', {}, h('th', { scope: 'row', text: 'Checksum' }), h('td', { class: 'mono num', title: a.checksum, text: shortSum(a.checksum) }), h('td', { class: 'mono num', title: b.checksum, text: shortSum(b.checksum) })),
+            h('tr', {}, h('th', { scope: 'row', text: 'Stored' }), h('td', { class: 'num', text: when(a.updated_at) }), h('td', { class: 'num', text: when(b.updated_at) }))))));
     } catch (e) {
       const shown = failed(e);
       if (shown) result.append(shown);
