@@ -1,6 +1,6 @@
 -- Teams. An organisation is an account like a user (one name space for both, its own quota,
 -- usage and packs: dedup stays within a namespace) that nobody signs in as: `kind` tells them
--- apart. Every object row's owner_id is its namespace; rows made before stay in their user's own.
+-- apart. Every object row's owner_id is its namespace: rows made before stay in their user's own.
 -- A deleted organisation keeps its row (its packs and sessions still name it until collected)
 -- under a name no user or organisation can take.
 ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';
@@ -13,9 +13,9 @@ CREATE TABLE memberships (
     PRIMARY KEY (org_id, user_id)
 );
 CREATE INDEX memberships_user ON memberships (user_id);
--- A key limited to some namespaces: their account ids, comma-separated; NULL for every one.
+-- A key limited to some namespaces: their account ids, comma-separated (NULL for every one).
 ALTER TABLE api_keys ADD COLUMN namespaces TEXT;
--- Share links: the secret is kept as its SHA-256 only; `version` NULL follows the latest.
+-- Share links: the secret is kept as its SHA-256 only, and `version` NULL follows the latest.
 CREATE TABLE share_links (
     id TEXT PRIMARY KEY,
     secret_sha256 TEXT NOT NULL,

@@ -59,6 +59,9 @@ impl Platform {
     /// The namespace `namespace` (the caller's own with `None` or `""`), if the caller may do
     /// what `need` says there; else the refusal that says why and what to do.
     pub(crate) async fn enter(&self, caller: &Caller, namespace: Option<&str>, need: Need) -> Result<Here> {
+        if need != Need::Read {
+            may_change(caller)?;
+        }
         let row = match namespace.map(str::trim).filter(|n| !n.is_empty()) {
             None => NamespaceRow {
                 id: caller.user_id.clone(),
@@ -84,6 +87,9 @@ impl Platform {
     /// The namespace with account id `id` (an upload session's, a link's), decided as
     /// [`Platform::enter`] decides.
     pub(crate) async fn enter_id(&self, caller: &Caller, id: &str, need: Need) -> Result<Here> {
+        if need != Need::Read {
+            may_change(caller)?;
+        }
         let row = match self.catalogue.namespace_by_id(id, &caller.user_id).await {
             Ok(row) => row,
             Err(CatalogueError::NotFound) => return Err(no_namespace(id)),
@@ -91,6 +97,17 @@ impl Platform {
         };
         decide(caller, row, need)
     }
+}
+
+/// A read-only key changes nothing anywhere: refused before any name is looked up, so that the
+/// refusal reads the same whatever the request names.
+pub(crate) fn may_change(caller: &Caller) -> Result<()> {
+    if caller.read_only {
+        return Err(Error::Forbidden(
+            "this API key is read-only: it can list, read and download, not upload or delete".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The decision itself, on the namespace's row as read for this caller.
@@ -114,11 +131,6 @@ fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
              key page lists each key's namespaces)",
             row.name
         )));
-    }
-    if need != Need::Read && caller.read_only {
-        return Err(Error::Forbidden(
-            "this API key is read-only: it can list, read and download, not upload or delete".into(),
-        ));
     }
     let enough = match need {
         Need::Read => true,

@@ -74,6 +74,7 @@ impl Platform {
         upload_id: &str,
         parts: Vec<CompletedPart>,
     ) -> Result<String> {
+        super::access::may_change(caller)?;
         let file_name = Self::own_file_name(caller, file_key)?;
         let upload = self.own_upload(caller, upload_id).await?;
         if upload.name != file_name {

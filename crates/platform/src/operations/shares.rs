@@ -129,6 +129,7 @@ impl Platform {
 
     /// Ends link `id` at once (a writer of its namespace). `false` when it had ended already.
     pub async fn unshare(&self, caller: &Caller, id: &str) -> Result<bool> {
+        super::access::may_change(caller)?;
         let unknown = || Error::NotFound(format!("no link with id {id:?}; `fedml storage shares` lists them"));
         let row = match self.catalogue.share(id).await {
             Ok(row) => row,

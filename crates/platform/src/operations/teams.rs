@@ -190,6 +190,7 @@ impl Platform {
     /// with this call, on every instance (each request reads the membership). Refused for the
     /// last admin. `false` when they were not a member.
     pub async fn remove_member(&self, caller: &Caller, org: &str, user: &str) -> Result<bool> {
+        super::access::may_change(caller)?;
         let need = if user == caller.user_name { Need::Read } else { Need::Manage };
         let here = self.org(caller, org, need).await?;
         let member = self.user_named(user).await?;

@@ -152,6 +152,7 @@ impl Platform {
     /// key must still be allowed to write into the session's namespace (a member removed
     /// meanwhile is refused from then on).
     pub(crate) async fn own_upload(&self, caller: &Caller, upload_id: &str) -> Result<UploadRecord> {
+        super::access::may_change(caller)?;
         let upload = match self.catalogue.upload(upload_id).await {
             Ok(u) if u.key_id.as_deref().map_or(u.owner_id == caller.user_id, |k| k == caller.key_id) => u,
             Ok(_) | Err(CatalogueError::NotFound) => {

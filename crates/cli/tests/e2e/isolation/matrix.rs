@@ -36,6 +36,12 @@ pub(super) enum Expect {
     /// (never alice's unless it is her valid key), else a FAILURE (400, 401, or 429 once the
     /// address has failed too often) with no data.
     SignIn,
+    /// Creating an organisation: a SUCCESS of the caller's own, or the 409 that says the name is
+    /// taken (names are one public space, as user names are); nothing of alice's either way.
+    Created,
+    /// Alice's share link: its bytes to anyone, whatever key comes with it (the link is the
+    /// credential); a HEAD, a range and a browser's page alike.
+    Link,
 }
 use Expect::*;
 
@@ -116,6 +122,18 @@ pub(super) const MATRIX: &[Row] = &[
     row("GET",    "/fedmlOpsServer/api/v1/cli/dataset/meta",                [Fail,     Yes,       Fail,     Fail,     Fail]),
     row("POST",   "/fedmlOpsServer/configs/fetch",                          [Public,   Public,    Public,   Public,   Public]),
     row("ANY",    "/fedml-s3-noop/{*rest}",                                 [Noop,     Noop,      Noop,     Noop,     Noop]),
+    row("GET",    "/api/v1/namespaces",                                     [Own,      Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/orgs",                                           [Own,      Yes,       U,        U,        U]),
+    row("POST",   "/api/v1/orgs",                                           [Created,  No(403),   U,        U,        U]),
+    row("DELETE", "/api/v1/orgs/{org}",                                     [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/orgs/{org}/members",                             [No(404),  Yes,       U,        U,        U]),
+    row("PUT",    "/api/v1/orgs/{org}/members/{user}",                      [No(404),  No(403),   U,        U,        U]),
+    row("DELETE", "/api/v1/orgs/{org}/members/{user}",                      [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/shares",                                         [Own,      No(403),   U,        U,        U]),
+    row("POST",   "/api/v1/shares",                                         [No(404),  No(403),   U,        U,        U]),
+    row("DELETE", "/api/v1/shares/{id}",                                    [No(404),  No(403),   U,        U,        U]),
+    row("GET",    "/api/v1/log",                                            [Own,      No(403),   U,        U,        U]),
+    row("GET",    "/s/{token}",                                             [Link,     Link,      Link,     Link,     Link]),
 ];
 
 /// The (method, route) pairs the front ends and the server declare, read from their source.

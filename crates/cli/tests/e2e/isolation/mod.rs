@@ -147,11 +147,16 @@ struct World {
     /// (real, decoy) pairs: a refusal of a request on alice's things must read exactly like the
     /// refusal of the same request on things that do not exist.
     decoys: Vec<(String, String)>,
+    /// Alice's share link of her file (its id, and the token its URL ends with).
+    share_id: String,
+    share_token: String,
 }
 
 const FILE: &str = "alice-secret-file";
 const DIR: &str = "alice-secret-dir";
 const FILE_SIZE: usize = 77_777;
+/// Alice's organisation (she is its only member, an admin).
+const TEAM: &str = "alice-secret-team";
 
 fn user_id(server: &TestServer, key: &str) -> String {
     let a = send(
@@ -299,6 +304,11 @@ impl World {
         let (owner, pack_blob) = blob_of(pack["url"].as_str().expect("url"));
         let packed_pack_key = format!("{owner}/{pack_blob}");
 
+        call(&server, &alice_key, "POST", "/api/v1/orgs", Some(json!({"name": TEAM})));
+        let shared = call(&server, &alice_key, "POST", "/api/v1/shares", Some(json!({"name": FILE})));
+        let share_id = shared["share"]["id"].as_str().expect("share id").to_string();
+        let share_token = shared["url"].as_str().expect("url").rsplit('/').next().expect("token").to_string();
+
         let listed = fedml_client::list_storage_objects_with(&alice).data.expect("list");
         let mut markers: Vec<String> = vec![FILE, DIR, "alice-late", "alice-compat-done", "alice-compat-open", "alice"]
             .into_iter()
@@ -331,8 +341,11 @@ impl World {
             packed_session.clone(),
             packed_pack.clone(),
             pack_blob.clone(),
+            TEAM.to_string(),
+            share_id.clone(),
         ]);
         let mut secrets: Vec<String> = Vec::new();
+        secrets.push(share_token.clone());
         for key in [&alice_key, &alice_ro, &alice_revoked, &bob_key, &server.admin_key] {
             secrets.push(key.to_string());
             secrets.push(key.rsplit('_').next().expect("secret").to_string());
@@ -367,6 +380,8 @@ impl World {
             (alice_uid.clone(), fake(8)),
             (key_id(&alice_key), fake(8)),
             (key_id(&alice_ro), fake(8)),
+            (TEAM.to_string(), "nobody-has-this-team".to_string()),
+            (share_id.clone(), fake(8)),
         ];
         World {
             server,
@@ -398,6 +413,8 @@ impl World {
             secrets,
             storage,
             decoys,
+            share_id,
+            share_token,
         }
     }
 

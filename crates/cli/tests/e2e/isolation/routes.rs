@@ -304,6 +304,28 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
             }
             v
         }
+        ("GET", "/api/v1/namespaces") | ("GET", "/api/v1/orgs") => vec![Req::new("GET", route, None)],
+        ("POST", "/api/v1/orgs") => vec![Req::new("POST", route, Some(json!({"name": "made-by-the-caller"})))],
+        ("DELETE", "/api/v1/orgs/{org}") => vec![
+            Req::new("DELETE", format!("/api/v1/orgs/{TEAM}"), None),
+            Req::new("DELETE", format!("/api/v1/orgs/{TEAM}?force=true"), None),
+        ],
+        ("GET", "/api/v1/orgs/{org}/members") => vec![Req::new("GET", format!("/api/v1/orgs/{TEAM}/members"), None)],
+        ("PUT", "/api/v1/orgs/{org}/members/{user}") => vec![
+            Req::new("PUT", format!("/api/v1/orgs/{TEAM}/members/bob"), Some(json!({"role": "admin"}))),
+            Req::new("PUT", format!("/api/v1/orgs/{TEAM}/members/alice"), Some(json!({"role": "reader"}))),
+        ],
+        ("DELETE", "/api/v1/orgs/{org}/members/{user}") => {
+            ["alice", "bob"].map(|u| Req::new("DELETE", format!("/api/v1/orgs/{TEAM}/members/{u}"), None)).into()
+        }
+        ("GET", "/api/v1/shares") => vec![Req::new("GET", route, None)],
+        ("POST", "/api/v1/shares") => vec![
+            Req::new("POST", route, Some(json!({"name": FILE}))),
+            Req::new("POST", route, Some(json!({"name": FILE, "namespace": TEAM, "version": 1}))),
+        ],
+        ("DELETE", "/api/v1/shares/{id}") => vec![Req::new("DELETE", format!("/api/v1/shares/{}", w.share_id), None)],
+        ("GET", "/api/v1/log") => vec![Req::new("GET", route, None), Req::new("GET", format!("{route}?limit=5"), None)],
+        ("GET", "/s/{token}") => vec![Req::new("GET", format!("/s/{}", w.share_token), None)],
         other => panic!("no requests for {other:?}: add them here when adding a row"),
     }
 }
@@ -364,7 +386,7 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
     // Nothing of alice's that the request did not itself name, and never a key or a credential.
     let alices_own_sign_in =
         expect == SignIn && matches!(key, Presented::Key(k) if *k == w.alice_ro || *k == w.alice_key);
-    if expect != Yes && !alices_own_sign_in {
+    if expect != Yes && expect != Link && !alices_own_sign_in {
         for m in &w.markers {
             if answer.contains(m.as_str()) && !sent.contains(m.as_str()) {
                 problems.push(format!("{label}: the answer holds {m:?}: HTTP {} {}", a.status, a.text()));
@@ -475,6 +497,25 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
                 }
             } else if ![400, 401, 429].contains(&a.status) || v["code"] != "FAILURE" || !v["data"].is_null() {
                 problems.push(format!("{label}: expected a session or a FAILURE, got HTTP {} {}", a.status, a.text()));
+            }
+        }
+        Created => {
+            let taken = a.status == 409 && v["code"] == "FAILURE" && v["data"].is_null();
+            if !(a.status == 200 && v["code"] == "SUCCESS") && !taken {
+                problems.push(format!(
+                    "{label}: expected a new organisation or 'taken', got HTTP {} {}",
+                    a.status,
+                    a.text()
+                ));
+            }
+        }
+        Link => {
+            if a.status != 200 || a.body != w.file {
+                problems.push(format!(
+                    "{label}: expected the shared bytes, got HTTP {} ({} bytes)",
+                    a.status,
+                    a.body.len()
+                ));
             }
         }
         Metrics => {
