@@ -22,6 +22,8 @@ use crate::harness::*;
 
 /// What every route must answer every caller but the owner, and that every route has a row.
 mod matrix;
+/// The namespace routes against each role of an organisation, scoped and read-only keys, a link.
+mod roles;
 /// The route matrix run: every cell against a real server.
 mod routes;
 /// Signed URLs: guessed, expired, tampered, moved, replayed.
