@@ -37,7 +37,7 @@ enum Command {
     #[command(subcommand)]
     Org(org::OrgCommand),
     /// Run the storage platform server.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Manage users and API keys (works on the server's data directory or database directly).
     Admin(admin::AdminArgs),
 }
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Command::Logout => storage::logout(),
         Command::Storage(cmd) => storage::run(cmd),
         Command::Org(cmd) => org::run(cmd),
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Admin(args) => admin::run(args),
     };
     match outcome {

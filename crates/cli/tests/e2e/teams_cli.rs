@@ -322,6 +322,11 @@ fn share_links_download_with_no_key_list_their_uses_and_end() {
     assert_eq!((tail.status, tail.body.len()), (206, 10));
 
     // A link to version 1, in JSON.
+    eprintln!("DEBUG {}", t.alice.ok(["storage", "versions", "model", "--namespace", "vision-team"]));
+    eprintln!(
+        "DEBUG {:?}",
+        text(&t.alice.run(["storage", "get-metadata", "model", "--version", "1", "--namespace", "vision-team"]))
+    );
     let made = t.alice.json(["storage", "share", "model", "--namespace", "vision-team", "--version", "1"]);
     assert_eq!(made["code"], "SUCCESS", "{made}");
     let first = made["data"]["url"].as_str().expect("url").to_string();
@@ -375,4 +380,68 @@ fn share_links_download_with_no_key_list_their_uses_and_end() {
     // In her own namespace, the owner shares without --namespace; a link answers with no key.
     let own = t.alice.ok(["storage", "share", "mine", "--expires", "1h"]);
     assert!(get(own.trim(), None).body == v1);
+}
+
+#[test]
+fn admin_keys_limited_to_a_namespace_and_read_only() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let t = team(&server, work.path());
+    let file = work.path().join("train.csv");
+    std::fs::write(&file, bytes(50_000, 3)).expect("write");
+    let path = file.to_str().expect("utf-8");
+    t.bob.ok(["storage", "upload", path, "-n", "train", "--namespace", "vision-team", "--no-progress"]);
+    t.carol.ok(["storage", "upload", path, "-n", "private", "--no-progress"]);
+
+    // A training job's key: Carol's, limited to the team's data, read-only.
+    let mut args = server.admin_location();
+    args.extend(
+        ["-o", "json", "key", "create", "carol", "--namespace", "vision-team", "--read-only", "--label", "job"]
+            .map(String::from),
+    );
+    let out = fedml_admin(&args);
+    let made: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", text(&out)));
+    assert_eq!(made["code"], "SUCCESS", "{made}");
+    assert_eq!(made["data"]["namespaces"], serde_json::json!(["vision-team"]));
+    assert_eq!(made["data"]["read_only"], true);
+    let job =
+        As { key: made["data"]["api_key"].as_str().expect("key").to_string(), url: &server.url, config: work.path() };
+
+    let listed = job.json(["storage", "list", "--namespace", "vision-team"]);
+    assert_eq!(listed["data"][0]["dataName"], "train", "{listed}");
+    let dest = work.path().join("dl");
+    job.ok([
+        "storage",
+        "download",
+        "train",
+        "--namespace",
+        "vision-team",
+        "-d",
+        dest.to_str().expect("utf-8"),
+        "--no-progress",
+    ]);
+    assert!(std::fs::read(dest.join("train")).expect("downloaded") == bytes(50_000, 3));
+    // Nothing else: not Carol's own data, not writing.
+    job.refused(["storage", "list"]);
+    job.refused(["storage", "get-metadata", "private"]);
+    job.refused(["storage", "upload", path, "-n", "more", "--namespace", "vision-team", "--no-progress"]);
+
+    // In a table, the limit is said; bad scopes are refused with what to do.
+    let mut args = server.admin_location();
+    args.extend(
+        ["key", "create", "--user", "bob", "--namespace", "vision-team", "--namespace", "bob"].map(String::from),
+    );
+    let out = fedml_admin(&args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("limited to \"vision-team\", \"bob\""), "{stdout}");
+    for (user, ns) in [("dave", "vision-team"), ("dave", "no-such-team"), ("dave", "with space")] {
+        let mut args = server.admin_location();
+        args.extend(["key", "create", user, "--namespace", ns].map(String::from));
+        let out = fedml_admin(&args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{user} {ns}: {stderr}");
+        assert!(stderr.contains(ns), "{stderr}");
+    }
 }
