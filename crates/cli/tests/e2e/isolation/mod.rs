@@ -28,6 +28,8 @@ mod roles;
 mod routes;
 /// Signed URLs: guessed, expired, tampered, moved, replayed.
 mod signed_urls;
+/// Races of teams: removal during an upload, revocation during a download, two admins at once.
+mod team_races;
 
 // ---------------------------------------------------------------------------------- raw HTTP
 
