@@ -89,7 +89,12 @@ impl Platform {
             }
             Some(secs) => secs,
         };
-        let record = self.object_record(&here, &req.name, req.version).await?;
+        // The link names the object by the id of its latest row (an earlier version's row has an
+        // id of its own), and the version by number, checked here to exist.
+        let record = self.object_record(&here, &req.name, None).await?;
+        if let Some(version) = req.version.filter(|v| *v != record.meta.version) {
+            self.object_record(&here, &req.name, Some(version)).await?;
+        }
         let id = keys::random_hex(ID_HEX / 2);
         let secret = keys::random_hex(SECRET_HEX / 2);
         let expires_at = now_ms() + lifetime as i64 * 1000;
