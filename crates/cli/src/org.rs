@@ -78,7 +78,7 @@ pub enum OrgCommand {
     /// added or removed whom, when, with which key (admins only; your own name: your own log).
     Log {
         name: String,
-        /// Show at most N entries [default: the server's page, 100].
+        /// Show at most N entries [default: 100; at most 1,000].
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
         /// Show the entries older than this entry id (what the previous page said to pass).
