@@ -9,8 +9,8 @@ import { clear, confirmDialog, copyButton, h, metadataEditor, notice, size, spli
 import { downloadLeftover, upload } from './upload.js';
 import { listZip } from './zip.js';
 import {
-  canAdmin, canWrite, failed, failedOnTop, isOwn, loadNamespaces, nsName, pickNamespace, route, setFlash, setRouter, show,
-  nsHref, state, switchNamespace,
+  canAdmin, canWrite, failed, failedOnTop, isOwn, loadNamespaces, lostNamespace, nsHref, nsName, pickNamespace, route,
+  setChromeUpdater, setFlash, setRouter, show, state, switchNamespace,
 } from './shell.js';
 import { linksView, logView, orgView, orgsView, shareDialog } from './teams.js';
 import { usageLine, versionsCard } from './versions.js';
@@ -143,6 +143,7 @@ async function objectsView(params) {
   try {
     page = await call('GET', withNs('/api/v1/objects', { limit: PAGE, sort, order, q, after }));
   } catch (e) {
+    if (await lostNamespace(e)) return route();
     const shown = failed(e);
     if (shown) clear(body).append(shown);
     return;
@@ -185,6 +186,7 @@ async function objectView(name) {
   try {
     meta = await call('GET', withNs(`/api/v1/objects/${seg(name)}`));
   } catch (e) {
+    if (await lostNamespace(e)) return route();
     const shown = failed(e);
     if (shown) show(h('h1', { text: name }), shown, h('p', {}, h('a', { href: '#/objects', text: isOwn() ? 'Back to your objects' : `Back to ${nsName()}` })));
     return;
@@ -586,6 +588,7 @@ async function draw() {
   }
 }
 setRouter(draw);
+setChromeUpdater(setChrome);
 
 function moved() {
   if (location.search + location.hash === drawn) return;

@@ -14,6 +14,12 @@ export const state = {
 
 const main = document.getElementById('main');
 let router = () => {};
+let chrome = () => {};
+
+// What redraws the header (the switcher and the menu) when the namespaces change.
+export function setChromeUpdater(fn) {
+  chrome = fn;
+}
 
 export function setRouter(fn) {
   router = fn;
@@ -100,6 +106,21 @@ export async function loadNamespaces() {
   }
   state.namespaces = list;
   pickNamespace();
+  chrome();
+}
+
+// After a refusal in an organisation's namespace: reads the namespaces again, and answers true
+// when the page's namespace is no longer one the caller may use (the page then shows their own,
+// saying why).
+export async function lostNamespace(e) {
+  if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 403) || isOwn()) return false;
+  const before = state.current?.name;
+  try {
+    await loadNamespaces();
+  } catch {
+    return false;
+  }
+  return state.current?.name !== before;
 }
 
 // Chooses the working namespace from the address; one the caller may not use (never existed,

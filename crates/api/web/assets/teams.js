@@ -43,7 +43,8 @@ async function leaveTo(org, hash) {
 export async function orgsView() {
   let orgs;
   try {
-    orgs = await call('GET', '/api/v1/orgs');
+    // Memberships change elsewhere: the switcher reads them again here.
+    [orgs] = await Promise.all([call('GET', '/api/v1/orgs'), loadNamespaces()]);
   } catch (e) {
     const shown = failed(e);
     if (shown) show(h('h1', { text: 'Organisations' }), shown);
@@ -364,10 +365,10 @@ export async function logView() {
     }
     for (const entry of page.entries) {
       tbody.append(h('tr', { 'data-action': entry.action },
-        h('td', { title: entry.at, text: when(entry.at) }),
+        h('td', { class: 'nowrap', title: entry.at, text: when(entry.at) }),
         h('td', { class: 'name', text: entry.actor }),
-        h('td', { class: 'mono hide-narrow', text: entry.key_id }),
-        h('td', {}, h('span', { class: `badge action ${entry.action.split('-')[0]}`, text: entry.action })),
+        h('td', { class: 'mono nowrap hide-narrow', text: entry.key_id }),
+        h('td', {}, h('span', { class: `badge action action-${entry.action}`, text: entry.action })),
         h('td', { class: 'name', text: entry.target }),
         h('td', { class: 'name', text: entry.detail })));
     }
