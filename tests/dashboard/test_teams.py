@@ -234,7 +234,10 @@ def test_organisations_members_are_added_changed_and_removed_and_an_organisation
     browser.driver.find_element(By.ID, "create-org-button").click()
     browser.text_appears("main .notice.ok", "Created the organisation")
     assert browser.find("main h1").text == "lab"
-    assert "admin" in row(browser, "#members", "data-user", "ada").text
+    ada_row = row(browser, "#members", "data-user", "ada")
+    # The only admin can be neither removed nor demoted (the server refuses it too).
+    assert ada_row.find_elements(By.CSS_SELECTOR, ".member-remove") == []
+    assert not ada_row.find_element(By.CSS_SELECTOR, "select.member-role").is_enabled()
     assert [o["name"] for o in ok(server, ada, "GET", "/api/v1/orgs")] == ["lab"]
     # The switcher learned it at once.
     wait_for(lambda: "lab" in [o.get_attribute("value") for o in browser.find("#namespace").find_elements(By.TAG_NAME, "option")],

@@ -95,11 +95,13 @@ export async function orgsView() {
   show(...parts);
 }
 
-function memberRow(org, m, manage) {
+// One member's row; `last` is the organisation's only admin, whom no one may remove or demote.
+function memberRow(org, m, manage, last) {
   const self = m.user === state.session.user;
   let role;
   if (manage) {
-    role = h('select', { class: 'member-role', 'aria-label': `Role of ${m.user}` },
+    role = h('select', { class: 'member-role', 'aria-label': `Role of ${m.user}`, disabled: last,
+      title: last ? 'The only admin: make another member admin first' : undefined },
       ROLES.map((r) => h('option', { value: r, selected: r === m.role, text: r })));
     role.addEventListener('change', async () => {
       const wanted = role.value;
@@ -118,7 +120,7 @@ function memberRow(org, m, manage) {
   } else {
     role = h('span', { class: 'badge role', text: m.role });
   }
-  const remove = manage || self
+  const remove = (manage || self) && !last
     ? h('button', { type: 'button', class: 'danger small member-remove', 'aria-label': self ? `Leave ${org}` : `Remove ${m.user}`,
       text: self ? 'Leave…' : 'Remove…', onclick: () => removeMember(org, m.user) })
     : null;
@@ -240,13 +242,13 @@ export async function orgView(org) {
     role === 'admin' ? [nsLink(org, '#/log', 'Audit log'), ' · '] : null,
     h('a', { href: '#/orgs', text: 'All organisations' })) : h('p', {}, h('a', { href: '#/orgs', text: 'All organisations' }));
   const summary = h('p', { class: 'muted', id: 'org-summary',
-    text: `${role ? `Your role: ${role}` : 'You are not a member (server administrator)'} · ${members.length} member${members.length === 1 ? '' : 's'} · ${Number(info?.objects || 0).toLocaleString()} objects · created ${when(info?.created_at)}` });
+    text: `${role ? `Your role: ${role}` : 'You are not a member (server administrator)'} · ${members.length} member${members.length === 1 ? '' : 's'} · ${Number(info?.objects || 0).toLocaleString()} object${Number(info?.objects) === 1 ? '' : 's'} · created ${when(info?.created_at)}` });
   const table = h('div', { class: 'table-wrap' }, h('table', { id: 'members' },
     h('caption', { class: 'skip', text: `Members of ${org}` }),
     h('thead', {}, h('tr', {}, [['User'], ['Role'], ['Added', 'hide-narrow'], ['By'], ['']].map(([t, c]) => h('th', { scope: 'col', class: c, text: t })))),
-    h('tbody', {}, members.map((m) => memberRow(org, m, manage)))));
+    h('tbody', {}, members.map((m) => memberRow(org, m, manage, m.role === 'admin' && admins === 1)))));
   const parts = [h('h1', { text: org }), summary, links, h('h2', { text: 'Members' }), table];
-  if (manage && admins === 1) parts.push(h('p', { class: 'muted', text: 'An organisation keeps at least one admin: make another member admin before the last one leaves.' }));
+  if (admins === 1) parts.push(h('p', { class: 'muted', text: 'An organisation keeps at least one admin: make another member admin before the last one leaves.' }));
   if (manage) parts.push(addMemberForm(org, members), deleteOrgCard(org, info));
   show(...parts);
 }
@@ -310,13 +312,13 @@ export async function linksView() {
   const writer = canWrite();
   const body = shares.length
     ? h('div', { class: 'table-wrap' }, h('table', { id: 'shares' },
-      h('thead', {}, h('tr', {}, [['Id'], ['Object'], ['Version'], ['Created by'], ['Created', 'hide-narrow'], ['Expires'], ['Uses', 'num'], ['']]
+      h('thead', {}, h('tr', {}, [['Id', 'hide-narrow'], ['Object'], ['Version'], ['Created by', 'hide-narrow'], ['Created', 'hide-narrow'], ['Expires'], ['Uses', 'num'], ['']]
         .map(([t, c]) => h('th', { scope: 'col', class: c, text: t })))),
       h('tbody', {}, shares.map((s) => h('tr', { 'data-share': s.id },
-        h('td', { class: 'mono', text: s.id }),
+        h('td', { class: 'mono nowrap hide-narrow', text: s.id }),
         h('td', { class: 'name' }, h('a', { href: `#/object/${seg(s.name)}`, text: s.name })),
         h('td', { text: s.version ? `v${s.version}` : 'latest' }),
-        h('td', { text: s.created_by }),
+        h('td', { class: 'hide-narrow', text: s.created_by }),
         h('td', { class: 'hide-narrow', text: when(s.created_at) }),
         h('td', { title: s.expires_at, text: `${when(s.expires_at)} (${relative(s.expires_at)})` }),
         h('td', { class: 'num', text: Number(s.uses).toLocaleString() }),
