@@ -240,6 +240,12 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
+                "DROP TABLE audit_log",
+                "DROP TABLE share_links",
+                "DROP TABLE memberships",
+                "ALTER TABLE api_keys DROP COLUMN namespaces",
+                "ALTER TABLE users DROP COLUMN kind",
+                "DELETE FROM schema_version WHERE version > 10",
                 "ALTER TABLE uploads DROP COLUMN keep_description",
                 "ALTER TABLE uploads DROP COLUMN keep_tags",
                 "ALTER TABLE uploads DROP COLUMN keep_metadata",
@@ -466,4 +472,33 @@ fn the_same_data_uploaded_at_once_is_stored_once_and_whole() {
         }
     }
     collects_to_nothing(&server);
+}
+
+/// Dedup stays inside a namespace: the same bytes uploaded into an organisation after its
+/// member's own namespace holds them are all sent (nothing is learnt of the other namespace),
+/// and once the organisation holds them, another name there sends nothing.
+#[test]
+fn an_organisation_dedups_against_its_own_data_only() {
+    let server = TestServer::start();
+    let alice = server.new_user("alice");
+    let work = tempfile::tempdir().expect("tmp");
+    let path = work.path().join("weights.bin");
+    let data = bytes(6 << 20, 51);
+    std::fs::write(&path, &data).expect("write");
+    let own = server.target(&alice);
+    let first = upload(&own, &path, "weights", false);
+    assert!(first.sent_bytes >= data.len() as u64, "the first upload sends everything: {first:?}");
+    let created = fedml_client::org_create("vision-team", &own);
+    assert!(created.is_success(), "{}", created.message);
+    let mut team = own.clone();
+    team.namespace = Some("vision-team".into());
+    let into_team = upload(&team, &path, "weights", false);
+    assert_eq!(into_team.stored_bytes, 0, "the organisation learnt of alice's own data: {into_team:?}");
+    assert!(into_team.sent_bytes >= data.len() as u64, "{into_team:?}");
+    let again = upload(&team, &path, "weights-copy", false);
+    assert_eq!(again.sent_bytes, 0, "a second name in the organisation sends nothing: {again:?}");
+    assert_eq!(again.stored_bytes, data.len() as u64);
+    let usage = fedml_client::storage_usage_with(&team).data.expect("usage");
+    assert_eq!(usage.logical_bytes, 2 * data.len() as u64);
+    assert!(usage.stored_bytes < usage.logical_bytes, "{usage:?}");
 }

@@ -501,7 +501,8 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
         }
         Created => {
             let taken = a.status == 409 && v["code"] == "FAILURE" && v["data"].is_null();
-            if !(a.status == 200 && v["code"] == "SUCCESS") && !taken {
+            let made = a.status == 200 && v["code"] == "SUCCESS";
+            if !made && !taken {
                 problems.push(format!(
                     "{label}: expected a new organisation or 'taken', got HTTP {} {}",
                     a.status,
