@@ -567,6 +567,36 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     assert_eq!(c.call_with("delete", "/api/v1/session", "/api/v1/session", &signed, None).status, 200);
     assert_eq!(c.call_with("get", "/api/v1/session", "/api/v1/session", &with_cookie, None).status, 401);
 
+    // Teams: namespaces, an organisation and its members, a share link, the audit log.
+    assert_eq!(c.call("get", "/api/v1/namespaces", "/api/v1/namespaces", key, None).status, 200);
+    let org = Some(json!({"name": "doc-team"}));
+    assert_eq!(c.call("post", "/api/v1/orgs", "/api/v1/orgs", key, org.clone()).status, 200);
+    assert_eq!(c.call("post", "/api/v1/orgs", "/api/v1/orgs", key, org).status, 409);
+    assert_eq!(c.call("post", "/api/v1/orgs", "/api/v1/orgs", key, Some(json!({"name": "no spaces"}))).status, 400);
+    assert_eq!(c.call("get", "/api/v1/orgs", "/api/v1/orgs", key, None).status, 200);
+    let member = "/api/v1/orgs/doc-team/members/{user}".replace("{user}", reader_user);
+    let template = "/api/v1/orgs/{org}/members/{user}";
+    assert_eq!(c.call("put", template, &member, key, Some(json!({"role": "reader"}))).status, 200);
+    assert_eq!(c.call("put", template, &member, key, Some(json!({"role": "owner"}))).status, 400);
+    let members = c.call("get", "/api/v1/orgs/{org}/members", "/api/v1/orgs/doc-team/members", key, None);
+    assert_eq!(members.body["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(c.call("put", template, &member, Some(&reader), Some(json!({"role": "admin"}))).status, 403);
+    assert_eq!(c.call("delete", template, &member, key, None).body["data"], true);
+    assert_eq!(c.call("delete", template, &member, key, None).body["data"], false);
+    let shared = c.call("post", "/api/v1/shares", "/api/v1/shares", key, Some(json!({"name": "doc.txt"})));
+    assert_eq!(shared.status, 200);
+    let share_id = shared.body["data"]["share"]["id"].as_str().expect("share id").to_string();
+    let too_long = Some(json!({"name": "doc.txt", "expires_in": 400 * 86_400}));
+    assert_eq!(c.call("post", "/api/v1/shares", "/api/v1/shares", key, too_long).status, 400);
+    assert_eq!(c.call("get", "/api/v1/shares", "/api/v1/shares", key, None).status, 200);
+    let unshare = format!("/api/v1/shares/{share_id}");
+    assert_eq!(c.call("delete", "/api/v1/shares/{id}", &unshare, key, None).body["data"], true);
+    assert_eq!(c.call("delete", "/api/v1/shares/{id}", "/api/v1/shares/0000000000000000", key, None).status, 404);
+    assert_eq!(c.call("get", "/api/v1/log", "/api/v1/log?limit=3", key, None).status, 200);
+    assert_eq!(c.call("get", "/api/v1/log", "/api/v1/log?namespace=doc-team", Some(&reader), None).status, 403);
+    assert_eq!(c.call("delete", "/api/v1/orgs/{org}", "/api/v1/orgs/doc-team", key, None).status, 200);
+    assert_eq!(c.call("delete", "/api/v1/orgs/{org}", "/api/v1/orgs/doc-team", key, None).status, 404);
+
     // Deleting.
     let deleted = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt?service=R2", key, None);
     assert_eq!(deleted.body["data"], true);
