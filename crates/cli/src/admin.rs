@@ -258,21 +258,37 @@ pub fn run(args: AdminArgs) -> Outcome {
             }
             AdminCommand::Key(KeyCommand::List { user }) => match admin::list_keys(&catalogue, user.as_deref()).await {
                 Ok(keys) => {
+                    let mut scopes = Vec::with_capacity(keys.len());
+                    for k in &keys {
+                        scopes.push(match &k.namespaces {
+                            Some(ids) => match admin::namespace_names(&catalogue, ids).await {
+                                Ok(names) => Some(names),
+                                Err(e) => return admin_error(format, e),
+                            },
+                            None => None,
+                        });
+                    }
                     if format == Format::Json {
                         let list: Vec<_> = keys
                             .iter()
-                            .map(|k| json!({"id": k.id, "user": k.user_name, "read_only": k.read_only, "label": k.label,
+                            .zip(&scopes)
+                            .map(|(k, scope)| json!({"id": k.id, "user": k.user_name, "read_only": k.read_only, "label": k.label,
+                                "namespaces": scope,
                                 "createdAt": fedml_platform::time::rfc3339(k.created_at),
                                 "revokedAt": k.revoked_at.map(fedml_platform::time::rfc3339)}))
                             .collect();
                         say!("{}", json_line(&json!({"code": "SUCCESS", "message": format!("{} keys", list.len()), "data": list})));
                     } else {
                         let mut t = table(&["Key Id", "User", "Access", "Label", "Created At", "Revoked At"]);
-                        for k in &keys {
+                        for (k, scope) in keys.iter().zip(&scopes) {
+                            let access = if k.read_only { "read-only" } else { "read-write" };
                             t.row([
                                 k.id.clone(),
                                 k.user_name.clone(),
-                                if k.read_only { "read-only".into() } else { "read-write".into() },
+                                match scope {
+                                    Some(names) => format!("{access}: {}", names.join(", ")),
+                                    None => access.to_string(),
+                                },
                                 k.label.clone(),
                                 fedml_platform::time::rfc3339(k.created_at),
                                 k.revoked_at.map(fedml_platform::time::rfc3339).unwrap_or_default(),

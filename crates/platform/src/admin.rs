@@ -112,6 +112,19 @@ pub async fn list_keys(catalogue: &Catalogue, user: Option<&str>) -> Result<Vec<
     Ok(catalogue.list_api_keys(user).await?)
 }
 
+/// The names of the namespaces a key is limited to (its record holds their account ids).
+pub async fn namespace_names(catalogue: &Catalogue, ids: &[String]) -> Result<Vec<String>, AdminError> {
+    let mut names = Vec::with_capacity(ids.len());
+    for id in ids {
+        match catalogue.namespace_by_id(id, "").await {
+            Ok(row) => names.push(row.name),
+            Err(CatalogueError::NotFound) => names.push(format!("(gone: {id})")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(names)
+}
+
 /// Revokes a key by its id (the part after `fml_`, or the whole key).
 pub async fn revoke_key(catalogue: &Catalogue, id_or_key: &str) -> Result<bool, AdminError> {
     let id = keys::parse(id_or_key).map(|(id, _)| id).unwrap_or(id_or_key);

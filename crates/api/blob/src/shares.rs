@@ -133,13 +133,16 @@ a.button:hover{{background:#1b43b3}} footer{{color:#8a92a1;font-size:13px;margin
 <dt>Link expires</dt><dd id="expires">{expires}</dd>
 </dl>
 <a class="button" id="download" href="/s/{token}?download=1" download="{file}">Download</a>
-<footer>Anyone with this link can download this data until it expires. <code>curl -fLO -C - &lt;link&gt;</code> resumes.</footer>
+<footer>Anyone with this link can download this data until it expires. From a shell, <code>curl -fL -C - -o {file} '&lt;link&gt;'</code> downloads it and resumes where it stopped.</footer>
 </main></body></html>"#,
         name = escape(&meta.data_name),
         namespace = escape(&shared.namespace),
         version = escape(&version),
         size = escape(&human_size(meta.size)),
-        kind = escape(meta.kind.as_str()),
+        kind = match meta.kind {
+            fedml_proto::ObjectKind::Directory => "directory (downloads as a .zip archive)",
+            _ => "file",
+        },
         checksum = escape(&meta.checksum),
         expires = escape(&rfc3339(shared.expires_at)),
         token = escape(token),

@@ -321,12 +321,39 @@ fn share_links_download_with_no_key_list_their_uses_and_end() {
     let tail = get(&latest, Some("bytes=199990-"));
     assert_eq!((tail.status, tail.body.len()), (206, 10));
 
+    // A browser gets a page that says what the link downloads; its button, the bytes.
+    let as_browser = |url: &str| {
+        fedml_client::block_on(async {
+            let http = fedml_client::client::http_client()?;
+            let broke = |e: reqwest::Error| fedml_client::error::ClientError::Error(e.to_string());
+            let response = http
+                .get(url)
+                .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+                .send()
+                .await
+                .map_err(broke)?;
+            let status = response.status().as_u16();
+            let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = response.bytes().await.map_err(broke)?.to_vec();
+            Ok((status, kind, body))
+        })
+        .expect("GET the link as a browser")
+    };
+    let (status, kind, page) = as_browser(&latest);
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let checksum = fedml_proto::checksum::of_bytes(&v2);
+    for needle in
+        ["model", "vision-team", "version 2", "200000 bytes", checksum.as_str(), "Link expires", "?download=1"]
+    {
+        assert!(page.contains(needle), "the page lacks {needle:?}:\n{page}");
+    }
+    let (status, kind, body) = as_browser(&format!("{latest}?download=1"));
+    assert_eq!((status, kind.as_str()), (200, "application/octet-stream"));
+    assert!(body == v2, "the page's button downloads the bytes");
+
     // A link to version 1, in JSON.
-    eprintln!("DEBUG {}", t.alice.ok(["storage", "versions", "model", "--namespace", "vision-team"]));
-    eprintln!(
-        "DEBUG {:?}",
-        text(&t.alice.run(["storage", "get-metadata", "model", "--version", "1", "--namespace", "vision-team"]))
-    );
     let made = t.alice.json(["storage", "share", "model", "--namespace", "vision-team", "--version", "1"]);
     assert_eq!(made["code"], "SUCCESS", "{made}");
     let first = made["data"]["url"].as_str().expect("url").to_string();
@@ -342,7 +369,7 @@ fn share_links_download_with_no_key_list_their_uses_and_end() {
     let links = listed["data"].as_array().expect("a list of links").clone();
     assert_eq!(links.len(), 2, "{listed}");
     let latest_link = links.iter().find(|l| l["id"] != first_id.as_str()).expect("the latest's link");
-    assert_eq!(latest_link["uses"], 3, "{listed}");
+    assert_eq!(latest_link["uses"], 4, "{listed}");
     assert_eq!(latest_link["version"], serde_json::Value::Null);
     assert_eq!(latest_link["created_by"], "bob");
     assert!(!listed.to_string().contains(latest.rsplit('/').next().unwrap_or("?")), "no secret listed");

@@ -299,7 +299,7 @@ impl Platform {
         }
         let blob = FinishedBlob { size: req.size, checksum: req.checksum.clone(), content: Some((stored, samples)) };
         let object = self.commit(upload, UploadState::Completing, &blob).await?;
-        Ok(CompletedUpload { url: self.object_url(&object.data_name), object, transfer: None })
+        Ok(CompletedUpload { url: self.object_url(&upload.owner_id, &object.data_name).await, object, transfer: None })
     }
 
     /// Reads and checks every pack a completion names that the server has not verified yet.

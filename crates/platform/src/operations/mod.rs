@@ -257,8 +257,15 @@ impl Platform {
 
     // ---------------------------------------------------------------- objects
 
-    pub(crate) fn object_url(&self, name: &str) -> String {
-        format!("{}/api/v1/objects/{}", self.public_url.trim_end_matches('/'), fedml_proto::encode_path_segment(name))
+    /// The native API's URL of the object `name` of the namespace with account id `owner_id`
+    /// (with `?namespace=` for an organisation's).
+    pub(crate) async fn object_url(&self, owner_id: &str, name: &str) -> String {
+        let base = self.public_url.trim_end_matches('/');
+        let url = format!("{base}/api/v1/objects/{}", fedml_proto::encode_path_segment(name));
+        match self.catalogue.namespace_by_id(owner_id, "").await {
+            Ok(row) if row.organisation => format!("{url}?namespace={}", fedml_proto::encode_path_segment(&row.name)),
+            _ => url,
+        }
     }
 
     /// The metadata of version `version` of the object `name` in `namespace` (the latest with

@@ -266,7 +266,8 @@ impl Platform {
         let completion = Completion { parts: &req.parts, size: Some(req.size), checksum: Some(&req.checksum) };
         let blob = self.finish_upload(&upload, completion).await?;
         let object = self.commit(&upload, UploadState::Completing, &blob).await?;
-        Ok(CompletedUpload { url: self.object_url(&object.data_name), object, transfer: None })
+        let url = self.object_url(&upload.owner_id, &object.data_name).await;
+        Ok(CompletedUpload { url, object, transfer: None })
     }
 
     /// The answer to a completion of a session committed before: its object, if it still holds
@@ -291,7 +292,7 @@ impl Platform {
                 "this upload session was completed earlier with other bytes than this request describes".into(),
             ));
         }
-        let url = self.object_url(&record.meta.data_name);
+        let url = self.object_url(&upload.owner_id, &record.meta.data_name).await;
         Ok(CompletedUpload { object: record.meta, url, transfer: None })
     }
 
