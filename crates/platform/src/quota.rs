@@ -151,8 +151,8 @@ impl std::fmt::Display for QuotaRefusal {
             Exceeded::Bytes => write!(
                 f,
                 "this upload needs {} but {user} has {} left of a {} quota ({} in {}, {} reserved by \
-                 uploads in progress); delete data with `fedml storage delete NAME` or ask the server admin to \
-                 raise the quota (`fedml admin user quota {user} --bytes …`)",
+                 uploads in progress); delete data with `fedml storage delete NAME --namespace {user}` or ask \
+                 the server admin to raise the quota (`fedml admin user quota {user} --bytes …`)",
                 size_text(self.with.bytes().saturating_sub(before.bytes())),
                 size_text(self.limit.saturating_sub(before.bytes())),
                 size_text(self.limit),
@@ -163,8 +163,9 @@ impl std::fmt::Display for QuotaRefusal {
             Exceeded::Objects => write!(
                 f,
                 "this upload needs 1 more object but {user} has {} left of a {}-object quota ({} stored, \
-                 {} more reserved by uploads in progress); delete objects with `fedml storage delete NAME` or ask \
-                 the server admin to raise the quota (`fedml admin user quota {user} --objects …`)",
+                 {} more reserved by uploads in progress); delete objects with `fedml storage delete NAME \
+                 --namespace {user}` or ask the server admin to raise the quota (`fedml admin user quota {user} \
+                 --objects …`)",
                 self.limit.saturating_sub(before.objects()),
                 self.limit,
                 objects_text(before.stored_objects),
