@@ -96,6 +96,7 @@ mod tests {
             metadata: Some(BTreeMap::new()),
             overwrite: true,
             layout: fedml_proto::content::Layout::Packs,
+            namespace: Some("team".into()),
         };
         let sent = serde_json::to_value(every).expect("serialise");
         let sent: BTreeSet<&String> = sent.as_object().expect("object").keys().collect();
