@@ -300,3 +300,38 @@ fn every_namespace_route_answers_each_role_as_its_rights_say() {
     assert!(r.is_success(), "{}", r.message);
     assert_same_tree(&team.tree, &work.path().join(D));
 }
+
+/// A member removed on one instance is refused at once by another over the same catalogue (no
+/// instance keeps memberships), and the server administrator sees and manages every
+/// organisation without being a member.
+#[test]
+fn a_removal_ends_access_on_every_instance_and_the_server_admin_manages_every_organisation() {
+    let a = TestServer::start();
+    let b = TestServer::start_sharing(&a);
+    let alice = a.new_user("alice");
+    let rita = a.new_user("rita");
+    call(&a, &alice, "POST", "/api/v1/orgs", Some(json!({"name": "far-team"})));
+    call(&a, &alice, "PUT", "/api/v1/orgs/far-team/members/rita", Some(json!({"role": "reader"})));
+    let list = |server: &TestServer| {
+        send("GET", &format!("{}/api/v1/objects?namespace=far-team", server.url), &bearer(&rita), None).status
+    };
+    assert_eq!((list(&a), list(&b)), (200, 200));
+    call(&a, &alice, "DELETE", "/api/v1/orgs/far-team/members/rita", None);
+    assert_eq!((list(&b), list(&a)), (404, 404), "the removal holds on the other instance at once");
+
+    // The first user is the server's administrator: every organisation is listed for it, and
+    // it may manage one it does not belong to.
+    let admin = &a.admin_key;
+    let orgs = call(&b, admin, "GET", "/api/v1/orgs", None);
+    let far = orgs.as_array().expect("orgs").iter().find(|o| o["name"] == "far-team").expect("listed");
+    assert_eq!(far["role"], serde_json::Value::Null, "not a member: {far}");
+    call(&b, admin, "PUT", "/api/v1/orgs/far-team/members/rita", Some(json!({"role": "writer"})));
+    assert_eq!(list(&a), 200);
+    let log = call(&a, admin, "GET", "/api/v1/log?namespace=far-team", None);
+    let actions: Vec<&str> =
+        log["entries"].as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["member-add", "member-remove", "member-add", "org-create"], "{log}");
+    // Alice's own namespace stays hers alone.
+    let own = send("GET", &format!("{}/api/v1/objects?namespace=alice", b.url), &bearer(admin), None);
+    assert_eq!(own.status, 404, "{}", own.text());
+}
