@@ -81,6 +81,9 @@ mod teams_cli;
 /// What people are shown: stored control and bidirectional characters escaped in every table and
 /// message, exact in `--output json`.
 mod terminal;
+/// The upgrade to teams on a data directory of the release before (a fixture): objects stay in
+/// their owners' namespaces, list, download, keep their versions and delete; old keys still work.
+mod upgrade;
 /// Versions: every version reads back as stored and costs only what it changed; one or all
 /// deleted; diff of files; retention at commit and as versions age; overwrites at once.
 mod versions;

@@ -192,6 +192,21 @@ impl TestServer {
         Self::launch(Backend::fresh(), dir.path().join("data"), lifetimes, quota, retention, Some(dir), None)
     }
 
+    /// A server on the embedded default over a data directory that already exists (one a release
+    /// before left, say): `data_dir`, somewhere inside `dir`, which lives as long as the server.
+    /// Its first start printed `admin_key`; this one bootstraps nothing.
+    pub fn start_on(dir: tempfile::TempDir, data_dir: PathBuf, admin_key: String) -> TestServer {
+        Self::launch(
+            Backend::Embedded,
+            data_dir,
+            Lifetimes::default(),
+            Quota::default(),
+            Retention::default(),
+            Some(dir),
+            Some(admin_key),
+        )
+    }
+
     /// Keeping no earlier version: an overwrite replaces, as before versions.
     pub fn replacing() -> Retention {
         Retention { keep: 1, max_age_ms: None }
