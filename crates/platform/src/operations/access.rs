@@ -1,6 +1,8 @@
 //! Who may do what, where: the one decision. Every operation on a namespace's data asks
 //! [`Platform::enter`] (or [`Platform::enter_id`] for a session or link that already names its
-//! namespace) for what it needs, and acts on the [`Here`] it answers; no other code compares
+//! namespace) for what it needs, and acts on the [`Here`] it answers; the operations on the
+//! caller's account (keys, organisations) and the server administrator's views ask
+//! [`may_manage_account`], [`may_touch_key`] and [`may_administer`]. No other code compares
 //! owners, roles, key scopes or the read-only flag.
 //!
 //! The rules:
@@ -110,6 +112,39 @@ pub(crate) fn may_change(caller: &Caller) -> Result<()> {
     Ok(())
 }
 
+/// Minting, revoking and (for organisations) creating are for full keys: a read-only key, or
+/// one limited to some namespaces (a training job's), manages nothing of its user's.
+pub(crate) fn may_manage_account(caller: &Caller, what: &str) -> Result<()> {
+    if caller.read_only || caller.namespaces.is_some() {
+        return Err(Error::Forbidden(format!(
+            "a read-only key, or one limited to some namespaces, cannot {what}; use a full read-write key"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the caller's key may be used in the namespace with account id `id` (a key limited to
+/// some namespaces: only those).
+pub(crate) fn key_allows(caller: &Caller, id: &str) -> bool {
+    caller.namespaces.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
+}
+
+/// Whether the caller may act on the API key `owner_id`'s: its own user's, or anyone's for a
+/// server administrator. Another user's key reads as unknown.
+pub(crate) fn may_touch_key(caller: &Caller, owner_id: &str) -> bool {
+    owner_id == caller.user_id || caller.admin
+}
+
+/// The server administrator's views (every user, their keys and usage).
+pub(crate) fn may_administer(caller: &Caller) -> Result<()> {
+    if !caller.admin {
+        return Err(Error::Forbidden(
+            "only administrators see other users; `fedml admin user admin NAME` makes one".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The decision itself, on the namespace's row as read for this caller.
 fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
     let role = if row.id == caller.user_id {
@@ -123,9 +158,7 @@ fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
     } else {
         return Err(no_namespace(&row.name));
     };
-    if let Some(allowed) = &caller.namespaces
-        && !allowed.contains(&row.id)
-    {
+    if !key_allows(caller, &row.id) {
         return Err(Error::Forbidden(format!(
             "this API key is limited to other namespaces than {:?}; use a key that may use it (the dashboard's \
              key page lists each key's namespaces)",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fedml_proto::{EditObject, KeyInfo, NewKey, ObjectPage, SessionInfo, UserInfo, rules};
 
-use super::{Caller, Need, Platform, not_found};
+use super::{Caller, Need, Platform, access, not_found};
 use crate::catalogue::{ApiKeyRecord, Browse, CatalogueError, ObjectEdit, SortBy};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -80,15 +80,6 @@ fn key_info(record: &ApiKeyRecord) -> KeyInfo {
         revoked_at: record.revoked_at.map(rfc3339),
         namespaces: None,
     }
-}
-
-fn require_admin(caller: &Caller) -> Result<()> {
-    if !caller.admin {
-        return Err(Error::Forbidden(
-            "only administrators see other users; `fedml admin user admin NAME` makes one".into(),
-        ));
-    }
-    Ok(())
 }
 
 impl Platform {
@@ -214,9 +205,7 @@ impl Platform {
         read_only: bool,
         namespaces: Option<&[String]>,
     ) -> Result<NewKey> {
-        if caller.read_only {
-            return Err(Error::Forbidden("a read-only key cannot create keys; sign in with a read-write key".into()));
-        }
+        access::may_manage_account(caller, "create keys")?;
         if label.chars().count() > 100 || label.chars().any(char::is_control) {
             return Err(Error::Invalid("a key's label is at most 100 characters, without control characters".into()));
         }
@@ -228,7 +217,7 @@ impl Platform {
         }
         let scope = match namespaces {
             Some(names) => Some(self.key_scope(caller, names).await?),
-            None => caller.namespaces.clone(),
+            None => None,
         };
         let key = keys::mint();
         self.catalogue
@@ -242,9 +231,7 @@ impl Platform {
     /// Revokes one of the caller's keys (an administrator: anyone's). Its upload sessions end
     /// and so do the dashboard sessions signed in with it. `false` when it was revoked already.
     pub async fn revoke_key(&self, caller: &Caller, id: &str) -> Result<bool> {
-        if caller.read_only {
-            return Err(Error::Forbidden("a read-only key cannot revoke keys; sign in with a read-write key".into()));
-        }
+        access::may_manage_account(caller, "revoke keys")?;
         let unknown = || Error::NotFound(format!("you have no API key with id {id:?}; the key list shows the ids"));
         let record = match self.catalogue.api_key(id).await {
             Ok(record) => record,
@@ -252,7 +239,7 @@ impl Platform {
             Err(e) => return Err(e.into()),
         };
         // Another user's key reads as unknown: its existence is not told.
-        if record.user_id != caller.user_id && !caller.admin {
+        if !access::may_touch_key(caller, &record.user_id) {
             return Err(unknown());
         }
         Ok(self.catalogue.revoke_api_key(id).await?)
@@ -269,13 +256,13 @@ impl Platform {
 
     /// [`Platform::storage_usage`] of every user (administrators only).
     pub async fn storage_usages(&self, caller: &Caller) -> Result<Vec<fedml_proto::StorageUsage>> {
-        require_admin(caller)?;
+        access::may_administer(caller)?;
         Ok(self.catalogue.storage_usages().await?)
     }
 
     /// Every user with what they store and their live keys (administrators only).
     pub async fn users(&self, caller: &Caller) -> Result<Vec<UserInfo>> {
-        require_admin(caller)?;
+        access::may_administer(caller)?;
         Ok(self
             .catalogue
             .user_summaries()
@@ -294,7 +281,7 @@ impl Platform {
 
     /// One user's keys (administrators only).
     pub async fn user_keys(&self, caller: &Caller, user: &str) -> Result<Vec<KeyInfo>> {
-        require_admin(caller)?;
+        access::may_administer(caller)?;
         match self.catalogue.user_by_name(user).await {
             Ok(_) => {}
             Err(CatalogueError::NotFound) => return Err(Error::NotFound(format!("no user named {user:?}"))),

@@ -43,7 +43,7 @@ impl Platform {
     /// The namespaces the caller may use: its own first, then its organisations by name (for a
     /// key limited to some namespaces, those only).
     pub async fn namespaces(&self, caller: &Caller) -> Result<Vec<NamespaceInfo>> {
-        let allowed = |id: &str| caller.namespaces.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id));
+        let allowed = |id: &str| super::access::key_allows(caller, id);
         let mut found = Vec::new();
         if allowed(&caller.user_id) {
             found.push(NamespaceInfo { name: caller.user_name.clone(), organisation: false, role: Role::Owner });
@@ -127,12 +127,7 @@ impl Platform {
     /// Creates organisation `req.name`; the caller becomes its admin. Its name shares the space
     /// of user names.
     pub async fn create_org(&self, caller: &Caller, req: &CreateOrg) -> Result<OrgInfo> {
-        if caller.read_only || caller.namespaces.is_some() {
-            return Err(Error::Forbidden(
-                "a read-only key, or one limited to some namespaces, cannot create organisations; use a full key"
-                    .into(),
-            ));
-        }
+        super::access::may_manage_account(caller, "create organisations")?;
         check_org_name(&req.name)?;
         let id = keys::random_hex(8);
         self.catalogue.create_org(&id, &req.name, &caller.user_id, &Here::actor(caller)).await?;
@@ -143,7 +138,7 @@ impl Platform {
     /// The caller's organisations with its role in each; a server administrator's lists every
     /// organisation.
     pub async fn orgs(&self, caller: &Caller) -> Result<Vec<OrgInfo>> {
-        let allowed = |id: &str| caller.namespaces.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id));
+        let allowed = |id: &str| super::access::key_allows(caller, id);
         let rows = self.catalogue.organisations(&caller.user_id, caller.admin).await?;
         Ok(rows.into_iter().filter(|o| allowed(&o.id)).map(org_info).collect())
     }

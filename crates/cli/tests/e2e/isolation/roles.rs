@@ -100,6 +100,9 @@ const ROWS: &[RoleRow] = &[
     r("GET",    "/api/v1/orgs/{ns}/members",                                     None, Needs::Nothing, ORG_READ),
     r("PUT",    "/api/v1/orgs/{ns}/members/victim", Some(r#"{"role":"writer"}"#), Needs::Victim, ORG_MANAGE),
     r("DELETE", "/api/v1/orgs/{ns}/members/victim",                              None, Needs::Victim, ORG_MANAGE),
+    // Keys: any full key mints one for its user; a key limited to some namespaces or read-only does not.
+    r("POST",   "/api/v1/keys",     Some(r#"{"label":"minted"}"#), Needs::Nothing, [Ok, Ok, Ok, Ok, Ok, No(403), No(403), No(401)]),
+    r("POST",   "/api/v1/keys",     Some(r#"{"label":"minted","namespaces":["{ns}"]}"#), Needs::Nothing, [Ok, Ok, Ok, Ok, No(404), No(403), No(403), No(401)]),
     // Refused while the organisation holds objects: an admin passes the check and meets the 409.
     r("DELETE", "/api/v1/orgs/{ns}",  None, Needs::Nothing, [No(400), No(409), No(403), No(403), No(404), No(403), No(403), No(401)]),
 ];
