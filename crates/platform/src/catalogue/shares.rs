@@ -100,7 +100,7 @@ impl Catalogue {
         .bind(share.expires_at)
         .execute(&mut *tx)
         .await?;
-        write_audit(&mut tx, line, now).await?;
+        write_audit(self, &mut tx, line, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -137,7 +137,7 @@ impl Catalogue {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        write_audit(&mut tx, line, now).await?;
+        write_audit(self, &mut tx, line, now).await?;
         tx.commit().await?;
         Ok(true)
     }

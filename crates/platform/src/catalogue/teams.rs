@@ -216,7 +216,7 @@ impl Catalogue {
             target: name,
             detail: String::new(),
         };
-        write_audit(&mut tx, &line, now).await?;
+        write_audit(self, &mut tx, &line, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -266,7 +266,7 @@ impl Catalogue {
                 _ => ("member-add", role.as_str().to_string()),
             };
             let line = AuditLine { namespace_id: org_id, actor: actor.clone(), action, target: user_name, detail };
-            write_audit(&mut tx, &line, now).await?;
+            write_audit(self, &mut tx, &line, now).await?;
         }
         tx.commit().await?;
         Ok(change)
@@ -296,7 +296,7 @@ impl Catalogue {
             target: user_name,
             detail: role.as_str().to_string(),
         };
-        write_audit(&mut tx, &line, now_ms()).await?;
+        write_audit(self, &mut tx, &line, now_ms()).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -380,7 +380,7 @@ impl Catalogue {
     pub async fn audit(&self, line: &AuditLine<'_>) -> Result<()> {
         let _gate = self.gate().await;
         let mut tx = self.begin().await?;
-        write_audit(&mut tx, line, now_ms()).await?;
+        write_audit(self, &mut tx, line, now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -394,6 +394,12 @@ impl Catalogue {
             audit_from_row,
         )
         .await
+    }
+
+    /// The pool, for tests that age rows by hand.
+    #[cfg(test)]
+    pub(crate) fn pool_for_tests(&self) -> sqlx::AnyPool {
+        self.pool.clone()
     }
 
     /// Forgets audit lines older than `before` (Unix ms); how many went.
@@ -443,9 +449,26 @@ async fn insert_membership(tx: &mut Tx, org_id: &str, user_id: &str, role: Role,
     Ok(())
 }
 
-/// An audit line's id: its time first, so that ids sort as the lines were written.
-pub(super) async fn write_audit(tx: &mut Tx, line: &AuditLine<'_>, now: i64) -> Result<()> {
-    let id = format!("{now:013}-{}", crate::keys::random_hex(6));
+/// Writes an audit line. Its id sorts as the lines of its namespace were written: the time in
+/// milliseconds, then a count within that millisecond, taken under the namespace's row lock (the
+/// lock membership changes and commits take), so that two instances never give one id twice
+/// nor two lines of one millisecond in the wrong order.
+pub(super) async fn write_audit(catalogue: &Catalogue, tx: &mut Tx, line: &AuditLine<'_>, now: i64) -> Result<()> {
+    catalogue.lock_owner(tx, line.namespace_id).await?;
+    let last: Option<String> = sqlx::query("SELECT id FROM audit_log WHERE namespace_id = $1 ORDER BY id DESC LIMIT 1")
+        .bind(line.namespace_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| row.try_get("id"))
+        .transpose()?;
+    let after = last.as_deref().and_then(|id| {
+        let (ms, n) = id.split_once('-')?;
+        Some((ms.parse::<i64>().ok()?, n.parse::<u64>().ok()?))
+    });
+    let id = match after {
+        Some((ms, n)) if ms >= now => format!("{ms:013}-{:06}", n + 1),
+        _ => format!("{now:013}-{:06}", 0),
+    };
     sqlx::query(
         "INSERT INTO audit_log (id, namespace_id, at, actor, key_id, action, target, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -275,3 +275,54 @@ impl Platform {
         Ok(self.catalogue.prune_audit(before).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::catalogue::{Actor, AuditLine, Catalogue};
+    use crate::operations::{Lifetimes, Platform};
+
+    /// The audit log keeps its lines for the retention, newest first, paged by id; the collector
+    /// forgets older ones.
+    #[tokio::test]
+    async fn audit_lines_page_newest_first_and_go_after_the_retention() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let catalogue = Catalogue::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("db");
+        let user = crate::admin::create_user(&catalogue, "alice").await.expect("user");
+        let platform = Platform::new(
+            catalogue,
+            Default::default(),
+            "R2".into(),
+            "http://127.0.0.1:1".into(),
+            Lifetimes::default(),
+        )
+        .with_audit_retention_secs(3600);
+        for i in 0..5 {
+            let line = AuditLine {
+                namespace_id: &user.id,
+                actor: Actor { user: "alice", key_id: "k" },
+                action: "upload",
+                target: &format!("object-{i}"),
+                detail: String::new(),
+            };
+            platform.catalogue.audit(&line).await.expect("audit");
+        }
+        let first = platform.catalogue.audit_page(&user.id, None, 3).await.expect("page");
+        assert_eq!(first.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(), ["object-4", "object-3", "object-2"]);
+        let rest = platform.catalogue.audit_page(&user.id, Some(&first[2].id), 3).await.expect("page");
+        assert_eq!(rest.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(), ["object-1", "object-0"]);
+        assert_eq!(platform.prune_audit().await.expect("prune"), 0, "nothing is older than an hour");
+        // Two lines written two hours ago go; the rest stay.
+        let old = crate::time::now_ms() - 2 * 3600 * 1000;
+        let ids: Vec<String> = rest.iter().map(|r| r.id.clone()).collect();
+        for id in &ids {
+            sqlx::query("UPDATE audit_log SET at = $1 WHERE id = $2")
+                .bind(old)
+                .bind(id)
+                .execute(&platform.catalogue.pool_for_tests())
+                .await
+                .expect("age");
+        }
+        assert_eq!(platform.prune_audit().await.expect("prune"), 2);
+        assert_eq!(platform.catalogue.audit_page(&user.id, None, 10).await.expect("page").len(), 3);
+    }
+}
