@@ -32,16 +32,17 @@ CREATE TABLE share_links (
 );
 CREATE INDEX share_links_namespace ON share_links (namespace_id, expires_at);
 CREATE INDEX share_links_object ON share_links (object_id);
--- The audit log: ids sort by time (milliseconds, then a random tail).
+-- The audit log: within a namespace, ids sort as the lines were written (the millisecond, then
+-- a count within it).
 CREATE TABLE audit_log (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     namespace_id TEXT NOT NULL,
     at BIGINT NOT NULL,
     actor TEXT NOT NULL,
     key_id TEXT NOT NULL,
     action TEXT NOT NULL,
     target TEXT NOT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    PRIMARY KEY (namespace_id, id)
 );
-CREATE INDEX audit_log_namespace ON audit_log (namespace_id, id);
 CREATE INDEX audit_log_age ON audit_log (at)
