@@ -389,6 +389,13 @@ fn share_links_download_with_no_key_list_their_uses_and_end() {
     assert_eq!(get(&latest, None).status, 200, "the other link still works");
     let listed = t.bob.json(["storage", "shares", "--namespace", "vision-team"]);
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    // Deleting a version ends the links to it, not those to the latest.
+    let again = t.alice.json(["storage", "share", "model", "--namespace", "vision-team", "--version", "1"]);
+    let to_v1 = again["data"]["url"].as_str().expect("url").to_string();
+    assert!(get(&to_v1, None).body == v1);
+    t.bob.ok(["storage", "delete", "model", "--version", "1", "--namespace", "vision-team"]);
+    assert_eq!(get(&to_v1, None).status, 404, "a link outlived its version");
+    assert_eq!(get(&latest, None).status, 200, "the latest's link still works");
     // Deleting the object ends its links.
     t.bob.ok(["storage", "delete", "model", "--namespace", "vision-team"]);
     assert_eq!(get(&latest, None).status, 404);
