@@ -9,13 +9,15 @@ its anchor measured in the same run (release build, loopback, embedded default):
   (interleaved rounds). Reported: requests/s both ways, the server's CPU per request, the ratios
   (target: the organisation within 5% of one's own namespace).
 - A share link's download of a 1 GiB object (curl of the link to a file, no key) against
-  `fedml storage download` of the same object, alternating, every run from the same state (dirty
-  pages flushed, page cache dropped where permitted, the store's files read once). Reported:
-  MiB/s both ways and the ratio (target >= 0.95x). `fedml storage download` fsyncs before it
-  moves the file into place; curl does not, so curl is also given followed by a `sync` of its file.
+  `fedml storage download` of the same object, in rotation with a third way that tells where a gap
+  comes from: curl of the object's signed download URL (the same one stream, assembled by the
+  server, asked for with a key). Every run starts from the same state (dirty pages flushed, page
+  cache dropped where permitted, the store's files read once). Reported: MiB/s each way and the
+  ratio (target >= 0.95x). `fedml storage download` fsyncs before it moves the file into place;
+  curl does not, so the link is also given with an fsync of its file.
 
     python3 bench/teams.py [--objects 1000] [--clients 4] [--seconds 4] [--rounds 5]
-                           [--size-mib 1024] [--runs 3] [--only auth,share]
+                           [--size-mib 1024] [--runs 5] [--only auth,share]
 """
 import argparse
 import json
@@ -206,28 +208,31 @@ def share_bench(args, work):
         dest = os.path.join(work, "dl")
         blobs = os.path.join(data_dir, "blobs")
         mib = size / (1 << 20)
-        times = {"link": [], "link_sync": [], "download": []}
+        times = {"link": [], "link_sync": [], "signed": [], "download": []}
+        ways = ["link", "download", "signed"]
         for r in range(args.runs):
-            order = ("link", "download") if r % 2 == 0 else ("download", "link")
-            for way in order:
+            for way in ways[r % 3:] + ways[:r % 3]:
                 shutil.rmtree(dest, ignore_errors=True)
                 os.makedirs(dest)
+                out = os.path.join(dest, "big")
+                # The object's signed URL (the same one-stream read, assembled by the server, that
+                # the link answers), made before the clock starts.
+                url = link
+                if way == "signed":
+                    url = fedml(["storage", "get-metadata", "big"], env, parse=True)["data"]["downloadUrl"]
                 settle(blobs)
-                if way == "link":
-                    out = os.path.join(dest, "big")
-                    started = time.perf_counter()
-                    subprocess.run(["curl", "-sSf", "-o", out, link], check=True)
-                    t = time.perf_counter() - started
-                    fd = os.open(out, os.O_RDONLY)
-                    os.fsync(fd)
-                    os.close(fd)
-                    times["link"].append(t)
-                    times["link_sync"].append(time.perf_counter() - started)
-                else:
-                    started = time.perf_counter()
+                started = time.perf_counter()
+                if way == "download":
                     fedml(["storage", "download", "big", "-d", dest, "--no-progress"], env)
-                    times["download"].append(time.perf_counter() - started)
-                    out = os.path.join(dest, "big")
+                    times[way].append(time.perf_counter() - started)
+                else:
+                    subprocess.run(["curl", "-sSf", "-o", out, url], check=True)
+                    times[way].append(time.perf_counter() - started)
+                    if way == "link":
+                        fd = os.open(out, os.O_RDONLY)
+                        os.fsync(fd)
+                        os.close(fd)
+                        times["link_sync"].append(time.perf_counter() - started)
                 if os.path.getsize(out) != size:
                     sys.exit(f"{way}: {os.path.getsize(out)} bytes, not {size}")
                 if r == 0:
@@ -249,7 +254,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=4, help="seconds per measured run")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each call both ways")
     ap.add_argument("--size-mib", type=int, default=1024, help="size of the shared object (a multiple of 16)")
-    ap.add_argument("--runs", type=int, default=3, help="alternating runs of each download")
+    ap.add_argument("--runs", type=int, default=5, help="alternating runs of each download")
     ap.add_argument("--only", default="auth,share", help="comma-separated parts: auth, share")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -300,16 +305,18 @@ def main():
         s = results["share"]
         t = s["times"]
         speed = {k: s["mib"] / statistics.median(v) for k, v in t.items()}
-        print(f"a {s['mib']:.0f} MiB object (packed), {args.runs} alternating runs each (medians; every run in MiB/s):")
+        print(f"a {s['mib']:.0f} MiB object (packed), {args.runs} rotating runs each (medians; every run in MiB/s):")
         for key, what in (("download", "fedml storage download (anchor)"), ("link", "curl of the share link"),
-                          ("link_sync", "curl of the share link, then fsync")):
+                          ("link_sync", "curl of the share link, then fsync"),
+                          ("signed", "curl of the object's signed downloadUrl (the same one stream, with a key)")):
             runs = ", ".join(f"{s['mib'] / x:.0f}" for x in t[key])
             print(f"  {what}: {speed[key]:.0f} MiB/s  [{runs}]")
         print(f"  share link / fedml storage download: {speed['link'] / speed['download']:.3f}x "
-              f"(with fsync: {speed['link_sync'] / speed['download']:.3f}x)   [target >= 0.95x]")
+              f"(with fsync: {speed['link_sync'] / speed['download']:.3f}x)   [target >= 0.95x]; "
+              f"share link / signed URL: {speed['link'] / speed['signed']:.3f}x")
         summary["share"] = {"download_mib_s": speed["download"], "link_mib_s": speed["link"],
                             "link_sync_mib_s": speed["link_sync"], "ratio": speed["link"] / speed["download"],
-                            "ratio_sync": speed["link_sync"] / speed["download"]}
+                            "ratio_sync": speed["link_sync"] / speed["download"], "signed_mib_s": speed["signed"]}
     print(json.dumps(summary))
 
 
