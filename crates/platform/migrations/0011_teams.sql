@@ -13,6 +13,14 @@ CREATE TABLE memberships (
     PRIMARY KEY (org_id, user_id)
 );
 CREATE INDEX memberships_user ON memberships (user_id);
+-- Counts every change of membership or of an organisation: read with each API key, it tells an
+-- instance whether what it remembers of namespaces is still true (a change made on any instance
+-- is seen by the next request everywhere).
+CREATE TABLE team_state (
+    id BIGINT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
+INSERT INTO team_state (id, generation) VALUES (1, 0);
 -- A key limited to some namespaces: their account ids, comma-separated (NULL for every one).
 ALTER TABLE api_keys ADD COLUMN namespaces TEXT;
 -- Share links: the secret is kept as its SHA-256 only, and `version` NULL follows the latest.

@@ -361,7 +361,9 @@ impl Catalogue {
     }
 
     const KEY_COLUMNS: &'static str = "k.id, k.user_id, u.name AS user_name, u.is_admin AS user_admin, k.secret_sha256, \
-        k.read_only, k.label, k.created_at, k.revoked_at, k.namespaces FROM api_keys k JOIN users u ON u.id = k.user_id";
+        k.read_only, k.label, k.created_at, k.revoked_at, k.namespaces, \
+        (SELECT generation FROM team_state WHERE id = 1) AS teams_generation \
+        FROM api_keys k JOIN users u ON u.id = k.user_id";
 
     pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {
         self.read_one(&format!("SELECT {} WHERE k.id = $1", Self::KEY_COLUMNS), &[Bind::Text(id)], key_from_row).await

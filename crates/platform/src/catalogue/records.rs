@@ -41,6 +41,8 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
     /// The account ids of the namespaces the key is limited to; `None`: not limited.
     pub namespaces: Option<Vec<String>>,
+    /// The count of membership and organisation changes when the key was read (`team_state`).
+    pub teams_generation: i64,
 }
 
 /// An object row with what only the server needs (owner, blob key).
@@ -296,6 +298,7 @@ pub(super) fn key_from_row(row: &dyn Columns) -> Result<ApiKeyRecord> {
         namespaces: row
             .opt_text("namespaces")?
             .map(|ids| ids.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()),
+        teams_generation: row.opt_int("teams_generation")?.unwrap_or(-1),
     })
 }
 

@@ -261,6 +261,7 @@ impl Catalogue {
             }
         }
         if change != MemberChange::Unchanged {
+            bump_generation(&mut tx).await?;
             let (action, detail) = match change {
                 MemberChange::Changed(from) => ("member-role", format!("{from} -> {role}")),
                 _ => ("member-add", role.as_str().to_string()),
@@ -289,6 +290,7 @@ impl Catalogue {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        bump_generation(&mut tx).await?;
         let line = AuditLine {
             namespace_id: org_id,
             actor: actor.clone(),
@@ -340,6 +342,7 @@ impl Catalogue {
             .await?;
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1").bind(org_id).execute(&mut *tx).await?;
+        bump_generation(&mut tx).await?;
         sqlx::query("UPDATE share_links SET revoked_at = $1 WHERE namespace_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(org_id)
@@ -408,6 +411,12 @@ impl Catalogue {
         let done = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Counts a change of membership or of an organisation (see `team_state` in the migration).
+async fn bump_generation(tx: &mut Tx) -> Result<()> {
+    sqlx::query("UPDATE team_state SET generation = generation + 1 WHERE id = 1").execute(&mut **tx).await?;
+    Ok(())
 }
 
 async fn current_role(tx: &mut Tx, org_id: &str, user_id: &str) -> Result<Option<Role>> {

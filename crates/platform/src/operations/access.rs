@@ -15,6 +15,9 @@
 //! - A key limited to some namespaces is refused (403) everywhere else; a read-only key is
 //!   refused (403) anything but reading.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use fedml_proto::Role;
 
 use super::{Caller, Platform};
@@ -50,6 +53,42 @@ impl Here {
     }
 }
 
+/// What a namespace lookup is keyed by: the asking user and the namespace's name or id.
+type RowKey = (String, Lookup);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Lookup {
+    Name(String),
+    Id(String),
+}
+
+/// Namespace rows as read for a user, each with the count of membership changes
+/// (`team_state.generation`) it was read at. A request uses a row only when the count it read
+/// with its key is the same: a change of membership or organisation, made on any instance, moves
+/// the count in its own transaction, so the next request everywhere reads the row again. This
+/// spares the lookup on every request into an organisation (a catalogue query each) while
+/// removing a member still ends their access at once.
+#[derive(Default)]
+pub(crate) struct NamespaceRows(Mutex<HashMap<RowKey, (i64, NamespaceRow)>>);
+
+impl NamespaceRows {
+    /// At most this many rows are kept; past it the map starts again.
+    const MAX: usize = 50_000;
+
+    fn get(&self, key: &RowKey, generation: i64) -> Option<NamespaceRow> {
+        let rows = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        rows.get(key).filter(|(at, _)| *at == generation).map(|(_, row)| row.clone())
+    }
+
+    fn put(&self, key: RowKey, generation: i64, row: &NamespaceRow) {
+        let mut rows = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rows.len() >= Self::MAX {
+            rows.clear();
+        }
+        rows.insert(key, (generation, row.clone()));
+    }
+}
+
 pub(crate) fn no_namespace(name: &str) -> Error {
     Error::NotFound(format!(
         "no namespace named {name:?} that you can use; `fedml org list` shows your organisations (an admin of one \
@@ -77,13 +116,38 @@ impl Platform {
                 organisation: false,
                 role: None,
             },
-            Some(name) => match self.catalogue.namespace_named(name, &caller.user_id).await {
-                Ok(row) => row,
-                Err(CatalogueError::NotFound) => return Err(no_namespace(name)),
-                Err(e) => return Err(e.into()),
-            },
+            Some(name) => self.namespace_row(caller, Lookup::Name(name.to_string())).await?,
         };
         decide(caller, row, need)
+    }
+
+    /// The namespace row `lookup` names, as read for the caller: remembered while no membership
+    /// has changed since (see [`NamespaceRows`]), else read again. Unknown names are never
+    /// remembered.
+    async fn namespace_row(&self, caller: &Caller, lookup: Lookup) -> Result<NamespaceRow> {
+        let key = (caller.user_id.clone(), lookup);
+        let generation = caller.teams_generation;
+        if generation >= 0
+            && let Some(row) = self.namespace_rows.get(&key, generation)
+        {
+            return Ok(row);
+        }
+        let read = match &key.1 {
+            Lookup::Name(name) => self.catalogue.namespace_named(name, &caller.user_id).await,
+            Lookup::Id(id) => self.catalogue.namespace_by_id(id, &caller.user_id).await,
+        };
+        match read {
+            Ok(row) => {
+                if generation >= 0 {
+                    self.namespace_rows.put(key, generation, &row);
+                }
+                Ok(row)
+            }
+            Err(CatalogueError::NotFound) => match &key.1 {
+                Lookup::Name(name) | Lookup::Id(name) => Err(no_namespace(name)),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The namespace with account id `id` (an upload session's, a link's), decided as
@@ -92,11 +156,7 @@ impl Platform {
         if need != Need::Read {
             may_change(caller)?;
         }
-        let row = match self.catalogue.namespace_by_id(id, &caller.user_id).await {
-            Ok(row) => row,
-            Err(CatalogueError::NotFound) => return Err(no_namespace(id)),
-            Err(e) => return Err(e.into()),
-        };
+        let row = self.namespace_row(caller, Lookup::Id(id.to_string())).await?;
         decide(caller, row, need)
     }
 }

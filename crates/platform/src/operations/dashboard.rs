@@ -351,6 +351,7 @@ impl Platform {
             read_only: key.read_only,
             admin: key.user_admin,
             namespaces: key.namespaces,
+            teams_generation: key.teams_generation,
         };
         let info = self.session_info(&caller, session.csrf_token, session.expires_at);
         Ok((caller, info))

@@ -59,6 +59,9 @@ pub struct Caller {
     pub admin: bool,
     /// The account ids of the namespaces the key is limited to; `None` when it is not.
     pub namespaces: Option<Vec<String>>,
+    /// The count of membership changes read with the key: what an instance remembers of
+    /// namespaces read at another count is not used (`access`).
+    pub teams_generation: i64,
 }
 
 /// Lifetimes of what the platform hands out.
@@ -109,6 +112,9 @@ pub struct Platform {
     pub(crate) max_share_secs: u64,
     /// How long audit lines are kept (`teams`).
     pub(crate) audit_retention_secs: u64,
+    /// Namespaces as read for a user, by the count of membership changes they were read at
+    /// (`access`).
+    pub(crate) namespace_rows: access::NamespaceRows,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -146,6 +152,7 @@ impl Platform {
             refused_archives: Default::default(),
             max_share_secs: shares::DEFAULT_MAX_SHARE_SECS,
             audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
+            namespace_rows: Default::default(),
         }
     }
 
@@ -234,6 +241,7 @@ impl Platform {
             read_only: record.read_only,
             admin: record.user_admin,
             namespaces: record.namespaces,
+            teams_generation: record.teams_generation,
         })
     }
 

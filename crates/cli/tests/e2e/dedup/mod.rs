@@ -243,6 +243,7 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
                 "DROP TABLE audit_log",
                 "DROP TABLE share_links",
                 "DROP TABLE memberships",
+                "DROP TABLE team_state",
                 "ALTER TABLE api_keys DROP COLUMN namespaces",
                 "ALTER TABLE users DROP COLUMN kind",
                 "DELETE FROM schema_version WHERE version > 10",

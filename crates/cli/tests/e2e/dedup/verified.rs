@@ -472,6 +472,7 @@ fn packs_of_the_release_before_are_checked_before_an_upload_relies_on_them() {
                 "DROP TABLE audit_log",
                 "DROP TABLE share_links",
                 "DROP TABLE memberships",
+                "DROP TABLE team_state",
                 "ALTER TABLE api_keys DROP COLUMN namespaces",
                 "ALTER TABLE users DROP COLUMN kind",
                 "DELETE FROM schema_version WHERE version > 10",
