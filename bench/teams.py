@@ -14,7 +14,9 @@ its anchor measured in the same run (release build, loopback, embedded default):
   server, asked for with a key). Every run starts from the same state (dirty pages flushed, page
   cache dropped where permitted, the store's files read once). Reported: MiB/s each way and the
   ratio (target >= 0.95x). `fedml storage download` fsyncs before it moves the file into place;
-  curl does not, so the link is also given with an fsync of its file.
+  curl does not, so the link is also given with an fsync of its file; and to /dev/null, what the
+  server gives one stream when the client writes no file (curl's single-threaded write to the page
+  cache, about a second of system CPU per GiB here, bounds the curl-to-file figure).
 
     python3 bench/teams.py [--objects 1000] [--clients 4] [--seconds 4] [--rounds 5]
                            [--size-mib 1024] [--runs 5] [--only auth,share]
@@ -208,10 +210,10 @@ def share_bench(args, work):
         dest = os.path.join(work, "dl")
         blobs = os.path.join(data_dir, "blobs")
         mib = size / (1 << 20)
-        times = {"link": [], "link_sync": [], "signed": [], "download": []}
-        ways = ["link", "download", "signed"]
+        times = {"link": [], "link_sync": [], "signed": [], "download": [], "link_null": []}
+        ways = ["link", "download", "signed", "link_null"]
         for r in range(args.runs):
-            for way in ways[r % 3:] + ways[:r % 3]:
+            for way in ways[r % len(ways):] + ways[:r % len(ways)]:
                 shutil.rmtree(dest, ignore_errors=True)
                 os.makedirs(dest)
                 out = os.path.join(dest, "big")
@@ -225,6 +227,12 @@ def share_bench(args, work):
                 if way == "download":
                     fedml(["storage", "download", "big", "-d", dest, "--no-progress"], env)
                     times[way].append(time.perf_counter() - started)
+                elif way == "link_null":
+                    # What the server gives one stream when the client writes nothing.
+                    subprocess.run(["curl", "-sSf", "-o", "/dev/null", url], check=True)
+                    times[way].append(time.perf_counter() - started)
+                    print(f"  run {r + 1} {way:8}: {mib / times[way][-1]:7.0f} MiB/s", file=sys.stderr)
+                    continue
                 else:
                     subprocess.run(["curl", "-sSf", "-o", out, url], check=True)
                     times[way].append(time.perf_counter() - started)
@@ -308,15 +316,18 @@ def main():
         print(f"a {s['mib']:.0f} MiB object (packed), {args.runs} rotating runs each (medians; every run in MiB/s):")
         for key, what in (("download", "fedml storage download (anchor)"), ("link", "curl of the share link"),
                           ("link_sync", "curl of the share link, then fsync"),
+                          ("link_null", "curl of the share link to /dev/null (the server's one stream, no file written)"),
                           ("signed", "curl of the object's signed downloadUrl (the same one stream, with a key)")):
             runs = ", ".join(f"{s['mib'] / x:.0f}" for x in t[key])
             print(f"  {what}: {speed[key]:.0f} MiB/s  [{runs}]")
         print(f"  share link / fedml storage download: {speed['link'] / speed['download']:.3f}x "
               f"(with fsync: {speed['link_sync'] / speed['download']:.3f}x)   [target >= 0.95x]; "
-              f"share link / signed URL: {speed['link'] / speed['signed']:.3f}x")
+              f"share link / signed URL: {speed['link'] / speed['signed']:.3f}x; "
+              f"to /dev/null: {speed['link_null'] / speed['download']:.3f}x")
         summary["share"] = {"download_mib_s": speed["download"], "link_mib_s": speed["link"],
                             "link_sync_mib_s": speed["link_sync"], "ratio": speed["link"] / speed["download"],
-                            "ratio_sync": speed["link_sync"] / speed["download"], "signed_mib_s": speed["signed"]}
+                            "ratio_sync": speed["link_sync"] / speed["download"], "signed_mib_s": speed["signed"],
+                            "link_null_mib_s": speed["link_null"]}
     print(json.dumps(summary))
 
 

@@ -14,6 +14,8 @@ use super::{BlobError, LocalStore};
 /// The bytes a streamed read of a blob takes from its file at a time: one read on the blocking
 /// pool into the buffer that is then sent as one frame of the body.
 const READ_AT_ONCE: u64 = 512 << 10;
+/// Frames of one streamed read read ahead of the one being sent (2 MiB).
+const READ_AHEAD: usize = 4;
 /// The frame buffers kept for reuse once sent, at most (8 MiB).
 const KEPT_FRAMES: usize = 16;
 
@@ -66,23 +68,27 @@ impl BlobFile {
     /// out of the page cache (an async file reads into a buffer of its own, then copies into
     /// the stream's). A file shorter than asked ends the stream with an error.
     pub fn range(&self, first: u64, count: u64) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+        use futures_util::StreamExt;
         let file = self.file.clone();
-        futures_util::stream::try_unfold((first, count), move |(at, left)| {
-            let file = file.clone();
-            async move {
-                if left == 0 {
-                    return Ok(None);
+        let frames = count.div_ceil(READ_AT_ONCE);
+        // The next frames are read while this one is checked and sent: [`READ_AHEAD`] reads on
+        // the blocking pool at once, answered in order.
+        futures_util::stream::iter(0..frames)
+            .map(move |i| {
+                let file = file.clone();
+                let at = first + i * READ_AT_ONCE;
+                let want = (count - i * READ_AT_ONCE).min(READ_AT_ONCE);
+                async move {
+                    let frame = tokio::task::spawn_blocking(move || {
+                        let mut frame = Frame { buf: Frame::buffer(), len: want as usize };
+                        file.read_exact_at(&mut frame.buf[..frame.len], at).map(|()| frame)
+                    })
+                    .await
+                    .map_err(io::Error::other)??;
+                    Ok(Bytes::from_owner(frame))
                 }
-                let want = left.min(READ_AT_ONCE);
-                let frame = tokio::task::spawn_blocking(move || {
-                    let mut frame = Frame { buf: Frame::buffer(), len: want as usize };
-                    file.read_exact_at(&mut frame.buf[..frame.len], at).map(|()| frame)
-                })
-                .await
-                .map_err(io::Error::other)??;
-                Ok(Some((Bytes::from_owner(frame), (at + want, left - want))))
-            }
-        })
+            })
+            .buffered(READ_AHEAD)
     }
 }
 impl LocalStore {
