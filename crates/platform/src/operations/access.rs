@@ -44,6 +44,8 @@ pub struct Here {
     pub name: String,
     pub organisation: bool,
     pub role: Role,
+    /// Private: no other module can make a `Here` without the decision.
+    _decided: (),
 }
 
 impl Here {
@@ -239,5 +241,5 @@ fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
             user = caller.user_name
         )));
     }
-    Ok(Here { id: row.id, name: row.name, organisation: row.organisation, role })
+    Ok(Here { id: row.id, name: row.name, organisation: row.organisation, role, _decided: () })
 }
