@@ -96,15 +96,12 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
+/// `1.50 GiB (1610612736 bytes)`: as people read it, and exact.
 fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
+    match bytes {
+        0..1024 => fedml_proto::text::size(bytes),
+        _ => format!("{} ({bytes} bytes)", fedml_proto::text::size(bytes)),
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {} ({bytes} bytes)", UNITS[unit]) }
 }
 
 /// The page a browser sees: what the link downloads, until when, and the button.

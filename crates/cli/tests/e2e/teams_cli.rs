@@ -3,58 +3,8 @@
 //! (whole and by ranges), listed with their uses and ended.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use crate::harness::*;
-
-/// `fedml` as one user of `server`: their key and the server's URL in the environment, a private
-/// config directory.
-struct As<'a> {
-    key: String,
-    url: &'a str,
-    config: &'a Path,
-}
-
-impl As<'_> {
-    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_fedml"))
-            .env("FEDML_CONFIG_DIR", self.config)
-            .env("FEDML_API_KEY", &self.key)
-            .env("FEDML_SERVER_URL", self.url)
-            .args(args)
-            .output()
-            .expect("run fedml")
-    }
-
-    /// Runs a command that must succeed; answers its stdout.
-    fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status.code());
-        stdout
-    }
-
-    /// Runs a command that must be refused (exit 1); answers its stderr.
-    fn refused<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
-        assert!(stderr.contains("FAILURE"), "{stderr}");
-        stderr
-    }
-
-    /// Runs a command with `-o json`; answers the envelope.
-    fn json<S: AsRef<str>>(&self, args: impl IntoIterator<Item = S>) -> serde_json::Value {
-        let mut all: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
-        all.extend(["-o".to_string(), "json".to_string()]);
-        let out = self.run(&all);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", text(&out)))
-    }
-}
-
-fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 struct Team<'a> {
     alice: As<'a>,

@@ -7,7 +7,7 @@
 //! catalogue and a local blob folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -39,48 +39,13 @@ fn upgraded() -> (TestServer, Value) {
     (TestServer::start_on(dir, data_dir, admin_key), manifest)
 }
 
-/// `fedml` with one key of the fixture against `server`, a private config directory.
-struct As<'a> {
-    key: String,
-    url: &'a str,
-    config: &'a Path,
+/// A fixture user's downloads.
+trait Downloads {
+    /// Downloads `name` (with `extra` flags) into `dest`; answers where it landed.
+    fn download(&self, name: &str, extra: &[&str], dest: &Path) -> PathBuf;
 }
 
-impl As<'_> {
-    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_fedml"))
-            .env("FEDML_CONFIG_DIR", self.config)
-            .env("FEDML_API_KEY", &self.key)
-            .env("FEDML_SERVER_URL", self.url)
-            .args(args)
-            .output()
-            .expect("run fedml")
-    }
-
-    fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status.code());
-        stdout.into_owned()
-    }
-
-    fn refused<S: AsRef<std::ffi::OsStr>>(&self, args: impl IntoIterator<Item = S>) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
-        assert!(stderr.contains("FAILURE"), "{stderr}");
-        stderr.into_owned()
-    }
-
-    fn json<S: AsRef<str>>(&self, args: impl IntoIterator<Item = S>) -> Value {
-        let mut all: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
-        all.extend(["-o".to_string(), "json".to_string()]);
-        let out = self.run(&all);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
-    }
-
-    /// Downloads `name` (with `extra` flags) into `dest`; answers where it landed.
+impl Downloads for As<'_> {
     fn download(&self, name: &str, extra: &[&str], dest: &Path) -> PathBuf {
         let mut args = vec!["storage", "download", name, "-d", dest.to_str().expect("utf-8"), "--no-progress"];
         args.extend_from_slice(extra);

@@ -13,6 +13,12 @@ fn no_grace() -> fedml_platform::operations::Lifetimes {
     fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
 }
 
+/// What the teams migration (0011) added, undone: a catalogue as the releases before it left it.
+/// Run as one statement list by `offline_sql` (it splits at `;`).
+const UNDO_TEAMS: &str = "DROP TABLE audit_log; DROP TABLE share_links; DROP TABLE memberships; \
+    DROP TABLE team_state; ALTER TABLE api_keys DROP COLUMN namespaces; ALTER TABLE users DROP COLUMN kind; \
+    DELETE FROM schema_version WHERE version > 10";
+
 fn upload(
     target: &fedml_client::Target,
     path: &std::path::Path,
@@ -211,7 +217,7 @@ fn offline_sql(database_url: &str, statements: &[&str]) {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(database_url).await.expect("catalogue");
-        for statement in statements {
+        for statement in statements.iter().flat_map(|s| s.split(';')).map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&mut conn).await.expect(statement);
         }
         conn.close().await.expect("close");
@@ -240,13 +246,7 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
-                "DROP TABLE audit_log",
-                "DROP TABLE share_links",
-                "DROP TABLE memberships",
-                "DROP TABLE team_state",
-                "ALTER TABLE api_keys DROP COLUMN namespaces",
-                "ALTER TABLE users DROP COLUMN kind",
-                "DELETE FROM schema_version WHERE version > 10",
+                UNDO_TEAMS,
                 "ALTER TABLE uploads DROP COLUMN keep_description",
                 "ALTER TABLE uploads DROP COLUMN keep_tags",
                 "ALTER TABLE uploads DROP COLUMN keep_metadata",

@@ -9,6 +9,8 @@ use fedml_platform::operations::{Lifetimes, Platform};
 use fedml_platform::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec};
 
+mod as_user;
+pub use as_user::{As, text};
 pub mod clouds;
 
 pub struct TestServer {
