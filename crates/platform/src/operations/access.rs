@@ -37,6 +37,9 @@ pub enum Need {
 
 /// The namespace an operation acts on, with the caller's role there: only [`Platform::enter`]
 /// makes one, so holding it means the caller may do what was asked.
+// A private field rather than `#[non_exhaustive]`: that would still let every module of this
+// crate make one without the decision.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Debug, Clone)]
 pub struct Here {
     /// The account id every row of the namespace is owned by.

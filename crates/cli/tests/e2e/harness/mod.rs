@@ -10,6 +10,8 @@ use fedml_platform::quota::Quota;
 use fedml_server::{ServerConfig, ServiceSpec};
 
 mod as_user;
+// Not every test binary that includes the harness runs the CLI as a user.
+#[allow(unused_imports)]
 pub use as_user::{As, text};
 pub mod clouds;
 
