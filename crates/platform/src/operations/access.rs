@@ -246,3 +246,44 @@ fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
     }
     Ok(Here { id: row.id, name: row.name, organisation: row.organisation, role, _decided: () })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Actor, Catalogue};
+    use crate::operations::Lifetimes;
+
+    /// A namespace row read once is used again while no membership changes (the lookup is not
+    /// made: here its table is gone), and read again after a change anywhere.
+    #[tokio::test]
+    async fn namespace_rows_are_remembered_until_a_membership_changes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let catalogue = Catalogue::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("db");
+        let alice = crate::admin::create_user(&catalogue, "alice").await.expect("user");
+        crate::admin::create_user(&catalogue, "rita").await.expect("user");
+        let key = crate::admin::create_key(&catalogue, "rita", false, "k").await.expect("key").1;
+        let actor = Actor { user: "alice", key_id: "k" };
+        catalogue.create_org("org1", "team", &alice.id, &actor).await.expect("org");
+        let rita = catalogue.user_by_name("rita").await.expect("rita");
+        catalogue.set_member("org1", &rita.id, "rita", Role::Reader, &actor).await.expect("member");
+        let platform =
+            Platform::new(catalogue, Default::default(), "R2".into(), "http://127.0.0.1:1".into(), Lifetimes::default());
+        let caller = platform.authenticate(Some(&key)).await.expect("caller");
+        assert!(caller.teams_generation > 0, "the key is read with the count: {}", caller.teams_generation);
+        assert_eq!(platform.enter(&caller, Some("team"), Need::Read).await.expect("reader").role, Role::Reader);
+        // Remembered: the same answer without the lookup (its table renamed away).
+        sqlx::query("ALTER TABLE memberships RENAME TO memberships_away")
+            .execute(&platform.catalogue.pool_for_tests())
+            .await
+            .expect("rename");
+        assert_eq!(platform.enter(&caller, Some("team"), Need::Read).await.expect("remembered").role, Role::Reader);
+        sqlx::query("ALTER TABLE memberships_away RENAME TO memberships")
+            .execute(&platform.catalogue.pool_for_tests())
+            .await
+            .expect("rename back");
+        // A removal moves the count: the next request reads again, and is refused.
+        platform.catalogue.remove_member("org1", &rita.id, "rita", &actor).await.expect("removed");
+        let caller = platform.authenticate(Some(&key)).await.expect("caller");
+        assert!(matches!(platform.enter(&caller, Some("team"), Need::Read).await, Err(Error::NotFound(_))));
+    }
+}
