@@ -266,8 +266,13 @@ mod tests {
         catalogue.create_org("org1", "team", &alice.id, &actor).await.expect("org");
         let rita = catalogue.user_by_name("rita").await.expect("rita");
         catalogue.set_member("org1", &rita.id, "rita", Role::Reader, &actor).await.expect("member");
-        let platform =
-            Platform::new(catalogue, Default::default(), "R2".into(), "http://127.0.0.1:1".into(), Lifetimes::default());
+        let platform = Platform::new(
+            catalogue,
+            Default::default(),
+            "R2".into(),
+            "http://127.0.0.1:1".into(),
+            Lifetimes::default(),
+        );
         let caller = platform.authenticate(Some(&key)).await.expect("caller");
         assert!(caller.teams_generation > 0, "the key is read with the count: {}", caller.teams_generation);
         assert_eq!(platform.enter(&caller, Some("team"), Need::Read).await.expect("reader").role, Role::Reader);
