@@ -250,15 +250,15 @@ fn decide(caller: &Caller, row: NamespaceRow, need: Need) -> Result<Here> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{Actor, Catalogue};
-    use crate::operations::Lifetimes;
+    use crate::catalogue::Actor;
+    use crate::operations::test_support;
 
     /// A namespace row read once is used again while no membership changes (the lookup is not
     /// made: here its table is gone), and read again after a change anywhere.
     #[tokio::test]
     async fn namespace_rows_are_remembered_until_a_membership_changes() {
         let dir = tempfile::tempdir().expect("tmp");
-        let catalogue = Catalogue::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("db");
+        let catalogue = test_support::catalogue(dir.path()).await;
         let alice = crate::admin::create_user(&catalogue, "alice").await.expect("user");
         crate::admin::create_user(&catalogue, "rita").await.expect("user");
         let key = crate::admin::create_key(&catalogue, "rita", false, "k").await.expect("key").1;
@@ -266,13 +266,7 @@ mod tests {
         catalogue.create_org("org1", "team", &alice.id, &actor).await.expect("org");
         let rita = catalogue.user_by_name("rita").await.expect("rita");
         catalogue.set_member("org1", &rita.id, "rita", Role::Reader, &actor).await.expect("member");
-        let platform = Platform::new(
-            catalogue,
-            Default::default(),
-            "R2".into(),
-            "http://127.0.0.1:1".into(),
-            Lifetimes::default(),
-        );
+        let platform = test_support::platform(catalogue);
         let caller = platform.authenticate(Some(&key)).await.expect("caller");
         assert!(caller.teams_generation > 0, "the key is read with the count: {}", caller.teams_generation);
         assert_eq!(platform.enter(&caller, Some("team"), Need::Read).await.expect("reader").role, Role::Reader);

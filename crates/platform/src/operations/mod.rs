@@ -455,6 +455,22 @@ pub(crate) fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no data named {name:?}; `fedml storage list` shows what is stored"))
 }
 
+/// What the platform's unit tests stand on: a catalogue in a fresh SQLite file, a platform over it
+/// with no blob store.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::catalogue::Catalogue;
+    use crate::operations::{Lifetimes, Platform};
+
+    pub(crate) async fn catalogue(dir: &std::path::Path) -> Catalogue {
+        Catalogue::open(&format!("sqlite://{}", dir.join("c.db").display())).await.expect("db")
+    }
+
+    pub(crate) fn platform(catalogue: Catalogue) -> Platform {
+        Platform::new(catalogue, Default::default(), "R2".into(), "http://127.0.0.1:1".into(), Lifetimes::default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,21 +490,13 @@ mod tests {
     /// runs are printed and compared with a tolerance wide enough for a busy 2-core machine.
     #[tokio::test]
     async fn an_unknown_key_id_costs_what_a_wrong_secret_costs() {
-        use crate::catalogue::Catalogue;
         use crate::keys;
-        use crate::operations::{Lifetimes, Platform};
 
         let dir = tempfile::tempdir().expect("tmp");
-        let catalogue = Catalogue::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("db");
+        let catalogue = test_support::catalogue(dir.path()).await;
         crate::admin::create_user(&catalogue, "alice").await.expect("user");
         let key = crate::admin::create_key(&catalogue, "alice", false, "test").await.expect("key").1;
-        let platform = Platform::new(
-            catalogue,
-            Default::default(),
-            "R2".into(),
-            "http://127.0.0.1:1".into(),
-            Lifetimes::default(),
-        );
+        let platform = test_support::platform(catalogue);
         let (prefix, secret) = key.rsplit_once('_').expect("key shape");
         let flipped = format!("{}{}", if secret.starts_with('0') { '1' } else { '0' }, &secret[1..]);
         let wrong_secret = format!("{prefix}_{flipped}");

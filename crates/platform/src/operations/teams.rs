@@ -278,24 +278,17 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
-    use crate::catalogue::{Actor, AuditLine, Catalogue};
-    use crate::operations::{Lifetimes, Platform};
+    use crate::catalogue::{Actor, AuditLine};
+    use crate::operations::test_support;
 
     /// The audit log keeps its lines for the retention, newest first, paged by id; the collector
     /// forgets older ones.
     #[tokio::test]
     async fn audit_lines_page_newest_first_and_go_after_the_retention() {
         let dir = tempfile::tempdir().expect("tmp");
-        let catalogue = Catalogue::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("db");
+        let catalogue = test_support::catalogue(dir.path()).await;
         let user = crate::admin::create_user(&catalogue, "alice").await.expect("user");
-        let platform = Platform::new(
-            catalogue,
-            Default::default(),
-            "R2".into(),
-            "http://127.0.0.1:1".into(),
-            Lifetimes::default(),
-        )
-        .with_audit_retention_secs(3600);
+        let platform = test_support::platform(catalogue).with_audit_retention_secs(3600);
         for i in 0..5 {
             let line = AuditLine {
                 namespace_id: &user.id,
