@@ -81,8 +81,7 @@ impl ServerProcess {
             api_key: Some(key.to_string()),
             server: Some(self.url.clone()),
             parallel: Some(3),
-            cancel: None,
-            namespace: None,
+            ..Target::default()
         }
     }
 

@@ -113,8 +113,7 @@ fn a_rolling_restart_of_two_instances_loses_no_request() {
                 api_key: Some(key.clone()),
                 server: Some(front_url.clone()),
                 parallel: Some(2),
-                cancel: None,
-                namespace: None,
+                ..Default::default()
             };
             let dir = work.path().join(format!("client-{c}"));
             std::fs::create_dir_all(&dir).expect("mkdir");

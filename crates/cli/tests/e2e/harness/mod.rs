@@ -336,8 +336,7 @@ impl TestServer {
             api_key: Some(key.to_string()),
             server: Some(self.url.clone()),
             parallel: Some(3),
-            cancel: None,
-            namespace: None,
+            ..Target::default()
         }
     }
 
