@@ -33,7 +33,8 @@ pub use inventory::{
 pub use packs::{CorruptPack, PackCheck, PackRecord, PackState};
 use reader::{Bind, SqliteReader};
 pub use records::{
-    ApiKeyRecord, Garbage, GarbageRecord, ObjectRecord, PartRecord, StoredContent, UploadRecord, UploadState, User,
+    ApiKeyRecord, Attributes, Garbage, GarbageRecord, ObjectRecord, PartRecord, StoredContent, UploadRecord,
+    UploadState, User,
 };
 use records::{Columns, garbage_from_row, key_from_row, listed_object_from_row, object_from_row, user_from_row};
 pub use shares::{NewShareRow, ShareRow};
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_pack_integrity.sql"),
     include_str!("../../migrations/0010_upload_keeps.sql"),
     include_str!("../../migrations/0011_teams.sql"),
+    include_str!("../../migrations/0012_intake.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -437,22 +439,22 @@ impl Catalogue {
     // ---------------------------------------------------------------- objects
 
     const OBJECT_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
-        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes FROM objects";
+        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes, attributes FROM objects";
 
     /// The columns of a listing: whether each is packed, never its content.
     const LISTED_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, description, tags, \
         metadata, blob_key, CASE WHEN content IS NULL THEN 0 ELSE 1 END AS packed, created_at, updated_at, version, \
-        added_bytes FROM objects";
+        added_bytes, attributes FROM objects";
 
     /// The same, of the earlier versions.
     const LISTED_VERSION_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, description, \
         tags, metadata, blob_key, CASE WHEN content IS NULL THEN 0 ELSE 1 END AS packed, created_at, updated_at, \
-        version, added_bytes FROM object_versions";
+        version, added_bytes, attributes FROM object_versions";
 
     /// The same columns of the earlier versions (`versions`).
     const VERSION_COLUMNS: &'static str = "id, owner_id, name, kind, service, size, checksum, \
-        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes \
-        FROM object_versions";
+        description, tags, metadata, blob_key, content, created_at, updated_at, version, added_bytes, \
+        attributes FROM object_versions";
 
     pub async fn object(&self, owner_id: &str, name: &str) -> Result<ObjectRecord> {
         let sql = format!("SELECT {} WHERE owner_id = $1 AND name = $2", Self::OBJECT_COLUMNS);

@@ -62,7 +62,43 @@ pub struct ObjectRecord {
     pub updated_ms: i64,
     /// What this version added to the store; `None` when it was stored before this was counted.
     pub added_bytes: Option<u64>,
+    /// What the protocol that wrote it keeps beside its content (none for the native clients').
+    pub attributes: Attributes,
     pub meta: ObjectMeta,
+}
+
+/// What a protocol keeps of an object beside its content (`objects.attributes`, JSON): its media
+/// type, the MD5 an S3 ETag names (of the whole content, or with `parts` of the parts' MD5s, as
+/// S3 makes a multipart upload's), and the SHA-256 an LFS pointer names. Objects the native
+/// clients wrote have none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attributes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl Attributes {
+    pub fn is_empty(&self) -> bool {
+        *self == Attributes::default()
+    }
+
+    /// The column's value: `NULL` for none.
+    pub(crate) fn column(&self) -> Option<String> {
+        (!self.is_empty()).then(|| to_json(self))
+    }
+
+    pub(crate) fn from_column(row: &dyn Columns) -> Result<Attributes> {
+        match row.opt_text("attributes")? {
+            Some(text) => from_json(&text, "attributes"),
+            None => Ok(Attributes::default()),
+        }
+    }
 }
 
 /// A packed file as the catalogue keeps it (`objects.content`): the keys of the packs it
@@ -104,6 +140,9 @@ pub struct UploadRecord {
     pub reserved_bytes: u64,
     /// One blob, or packs.
     pub layout: fedml_proto::content::Layout,
+    /// What a session the server takes bytes in for keeps until its commit (the media type
+    /// given when an S3 multipart upload began).
+    pub attributes: Attributes,
 }
 
 /// Where an upload session stands. Every change of state is a compare-and-set in the catalogue
@@ -334,6 +373,7 @@ fn object_with(row: &dyn Columns, content: Option<StoredContent>, packed: bool) 
         packed,
         updated_ms: row.int("updated_at")?,
         added_bytes: row.opt_int("added_bytes")?.map(|n| n.max(0) as u64),
+        attributes: Attributes::from_column(row)?,
         meta: ObjectMeta {
             data_name: row.text("name")?,
             description: row.text("description")?,
@@ -397,6 +437,7 @@ pub(super) fn upload_from_row(row: &dyn Columns) -> Result<UploadRecord> {
             "packs" => fedml_proto::content::Layout::Packs,
             _ => fedml_proto::content::Layout::Blob,
         },
+        attributes: Attributes::from_column(row)?,
     })
 }
 

@@ -26,9 +26,9 @@ impl Catalogue {
         sqlx::query(
             "INSERT INTO uploads (id, owner_id, name, kind, service, declared_size, part_size, description, \
              tags, metadata, overwrite, blob_key, store_upload_id, state, created_at, expires_at, key_id, \
-             reserved_bytes, layout, keep_description, keep_tags, keep_metadata) \
+             reserved_bytes, layout, keep_description, keep_tags, keep_metadata, attributes) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22)",
+             $21, $22, $23)",
         )
         .bind(&upload.id)
         .bind(&upload.owner_id)
@@ -52,6 +52,7 @@ impl Catalogue {
         .bind(upload.description.is_none() as i64)
         .bind(upload.tags.is_none() as i64)
         .bind(upload.metadata.is_none() as i64)
+        .bind(upload.attributes.column())
         .execute(&mut *tx)
         .await?;
         if let Some(quota) = quota {
@@ -63,7 +64,7 @@ impl Catalogue {
 
     pub(super) const UPLOAD_COLUMNS: &'static str = "id, owner_id, name, kind, service, declared_size, part_size, \
         description, tags, metadata, overwrite, blob_key, store_upload_id, state, expires_at, blob_size, blob_checksum, \
-        key_id, reserved_bytes, layout, keep_description, keep_tags, keep_metadata FROM uploads";
+        key_id, reserved_bytes, layout, keep_description, keep_tags, keep_metadata, attributes FROM uploads";
 
     pub async fn upload(&self, id: &str) -> Result<UploadRecord> {
         self.read_one(&format!("SELECT {} WHERE id = $1", Self::UPLOAD_COLUMNS), &[Bind::Text(id)], upload_from_row)
@@ -223,7 +224,7 @@ impl Catalogue {
                 sqlx::query(
                     "UPDATE objects SET kind = $1, service = $2, size = $3, checksum = $4, description = $5, \
                      tags = $6, metadata = $7, blob_key = $8, updated_at = $9, content = $11, version = $12, \
-                     last_version = $12, added_bytes = $13 WHERE id = $10",
+                     last_version = $12, added_bytes = $13, attributes = $14 WHERE id = $10",
                 )
                 .bind(upload.kind.as_str())
                 .bind(&upload.service)
@@ -238,6 +239,7 @@ impl Catalogue {
                 .bind(&content)
                 .bind(version)
                 .bind(added)
+                .bind(made.attributes.column())
                 .execute(&mut *tx)
                 .await?;
                 self.reference_content(&mut tx, upload, &old_id, made).await?;
@@ -247,8 +249,8 @@ impl Catalogue {
             None => {
                 let inserted = sqlx::query(
                     "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, \
-                     metadata, blob_key, created_at, updated_at, content, version, last_version, added_bytes) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, 1, $15)",
+                     metadata, blob_key, created_at, updated_at, content, version, last_version, added_bytes, \
+                     attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, 1, $15, $16)",
                 )
                 .bind(&upload.id)
                 .bind(&upload.owner_id)
@@ -265,6 +267,7 @@ impl Catalogue {
                 .bind(now)
                 .bind(&content)
                 .bind(added)
+                .bind(made.attributes.column())
                 .execute(&mut *tx)
                 .await;
                 match inserted {
@@ -415,6 +418,8 @@ pub struct Made<'a> {
     pub size: u64,
     pub checksum: &'a str,
     pub content: Option<(&'a StoredContent, &'a [(String, String)])>,
+    /// What the protocol that wrote it keeps beside the content (none for the native clients).
+    pub attributes: &'a super::Attributes,
 }
 
 impl Catalogue {

@@ -133,8 +133,9 @@ impl Catalogue {
             .await?;
         sqlx::query(
             "UPDATE objects SET (kind, service, size, checksum, description, tags, metadata, blob_key, content, \
-             updated_at, version, added_bytes) = (SELECT kind, service, size, checksum, description, tags, \
-             metadata, blob_key, content, updated_at, version, added_bytes FROM object_versions WHERE id = $1) \
+             updated_at, version, added_bytes, attributes) = (SELECT kind, service, size, checksum, description, \
+             tags, metadata, blob_key, content, updated_at, version, added_bytes, attributes FROM object_versions \
+             WHERE id = $1) \
              WHERE id = $2",
         )
         .bind(&previous.id)
@@ -199,9 +200,9 @@ pub(super) async fn archive_latest(tx: &mut Tx, object_id: &str) -> Result<()> {
     let version_id = crate::keys::random_hex(16);
     sqlx::query(
         "INSERT INTO object_versions (id, object_id, owner_id, name, version, kind, service, size, checksum, \
-         description, tags, metadata, blob_key, content, created_at, updated_at, added_bytes) \
+         description, tags, metadata, blob_key, content, created_at, updated_at, added_bytes, attributes) \
          SELECT $1, id, owner_id, name, version, kind, service, size, checksum, description, tags, metadata, \
-         blob_key, content, created_at, updated_at, added_bytes FROM objects WHERE id = $2",
+         blob_key, content, created_at, updated_at, added_bytes, attributes FROM objects WHERE id = $2",
     )
     .bind(&version_id)
     .bind(object_id)

@@ -143,6 +143,11 @@ impl Platform {
             ObjectKind::File
         };
         let named = UploadRecord { name, kind, description, tags, ..upload };
-        self.commit(&named, UploadState::Finished, &FinishedBlob { size, checksum, content: None }).await
+        self.commit(
+            &named,
+            UploadState::Finished,
+            &FinishedBlob { size, checksum, content: None, attributes: Default::default() },
+        )
+        .await
     }
 }

@@ -297,7 +297,12 @@ impl Platform {
         if !self.catalogue.move_upload(&upload.id, UploadState::Open, UploadState::Completing).await? {
             return Err(self.moved(&upload.id).await);
         }
-        let blob = FinishedBlob { size: req.size, checksum: req.checksum.clone(), content: Some((stored, samples)) };
+        let blob = FinishedBlob {
+            size: req.size,
+            checksum: req.checksum.clone(),
+            content: Some((stored, samples)),
+            attributes: Default::default(),
+        };
         let object = self.commit(upload, UploadState::Completing, &blob).await?;
         Ok(CompletedUpload { url: self.object_url(&upload.owner_id, &object.data_name).await, object, transfer: None })
     }

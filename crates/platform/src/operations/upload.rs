@@ -17,7 +17,7 @@ use fedml_proto::{
 
 use super::{Caller, Here, MAX_OBJECT_SIZE, MAX_PARTS, Need, Platform, name_taken, part_size_for};
 use crate::blobs::{BlobError, BlobStore};
-use crate::catalogue::{CatalogueError, Made, PartRecord, StoredContent, UploadRecord, UploadState};
+use crate::catalogue::{Attributes, CatalogueError, Made, PartRecord, StoredContent, UploadRecord, UploadState};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::time::{now_ms, now_secs};
@@ -36,6 +36,7 @@ pub(crate) struct FinishedBlob {
     pub size: u64,
     pub checksum: String,
     pub content: Option<(StoredContent, Vec<(String, String)>)>,
+    pub attributes: Attributes,
 }
 
 impl Platform {
@@ -117,6 +118,7 @@ impl Platform {
             blob_checksum: None,
             reserved_bytes: 0,
             layout: Layout::Blob,
+            attributes: Default::default(),
         }
     }
 
@@ -340,7 +342,7 @@ impl Platform {
                 Some(checksum) => checksum.to_string(),
                 None => store.checksum(&upload.blob_key).await?,
             };
-            Ok(FinishedBlob { size: held, checksum, content: None })
+            Ok(FinishedBlob { size: held, checksum, content: None, attributes: Default::default() })
         }
         .await;
         if finished.is_err() {
@@ -362,6 +364,7 @@ impl Platform {
             size: blob.size,
             checksum: &blob.checksum,
             content: blob.content.as_ref().map(|(content, samples)| (content, samples.as_slice())),
+            attributes: &blob.attributes,
         };
         match self.catalogue.commit_upload(upload, from, &made, self.reclaim_after()).await {
             Ok(object) => {
