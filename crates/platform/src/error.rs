@@ -22,6 +22,13 @@ pub enum Error {
     /// Bad input: names, metadata, sizes, parts.
     #[error("{0}")]
     Invalid(String),
+    /// More bytes than the operation takes (one PUT, the largest object): say what to do instead.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A condition the request set does not hold (a write that may only create found the name
+    /// taken; the version it named is not the latest).
+    #[error("{0}")]
+    Precondition(String),
     /// Too many attempts (failed sign-ins from one address): wait this many seconds.
     #[error("{0}")]
     TooManyRequests(String, u64),
@@ -47,6 +54,23 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The refusal of the name `name` because of the object `other`: a name is either data or a
+/// folder of other names (`team/data/x.bin` makes `team` and `team/data` folders), never both.
+pub fn name_clash(name: &str, other: &str) -> Error {
+    let inside = other.len() > name.len() && other.starts_with(name) && other[name.len()..].starts_with('/');
+    Error::Conflict(if inside {
+        format!(
+            "{name:?} cannot be stored: it is a folder of other data ({other:?} is stored), and a name cannot be \
+             both data and a folder; choose another name, or delete what is stored under \"{name}/\" first"
+        )
+    } else {
+        format!(
+            "{name:?} cannot be stored: {other:?} is stored as data, and a name cannot be both data and a folder of \
+             other names; choose another name, or delete {other:?} first"
+        )
+    })
+}
+
 impl From<CatalogueError> for Error {
     fn from(e: CatalogueError) -> Self {
         match e {
@@ -55,6 +79,7 @@ impl From<CatalogueError> for Error {
             CatalogueError::NoVersion(latest) => Error::NotFound(format!("no such version; the latest is {latest}")),
             CatalogueError::Conflict(m) => Error::Conflict(m),
             CatalogueError::Forbidden(m) => Error::Forbidden(m),
+            CatalogueError::Clash { name, other } => name_clash(&name, &other),
             CatalogueError::Moved => {
                 Error::Conflict("the upload session changed state meanwhile; start the upload again".into())
             }

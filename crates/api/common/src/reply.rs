@@ -41,6 +41,8 @@ impl IntoResponse for ApiError {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, ResponseCode::Failure),
             Error::Conflict(_) => (StatusCode::CONFLICT, ResponseCode::Failure),
             Error::Invalid(_) => (StatusCode::BAD_REQUEST, ResponseCode::Failure),
+            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ResponseCode::Failure),
+            Error::Precondition(_) => (StatusCode::PRECONDITION_FAILED, ResponseCode::Failure),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, ResponseCode::Failure),
             Error::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, ResponseCode::Failure),
             Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, ResponseCode::Error),

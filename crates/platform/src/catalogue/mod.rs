@@ -13,7 +13,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::time::now_ms;
 
 mod files;
+mod intake;
 mod inventory;
+mod names;
 mod packs;
 mod probe;
 mod quota;
@@ -26,6 +28,7 @@ mod versions;
 mod web;
 
 pub use files::IndexedFile;
+pub use intake::{IntakePart, OpenIntake};
 pub use inventory::{
     BlobReference, Holder, PackedFile, SCHEMA_VERSION, SessionPack, object_counts_of, referenced_blobs_of,
     schema_version_of, session_pack_references, session_packs_of,
@@ -74,6 +77,10 @@ pub enum CatalogueError {
     /// The caller lost a right while the change was made (a member removed during an upload).
     #[error("{0}")]
     Forbidden(String),
+    /// `name` cannot be given: `other` is data that would be a folder of it, or data inside it
+    /// taken as a folder ([`Catalogue::name_clash`]).
+    #[error("{name:?} clashes with {other:?}")]
+    Clash { name: String, other: String },
     /// A compare-and-set found the upload session in another state than expected.
     #[error("the upload session changed state meanwhile")]
     Moved,
@@ -271,6 +278,11 @@ impl Catalogue {
                 .bind((i + 1) as i64)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if self.postgres {
+            for statement in names::POSTGRES_INDEXES {
+                sqlx::query(AssertSqlSafe(*statement)).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -152,7 +152,7 @@ impl Catalogue {
 
     /// Locks the session's row while it is open (else [`CatalogueError::Moved`]) and then its
     /// owner's: the order every pack transaction takes them in.
-    async fn lock_open_session(&self, tx: &mut Tx, upload: &UploadRecord) -> Result<()> {
+    pub(super) async fn lock_open_session(&self, tx: &mut Tx, upload: &UploadRecord) -> Result<()> {
         let open = sqlx::query(AssertSqlSafe(format!(
             "SELECT id FROM uploads WHERE id = $1 AND state = '{}' AND expires_at >= $2{}",
             UploadState::Open,

@@ -81,6 +81,9 @@ pub struct Attributes {
     pub parts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// On a session only: a multipart intake, whose parts arrive one by one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multipart: bool,
 }
 
 impl Attributes {

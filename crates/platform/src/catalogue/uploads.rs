@@ -143,7 +143,8 @@ impl Catalogue {
     /// `committed`.
     ///
     /// Fails with [`CatalogueError::NameTaken`] when the name exists and the session did not ask
-    /// to overwrite, and with [`CatalogueError::Moved`] when the session is no longer in `from`
+    /// to overwrite, with [`CatalogueError::Clash`] when the name is a folder of another object's
+    /// or another's is a folder of it (overwrite or not), and with [`CatalogueError::Moved`] when the session is no longer in `from`
     /// (nothing is changed then). A replaced blob goes to the collector.
     pub async fn commit_upload(
         &self,
@@ -196,6 +197,11 @@ impl Catalogue {
                  ran); nothing was stored"
                     .into(),
             ));
+        }
+        // A name is either data or a folder of other names: checked under the namespace's lock,
+        // so that `a` and `a/b` committed at once cannot both succeed.
+        if let Some(other) = self.name_clash(&mut tx, &upload.owner_id, &upload.name).await? {
+            return Err(CatalogueError::Clash { name: upload.name.clone(), other });
         }
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
@@ -282,6 +288,7 @@ impl Catalogue {
             }
         };
         sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM intake_parts WHERE upload_id = $1").bind(&upload.id).execute(&mut *tx).await?;
         packs::unpin_session(&mut tx, self, &upload.id, &upload.owner_id, reclaim_after).await?;
         tx.commit().await?;
         Ok(ObjectMeta {
@@ -373,6 +380,7 @@ pub(super) async fn end_session(
     reclaim_after: i64,
 ) -> Result<()> {
     sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM intake_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
     insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await?;
     packs::unpin_session(tx, catalogue, upload_id, owner_id, reclaim_after).await
 }

@@ -310,7 +310,7 @@ impl Platform {
     /// Reads and checks every pack a completion names that the server has not verified yet.
     /// Refuses, saying which, when one is missing or is not what its id names (that one is
     /// never used again: the same upload run again sends it anew).
-    async fn verify_for_commit(&self, reader: &PackReader, packs: &[&PackRecord]) -> Result<()> {
+    pub(super) async fn verify_for_commit(&self, reader: &PackReader, packs: &[&PackRecord]) -> Result<()> {
         let unchecked: Vec<&PackRecord> = packs.iter().copied().filter(|p| p.state != PackState::Verified).collect();
         let checks = self.check_packs(reader, &unchecked).await?;
         let mut corrupt = unchecked.iter().zip(&checks).filter_map(|(p, c)| match c {

@@ -24,6 +24,7 @@ mod content;
 mod dashboard;
 mod files;
 mod indexes;
+pub mod intake;
 mod operators;
 mod shares;
 mod teams;
@@ -115,6 +116,8 @@ pub struct Platform {
     /// Namespaces as read for a user, by the count of membership changes they were read at
     /// (`access`).
     pub(crate) namespace_rows: access::NamespaceRows,
+    /// What bytes taken in by the server may hold at once (`intake`).
+    pub(crate) intake_budget: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// The part size for an upload of about `size` bytes: a power of two of at least 8 MiB,
@@ -153,6 +156,7 @@ impl Platform {
             max_share_secs: shares::DEFAULT_MAX_SHARE_SECS,
             audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
             namespace_rows: Default::default(),
+            intake_budget: intake::budget(),
         }
     }
 

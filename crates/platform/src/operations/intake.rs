@@ -1,0 +1,713 @@
+//! Bytes the server takes in itself (an S3 PUT or upload part, a Hub upload): cut into
+//! content-defined chunks as they arrive, matched against the namespace's packs, the new chunks
+//! written into packs the server makes, and committed as a packed file through the same session
+//! and the same commit as a client's packed upload ([`Platform::commit`]). Built once here for
+//! every front end that receives bytes; `multipart.rs` joins parts taken in so.
+//!
+//! How it goes, for one stream ([`Platform::take`]):
+//! - A task of its own hashes the whole stream (BLAKE3 for the object's checksum, MD5 for an S3
+//!   ETag, SHA-256 when asked) while the request's task cuts chunks and names them: two cores
+//!   busy on one upload.
+//! - A chunk the namespace holds already (in a pack of the version being replaced, found up
+//!   front, or of a pack group found through a sample chunk) is referenced where it lies; a new
+//!   one goes into the pack being filled. Sample chunks are looked up when a pack is sealed, and
+//!   the pack's chunks checked again against what that found: data stored before is found up to
+//!   one pack back from its first sample, and no lookup waits on the network per chunk.
+//! - A sealed pack is recorded for the session (pinned, as a client's announced pack) and
+//!   written while the next fills. The local folder checks it against its id as it lands; on a
+//!   bucket the completion reads it back ([`Platform::verify_for_commit`]), as for a client's.
+//! - What the packs being filled and written hold counts against one budget per instance
+//!   ([`INTAKE_BUDGET`]): an intake that finds it spent seals what it holds and waits, so any
+//!   number of concurrent uploads hold a bounded amount of memory and always progress.
+//!
+//! A stream that fails (its `Err`, a size other than announced) ends the session: nothing is
+//! committed, its packs go to the collector, and the error is answered as it came.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use fedml_proto::ObjectKind;
+use fedml_proto::checksum::{PartDigest, PartHasher};
+use fedml_proto::content::{self, ChunkId, Chunker, FileContent, IndexEntry, NewPack, PackIndex, Segment};
+use fedml_proto::rules;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use md5::Digest as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::indexes::PackReader;
+use super::upload::FinishedBlob;
+use super::{Caller, Here, Need, Platform};
+use crate::blobs::{BlobError, BlobStore};
+use crate::catalogue::{
+    Attributes, CatalogueError, ObjectRecord, PackRecord, PackState, StoredContent, UploadRecord, UploadState,
+};
+use crate::error::{Error, Result};
+use crate::keys;
+
+/// A body the server takes in: an `Err` ends the intake, keeping nothing, and is answered.
+pub type Body = BoxStream<'static, Result<Bytes>>;
+
+/// The packs the server makes: smaller than a client's, so that many uploads at once hold little.
+const PACK_TARGET: u64 = 4 << 20;
+/// Sealed packs of one intake being written at once while the next fills.
+const WRITES_IN_FLIGHT: usize = 2;
+/// What all intakes of an instance hold at once of packs being filled and written, in KiB.
+pub(crate) const INTAKE_BUDGET: usize = 96 << 10;
+/// The largest object one PUT takes (S3's limit): larger ones go in parts.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+/// The most packs of what it replaces, or of one group, an intake learns of at once.
+const MAX_KNOWN: u32 = 4096;
+/// Frames waiting for the hashing task.
+const DIGEST_QUEUE: usize = 32;
+
+/// What a PUT stores: the name, what the protocol says of the bytes, and how to check them.
+#[derive(Debug, Clone, Default)]
+pub struct PutRequest {
+    pub name: String,
+    /// The body's length, when the protocol tells it before the body (a refusal then comes before
+    /// any byte is read: quota, size limits).
+    pub size: Option<u64>,
+    pub content_type: Option<String>,
+    /// The user metadata the new version gets (`None`: that of the version it replaces).
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Only if no object has the name (S3's `If-None-Match: *`): else [`Error::Precondition`].
+    pub create_only: bool,
+    /// The MD5 the client says the body has (S3's `Content-MD5`): else [`Error::BadBytes`].
+    pub content_md5: Option<[u8; 16]>,
+    /// Whether to compute the body's SHA-256 too (an LFS object's id).
+    pub sha256: bool,
+}
+
+/// An object stored by an intake or a copy: its record as now committed.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub record: ObjectRecord,
+}
+
+/// Which digests of a stream to compute, beside its chunks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Digesting {
+    pub blake3: bool,
+    pub sha256: bool,
+    /// The BLAKE3 subtree digest of the stream as part `index` of parts of `size` bytes.
+    pub part: Option<(u64, u64)>,
+}
+
+/// A stream's digests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Digests {
+    pub md5: [u8; 16],
+    pub sha256: Option<[u8; 32]>,
+    pub blake3: Option<blake3::Hash>,
+    pub part: Option<PartDigest>,
+}
+
+/// What one stream became: its content in packs pinned for its session, the sample chunks of
+/// its new packs (`(chunk id, pack key)`), its digests.
+pub(crate) struct Taken {
+    pub size: u64,
+    pub content: StoredContent,
+    pub samples: Vec<(String, String)>,
+    pub digests: Digests,
+}
+
+impl Platform {
+    /// Stores the body as object `req.name` of `namespace` (the caller's own with `None`): a new
+    /// version when the name exists. Answers the committed record (its attributes: media type,
+    /// MD5, SHA-256 if asked).
+    pub async fn put_object(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        req: PutRequest,
+        body: Body,
+    ) -> Result<Stored> {
+        let here = self.enter(caller, namespace, Need::Write).await?;
+        let size = req
+            .size
+            .ok_or_else(|| Error::Invalid("the length of the body must be given before it (Content-Length)".into()))?;
+        if size > MAX_PUT_SIZE {
+            return Err(Error::TooLarge(format!(
+                "{size} bytes is more than one PUT stores ({MAX_PUT_SIZE} bytes); upload it in parts (multipart)"
+            )));
+        }
+        let upload = self.open_intake(caller, &here, &req, size, false).await?;
+        let digesting = Digesting { blake3: true, sha256: req.sha256, part: None };
+        let taken = match self.take(&upload, body, digesting, Some(size)).await {
+            Ok(taken) => taken,
+            Err(e) => return Err(self.intake_failed(&upload, e).await),
+        };
+        if let Some(md5) = req.content_md5
+            && md5 != taken.digests.md5
+        {
+            let e = Error::BadBytes(format!(
+                "the body's MD5 is {}, not the {} its Content-MD5 names: it was damaged on its way; nothing was stored, \
+                 send it again",
+                hex::encode(taken.digests.md5),
+                hex::encode(md5)
+            ));
+            return Err(self.intake_failed(&upload, e).await);
+        }
+        let checksum = taken.digests.blake3.map(fedml_proto::checksum::of_hash).unwrap_or_default();
+        let mut attributes = upload.attributes.clone();
+        attributes.multipart = false;
+        attributes.md5 = Some(hex::encode(taken.digests.md5));
+        attributes.sha256 = taken.digests.sha256.map(hex::encode);
+        let record = self.commit_taken(&upload, taken.size, checksum, taken.content, taken.samples, attributes).await?;
+        Ok(Stored { record })
+    }
+
+    /// Opens the session an intake of `req` into `here` writes in: a packed file, reserving
+    /// `size` bytes of the namespace's quota (a multipart intake grows it as parts arrive).
+    pub(crate) async fn open_intake(
+        &self,
+        caller: &Caller,
+        here: &Here,
+        req: &PutRequest,
+        size: u64,
+        multipart: bool,
+    ) -> Result<UploadRecord> {
+        let name = self.stored_name(here, &req.name).await?;
+        if let Some(metadata) = &req.metadata {
+            rules::check_metadata(metadata).map_err(Error::Invalid)?;
+        }
+        if let Some(kind) = &req.content_type {
+            check_content_type(kind)?;
+        }
+        if req.create_only && self.catalogue.object_exists(&here.id, &name).await? {
+            return Err(precondition_taken(&name));
+        }
+        let service = self.default_service.clone();
+        let store = self.store(&service)?;
+        let mut upload = self.new_session(caller, here, name, ObjectKind::File, service, super::part_size_for(size));
+        upload.layout = content::Layout::Packs;
+        upload.declared_size = (!multipart).then_some(size);
+        upload.reserved_bytes = size;
+        upload.metadata = req.metadata.clone();
+        upload.overwrite = !req.create_only;
+        upload.attributes = Attributes { content_type: req.content_type.clone(), multipart, ..Default::default() };
+        self.begin_session(store, upload).await
+    }
+
+    /// Ends a session whose intake failed, and answers the error to tell (a lost race as the
+    /// state it lost to).
+    pub(crate) async fn intake_failed(&self, upload: &UploadRecord, e: Error) -> Error {
+        match self.catalogue.upload(&upload.id).await {
+            Ok(now) if now.state == UploadState::Open => {
+                self.end_claimed(upload, UploadState::Open).await;
+                e
+            }
+            Ok(_) => self.moved(&upload.id).await,
+            Err(_) => e,
+        }
+    }
+
+    /// Checks the packs of `content` the server has not verified yet (a bucket's, read back),
+    /// claims the session and commits it as a packed file.
+    pub(crate) async fn commit_taken(
+        &self,
+        upload: &UploadRecord,
+        size: u64,
+        checksum: String,
+        content: StoredContent,
+        samples: Vec<(String, String)>,
+        attributes: Attributes,
+    ) -> Result<ObjectRecord> {
+        let checked = async {
+            let reader = self.pack_reader(&upload.service)?;
+            let records = self.catalogue.packs_by_key(&content.packs).await?;
+            let packs: Vec<&PackRecord> = records.iter().collect();
+            self.verify_for_commit(&reader, &packs).await
+        }
+        .await;
+        if let Err(e) = checked {
+            return Err(self.intake_failed(upload, e).await);
+        }
+        if !self.catalogue.move_upload(&upload.id, UploadState::Open, UploadState::Completing).await? {
+            return Err(self.moved(&upload.id).await);
+        }
+        let blob = FinishedBlob { size, checksum, content: Some((content, samples)), attributes };
+        let meta = self.commit(upload, UploadState::Completing, &blob).await.map_err(|e| match e {
+            Error::Conflict(_) if !upload.overwrite => precondition_taken(&upload.name),
+            e => e,
+        })?;
+        self.catalogue.object(&upload.owner_id, &meta.data_name).await.map_err(Error::from)
+    }
+
+    /// Takes in one stream for open session `upload`: cut, matched, new chunks packed and written.
+    /// `expected`: the exact length it must have.
+    pub(crate) async fn take(
+        &self,
+        upload: &UploadRecord,
+        mut body: Body,
+        digesting: Digesting,
+        expected: Option<u64>,
+    ) -> Result<Taken> {
+        let reader = self.pack_reader(&upload.service)?;
+        let mut cut = Cut::new(self, upload, reader);
+        if upload.overwrite && self.catalogue.object_exists(&upload.owner_id, &upload.name).await? {
+            let found = self.catalogue.known_packs(upload, &[], true, MAX_KNOWN).await.map_err(session_error)?;
+            cut.learn(found).await?;
+        }
+        let (frames, rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+        let hashing = tokio::task::spawn_blocking(move || digest(rx, digesting));
+        let mut carry = BytesMut::with_capacity(2 * content::MAX_CHUNK);
+        let mut received = 0u64;
+        let result = async {
+            while let Some(frame) = body.next().await {
+                let frame = frame?;
+                received += frame.len() as u64;
+                if let Some(expected) = expected
+                    && received > expected
+                {
+                    return Err(Error::Invalid(format!(
+                        "the body is longer than the {expected} bytes announced; nothing was stored"
+                    )));
+                }
+                if received > super::MAX_OBJECT_SIZE {
+                    return Err(Error::TooLarge(
+                        "the body is larger than the largest object this server stores".into(),
+                    ));
+                }
+                carry.extend_from_slice(&frame);
+                if frames.send(frame).await.is_err() {
+                    return Err(Error::Internal("the hashing task of an upload stopped".into()));
+                }
+                while carry.len() >= content::MAX_CHUNK {
+                    let len = Chunker.cut(&carry).unwrap_or(content::MAX_CHUNK);
+                    cut.chunk(carry.split_to(len).freeze()).await?;
+                }
+            }
+            if let Some(expected) = expected
+                && received != expected
+            {
+                return Err(Error::Invalid(format!(
+                    "the body ended after {received} of the {expected} bytes announced; nothing was stored"
+                )));
+            }
+            while !carry.is_empty() {
+                let len = Chunker.cut(&carry).unwrap_or(carry.len());
+                cut.chunk(carry.split_to(len).freeze()).await?;
+            }
+            cut.seal().await?;
+            cut.written().await
+        }
+        .await;
+        drop(frames);
+        let digests = hashing.await.map_err(|e| Error::Internal(format!("the hashing task of an upload failed: {e}")));
+        if let Err(e) = result {
+            cut.abandon();
+            return Err(e);
+        }
+        let (content, samples) = cut.finish();
+        Ok(Taken { size: received, content, samples, digests: digests? })
+    }
+}
+
+/// Hashes the frames of a stream as they come, on a blocking thread.
+fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> Digests {
+    let mut md5 = md5::Md5::new();
+    let mut sha256 = digesting.sha256.then(<sha2::Sha256 as sha2::Digest>::new);
+    let mut whole = digesting.blake3.then(blake3::Hasher::new);
+    let mut part = digesting.part.map(|(index, size)| PartHasher::new(index, size));
+    while let Some(frame) = rx.blocking_recv() {
+        md5.update(&frame);
+        if let Some(h) = sha256.as_mut() {
+            sha2::Digest::update(h, &frame);
+        }
+        if let Some(h) = whole.as_mut() {
+            h.update(&frame);
+        }
+        if let Some(h) = part.as_mut() {
+            h.update(&frame);
+        }
+    }
+    Digests {
+        md5: md5.finalize().into(),
+        sha256: sha256.map(|h| sha2::Digest::finalize(h).into()),
+        blake3: whole.map(|h| h.finalize()),
+        part: part.map(|h| h.finish()),
+    }
+}
+
+/// Where a chunk's bytes lie: pack `slot` of the intake's list, at `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    slot: u32,
+    offset: u64,
+    len: u32,
+}
+
+/// A chunk of the stream, in order: where it lies, or which new chunk of the pack being filled.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Known(Place),
+    New(usize),
+}
+
+/// A new chunk waiting in the pack being filled.
+struct Fresh {
+    id: ChunkId,
+    bytes: Bytes,
+    /// Its offset in the stream (samples of the first bytes are denser).
+    at: u64,
+}
+
+/// The cutting of one stream: what is known, the pack being filled, the packs being written.
+struct Cut<'a> {
+    platform: &'a Platform,
+    upload: &'a UploadRecord,
+    reader: PackReader,
+    /// Chunks known to lie in a pack, by the first 128 bits of their id.
+    known: HashMap<u128, Place>,
+    /// The packs the content may read, by slot: their keys; and the slots by key.
+    slots: Vec<String>,
+    slot_of: HashMap<String, u32>,
+    /// The stream's chunks since the last seal.
+    items: Vec<Item>,
+    fresh: Vec<Fresh>,
+    fresh_of: HashMap<u128, usize>,
+    fresh_bytes: u64,
+    /// The budget the fresh chunks hold.
+    held: Vec<OwnedSemaphorePermit>,
+    /// Sample chunks to look up at the next seal, and those looked up.
+    asks: Vec<String>,
+    asked: std::collections::HashSet<u128>,
+    offset: u64,
+    segments: Vec<Segment>,
+    samples: Vec<(String, String)>,
+    writes: VecDeque<JoinHandle<Result<()>>>,
+}
+
+fn short(id: &ChunkId) -> u128 {
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&id[..16]);
+    u128::from_le_bytes(first)
+}
+
+impl<'a> Cut<'a> {
+    fn new(platform: &'a Platform, upload: &'a UploadRecord, reader: PackReader) -> Self {
+        Cut {
+            platform,
+            upload,
+            reader,
+            known: HashMap::new(),
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
+            items: Vec::new(),
+            fresh: Vec::new(),
+            fresh_of: HashMap::new(),
+            fresh_bytes: 0,
+            held: Vec::new(),
+            asks: Vec::new(),
+            asked: Default::default(),
+            offset: 0,
+            segments: Vec::new(),
+            samples: Vec::new(),
+            writes: VecDeque::new(),
+        }
+    }
+
+    /// Learns the chunks of stored packs (their indexes read back, checked, cached).
+    async fn learn(&mut self, packs: Vec<PackRecord>) -> Result<()> {
+        for pack in packs {
+            if self.slot_of.contains_key(&pack.blob_key) {
+                continue;
+            }
+            let loaded = self.reader.index(&pack).await?;
+            let slot = self.slot(&pack.blob_key);
+            let mut offset = 0u64;
+            for entry in &loaded.index.chunks {
+                self.known.entry(short(&entry.id)).or_insert(Place { slot, offset, len: entry.len });
+                offset += u64::from(entry.len);
+            }
+        }
+        Ok(())
+    }
+
+    fn slot(&mut self, key: &str) -> u32 {
+        if let Some(&slot) = self.slot_of.get(key) {
+            return slot;
+        }
+        let slot = self.slots.len() as u32;
+        self.slots.push(key.to_string());
+        self.slot_of.insert(key.to_string(), slot);
+        slot
+    }
+
+    /// One chunk of the stream, in order.
+    async fn chunk(&mut self, bytes: Bytes) -> Result<()> {
+        let id = content::chunk_id(&bytes);
+        let key = short(&id);
+        let at = self.offset;
+        self.offset += bytes.len() as u64;
+        if let Some(&place) = self.known.get(&key) {
+            self.items.push(Item::Known(place));
+            return Ok(());
+        }
+        if let Some(&i) = self.fresh_of.get(&key) {
+            self.items.push(Item::New(i));
+            return Ok(());
+        }
+        let sample = content::is_sample(&id) || (at < 2 * content::EARLY_SAMPLED && content::is_early_sample(&id));
+        if sample && self.asked.insert(key) {
+            self.asks.push(hex::encode(id));
+        }
+        let kib = (bytes.len() as u32).div_ceil(1024).max(1);
+        let budget = self.platform.intake_budget.clone();
+        let permit = match budget.clone().try_acquire_many_owned(kib) {
+            Ok(permit) => permit,
+            Err(_) => {
+                // The instance's budget is spent: what this intake holds goes now, then it waits.
+                self.seal().await?;
+                budget
+                    .acquire_many_owned(kib)
+                    .await
+                    .map_err(|_| Error::Internal("the intake budget was closed".into()))?
+            }
+        };
+        self.held.push(permit);
+        self.fresh_of.insert(key, self.fresh.len());
+        self.items.push(Item::New(self.fresh.len()));
+        self.fresh_bytes += bytes.len() as u64;
+        self.fresh.push(Fresh { id, bytes, at });
+        if self.fresh_bytes >= PACK_TARGET {
+            self.seal().await?;
+        }
+        Ok(())
+    }
+
+    /// Looks up the samples asked for, then packs the fresh chunks that are still new, records
+    /// the pack for the session and starts writing it; the chunks since the last seal become
+    /// segments.
+    async fn seal(&mut self) -> Result<()> {
+        if !self.asks.is_empty() {
+            let asks = std::mem::take(&mut self.asks);
+            for batch in asks.chunks(256) {
+                let found = self
+                    .platform
+                    .catalogue
+                    .known_packs(self.upload, batch, false, MAX_KNOWN)
+                    .await
+                    .map_err(session_error)?;
+                self.learn(found).await?;
+            }
+        }
+        // The fresh chunks the lookups found stay where they are; the others make the pack.
+        let mut place_in_pack: Vec<Option<u64>> = vec![None; self.fresh.len()];
+        let mut chunks: Vec<IndexEntry> = Vec::new();
+        let mut bytes: Vec<Bytes> = Vec::new();
+        let mut first_at: Vec<u64> = Vec::new();
+        let mut data = 0u64;
+        for (i, fresh) in self.fresh.iter().enumerate() {
+            if self.known.contains_key(&short(&fresh.id)) {
+                continue;
+            }
+            place_in_pack[i] = Some(data);
+            chunks.push(IndexEntry { id: fresh.id, len: fresh.bytes.len() as u32 });
+            bytes.push(fresh.bytes.clone());
+            first_at.push(fresh.at);
+            data += fresh.bytes.len() as u64;
+        }
+        let held = std::mem::take(&mut self.held);
+        let mut new_slot = None;
+        if !chunks.is_empty() {
+            let index = PackIndex { chunks };
+            let encoded = Bytes::from(index.encode());
+            let hash = index.pack_id();
+            let size = data + encoded.len() as u64;
+            let owner = self.upload.owner_id.clone();
+            let new_key = move || format!("{owner}/pk{}", keys::random_hex(16));
+            let records = self
+                .platform
+                .catalogue
+                .reserve_packs(self.upload, &[NewPack { pack: hash.clone(), size }], &new_key)
+                .await
+                .map_err(session_error)?;
+            let record = records.into_iter().next().ok_or_else(|| Error::Internal("no pack reserved".into()))?;
+            let slot = self.slot(&record.blob_key);
+            new_slot = Some(slot);
+            let mut offset = 0u64;
+            for (entry, at) in index.chunks.iter().zip(&first_at) {
+                let sampled = content::is_sample(&entry.id)
+                    || (*at < content::EARLY_SAMPLED && content::is_early_sample(&entry.id));
+                if sampled
+                    && self.samples.iter().filter(|(_, k)| *k == record.blob_key).count() < content::MAX_PACK_SAMPLES
+                {
+                    self.samples.push((hex::encode(entry.id), record.blob_key.clone()));
+                }
+                self.known.entry(short(&entry.id)).or_insert(Place { slot, offset, len: entry.len });
+                offset += u64::from(entry.len);
+            }
+            if record.state != PackState::Verified {
+                bytes.push(encoded);
+                self.write(record, index, bytes, held).await?;
+            }
+        }
+        // The chunks since the last seal, in order, as segments.
+        for item in std::mem::take(&mut self.items) {
+            let place = match item {
+                Item::Known(place) => place,
+                Item::New(i) => match (place_in_pack[i], new_slot) {
+                    (Some(offset), Some(slot)) => Place { slot, offset, len: self.fresh[i].bytes.len() as u32 },
+                    _ => *self
+                        .known
+                        .get(&short(&self.fresh[i].id))
+                        .ok_or_else(|| Error::Internal("a chunk of an upload was lost".into()))?,
+                },
+            };
+            push_segment(&mut self.segments, place);
+        }
+        self.fresh.clear();
+        self.fresh_of.clear();
+        self.fresh_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes a sealed pack while the intake goes on (at most [`WRITES_IN_FLIGHT`] at once); the
+    /// budget its bytes hold is given back once it is written.
+    async fn write(
+        &mut self,
+        record: PackRecord,
+        index: PackIndex,
+        bytes: Vec<Bytes>,
+        held: Vec<OwnedSemaphorePermit>,
+    ) -> Result<()> {
+        while self.writes.len() >= WRITES_IN_FLIGHT {
+            if let Some(write) = self.writes.pop_front() {
+                joined(write.await)?;
+            }
+        }
+        let reader = self.reader.clone();
+        let expires = self.upload.expires_at / 1000;
+        self.writes.push_back(tokio::spawn(async move {
+            let _held = held;
+            write_pack(&reader, &record, index, bytes, expires).await
+        }));
+        Ok(())
+    }
+
+    /// Waits for every pack being written.
+    async fn written(&mut self) -> Result<()> {
+        while let Some(write) = self.writes.pop_front() {
+            joined(write.await)?;
+        }
+        Ok(())
+    }
+
+    /// Stops the writes still going (the session ends; the collector takes what landed).
+    fn abandon(&mut self) {
+        for write in self.writes.drain(..) {
+            write.abort();
+        }
+    }
+
+    /// The content (only the packs its segments read) and the samples of its new packs.
+    fn finish(self) -> (StoredContent, Vec<(String, String)>) {
+        let slot_of = self.slot_of;
+        let samples: Vec<(String, u32)> =
+            self.samples.iter().filter_map(|(chunk, key)| slot_of.get(key).map(|&s| (chunk.clone(), s))).collect();
+        let file = FileContent { packs: self.slots, segments: self.segments, samples }.trimmed();
+        let samples = file.samples.iter().map(|(chunk, i)| (chunk.clone(), file.packs[*i as usize].clone())).collect();
+        (StoredContent { packs: file.packs, segments: file.segments }, samples)
+    }
+}
+
+/// Appends a chunk's place to `segments`, joined to the last one when it goes on from it.
+fn push_segment(segments: &mut Vec<Segment>, place: Place) {
+    if let Some(last) = segments.last_mut()
+        && last.pack == place.slot
+        && last.offset + last.length == place.offset
+    {
+        last.length += u64::from(place.len);
+        return;
+    }
+    segments.push(Segment { pack: place.slot, offset: place.offset, length: u64::from(place.len) });
+}
+
+fn joined(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    done.map_err(|e| Error::Internal(format!("a pack write stopped: {e}")))?
+}
+
+/// Writes one pack the server made to its store. The local folder checks it against its id as
+/// it lands and the check is recorded; on a bucket the completion reads it back.
+async fn write_pack(
+    reader: &PackReader,
+    record: &PackRecord,
+    index: PackIndex,
+    bytes: Vec<Bytes>,
+    expires: i64,
+) -> Result<()> {
+    let size = record.size;
+    match &reader.store {
+        BlobStore::Local(local) => {
+            let body = futures_util::stream::iter(bytes.into_iter().map(Ok::<Bytes, std::convert::Infallible>));
+            let received = local.write_pack(&record.blob_key, &record.hash, size, body).await.map_err(blob_error)?;
+            let checked = received.index.unwrap_or(index);
+            reader.record(vec![(record, Ok(checked))]).await
+        }
+        store => {
+            let (url, headers) = store.pack_url(&reader.service, &record.blob_key, expires).await?;
+            let mut whole = BytesMut::with_capacity(size as usize);
+            for piece in bytes {
+                whole.extend_from_slice(&piece);
+            }
+            let mut request = reader.http.put(url).body(whole.freeze());
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.map_err(|e| Error::Internal(format!("cannot write a pack: {e}")))?;
+            let status = response.status();
+            // 412: a pack of the same id is there already (another upload's): the completion checks it.
+            if status.is_success() || status.as_u16() == 412 {
+                Ok(())
+            } else {
+                Err(Error::Internal(format!("the store answered HTTP {status} to a pack write")))
+            }
+        }
+    }
+}
+
+fn blob_error(e: BlobError) -> Error {
+    match e {
+        BlobError::Rejected(why) => Error::Internal(format!("a pack the server made failed its check: {why}")),
+        e => e.into(),
+    }
+}
+
+/// A catalogue refusal of a pack request of an intake: its session ended meanwhile.
+fn session_error(e: CatalogueError) -> Error {
+    match e {
+        CatalogueError::Moved => {
+            Error::Conflict("the upload ended while its bytes arrived (aborted or expired); send it again".into())
+        }
+        e => e.into(),
+    }
+}
+
+/// The refusal of a write that may only create: the name is taken.
+pub(crate) fn precondition_taken(name: &str) -> Error {
+    Error::Precondition(format!("{name:?} exists already and this write may only create it"))
+}
+
+/// A media type as a protocol gives it: printable ASCII, at most 256 bytes.
+fn check_content_type(kind: &str) -> Result<()> {
+    if kind.len() > 256 || kind.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(Error::Invalid(
+            "the Content-Type must be printable ASCII of at most 256 bytes, such as application/octet-stream".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The intake budget of an instance.
+pub(crate) fn budget() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(INTAKE_BUDGET))
+}
+
+#[cfg(test)]
+#[path = "intake_tests.rs"]
+mod tests;
