@@ -37,15 +37,30 @@ fn check_name(s: &str) {
     let Ok(()) = rules::check_name(s) else { return };
     assert!(!s.is_empty() && s.len() <= rules::MAX_NAME_BYTES, "length of {s:?}");
     assert!(s != "." && s != "..", "{s:?}");
-    assert!(!s.contains(['/', '\\', '\0']), "{s:?} holds a separator or NUL");
+    assert!(!s.contains(['\\', '\0']), "{s:?} holds a backslash or NUL");
     assert!(!s.chars().any(char::is_control), "{s:?} holds a control character");
-    assert_eq!(s.trim(), s, "{s:?} has surrounding white space");
+    // Parts separated by '/': none empty, none '.' or '..', none with surrounding white space.
+    for part in s.split('/') {
+        assert!(!part.is_empty() && part != "." && part != "..", "{s:?} has the part {part:?}");
+        assert_eq!(part.trim(), part, "{s:?} has a part with surrounding white space");
+    }
     // Nothing invisible: no bidirectional control, zero-width or other format character that
     // would make the name display as another.
     assert_eq!(text::find_invisible(s), None, "{s:?} holds an invisible character");
-    // One plain path component wherever it is used as a file name: it cannot climb or nest.
+    // As a relative path it is its parts, each a plain component: it cannot climb, start at the
+    // root or hide a part; its last part, where a download lands, is one plain component.
     let components: Vec<_> = Path::new(s).components().collect();
-    assert!(matches!(components.as_slice(), [Component::Normal(c)] if c.to_str() == Some(s)), "{s:?}: {components:?}");
+    let parts: Vec<&str> = s.split('/').collect();
+    assert_eq!(components.len(), parts.len(), "{s:?}: {components:?}");
+    for (component, part) in components.iter().zip(&parts) {
+        assert!(matches!(component, Component::Normal(c) if c.to_str() == Some(part)), "{s:?}: {components:?}");
+    }
+    let last = rules::last_part(s);
+    assert!(matches!(Path::new(last).components().collect::<Vec<_>>().as_slice(), [Component::Normal(c)] if c.to_str() == Some(last)), "{s:?}");
+    // Each folder it implies is a name the rules accept.
+    for folder in rules::folders_of(s) {
+        assert!(rules::check_name(folder).is_ok(), "{s:?} implies the folder {folder:?}");
+    }
     // Percent-encoded, it is one URL path segment of unreserved characters and escapes, and
     // decodes back to itself.
     let encoded = fedml_proto::encode_path_segment(s);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::text;
 
-pub const MAX_NAME_BYTES: usize = 255;
+pub const MAX_NAME_BYTES: usize = 1024;
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_BYTES: usize = 64;
@@ -16,13 +16,15 @@ pub const MAX_METADATA_KEY_BYTES: usize = 128;
 pub const MAX_METADATA_VALUE_BYTES: usize = 1024;
 pub const MAX_METADATA_TOTAL_BYTES: usize = 16 * 1024;
 
-/// Checks an object name: 1–255 bytes of UTF-8, no `/`, `\`, NUL or control characters, no
-/// invisible characters (bidirectional controls, zero-width and other format characters: see
-/// [`text::is_invisible`]), no leading or trailing white space, not `.` or `..`. The name is
-/// checked as given; [`normal_name`] answers the form it is stored under.
+/// Checks an object name: 1–1,024 bytes of UTF-8, one or more parts separated by `/`
+/// (`team/data/x.bin`, as S3 keys and paths read). No part is empty (no leading or trailing `/`,
+/// no `//`) nor `.` or `..`, and none starts or ends with white space; no `\`, NUL or control
+/// characters, no invisible characters (bidirectional controls, zero-width and other format
+/// characters: see [`text::is_invisible`]). The name is checked as given; [`normal_name`] answers
+/// the form it is stored under.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
-        return Err("the data name is empty; give a name of 1 to 255 bytes".into());
+        return Err(format!("the data name is empty; give a name of 1 to {MAX_NAME_BYTES} bytes"));
     }
     if name.len() > MAX_NAME_BYTES {
         return Err(format!("the data name is {} bytes long; the limit is {MAX_NAME_BYTES} bytes", name.len()));
@@ -30,16 +32,63 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err(format!("'{name}' is not a valid data name; choose another name"));
     }
-    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\') || c.is_control()) {
+    if let Some(c) = name.chars().find(|c| *c == '\\' || c.is_control()) {
         return Err(format!(
-            "the data name {name:?} contains {c:?}; names may not contain '/', '\\', NUL or control characters"
+            "the data name {name:?} contains {c:?}; names may not contain '\\', NUL or control characters \
+             (a '/' separates the parts of a name, as in team/data/x.bin)"
         ));
     }
     refuse_invisible("the data name", name, "a name")?;
-    if name.trim() != name {
-        return Err(format!("the data name {name:?} starts or ends with white space; remove it"));
+    if !name.contains('/') {
+        if name.trim() != name {
+            return Err(format!("the data name {name:?} starts or ends with white space; remove it"));
+        }
+        return Ok(());
+    }
+    if name.starts_with('/') {
+        return Err(format!(
+            "the data name {name:?} starts with '/'; remove it (a '/' only separates the parts of a name, as in \
+             team/data/x.bin)"
+        ));
+    }
+    if name.ends_with('/') {
+        return Err(format!(
+            "the data name {name:?} ends with '/'; remove it (a '/' only separates the parts of a name, as in \
+             team/data/x.bin)"
+        ));
+    }
+    for part in name.split('/') {
+        if part.is_empty() {
+            return Err(format!(
+                "the data name {name:?} has an empty part ('//'); put one '/' between the parts of a name"
+            ));
+        }
+        if part == "." || part == ".." {
+            return Err(format!(
+                "the data name {name:?} has a '{part}' part; '.' and '..' cannot be parts of a name (write \
+                 team/x.bin, not team/./x.bin or team/../x.bin)"
+            ));
+        }
+        if part.trim() != part {
+            return Err(format!(
+                "the data name {name:?} has a part that starts or ends with white space ({part:?}); remove it"
+            ));
+        }
     }
     Ok(())
+}
+
+/// The last part of a name (`x.bin` of `team/data/x.bin`; the name itself when it has one part):
+/// what a download of it is called on disk, as `aws s3 cp` names a copied key.
+pub fn last_part(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The names that would be folders of `name`: each of its proper prefixes that ends before a
+/// `/` (`team` and `team/data` of `team/data/x.bin`), shortest first. No object may have one of
+/// these names while `name` exists, nor a name that starts with `name/`.
+pub fn folders_of(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').map(move |(at, _)| &name[..at])
 }
 
 /// The form of `name` that objects are stored and found under: its Unicode NFC form, checked
@@ -192,11 +241,37 @@ mod tests {
     fn names() {
         assert!(check_name("model-v1.bin").is_ok());
         assert!(check_name("données 数据").is_ok());
-        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "a\nb", " a", "a "] {
+        for bad in ["", ".", "..", "a\\b", "a\0b", "a\nb", " a", "a "] {
             assert!(check_name(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(check_name(&"x".repeat(255)).is_ok());
-        assert!(check_name(&"x".repeat(256)).is_err());
+        assert!(check_name(&"x".repeat(1024)).is_ok());
+        let long = check_name(&"x".repeat(1025)).expect_err("1,025 bytes");
+        assert!(long.contains("1025 bytes long") && long.contains("limit is 1024"), "{long}");
+    }
+
+    #[test]
+    fn names_are_parts_separated_by_slashes() {
+        for ok in
+            ["a/b", "team/data/x.bin", "a/.b/c..", "数据/données 1/é", "a/b c/d", &format!("{}/x", "y".repeat(1000))]
+        {
+            assert!(check_name(ok).is_ok(), "{ok:?} refused: {:?}", check_name(ok));
+        }
+        let said = |bad: &str| check_name(bad).expect_err(bad);
+        assert!(said("/a").contains("starts with '/'; remove it"), "{}", said("/a"));
+        assert!(said("a/").contains("ends with '/'; remove it"), "{}", said("a/"));
+        assert!(said("/").contains("starts with '/'"), "{}", said("/"));
+        assert!(said("a//b").contains("empty part ('//')"), "{}", said("a//b"));
+        for dots in ["a/./b", "a/../b", "./a", "a/..", "../a"] {
+            assert!(said(dots).contains("cannot be parts of a name"), "{dots}: {}", said(dots));
+        }
+        assert!(said("a/ b").contains("starts or ends with white space (\" b\")"), "{}", said("a/ b"));
+        assert!(said("a /b").contains("white space"), "{}", said("a /b"));
+        assert!(said("a/b\\c").contains("'\\'"), "{}", said("a/b\\c"));
+        assert!(said("a/\u{202E}b").contains("invisible"), "{}", said("a/\u{202E}b"));
+        assert_eq!(last_part("team/data/x.bin"), "x.bin");
+        assert_eq!(last_part("x.bin"), "x.bin");
+        assert_eq!(folders_of("team/data/x.bin").collect::<Vec<_>>(), ["team", "team/data"]);
+        assert_eq!(folders_of("x").count(), 0);
     }
 
     #[test]
@@ -214,7 +289,7 @@ mod tests {
         // The rules hold for what is stored: a name refused as given is refused normalised too.
         assert!(normal_name(" e\u{301}").is_err() && normal_name("").is_err());
         // A name whose normal form would be longer than the limit (U+0958 decomposes under NFC).
-        let long = "\u{958}".repeat(85);
+        let long = "\u{958}".repeat(341);
         assert!(check_name(&long).is_ok() && normal_name(&long).is_err(), "{} bytes", long.len());
     }
 

@@ -107,6 +107,10 @@ impl Platform {
     ) -> Result<ObjectMeta> {
         let here = self.enter(caller, None, Need::Write).await?;
         let name = self.stored_name(&here, dataset_name).await?;
+        // Refused before the session is claimed, so that the SDK can name it again.
+        if let Some(other) = self.catalogue.name_clash_now(&here.id, &name).await? {
+            return Err(crate::error::name_clash(&name, &other));
+        }
         if let Some(description) = &description {
             rules::check_description(description).map_err(Error::Invalid)?;
         }

@@ -63,6 +63,9 @@ impl Platform {
         if !req.overwrite && self.catalogue.object_exists(&here.id, &name).await? {
             return Err(name_taken(&name));
         }
+        if let Some(other) = self.catalogue.name_clash_now(&here.id, &name).await? {
+            return Err(crate::error::name_clash(&name, &other));
+        }
         let mut upload = self.new_session(caller, &here, name, req.kind, req.service, part_size_for(size));
         // A directory's size is an estimate (its archive is packed while streaming).
         upload.declared_size = if req.kind == ObjectKind::File { req.size } else { None };
