@@ -39,6 +39,21 @@ impl UrlSigner {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A secret derived from this key for `purpose` and `input` (HMAC-SHA256 over both): the same
+    /// on every instance, unguessable without the key, and never equal to a URL's signature (whose
+    /// message has three lines where this one has a fixed first line and two more).
+    pub fn derive(&self, purpose: &str, input: &str) -> [u8; 32] {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.secret) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        mac.update(b"fedml-derived-secret\n");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(input.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The query string (`exp=…&sig=…`) that authorises `method` on `path` until `expires`.
     pub fn sign(&self, method: &str, path: &str, expires: i64) -> String {
         format!("exp={expires}&sig={}", self.mac(method, path, expires))
@@ -82,5 +97,15 @@ mod tests {
         assert_eq!(signer.verify("GET", "/blob/a", Some(100), Some(sig), 101), Err(SignatureError::Expired));
         assert_eq!(signer.verify("GET", "/blob/a", None, Some(sig), 50), Err(SignatureError::Missing));
         assert!(UrlSigner::new(b"other").verify("GET", "/blob/a", Some(100), Some(sig), 50).is_err());
+    }
+
+    #[test]
+    fn derived_secrets_depend_on_key_purpose_and_input() {
+        let signer = UrlSigner::new(b"k");
+        let a = signer.derive("s3", "0123");
+        assert_eq!(a, UrlSigner::new(b"k").derive("s3", "0123"), "every instance derives the same");
+        assert_ne!(a, UrlSigner::new(b"other").derive("s3", "0123"));
+        assert_ne!(a, signer.derive("s3", "0124"));
+        assert_ne!(a, signer.derive("s4", "0123"));
     }
 }

@@ -294,6 +294,20 @@ pub struct Identity {
     pub key_namespaces: Option<Vec<String>>,
 }
 
+/// `GET /api/v1/s3-credentials`: the S3 access key of the API key in use, with exactly its rights
+/// (its namespaces, read-only or not); it stops working when the API key is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The URL of the server's S3 endpoint (path-style requests), as its operator configured it.
+    pub endpoint_url: String,
+    /// The region to sign requests for.
+    pub region: String,
+    /// A bucket name is a namespace's name (the caller's own, or an organisation's).
+    pub buckets: Vec<String>,
+}
+
 /// `GET /api/v1/objects` answer page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjectPage {

@@ -112,7 +112,22 @@ impl Platform {
     ) -> Result<FileRead> {
         let here = self.enter(caller, namespace, Need::Read).await?;
         let record = self.object_record(&here, name, version).await?;
-        self.index(&record).await?;
+        let (file, offset) = self.locate_file(&record, name, path).await?;
+        let expires_at = now_secs() + self.lifetimes.download_secs;
+        let url = self.read_url(&record, expires_at).await?;
+        self.observe.metrics.download_ticket(file.compressed);
+        Ok(FileRead { entry: file.entry, url, offset, length: file.compressed, method: file.method, expires_at })
+    }
+
+    /// The file at `path` of the directory object version `record` (which the caller may read;
+    /// `name` as the caller named it), and where its data begins in the object's bytes.
+    pub(super) async fn locate_file(
+        &self,
+        record: &ObjectRecord,
+        name: &str,
+        path: &str,
+    ) -> Result<(IndexedFile, u64)> {
+        self.index(record).await?;
         let path = path.trim_matches('/');
         let file: IndexedFile = self.catalogue.file_at(&record.blob_key, path).await?.ok_or_else(|| {
             Error::NotFound(format!("{name:?} holds no file {path:?}; `fedml storage ls {name} -r` lists its files"))
@@ -122,15 +137,12 @@ impl Platform {
                 "{path:?} is a folder of {name:?}, not a file; `fedml storage ls {name} {path}` lists it"
             )));
         }
-        let local = self.read_bytes(&record, file.header, 30).await?;
+        let local = self.read_bytes(record, file.header, 30).await?;
         let offset = archive::data_start(file.header, &local).map_err(Error::Internal)?;
         if offset.checked_add(file.compressed).is_none_or(|end| end > record.meta.size) {
             return Err(Error::Internal(archive::not_an_archive("a file whose data runs past the archive's end")));
         }
-        let expires_at = now_secs() + self.lifetimes.download_secs;
-        let url = self.read_url(&record, expires_at).await?;
-        self.observe.metrics.download_ticket(file.compressed);
-        Ok(FileRead { entry: file.entry, url, offset, length: file.compressed, method: file.method, expires_at })
+        Ok((file, offset))
     }
 
     /// Indexes the files of a directory object's version, unless they are.
@@ -195,15 +207,7 @@ impl Platform {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let service = &record.meta.service;
-        let stream = match &record.content {
-            Some(content) => self.read_assembled(service, content.clone(), (start, len))?,
-            None => {
-                let store = self.store(service)?;
-                let expires = now_secs() + self.lifetimes.download_secs;
-                super::content::read_range(store, &self.http, service, &record.blob_key, start, len, expires).await?
-            }
-        };
+        let stream = self.read_record(record, (start, len)).await?;
         let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
         let mut out = Vec::with_capacity(len as usize);
         for chunk in chunks {

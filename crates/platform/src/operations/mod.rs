@@ -21,11 +21,15 @@ mod assemble;
 mod collect;
 pub mod compat;
 mod content;
+pub mod copy;
 mod dashboard;
 mod files;
 mod indexes;
+mod inflate;
 pub mod intake;
 mod operators;
+mod reads;
+mod s3_keys;
 mod shares;
 mod teams;
 mod upload;
@@ -37,6 +41,8 @@ pub use collect::GcReport;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub use files::FilesRequest;
 pub use operators::{Check, CheckStatus, Readiness};
+pub use reads::{DEFLATED, InsideFile, ReadStream, Readable, STORED};
+pub use s3_keys::{ACCESS_KEY_PREFIX, S3_REGION, access_key_id};
 pub use shares::{SharedObject, SharedRead};
 pub(crate) use upload::{Completion, FinishedBlob, check_open};
 
@@ -113,6 +119,8 @@ pub struct Platform {
     pub(crate) max_share_secs: u64,
     /// How long audit lines are kept (`teams`).
     pub(crate) audit_retention_secs: u64,
+    /// The URL of this server's S3 endpoint, if it serves one (`s3_keys`).
+    pub(crate) s3_url: Option<String>,
     /// Namespaces as read for a user, by the count of membership changes they were read at
     /// (`access`).
     pub(crate) namespace_rows: access::NamespaceRows,
@@ -155,6 +163,7 @@ impl Platform {
             refused_archives: Default::default(),
             max_share_secs: shares::DEFAULT_MAX_SHARE_SECS,
             audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
+            s3_url: None,
             namespace_rows: Default::default(),
             intake_budget: intake::budget(),
         }

@@ -188,15 +188,7 @@ impl Platform {
         if let Err(e) = self.catalogue.count_share_use(&shared.share_id).await {
             tracing::warn!(error = %e, "cannot count a use of a share link");
         }
-        let record = &shared.record;
-        let service = &record.meta.service;
-        match &record.content {
-            Some(content) => self.read_assembled(service, content.clone(), (first, count)),
-            None => {
-                let store = self.store(service)?;
-                Ok(store.read_range(&self.http, service, &record.blob_key, first, count).await?)
-            }
-        }
+        self.read_record(&shared.record, (first, count)).await
     }
 }
 
