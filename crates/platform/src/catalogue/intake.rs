@@ -18,7 +18,18 @@ pub struct IntakePart {
     /// `operations::intake`), as JSON.
     pub digest: Option<String>,
     pub content: StoredContent,
+    /// The sample chunks of the part's new packs: `(chunk id, pack key)`.
+    pub samples: Vec<(String, String)>,
     pub created_ms: i64,
+}
+
+/// A part's `content` column: its packs and segments, and the samples of its new packs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartColumn {
+    packs: Vec<String>,
+    segments: Vec<fedml_proto::content::Segment>,
+    #[serde(default)]
+    samples: Vec<(String, String)>,
 }
 
 /// An open multipart intake of a namespace.
@@ -74,7 +85,11 @@ impl Catalogue {
         .bind(part.size as i64)
         .bind(&part.md5)
         .bind(part.digest.as_deref())
-        .bind(to_json(&part.content))
+        .bind(to_json(&PartColumn {
+            packs: part.content.packs.clone(),
+            segments: part.content.segments.clone(),
+            samples: part.samples.clone(),
+        }))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -97,12 +112,14 @@ impl Catalogue {
         rows.iter()
             .map(|row| {
                 let content: String = row.try_get("content")?;
+                let column: PartColumn = from_json(&content, "content")?;
                 Ok(IntakePart {
                     number: row.try_get::<i64, _>("part_number")?.clamp(0, i64::from(u32::MAX)) as u32,
                     size: row.try_get::<i64, _>("size")?.max(0) as u64,
                     md5: row.try_get("md5")?,
                     digest: row.try_get("digest")?,
-                    content: from_json(&content, "content")?,
+                    content: StoredContent { packs: column.packs, segments: column.segments },
+                    samples: column.samples,
                     created_ms: row.try_get("created_at")?,
                 })
             })

@@ -252,6 +252,12 @@ impl Platform {
             let found = self.catalogue.known_packs(upload, &[], true, MAX_KNOWN).await.map_err(session_error)?;
             cut.learn(found).await?;
         }
+        if upload.attributes.multipart {
+            // What the session's other parts found or made (checked packs only: one still being
+            // written is not read), so that a part without a sample chunk of its own finds them.
+            let pinned = self.catalogue.pinned_packs(&upload.id).await?;
+            cut.learn(pinned.into_iter().filter(|p| p.state == PackState::Verified).collect()).await?;
+        }
         let (frames, rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
         let hashing = tokio::task::spawn_blocking(move || digest(rx, digesting));
         let mut carry = BytesMut::with_capacity(2 * content::MAX_CHUNK);

@@ -135,3 +135,96 @@ fn md5_of(bytes: &[u8]) -> [u8; 16] {
     use md5::Digest;
     md5::Md5::digest(bytes).into()
 }
+
+/// Parts of `size` bytes of `bytes`, sent in the order given (a part number sent twice: the
+/// second replaces the first), then completed in order.
+async fn multipart(
+    platform: &Platform,
+    caller: &Caller,
+    name: &str,
+    bytes: &[u8],
+    size: usize,
+    order: &[usize],
+) -> crate::catalogue::ObjectRecord {
+    let id = platform.begin_multipart(caller, None, put(name, &[])).await.expect("begin");
+    let parts: Vec<&[u8]> = bytes.chunks(size).collect();
+    let mut etags = vec![String::new(); parts.len()];
+    for &i in order {
+        let part = parts[i];
+        let stored = platform
+            .put_part(caller, None, &id, i as u32 + 1, Some(part.len() as u64), None, body(part))
+            .await
+            .expect("part");
+        assert_eq!(stored.md5, hex::encode(md5_of(part)));
+        etags[i] = format!("\"{}\"", stored.md5);
+    }
+    let listed = platform.multipart_parts(caller, None, &id).await.expect("parts");
+    assert_eq!(listed.parts.len(), parts.len());
+    let uploads = platform.multipart_uploads(caller, None, "").await.expect("uploads");
+    assert!(uploads.iter().any(|u| u.upload_id == id && u.name == name));
+    let named: Vec<(u32, Option<String>)> =
+        etags.into_iter().enumerate().map(|(i, e)| (i as u32 + 1, Some(e))).collect();
+    let stored = platform.complete_multipart(caller, None, &id, &named).await.expect("complete").record;
+    let mut md5s = Vec::new();
+    for part in &parts {
+        md5s.extend_from_slice(&md5_of(part));
+    }
+    assert_eq!(stored.attributes.md5.as_deref(), Some(hex::encode(md5_of(&md5s)).as_str()));
+    assert_eq!(stored.attributes.parts, Some(parts.len() as u32));
+    stored
+}
+
+#[tokio::test]
+async fn multipart_parts_join_without_moving_a_byte_and_the_checksum_is_the_whole_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, caller) = setup(dir.path()).await;
+    let bytes = data((5 << 20) + 12_345, 3);
+    // Power-of-two parts (the digests merge), sent out of order and one twice.
+    let record = multipart(&platform, &caller, "m1", &bytes, 1 << 20, &[2, 0, 1, 5, 3, 4, 1]).await;
+    assert_eq!(record.meta.size, bytes.len() as u64);
+    assert_eq!(record.meta.checksum, fedml_proto::checksum::of_bytes(&bytes));
+    assert_eq!(read_back(&platform, &record).await, bytes);
+    // The same bytes in the same parts again: nothing new.
+    let record = multipart(&platform, &caller, "m1b", &bytes, 1 << 20, &[0, 1, 2, 3, 4, 5]).await;
+    assert_eq!(record.added_bytes, Some(0));
+    // Parts of another size (read back once for the checksum): the chunks are cut anew at each
+    // part's start, so only those around the parts' edges (of both uploads) are new.
+    let record = multipart(&platform, &caller, "m2", &bytes, 1_000_000, &[0, 1, 2, 3, 4, 5]).await;
+    assert_eq!(record.meta.checksum, fedml_proto::checksum::of_bytes(&bytes));
+    let added = record.added_bytes.unwrap_or(u64::MAX);
+    assert!(added <= 12 * 128 << 10, "{added} bytes added");
+    assert_eq!(read_back(&platform, &record).await, bytes);
+    // One part only.
+    let small = data(3000, 4);
+    let record = multipart(&platform, &caller, "m3", &small, 4096, &[0]).await;
+    assert_eq!(record.meta.checksum, fedml_proto::checksum::of_bytes(&small));
+
+    // A wrong ETag, a missing part, a wrong order are refused; abort ends it.
+    let id = platform.begin_multipart(&caller, None, put("m4", &[])).await.expect("begin");
+    platform.put_part(&caller, None, &id, 1, Some(3000), None, body(&small)).await.expect("part");
+    for listed in [vec![(1, Some("\"00\"".to_string()))], vec![(2, None)], vec![(1, None), (1, None)]] {
+        let refused = platform.complete_multipart(&caller, None, &id, &listed).await;
+        assert!(matches!(refused, Err(Error::Invalid(_))), "{listed:?}: {refused:?}");
+    }
+    platform.abort_multipart(&caller, None, &id).await.expect("abort");
+    let gone = platform.put_part(&caller, None, &id, 2, Some(3000), None, body(&small)).await;
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
+}
+
+#[tokio::test]
+async fn a_copy_names_the_same_packs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, caller) = setup(dir.path()).await;
+    let bytes = data(6 << 20, 5);
+    let mut req = put("src", &bytes);
+    req.content_type = Some("text/csv".into());
+    req.metadata = Some(BTreeMap::from([("k".to_string(), "v".to_string())]));
+    let source = platform.put_object(&caller, None, req, body(&bytes)).await.expect("put").record;
+    let to = super::super::copy::CopyRequest { name: "dst".into(), ..Default::default() };
+    let copy = platform.copy_object(&caller, None, "src", None, None, to).await.expect("copy").record;
+    assert_eq!(copy.added_bytes, Some(0));
+    assert_eq!(copy.content, source.content);
+    assert_eq!(copy.attributes, source.attributes);
+    assert_eq!(copy.meta.user_metadata, source.meta.user_metadata);
+    assert_eq!(read_back(&platform, &copy).await, bytes);
+}

@@ -27,6 +27,7 @@ mod files;
 mod indexes;
 mod inflate;
 pub mod intake;
+pub mod multipart;
 mod operators;
 mod reads;
 mod s3_keys;
