@@ -180,6 +180,9 @@ impl Platform {
         if req.create_only && self.catalogue.object_exists(&here.id, &name).await? {
             return Err(precondition_taken(&name));
         }
+        if let Some(other) = self.catalogue.name_clash_now(&here.id, &name).await? {
+            return Err(crate::error::name_clash(&name, &other));
+        }
         let service = self.default_service.clone();
         let store = self.store(&service)?;
         let mut upload = self.new_session(caller, here, name, ObjectKind::File, service, super::part_size_for(size));
