@@ -13,6 +13,7 @@ pub mod rules;
 mod teams;
 pub mod text;
 mod wire;
+pub mod zip_write;
 
 pub use teams::*;
 pub use wire::*;
