@@ -10,6 +10,7 @@ use fedml_proto::archive::{ArchiveEntry, split_path};
 use fedml_proto::{ObjectEntry, ObjectKind};
 use sqlx::{AssertSqlSafe, Row};
 
+use super::records::Columns;
 use super::{Catalogue, CatalogueError, Result};
 use crate::time::now_ms;
 
@@ -27,19 +28,19 @@ pub struct IndexedFile {
     pub header: u64,
 }
 
-fn file_from_row(row: &sqlx::any::AnyRow) -> Result<IndexedFile> {
-    let kind: String = row.try_get("kind")?;
+pub(super) fn file_from_row(row: &dyn Columns) -> Result<IndexedFile> {
+    let kind: String = row.text("kind")?;
     let kind = ObjectKind::parse(&kind).ok_or_else(|| CatalogueError::Corrupt(format!("file kind {kind:?}")))?;
-    let int = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64);
+    let int = |name: &str| row.int(name).map(|n| n.max(0) as u64);
     Ok(IndexedFile {
-        entry: ObjectEntry { path: row.try_get("path")?, kind, size: int("size")?, crc32: row.try_get("crc32")? },
+        entry: ObjectEntry { path: row.text("path")?, kind, size: int("size")?, crc32: row.text("crc32")? },
         method: u16::try_from(int("method")?).unwrap_or(u16::MAX),
         compressed: int("compressed")?,
         header: int("header")?,
     })
 }
 
-const FILE_COLUMNS: &str = "path, kind, size, crc32, method, compressed, header FROM object_files";
+pub(super) const FILE_COLUMNS: &str = "path, kind, size, crc32, method, compressed, header FROM object_files";
 
 impl Catalogue {
     /// How many entries the version stored as `blob_key` has, once they are all indexed.
@@ -89,7 +90,7 @@ impl Catalogue {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(file_from_row).collect()
+        rows.iter().map(|row| file_from_row(row)).collect()
     }
 
     /// Every entry below `folder` (`""`: all of them) whose path comes after `after`, by path.
@@ -106,14 +107,14 @@ impl Catalogue {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(file_from_row).collect()
+        rows.iter().map(|row| file_from_row(row)).collect()
     }
 
     /// The entry at `path`, if the version has one.
     pub async fn file_at(&self, blob_key: &str, path: &str) -> Result<Option<IndexedFile>> {
         let sql = format!("SELECT {FILE_COLUMNS} WHERE blob_key = $1 AND path = $2");
         let row = sqlx::query(AssertSqlSafe(sql)).bind(blob_key).bind(path).fetch_optional(&self.pool).await?;
-        row.as_ref().map(file_from_row).transpose()
+        row.as_ref().map(|row| file_from_row(row)).transpose()
     }
 }
 

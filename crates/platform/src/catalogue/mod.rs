@@ -15,6 +15,7 @@ use crate::time::now_ms;
 mod files;
 mod intake;
 mod inventory;
+mod keys_list;
 mod names;
 mod packs;
 mod probe;
@@ -33,6 +34,8 @@ pub use inventory::{
     BlobReference, Holder, PackedFile, SCHEMA_VERSION, SessionPack, object_counts_of, referenced_blobs_of,
     schema_version_of, session_pack_references, session_packs_of,
 };
+pub use keys_list::RangeStart;
+pub(crate) use names::after_all_starting_with;
 pub use packs::{CorruptPack, PackCheck, PackRecord, PackState};
 use reader::{Bind, SqliteReader};
 pub use records::{

@@ -114,7 +114,12 @@ mod tests {
     #[tokio::test]
     async fn a_name_is_either_data_or_a_folder_of_names() {
         let dir = tempfile::tempdir().expect("tmp");
-        let catalogue = crate::operations::test_support::catalogue(dir.path()).await;
+        for (_, catalogue) in crate::operations::test_support::catalogues(dir.path()).await {
+            clashes_in(catalogue).await;
+        }
+    }
+
+    async fn clashes_in(catalogue: Catalogue) {
         let user = crate::admin::create_user(&catalogue, "alice").await.expect("user");
         let other = crate::admin::create_user(&catalogue, "bob").await.expect("user");
         for (owner, name) in [(&user.id, "team/data/x.bin"), (&user.id, "ds"), (&user.id, "a-b"), (&other.id, "z")] {
@@ -137,15 +142,6 @@ mod tests {
     }
 
     async fn insert_object(catalogue: &Catalogue, owner_id: &str, name: &str) {
-        sqlx::query(
-            "INSERT INTO objects (id, owner_id, name, kind, service, size, checksum, description, tags, metadata, \
-             blob_key, created_at, updated_at) VALUES ($1, $2, $3, 'file', 'R2', 0, '', '', '[]', '{}', $1, 0, 0)",
-        )
-        .bind(crate::keys::random_hex(8))
-        .bind(owner_id)
-        .bind(name)
-        .execute(&catalogue.pool)
-        .await
-        .expect("insert");
+        catalogue.insert_bare_object(owner_id, name, "file", name, 0).await;
     }
 }

@@ -146,7 +146,7 @@ impl Platform {
     }
 
     /// Indexes the files of a directory object's version, unless they are.
-    async fn index(&self, record: &ObjectRecord) -> Result<()> {
+    pub(super) async fn index(&self, record: &ObjectRecord) -> Result<()> {
         let name = &record.meta.data_name;
         if record.meta.kind != ObjectKind::Directory {
             return Err(Error::Invalid(format!(

@@ -27,6 +27,7 @@ mod files;
 mod indexes;
 mod inflate;
 pub mod intake;
+mod keys_list;
 pub mod multipart;
 mod operators;
 mod reads;
@@ -41,6 +42,7 @@ pub use assemble::assembled_path;
 pub use collect::GcReport;
 pub use dashboard::{ListRequest, SignInLimiter};
 pub use files::FilesRequest;
+pub use keys_list::{KeyEntry, KeyPage, KeyQuery, MAX_KEYS};
 pub use operators::{Check, CheckStatus, Readiness};
 pub use reads::{DEFLATED, InsideFile, ReadStream, Readable, STORED};
 pub use s3_keys::{ACCESS_KEY_PREFIX, S3_REGION, access_key_id};
@@ -478,6 +480,33 @@ pub(crate) mod test_support {
 
     pub(crate) async fn catalogue(dir: &std::path::Path) -> Catalogue {
         Catalogue::open(&format!("sqlite://{}", dir.join("c.db").display())).await.expect("db")
+    }
+
+    /// A fresh catalogue in a SQLite file and, when `FEDML_TEST_POSTGRES_URL` names a PostgreSQL
+    /// server (`scripts/backends`), one in a fresh database of it: for queries whose SQL differs
+    /// between the two.
+    pub(crate) async fn catalogues(dir: &std::path::Path) -> Vec<(&'static str, Catalogue)> {
+        let mut out = vec![("sqlite", catalogue(dir).await)];
+        if let Ok(admin_url) = std::env::var("FEDML_TEST_POSTGRES_URL") {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let name = format!("fedml_unit_{}", crate::keys::random_hex(6));
+            let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("PostgreSQL reachable");
+            // Ordered by a language's rules where the server can (ICU), as a server set up for
+            // people orders text: byte order must come from the queries, not from the database.
+            let icu = format!(
+                "CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' TEMPLATE template0"
+            );
+            if sqlx::query(sqlx::AssertSqlSafe(icu)).execute(&mut conn).await.is_err() {
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("db");
+            }
+            let (base, _) = admin_url.rsplit_once('/').expect("FEDML_TEST_POSTGRES_URL ends in /DATABASE");
+            out.push(("postgres", Catalogue::open(&format!("{base}/{name}")).await.expect("open")));
+        }
+        out
     }
 
     pub(crate) fn platform(catalogue: Catalogue) -> Platform {
