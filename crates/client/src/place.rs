@@ -66,10 +66,11 @@ pub fn is_download_leftover(name: &str) -> bool {
     })
 }
 
-/// The name a download of `asked` lands under in its destination: the object's own name as the
-/// server answered it (`answered`) when that is the name asked for up to Unicode normalisation —
-/// the server stores names in NFC, so "é" typed decomposed (as macOS gives it) finds the object
-/// and lands where every other download of it lands, beside the same marker —, else `asked`.
+/// The name a download of `asked` is placed by (it lands under its last part: [`Placement`]):
+/// the object's own name as the server answered it (`answered`) when that is the name asked for
+/// up to Unicode normalisation — the server stores names in NFC, so "é" typed decomposed (as
+/// macOS gives it) finds the object and lands where every other download of it lands, beside the
+/// same marker —, else `asked`.
 pub fn placed_name<'a>(asked: &'a str, answered: &'a str) -> &'a str {
     let same = fedml_proto::rules::same_name(asked, answered) && fedml_proto::rules::check_name(answered).is_ok();
     if same { answered } else { asked }
@@ -130,11 +131,14 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// Where the object `name` lands in `dest_dir`: at its last part (`DEST/x.bin` for
+    /// `team/data/x.bin`, as `aws s3 cp` names a copied key). Its marker, keyed by the whole name,
+    /// tells one object's earlier download from another's of the same last part.
     pub fn new(dest_dir: &Path, name: &str, kind: ObjectKind, replace: bool) -> Placement {
         Placement {
             dest_dir: dest_dir.to_path_buf(),
             name: name.to_string(),
-            target: dest_dir.join(name),
+            target: dest_dir.join(fedml_proto::rules::last_part(name)),
             kind,
             replace,
         }
@@ -404,6 +408,22 @@ mod tests {
         let why = failure(place.place(&new));
         assert!(why.contains("it is a directory (empty)"), "{why}");
         assert!(dest.path().join("f").is_dir());
+    }
+
+    #[test]
+    fn a_name_of_several_parts_lands_at_its_last_part_and_is_told_from_others_of_that_part() {
+        let dest = tempfile::tempdir().expect("tmp");
+        let place = Placement::new(dest.path(), "team/data/ds", ObjectKind::Directory, false);
+        assert_eq!(place.target(), dest.path().join("ds"));
+        let first = dest.path().join("first");
+        fs::create_dir(&first).expect("mkdir");
+        place.place(&first).expect("placed");
+        place.check().expect("an earlier download of team/data/ds");
+        // Another object of the same last part finds a directory it did not put there.
+        let other = Placement::new(dest.path(), "other/ds", ObjectKind::Directory, false);
+        let why = failure(other.check());
+        assert!(why.contains("no earlier download of \"other/ds\""), "{why}");
+        assert_ne!(other.marker_path(), place.marker_path());
     }
 
     #[test]

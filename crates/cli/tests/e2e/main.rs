@@ -55,6 +55,9 @@ mod openapi;
 /// directory serving, each damaged or unknown blob reported, restores refused where they would
 /// lose data.
 mod ops;
+/// Names as paths (`team/data/x.bin`) on every path; a download at the last part; a name is
+/// either data or a folder of other names; names that are not paths refused.
+mod paths;
 /// The real `fedml server` process, started, signalled and killed by the tests that need one.
 mod process;
 /// Quotas: default and per-user limits, refusal at the start, deletes, overwrites, object counts,

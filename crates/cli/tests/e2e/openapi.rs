@@ -498,7 +498,7 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     );
 
     // Bad input, and a read-only key writing.
-    let bad_name = Some(json!({"name": "a/b", "service": "R2", "kind": "file", "size": 1}));
+    let bad_name = Some(json!({"name": "a//b", "service": "R2", "kind": "file", "size": 1}));
     assert_eq!(c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, bad_name).status, 400);
     assert_eq!(c.call("post", "/api/v1/uploads", "/api/v1/uploads", key, Some(json!([1, 2]))).status, 400);
     let fine = Some(json!({"name": "r", "service": "R2", "kind": "file", "size": 1}));

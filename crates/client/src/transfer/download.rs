@@ -26,8 +26,8 @@ use crate::unpack;
 /// Size of each ranged GET of a download (a power of two, so each range is a BLAKE3 subtree).
 const RANGE_SIZE: u64 = 16 << 20;
 
-/// Downloads `name` into the directory `dest_dir`: a file becomes `dest_dir/<name>`, a directory
-/// `dest_dir/<name>/`. What is already there is replaced only after the new data is verified,
+/// Downloads `name` into the directory `dest_dir`, under its last part (`x.bin` of
+/// `team/data/x.bin`): a file becomes `dest_dir/<last part>`, a directory `dest_dir/<last part>/`. What is already there is replaced only after the new data is verified,
 /// and only when [`place`] allows it (or `replace` asks for it); the check runs before any byte
 /// is fetched.
 pub async fn download(

@@ -306,8 +306,8 @@ pub async fn list(client: &Client, at: ObjectRef<'_>, path: &str, recursive: boo
 }
 
 /// Downloads only the files of directory object `name` that `wanted` selects (exact paths or
-/// globs) into `dest_dir/<name>/…`, where a whole download would place them; answers their
-/// paths. Refuses a selection that matches nothing.
+/// globs) into `dest_dir/<last part of name>/…`, where a whole download would place them;
+/// answers their paths. Refuses a selection that matches nothing.
 pub async fn fetch(
     client: &Client,
     at: ObjectRef<'_>,
@@ -330,7 +330,7 @@ pub async fn fetch(
         )));
     }
     bar.set_length(files.iter().map(|l| l.compressed).sum());
-    let root = dest_dir.join(crate::place::placed_name(name, &ticket.object.data_name));
+    let root = dest_dir.join(fedml_proto::rules::last_part(crate::place::placed_name(name, &ticket.object.data_name)));
     let mut placed = Vec::with_capacity(files.len());
     for located in files {
         let target = enclosed(&root, &located.entry.path)?;

@@ -54,16 +54,18 @@ pub async fn upload(
             ClientError::io(format!("cannot read {}", path.display()), e)
         }
     })?;
+    // A directory's archive holds it under one top folder, the last part of its name (`ds` of
+    // `team/data/ds`): where a download unpacks it, and one every reader of the archive takes.
+    let top = fedml_proto::rules::last_part(&req.name).to_string();
     let (kind, size, tree) = if meta.is_dir() {
-        // The name is the archive's top folder: one every reader of the archive takes.
-        if let Err(why) = fedml_proto::archive::check_segment(&req.name) {
+        if let Err(why) = fedml_proto::archive::check_segment(&top) {
             return Err(ClientError::Failure(format!(
                 "the name {:?} {why}; a directory cannot be stored under it: choose another name",
                 req.name
             )));
         }
         let entries = pack::scan(path)?;
-        (ObjectKind::Directory, pack::estimate_size(&req.name, &entries), Some(entries))
+        (ObjectKind::Directory, pack::estimate_size(&top, &entries), Some(entries))
     } else if meta.is_file() {
         std::fs::File::open(path).map_err(|e| ClientError::io(format!("cannot read {}", path.display()), e))?;
         (ObjectKind::File, meta.len(), None)
@@ -95,7 +97,7 @@ pub async fn upload(
             if packed {
                 let input = match tree {
                     None => Input::File { path: path.to_path_buf(), size },
-                    Some(entries) => Input::Tree { top: req.name.clone(), entries },
+                    Some(entries) => Input::Tree { top: top.clone(), entries },
                 };
                 let p = packed::send(client, &session.upload_id, input, &bar).await?;
                 let completion =
@@ -104,9 +106,7 @@ pub async fn upload(
             }
             let sent = match tree {
                 None => send_file(client, &session.upload_id, session.part_size, path, size, &bar).await?,
-                Some(entries) => {
-                    send_tree(client, &session.upload_id, session.part_size, &req.name, entries, &bar).await?
-                }
+                Some(entries) => send_tree(client, &session.upload_id, session.part_size, &top, entries, &bar).await?,
             };
             let (parts, total, checksum) = sent;
             let stats = TransferStats { read_bytes: total, sent_bytes: total, stored_bytes: 0, resumed: false };
