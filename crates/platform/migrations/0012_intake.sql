@@ -17,4 +17,27 @@ CREATE TABLE intake_parts (
     PRIMARY KEY (upload_id, part_number)
 );
 -- Multipart intakes of a namespace, for listing them.
-ALTER TABLE uploads ADD COLUMN attributes TEXT
+ALTER TABLE uploads ADD COLUMN attributes TEXT;
+-- Files sent ahead of the commit that names them (a Hub LFS upload): their content in packs
+-- pinned by the session that took them in, until that commit or the session's end.
+CREATE TABLE staged_files (
+    owner_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    crc32 TEXT NOT NULL,
+    git_sha1 TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (owner_id, sha256)
+);
+CREATE INDEX staged_files_upload ON staged_files (upload_id);
+-- The hashes the Hub names a directory object's files by (SHA-256, Git's blob id), per version
+-- (its blob key, as its file index), computed once.
+CREATE TABLE file_hashes (
+    blob_key TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    git_sha1 TEXT NOT NULL,
+    PRIMARY KEY (blob_key, path)
+)

@@ -78,6 +78,10 @@ impl From<CatalogueError> for Error {
             CatalogueError::NameTaken => Error::Conflict("an object with that name already exists".into()),
             CatalogueError::NoVersion(latest) => Error::NotFound(format!("no such version; the latest is {latest}")),
             CatalogueError::Conflict(m) => Error::Conflict(m),
+            CatalogueError::Stale(latest) => Error::Precondition(format!(
+                "the data moved on while this change was made from an earlier version: its latest version is {latest} \
+                 now; make the change again from that version"
+            )),
             CatalogueError::Forbidden(m) => Error::Forbidden(m),
             CatalogueError::Clash { name, other } => name_clash(&name, &other),
             CatalogueError::Moved => {

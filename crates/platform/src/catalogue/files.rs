@@ -194,5 +194,6 @@ async fn insert_batch(tx: &mut Tx, blob_key: &str, batch: &[ArchiveEntry]) -> Re
 pub(super) async fn forget(tx: &mut Tx, blob_key: &str) -> Result<()> {
     sqlx::query("DELETE FROM object_file_index WHERE blob_key = $1").bind(blob_key).execute(&mut **tx).await?;
     sqlx::query("DELETE FROM object_files WHERE blob_key = $1").bind(blob_key).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM file_hashes WHERE blob_key = $1").bind(blob_key).execute(&mut **tx).await?;
     Ok(())
 }

@@ -22,6 +22,7 @@ mod probe;
 mod quota;
 mod reader;
 mod records;
+mod repos;
 mod shares;
 mod teams;
 mod uploads;
@@ -43,6 +44,7 @@ pub use records::{
     UploadState, User,
 };
 use records::{Columns, garbage_from_row, key_from_row, listed_object_from_row, object_from_row, user_from_row};
+pub use repos::{FileHashes, StagedFile};
 pub use shares::{NewShareRow, ShareRow};
 pub use teams::{Actor, AuditLine, AuditRow, MemberChange, MemberRow, NamespaceRow, OrgRow};
 pub use uploads::Made;
@@ -84,6 +86,9 @@ pub enum CatalogueError {
     /// taken as a folder ([`Catalogue::name_clash`]).
     #[error("{name:?} clashes with {other:?}")]
     Clash { name: String, other: String },
+    /// A commit made from a version that is no longer the latest (the latest's number; 0: none).
+    #[error("the latest version is {0} now")]
+    Stale(u64),
     /// A compare-and-set found the upload session in another state than expected.
     #[error("the upload session changed state meanwhile")]
     Moved,

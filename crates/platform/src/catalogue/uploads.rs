@@ -205,7 +205,7 @@ impl Catalogue {
         }
         let now = now_ms();
         let existing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, created_at, last_version, description, tags, metadata FROM objects \
+            "SELECT id, created_at, version, last_version, description, tags, metadata FROM objects \
              WHERE owner_id = $1 AND name = $2{}",
             self.lock_rows()
         )))
@@ -213,6 +213,12 @@ impl Catalogue {
         .bind(&upload.name)
         .fetch_optional(&mut *tx)
         .await?;
+        if let Some(expected) = made.expected_version {
+            let latest = existing.as_ref().map(|row| row.try_get::<i64, _>("version")).transpose()?;
+            if latest != Some(expected as i64) {
+                return Err(CatalogueError::Stale(latest.map_or(0, |v| v.max(0) as u64)));
+            }
+        }
         // Counted before the new content is referenced: what no object or version read before.
         let added = self.added_bytes(&mut tx, made).await? as i64;
         let mut described = Described::given(upload);
@@ -381,6 +387,7 @@ pub(super) async fn end_session(
 ) -> Result<()> {
     sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
     sqlx::query("DELETE FROM intake_parts WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM staged_files WHERE upload_id = $1").bind(upload_id).execute(&mut **tx).await?;
     insert_garbage(tx, service, &Garbage::Session(upload_id.to_string()), reclaim_after).await?;
     packs::unpin_session(tx, catalogue, upload_id, owner_id, reclaim_after).await
 }
@@ -428,6 +435,9 @@ pub struct Made<'a> {
     pub content: Option<(&'a StoredContent, &'a [(String, String)])>,
     /// What the protocol that wrote it keeps beside the content (none for the native clients).
     pub attributes: &'a super::Attributes,
+    /// Commit only if the name's latest version is this one (a repository's next commit, made
+    /// from that version): else [`CatalogueError::Stale`].
+    pub expected_version: Option<u64>,
 }
 
 impl Catalogue {

@@ -150,7 +150,7 @@ impl Platform {
         self.commit(
             &named,
             UploadState::Finished,
-            &FinishedBlob { size, checksum, content: None, attributes: Default::default() },
+            &FinishedBlob { size, checksum, content: None, attributes: Default::default(), expected_version: None },
         )
         .await
     }

@@ -302,6 +302,7 @@ impl Platform {
             checksum: req.checksum.clone(),
             content: Some((stored, samples)),
             attributes: Default::default(),
+            expected_version: None,
         };
         let object = self.commit(upload, UploadState::Completing, &blob).await?;
         Ok(CompletedUpload { url: self.object_url(&upload.owner_id, &object.data_name).await, object, transfer: None })

@@ -77,7 +77,7 @@ impl Platform {
             };
             return self.put_object(caller, to_namespace, req, body).await;
         };
-        let upload = self.open_intake(caller, &here, &req, source.meta.size, false).await?;
+        let upload = self.open_intake(caller, &here, &req, source.meta.size, super::intake::Shape::Whole).await?;
         // The source's packs, pinned for the session as a client's announced packs are.
         let pinned = async {
             let records = self.catalogue.packs_by_key(&content.packs).await?;
@@ -97,7 +97,15 @@ impl Platform {
             return Err(self.intake_failed(&upload, e).await);
         }
         let record = self
-            .commit_taken(&upload, source.meta.size, source.meta.checksum.clone(), content, Vec::new(), attributes)
+            .commit_taken(
+                &upload,
+                source.meta.size,
+                source.meta.checksum.clone(),
+                content,
+                Vec::new(),
+                attributes,
+                None,
+            )
             .await?;
         Ok(Stored { record })
     }

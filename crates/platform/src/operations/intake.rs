@@ -63,6 +63,14 @@ const MAX_KNOWN: u32 = 4096;
 /// Frames waiting for the hashing task.
 const DIGEST_QUEUE: usize = 32;
 
+/// What an intake's session makes: a file of one stream, a file of parts, a directory object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Whole,
+    Parts,
+    Directory,
+}
+
 /// What a PUT stores: the name, what the protocol says of the bytes, and how to check them.
 #[derive(Debug, Clone, Default)]
 pub struct PutRequest {
@@ -94,6 +102,9 @@ pub(crate) struct Digesting {
     pub sha256: bool,
     /// The BLAKE3 subtree digest of the stream as part `index` of parts of `size` bytes.
     pub part: Option<(u64, u64)>,
+    /// The CRC-32 (a ZIP entry's), and Git's blob id of a stream of this many bytes.
+    pub crc32: bool,
+    pub git_sha1: Option<u64>,
 }
 
 /// A stream's digests.
@@ -103,6 +114,8 @@ pub(crate) struct Digests {
     pub sha256: Option<[u8; 32]>,
     pub blake3: Option<blake3::Hash>,
     pub part: Option<PartDigest>,
+    pub crc32: Option<u32>,
+    pub git_sha1: Option<[u8; 20]>,
 }
 
 /// What one stream became: its content in packs pinned for its session, the sample chunks of
@@ -134,8 +147,8 @@ impl Platform {
                 "{size} bytes is more than one PUT stores ({MAX_PUT_SIZE} bytes); upload it in parts (multipart)"
             )));
         }
-        let upload = self.open_intake(caller, &here, &req, size, false).await?;
-        let digesting = Digesting { blake3: true, sha256: req.sha256, part: None };
+        let upload = self.open_intake(caller, &here, &req, size, Shape::Whole).await?;
+        let digesting = Digesting { blake3: true, sha256: req.sha256, ..Default::default() };
         let taken = match self.take(&upload, body, digesting, Some(size)).await {
             Ok(taken) => taken,
             Err(e) => return Err(self.intake_failed(&upload, e).await),
@@ -156,7 +169,8 @@ impl Platform {
         attributes.multipart = false;
         attributes.md5 = Some(hex::encode(taken.digests.md5));
         attributes.sha256 = taken.digests.sha256.map(hex::encode);
-        let record = self.commit_taken(&upload, taken.size, checksum, taken.content, taken.samples, attributes).await?;
+        let record =
+            self.commit_taken(&upload, taken.size, checksum, taken.content, taken.samples, attributes, None).await?;
         Ok(Stored { record })
     }
 
@@ -168,8 +182,9 @@ impl Platform {
         here: &Here,
         req: &PutRequest,
         size: u64,
-        multipart: bool,
+        shape: Shape,
     ) -> Result<UploadRecord> {
+        let multipart = shape == Shape::Parts;
         let name = self.stored_name(here, &req.name).await?;
         if let Some(metadata) = &req.metadata {
             rules::check_metadata(metadata).map_err(Error::Invalid)?;
@@ -185,9 +200,10 @@ impl Platform {
         }
         let service = self.default_service.clone();
         let store = self.store(&service)?;
-        let mut upload = self.new_session(caller, here, name, ObjectKind::File, service, super::part_size_for(size));
+        let kind = if shape == Shape::Directory { ObjectKind::Directory } else { ObjectKind::File };
+        let mut upload = self.new_session(caller, here, name, kind, service, super::part_size_for(size));
         upload.layout = content::Layout::Packs;
-        upload.declared_size = (!multipart).then_some(size);
+        upload.declared_size = (shape == Shape::Whole).then_some(size);
         upload.reserved_bytes = size;
         upload.metadata = req.metadata.clone();
         upload.overwrite = !req.create_only;
@@ -218,6 +234,7 @@ impl Platform {
         content: StoredContent,
         samples: Vec<(String, String)>,
         attributes: Attributes,
+        expected_version: Option<u64>,
     ) -> Result<ObjectRecord> {
         let checked = async {
             let reader = self.pack_reader(&upload.service)?;
@@ -232,7 +249,7 @@ impl Platform {
         if !self.catalogue.move_upload(&upload.id, UploadState::Open, UploadState::Completing).await? {
             return Err(self.moved(&upload.id).await);
         }
-        let blob = FinishedBlob { size, checksum, content: Some((content, samples)), attributes };
+        let blob = FinishedBlob { size, checksum, content: Some((content, samples)), attributes, expected_version };
         let meta = self.commit(upload, UploadState::Completing, &blob).await.map_err(|e| match e {
             Error::Conflict(_) if !upload.overwrite => precondition_taken(&upload.name),
             e => e,
@@ -249,70 +266,140 @@ impl Platform {
         digesting: Digesting,
         expected: Option<u64>,
     ) -> Result<Taken> {
-        let reader = self.pack_reader(&upload.service)?;
-        let mut cut = Cut::new(self, upload, reader);
-        if upload.overwrite && self.catalogue.object_exists(&upload.owner_id, &upload.name).await? {
-            let found = self.catalogue.known_packs(upload, &[], true, MAX_KNOWN).await.map_err(session_error)?;
-            cut.learn(found).await?;
-        }
-        if upload.attributes.multipart {
-            // What the session's other parts found or made (checked packs only: one still being
-            // written is not read), so that a part without a sample chunk of its own finds them.
-            let pinned = self.catalogue.pinned_packs(&upload.id).await?;
-            cut.learn(pinned.into_iter().filter(|p| p.state == PackState::Verified).collect()).await?;
-        }
-        let (frames, rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
-        let hashing = tokio::task::spawn_blocking(move || digest(rx, digesting));
-        let mut carry = BytesMut::with_capacity(2 * content::MAX_CHUNK);
-        let mut received = 0u64;
-        let result = async {
+        let mut composer = Composer::start(self, upload, digesting).await?;
+        let fed = async {
             while let Some(frame) = body.next().await {
                 let frame = frame?;
-                received += frame.len() as u64;
                 if let Some(expected) = expected
-                    && received > expected
+                    && composer.received + frame.len() as u64 > expected
                 {
                     return Err(Error::Invalid(format!(
                         "the body is longer than the {expected} bytes announced; nothing was stored"
                     )));
                 }
-                if received > super::MAX_OBJECT_SIZE {
-                    return Err(Error::TooLarge(
-                        "the body is larger than the largest object this server stores".into(),
-                    ));
-                }
-                carry.extend_from_slice(&frame);
-                if frames.send(frame).await.is_err() {
-                    return Err(Error::Internal("the hashing task of an upload stopped".into()));
-                }
-                while carry.len() >= content::MAX_CHUNK {
-                    let len = Chunker.cut(&carry).unwrap_or(content::MAX_CHUNK);
-                    cut.chunk(carry.split_to(len).freeze()).await?;
-                }
+                composer.feed(frame).await?;
             }
             if let Some(expected) = expected
-                && received != expected
+                && composer.received != expected
             {
                 return Err(Error::Invalid(format!(
-                    "the body ended after {received} of the {expected} bytes announced; nothing was stored"
+                    "the body ended after {} of the {expected} bytes announced; nothing was stored",
+                    composer.received
                 )));
             }
-            while !carry.is_empty() {
-                let len = Chunker.cut(&carry).unwrap_or(carry.len());
-                cut.chunk(carry.split_to(len).freeze()).await?;
-            }
-            cut.seal().await?;
-            cut.written().await
+            Ok(())
         }
         .await;
-        drop(frames);
-        let digests = hashing.await.map_err(|e| Error::Internal(format!("the hashing task of an upload failed: {e}")));
-        if let Err(e) = result {
-            cut.abandon();
+        match fed {
+            Ok(()) => composer.finish().await,
+            Err(e) => {
+                composer.abandon().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Bytes taken in as a sequence of regions (a stream is one; a composed archive's headers and
+/// files are one each): chunks never span two regions, so that a region's bytes are cut as they
+/// are wherever they lie, and found again when the same bytes come in another place.
+pub(crate) struct Composer<'a> {
+    cut: Cut<'a>,
+    carry: BytesMut,
+    frames: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    hashing: JoinHandle<Digests>,
+    pub received: u64,
+}
+
+impl<'a> Composer<'a> {
+    /// Starts taking bytes in for open session `upload`, knowing the chunks of the version it
+    /// replaces (and, for a part of a multipart intake, what its other parts found or made).
+    pub(crate) async fn start(platform: &'a Platform, upload: &'a UploadRecord, digesting: Digesting) -> Result<Self> {
+        let reader = platform.pack_reader(&upload.service)?;
+        let mut cut = Cut::new(platform, upload, reader);
+        if upload.overwrite && platform.catalogue.object_exists(&upload.owner_id, &upload.name).await? {
+            let found = platform.catalogue.known_packs(upload, &[], true, MAX_KNOWN).await.map_err(session_error)?;
+            cut.learn(found).await?;
+        }
+        if upload.attributes.multipart {
+            // What the session's other parts found or made (checked packs only: one still being
+            // written is not read), so that a part without a sample chunk of its own finds them.
+            let pinned = platform.catalogue.pinned_packs(&upload.id).await?;
+            cut.learn(pinned.into_iter().filter(|p| p.state == PackState::Verified).collect()).await?;
+        }
+        let (frames, rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+        let hashing = tokio::task::spawn_blocking(move || digest(rx, digesting));
+        Ok(Composer {
+            cut,
+            carry: BytesMut::with_capacity(2 * content::MAX_CHUNK),
+            frames: Some(frames),
+            hashing,
+            received: 0,
+        })
+    }
+
+    /// Learns the chunks of more stored packs (pinned for the session, or by another that lives
+    /// until this one commits).
+    pub(crate) async fn learn(&mut self, packs: Vec<PackRecord>) -> Result<()> {
+        self.cut.learn(packs).await
+    }
+
+    /// The next bytes of the current region.
+    pub(crate) async fn feed(&mut self, frame: Bytes) -> Result<()> {
+        self.received += frame.len() as u64;
+        if self.received > super::MAX_OBJECT_SIZE {
+            return Err(Error::TooLarge("the body is larger than the largest object this server stores".into()));
+        }
+        self.carry.extend_from_slice(&frame);
+        let sent = match &self.frames {
+            Some(frames) => frames.send(frame).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(Error::Internal("the hashing task of an upload stopped".into()));
+        }
+        while self.carry.len() >= content::MAX_CHUNK {
+            let len = Chunker.cut(&self.carry).unwrap_or(content::MAX_CHUNK);
+            self.cut.chunk(self.carry.split_to(len).freeze()).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the current region: its last bytes are cut as its last chunks.
+    pub(crate) async fn end_region(&mut self) -> Result<()> {
+        while !self.carry.is_empty() {
+            let len = Chunker.cut(&self.carry).unwrap_or(self.carry.len());
+            self.cut.chunk(self.carry.split_to(len).freeze()).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the last region, writes what is left and answers the content and digests.
+    pub(crate) async fn finish(mut self) -> Result<Taken> {
+        let done = async {
+            self.end_region().await?;
+            self.cut.seal().await?;
+            self.cut.written().await
+        }
+        .await;
+        self.frames = None;
+        let digests = (&mut self.hashing)
+            .await
+            .map_err(|e| Error::Internal(format!("the hashing task of an upload failed: {e}")));
+        if let Err(e) = done {
+            self.cut.abandon();
             return Err(e);
         }
-        let (content, samples) = cut.finish();
-        Ok(Taken { size: received, content, samples, digests: digests? })
+        let size = self.received;
+        let (content, samples) = self.cut.finish();
+        Ok(Taken { size, content, samples, digests: digests? })
+    }
+
+    /// Stops: the packs being written are left to the collector with the session.
+    pub(crate) async fn abandon(mut self) {
+        self.frames = None;
+        let _ = (&mut self.hashing).await;
+        self.cut.abandon();
     }
 }
 
@@ -322,7 +409,19 @@ fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> D
     let mut sha256 = digesting.sha256.then(<sha2::Sha256 as sha2::Digest>::new);
     let mut whole = digesting.blake3.then(blake3::Hasher::new);
     let mut part = digesting.part.map(|(index, size)| PartHasher::new(index, size));
+    let mut crc = digesting.crc32.then(crc32fast::Hasher::new);
+    let mut git = digesting.git_sha1.map(|size| {
+        let mut h = sha1::Sha1::new();
+        sha1::Digest::update(&mut h, format!("blob {size}\0").as_bytes());
+        h
+    });
     while let Some(frame) = rx.blocking_recv() {
+        if let Some(h) = crc.as_mut() {
+            h.update(&frame);
+        }
+        if let Some(h) = git.as_mut() {
+            sha1::Digest::update(h, &frame);
+        }
         md5.update(&frame);
         if let Some(h) = sha256.as_mut() {
             sha2::Digest::update(h, &frame);
@@ -339,6 +438,8 @@ fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> D
         sha256: sha256.map(|h| sha2::Digest::finalize(h).into()),
         blake3: whole.map(|h| h.finalize()),
         part: part.map(|h| h.finish()),
+        crc32: crc.map(|h| h.finalize()),
+        git_sha1: git.map(|h| sha1::Digest::finalize(h).into()),
     }
 }
 
@@ -719,4 +820,4 @@ pub(crate) fn budget() -> Arc<Semaphore> {
 
 #[cfg(test)]
 #[path = "intake_tests.rs"]
-mod tests;
+pub(crate) mod tests_support;

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::operations::{Caller, Lifetimes, Platform, test_support};
 use crate::signing::UrlSigner;
 
-fn data(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -31,7 +31,7 @@ fn body(bytes: &[u8]) -> Body {
     futures_util::stream::iter(frames).boxed()
 }
 
-async fn setup(dir: &std::path::Path) -> (Platform, Caller) {
+pub(crate) async fn setup(dir: &std::path::Path) -> (Platform, Caller) {
     let catalogue = test_support::catalogue(dir).await;
     crate::admin::create_user(&catalogue, "alice").await.expect("user");
     let key = crate::admin::create_key(&catalogue, "alice", false, "test").await.expect("key").1;

@@ -29,6 +29,7 @@ mod inflate;
 pub mod intake;
 mod keys_list;
 pub mod multipart;
+pub mod repos;
 mod operators;
 mod reads;
 mod s3_keys;

@@ -66,7 +66,7 @@ impl Platform {
     /// Begins a multipart intake of `req.name` into `namespace`; answers its id.
     pub async fn begin_multipart(&self, caller: &Caller, namespace: Option<&str>, req: PutRequest) -> Result<String> {
         let here = self.enter(caller, namespace, Need::Write).await?;
-        Ok(self.open_intake(caller, &here, &req, 0, true).await?.id)
+        Ok(self.open_intake(caller, &here, &req, 0, super::intake::Shape::Parts).await?.id)
     }
 
     /// The open multipart session `upload_id` of `namespace`, opened by the caller's key.
@@ -105,7 +105,7 @@ impl Platform {
         let upload = self.multipart(caller, namespace, upload_id).await?;
         self.catalogue.grow_reservation(&upload, size, &self.quota).await?;
         let power = size.is_power_of_two() && size >= blake3::CHUNK_LEN as u64;
-        let digesting = Digesting { blake3: false, sha256: false, part: power.then(|| (u64::from(number) - 1, size)) };
+        let digesting = Digesting { part: power.then(|| (u64::from(number) - 1, size)), ..Default::default() };
         // A part that fails leaves the session open: the client sends it again.
         let taken = self.take(&upload, body, digesting, Some(size)).await?;
         if let Some(md5) = content_md5
@@ -191,7 +191,7 @@ impl Platform {
             parts: Some(chosen.len() as u32),
             ..Default::default()
         };
-        let record = self.commit_taken(&upload, size, checksum, content, samples, attributes).await?;
+        let record = self.commit_taken(&upload, size, checksum, content, samples, attributes, None).await?;
         Ok(Stored { record })
     }
 

@@ -34,7 +34,7 @@ fn key_id_of(access_key_id: &str) -> Option<String> {
 }
 
 /// The caller an API key's record stands for.
-fn caller_of(record: ApiKeyRecord) -> Caller {
+pub(super) fn caller_of(record: ApiKeyRecord) -> Caller {
     Caller {
         user_id: record.user_id,
         user_name: record.user_name,

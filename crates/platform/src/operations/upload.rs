@@ -37,6 +37,8 @@ pub(crate) struct FinishedBlob {
     pub checksum: String,
     pub content: Option<(StoredContent, Vec<(String, String)>)>,
     pub attributes: Attributes,
+    /// Commit only if the name's latest version is this one.
+    pub expected_version: Option<u64>,
 }
 
 impl Platform {
@@ -345,7 +347,13 @@ impl Platform {
                 Some(checksum) => checksum.to_string(),
                 None => store.checksum(&upload.blob_key).await?,
             };
-            Ok(FinishedBlob { size: held, checksum, content: None, attributes: Default::default() })
+            Ok(FinishedBlob {
+                size: held,
+                checksum,
+                content: None,
+                attributes: Default::default(),
+                expected_version: None,
+            })
         }
         .await;
         if finished.is_err() {
@@ -368,6 +376,7 @@ impl Platform {
             checksum: &blob.checksum,
             content: blob.content.as_ref().map(|(content, samples)| (content, samples.as_slice())),
             attributes: &blob.attributes,
+            expected_version: blob.expected_version,
         };
         match self.catalogue.commit_upload(upload, from, &made, self.reclaim_after()).await {
             Ok(object) => {
