@@ -21,7 +21,7 @@ def test_failures_are_responses_not_exceptions(server, tmp_path):
     f.write_text("x")
     key = server.admin_key
     cases = [
-        fedml.api.upload(f, api_key=key, name="a/b"),
+        fedml.api.upload(f, api_key=key, name="a//b"),
         fedml.api.upload(f, api_key=key, metadata={"n": 1}),
         fedml.api.upload(f, api_key=key, metadata=["not", "a", "dict"]),
         fedml.api.upload(tmp_path / "missing", api_key=key),

@@ -3,6 +3,11 @@
     fedml://NAME                 a file object, or the top of a directory object
     fedml://NAME/path/in/object  a file or folder inside a directory object
     fedml://NAME@3/path          the same in version 3 of the object (the latest without ``@N``)
+    fedml://team/data            the folder of the names that start with ``team/data/``
+
+A name may hold ``/`` between its parts (``team/data/x.bin``): it reads as a path, its first
+parts as folders. A name is either data or a folder of other names, never both, so a path names
+at most one object: the one whose name is the path or a leading run of its parts.
 
 pandas, pyarrow, DuckDB and anything else that takes fsspec URLs read through it, e.g.
 ``pandas.read_parquet("fedml://dataset/train/part-0.parquet")``. The key and server are found
@@ -16,7 +21,7 @@ ranged read of the bytes it needs, straight from the store's packs.
 import datetime
 import json
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from fsspec.caching import BaseCache, register_cache
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
@@ -42,6 +47,10 @@ class FedmlFileSystem(AbstractFileSystem):
         self._lock = threading.Lock()
         self._readers: Dict[str, "_native.DirectoryReader"] = {}
         self._listings: Dict[str, Dict[str, dict]] = {}
+        # Leading parts of paths found to be no object (`_locate`), and every object's name,
+        # kind and size (read once, for folders of names).
+        self._not_objects: Set[str] = set()
+        self._names: Optional[List[dict]] = None
 
     @classmethod
     def _strip_protocol(cls, path):
@@ -57,11 +66,67 @@ class FedmlFileSystem(AbstractFileSystem):
 
     # -- the objects and what they hold -------------------------------------------------------
 
-    @staticmethod
-    def _split(path: str) -> Tuple[str, str]:
-        """``NAME[@N]`` and the path inside the object."""
-        name, _, inner = path.partition("/")
-        return name, inner
+    def _locate(self, path: str) -> Optional[Tuple[str, str]]:
+        """``NAME[@N]`` of the object ``path`` is in (its name is the path or a leading run of its
+        parts) and the path inside it; ``None`` when no object is (then the path may be a folder
+        of names). A version asked for that the object lacks raises ``FileNotFoundError``."""
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            name = "/".join(parts[:i])
+            with self._lock:
+                if name in self._readers:
+                    return name, "/".join(parts[i:])
+                if name in self._not_objects:
+                    continue
+            try:
+                self._reader(name)
+            except FileNotFoundError as e:
+                if "has no version" in str(e):
+                    raise
+                with self._lock:
+                    self._not_objects.add(name)
+                continue
+            return name, "/".join(parts[i:])
+        return None
+
+    def _split(self, path: str) -> Tuple[str, str]:
+        """``NAME[@N]`` and the path inside the object, or ``FileNotFoundError``."""
+        found = self._locate(path)
+        if found is None:
+            raise FileNotFoundError(f"fedml://{path}: no stored data is named so or holds it")
+        return found
+
+    def _all_names(self) -> List[dict]:
+        """Every object of the namespace: its name, kind and size (read once)."""
+        with self._lock:
+            if self._names is not None:
+                return self._names
+        from . import api
+
+        listed = api.list_storage_objects(api_key=self.api_key, namespace=self.namespace)
+        if listed.code != api.ResponseCode.SUCCESS:
+            raise OSError(listed.message)
+        names = [{"name": o.dataName, "size": int(o.size or 0),
+                  "type": "directory" if getattr(o, "kind", "file") == "directory" else "file"}
+                 for o in listed.data or []]
+        with self._lock:
+            self._names = names
+        return names
+
+    def _folder(self, folder: str) -> Optional[List[dict]]:
+        """What the folder of names ``folder`` holds (``""``: the top), one entry per next part:
+        an object, or a folder of longer names; ``None`` when no name is in it."""
+        prefix = f"{folder}/" if folder else ""
+        entries: Dict[str, dict] = {}
+        for o in self._all_names():
+            if not o["name"].startswith(prefix):
+                continue
+            part, deeper, _ = o["name"][len(prefix):].partition("/")
+            name = prefix + part
+            entries[name] = {"name": name, "size": 0, "type": "directory"} if deeper else dict(o)
+        if not entries:
+            return None
+        return [entries[k] for k in sorted(entries)]
 
     @staticmethod
     def _version(name: str) -> Tuple[str, Optional[int]]:
@@ -107,32 +172,32 @@ class FedmlFileSystem(AbstractFileSystem):
 
     def invalidate_cache(self, path=None):
         with self._lock:
+            self._not_objects.clear()
+            self._names = None
             if path is None:
                 self._readers.clear()
                 self._listings.clear()
             else:
-                name, _ = self._split(self._strip_protocol(path))
-                self._readers.pop(name, None)
-                self._listings.pop(name, None)
+                path = self._strip_protocol(path)
+                # The object the path is in: the path itself, or a leading run of its parts.
+                for name in [n for n in self._readers if path == n or path.startswith(f"{n}/")]:
+                    self._readers.pop(name, None)
+                    self._listings.pop(name, None)
         super().invalidate_cache(path)
 
     # -- fsspec's reading API -----------------------------------------------------------------
 
     def ls(self, path, detail=True, refresh=False, **kwargs):
         path = self._strip_protocol(path)
-        if not path:
-            from . import api
-
-            listed = api.list_storage_objects(api_key=self.api_key, namespace=self.namespace)
-            if listed.code != api.ResponseCode.SUCCESS:
-                raise OSError(listed.message)
-            entries = [{"name": o.dataName, "size": int(o.size or 0),
-                        "type": "directory" if getattr(o, "kind", "file") == "directory" else "file"}
-                       for o in listed.data or []]
-            return entries if detail else [e["name"] for e in entries]
-        name, inner = self._split(path)
         if refresh:
-            self.invalidate_cache(name)
+            self.invalidate_cache(path or None)
+        found = self._locate(path) if path else None
+        if found is None:
+            entries = self._folder(path) or []
+            if path and not entries:
+                raise FileNotFoundError(f"fedml://{path}: no stored data is named so or holds it")
+            return entries if detail else [e["name"] for e in entries]
+        name, inner = found
         listing = self._listing(name)
         here = listing.get(inner)
         if here is None:
@@ -150,7 +215,12 @@ class FedmlFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         if not path:
             return {"name": "", "size": 0, "type": "directory"}
-        name, inner = self._split(path)
+        located = self._locate(path)
+        if located is None:
+            if self._folder(path) is None:
+                raise FileNotFoundError(f"fedml://{path}: no stored data is named so or holds it")
+            return {"name": path, "size": 0, "type": "directory"}
+        name, inner = located
         found = self._listing(name).get(inner)
         if found is None:
             raise FileNotFoundError(f"fedml://{path}: {name!r} holds no such file or folder")

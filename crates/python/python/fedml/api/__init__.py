@@ -136,16 +136,16 @@ def download(
 ) -> FedMLResponse[Any]:
     """Downloads stored data into the directory ``dest_path`` (default: the current directory).
 
-    A file lands at ``dest_path/<data_name>``, a directory is unpacked into
-    ``dest_path/<data_name>/``; an existing copy is replaced only once the new data is verified.
-    Without ``replace``, only a regular file (for a file object) or an earlier download of the
+    A file lands at ``dest_path/<last part of data_name>`` (``x.bin`` of ``team/data/x.bin``, as
+    ``aws s3 cp`` names a copied key), a directory is unpacked into ``dest_path/<last part>/``;
+    an existing copy is replaced only once the new data is verified. Without ``replace``, only a regular file (for a file object) or an earlier download of the
     same directory object is replaced: anything else at that path (a directory the download did
     not make, a file where a directory goes, a link, …) is left untouched and the answer is a
     FAILURE that says what is in the way. ``replace=True`` replaces whatever is there.
 
     Of a directory object, ``path`` (a path inside it, or several; a folder's path takes
     everything under it) and ``include`` (globs: ``*`` within a folder, ``**`` across folders,
-    ``?`` one character) download only those files, into ``dest_path/<data_name>/…`` where a
+    ``?`` one character) download only those files, into ``dest_path/<last part>/…`` where a
     whole download would put them, each checked against the CRC-32 its archive records.
 
     ``version`` downloads that version (``list_versions`` lists them) instead of the latest.
