@@ -269,6 +269,32 @@ def test_edit_then_delete(server, browser, tmp_path):
     assert "notes.txt" not in names(server, key)
 
 
+def test_names_with_slashes_open_download_and_clash(server, browser, tmp_path):
+    key = server.new_user("gil")
+    (tmp_path / "x.bin").write_bytes(b"x" * 1000)
+    assert server.cli("storage", "upload", str(tmp_path / "x.bin"), "-n", "team/data/x.bin", key=key).returncode == 0
+    browser.signed_in(key)
+    browser.open("#/objects")
+    link = browser.visible("td.name a")
+    assert link.text == "team/data/x.bin"
+    assert link.get_attribute("href").endswith("#/object/team%2Fdata%2Fx.bin")
+    link.click()
+    browser.text_appears("main h1", "team/data/x.bin")
+    # The browser saves it under the name's last part.
+    assert browser.visible("#download").get_attribute("download") == "x.bin"
+    description = browser.visible("#edit-description")
+    description.clear()
+    description.send_keys("edited")
+    browser.driver.find_element(By.ID, "save").click()
+    browser.text_appears("main .notice.ok", "Saved")
+    assert server.cli_json("storage", "get-metadata", "team/data/x.bin", key=key)["data"]["description"] == "edited"
+    # A name cannot be both data and a folder of names: the page says so, nothing is stored.
+    upload_in_page(browser, file=tmp_path / "x.bin", name="team/data", expect="folder")
+    assert names(server, key) == ["team/data/x.bin"]
+    upload_in_page(browser, file=tmp_path / "x.bin", name="team/y.bin")
+    assert sorted(names(server, key)) == ["team/data/x.bin", "team/y.bin"]
+
+
 def test_a_read_only_key_made_in_the_page_works_with_the_cli(server, browser, tmp_path):
     key = server.new_user("gus")
     (tmp_path / "m.txt").write_text("model")

@@ -46,6 +46,8 @@ export async function call(method, path, body) {
 }
 
 export const seg = (text) => encodeURIComponent(text);
+// The last part of a name (`x.bin` of `team/data/x.bin`): what a download of it is called.
+export const lastPart = (name) => name.slice(name.lastIndexOf('/') + 1);
 
 // The namespace the page works in: `null` is the caller's own (calls then name none, as the
 // seed's calls do); an organisation's name is added to every object call as `?namespace=NS`.

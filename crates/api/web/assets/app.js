@@ -4,7 +4,7 @@
 // administrators the users. Routes live in the URL's fragment (#/objects, #/object/NAME, …); the
 // namespace the page works in is its query (`?ns=NAME`), kept by every route.
 
-import { ApiError, call, seg, setCsrf, withNs } from './api.js';
+import { ApiError, call, lastPart, seg, setCsrf, withNs } from './api.js';
 import { clear, confirmDialog, copyButton, h, metadataEditor, notice, size, splitTags, tagChips, when } from './views.js';
 import { downloadLeftover, upload } from './upload.js';
 import { listZip } from './zip.js';
@@ -192,7 +192,7 @@ async function objectView(name) {
     return;
   }
   const writer = canWrite();
-  const downloadName = meta.kind === 'directory' ? `${meta.dataName}.zip` : meta.dataName;
+  const downloadName = meta.kind === 'directory' ? `${lastPart(meta.dataName)}.zip` : lastPart(meta.dataName);
   const details = h('dl', { class: 'meta' },
     [['Namespace', nsName()], ['Kind', meta.kind], ['Version', String(meta.version ?? 1)], ['Size', meta.size < 1024 ? size(meta.size) : `${size(meta.size)} (${Number(meta.size).toLocaleString()} bytes)`], ['Service', meta.service],
       ['Checksum', meta.checksum], ['Created', when(meta.createdAt)], ['Updated', when(meta.updatedAt)],

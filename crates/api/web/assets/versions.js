@@ -1,7 +1,7 @@
 // An object's versions (list, compare two, download or remove one) and what a namespace's
 // storage really holds (logical bytes beside stored bytes).
 
-import { call, seg, withNs } from './api.js';
+import { call, lastPart, seg, withNs } from './api.js';
 import { canWrite, failed, route, setFlash } from './shell.js';
 import { shareDialog } from './teams.js';
 import { clear, confirmDialog, h, notice, size, when } from './views.js';
@@ -38,7 +38,7 @@ function shortSum(checksum) {
 async function downloadVersion(meta, v, status) {
   try {
     const ticket = await call('GET', withNs(`/api/v1/objects/${seg(meta.dataName)}/download`, { version: v.version }));
-    const name = meta.kind === 'directory' ? `${meta.dataName}.v${v.version}.zip` : meta.dataName;
+    const name = meta.kind === 'directory' ? `${lastPart(meta.dataName)}.v${v.version}.zip` : lastPart(meta.dataName);
     const a = h('a', { href: ticket.url, download: name, rel: 'noopener', hidden: true });
     document.body.append(a);
     a.click();
