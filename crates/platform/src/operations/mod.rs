@@ -30,6 +30,7 @@ pub mod intake;
 mod keys_list;
 pub mod multipart;
 pub mod repos;
+pub mod staged;
 mod operators;
 mod reads;
 mod s3_keys;
