@@ -106,7 +106,8 @@ pub enum StorageCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Download stored data into a directory.
+    /// Download stored data into a directory, under the last part of its name (DEST/x.bin for
+    /// team/data/x.bin).
     Download {
         /// The name the data was stored under.
         data_name: String,
@@ -116,13 +117,13 @@ pub enum StorageCommand {
         /// Storage service.
         #[arg(short = 's', long)]
         service: Option<String>,
-        /// Replace whatever is at DEST/NAME (a directory, a link, …). Without it, only a regular
-        /// file (for a file object) or an earlier download of the same directory object is
-        /// replaced; anything else is refused and left untouched.
+        /// Replace whatever is at DEST/LAST, LAST the name's last part (a directory, a link, …).
+        /// Without it, only a regular file (for a file object) or an earlier download of the same
+        /// directory object is replaced; anything else is refused and left untouched.
         #[arg(long)]
         replace: bool,
         /// Of a directory object, download only this file or folder (a path inside it, as
-        /// `fedml storage ls` shows it), into DEST/NAME/PATH; repeatable.
+        /// `fedml storage ls` shows it), into DEST/LAST/PATH; repeatable.
         #[arg(long = "path", value_name = "PATH")]
         paths: Vec<String>,
         /// Of a directory object, download only the files matching this glob (`*` within a

@@ -335,9 +335,10 @@ pub struct DownloadOptions {
     pub version: Option<u64>,
     /// The directory to download into (default: the current directory).
     pub dest_path: Option<PathBuf>,
-    /// Replace whatever is at `dest_path/<name>` (a directory, a link, …). Without it only a
-    /// regular file (for a file object) or an earlier download of the same directory object
-    /// (for a directory object) is replaced; anything else is refused and left untouched.
+    /// Replace whatever is at `dest_path/<last part of the name>` (a directory, a link, …).
+    /// Without it only a regular file (for a file object) or an earlier download of the same
+    /// directory object (for a directory object) is replaced; anything else is refused and left
+    /// untouched.
     pub replace: bool,
     pub show_progress: bool,
     pub out_progress_to_err: bool,
