@@ -8,6 +8,7 @@ mod admin;
 mod admin_ops;
 mod org;
 mod output;
+mod s3;
 mod server;
 mod share;
 mod storage;

@@ -9,7 +9,7 @@ use clap::Args;
 use fedml_platform::catalogue::Retention;
 use fedml_platform::operations::Lifetimes;
 use fedml_platform::quota::{Limit, Quota, parse_size};
-use fedml_server::config::FileConfig;
+use fedml_server::config::{FileConfig, S3Listen};
 use fedml_server::{DEFAULT_PORT, Limits, ServerConfig, ServiceSpec};
 
 use crate::Outcome;
@@ -23,6 +23,18 @@ pub struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1:8780].
     #[arg(long, env = "FEDML_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address the S3 API listens on, or `off` to serve none [default: 127.0.0.1:8781; when that
+    /// is taken, the server starts without S3 and says so].
+    #[arg(long, env = "FEDML_S3_LISTEN", value_name = "ADDR|off")]
+    s3_listen: Option<String>,
+    /// A domain under which `BUCKET.DOMAIN` names a bucket (virtual-host style S3 requests; a
+    /// wildcard DNS record points them here). Path-style requests are always served.
+    #[arg(long, env = "FEDML_S3_DOMAIN", value_name = "DOMAIN")]
+    s3_domain: Option<String>,
+    /// The URL S3 clients reach the S3 API at, as `fedml storage s3-credentials` gives it
+    /// [default: http://<s3-listen>].
+    #[arg(long, env = "FEDML_S3_PUBLIC_URL", value_name = "URL")]
+    s3_public_url: Option<String>,
     /// Where the catalogue, the blobs and the admin key live.
     #[arg(long, env = "FEDML_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -139,6 +151,38 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// The S3 API's listener from `--s3-listen` (an address or `off`), `--s3-domain` and
+/// `--s3-public-url`; by default on 127.0.0.1:8781 (any free port when `listen`'s is 0).
+fn s3_listen(
+    given: Option<String>,
+    domain: Option<String>,
+    public_url: Option<String>,
+    listen: SocketAddr,
+) -> Result<Option<S3Listen>, String> {
+    let mut s3 = match given.as_deref().map(str::trim) {
+        Some("off") => return Ok(None),
+        Some(text) => {
+            let addr = text
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("--s3-listen {text:?}: {e}; give an address such as 127.0.0.1:8781, or off"))?;
+            S3Listen { listen: addr, required: true, domain: None, public_url: None }
+        }
+        None if listen.port() == 0 => S3Listen::beside(listen),
+        None => S3Listen::beside(SocketAddr::from(([127, 0, 0, 1], fedml_server::DEFAULT_S3_PORT))),
+    };
+    if let Some(domain) = domain.filter(|d| !d.trim().is_empty()) {
+        s3.domain = Some(domain.trim().trim_end_matches('.').to_ascii_lowercase());
+    }
+    if let Some(url) = public_url {
+        let parsed = url::Url::parse(&url).map_err(|e| format!("--s3-public-url {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("--s3-public-url {url:?}: give an http:// or https:// URL"));
+        }
+        s3.public_url = Some(url.trim_end_matches('/').to_string());
+    }
+    Ok(Some(s3))
+}
+
 /// Flags and environment over the file over the defaults.
 fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
     let file = match &args.config {
@@ -221,8 +265,15 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
         args.audit_days.or(file.audit_days),
         fedml_platform::operations::DEFAULT_AUDIT_RETENTION_SECS,
     )?;
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+    let s3 = s3_listen(
+        args.s3_listen.or(file.s3_listen),
+        args.s3_domain.or(file.s3_domain),
+        args.s3_public_url.or(file.s3_public_url),
+        listen,
+    )?;
     let config = ServerConfig {
-        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
+        listen,
         data_dir: data_dir.clone(),
         database_url: args.database.or(file.database),
         services,
@@ -241,6 +292,7 @@ fn build_config(args: ServerArgs) -> Result<(ServerConfig, PathBuf), String> {
             }
             token => token,
         },
+        s3,
     };
     Ok((config, data_dir))
 }
@@ -273,6 +325,10 @@ pub fn run(args: ServerArgs) -> Outcome {
         };
         say!("FedML storage server listening on {}", server.public_url);
         say!("  dashboard:      {}/", server.public_url.trim_end_matches('/'));
+        match &server.s3_url {
+            Some(url) => say!("  S3 API:         {url} (credentials: fedml storage s3-credentials)"),
+            None => say!("  S3 API:         off"),
+        }
         say!("  data directory: {}", data_dir.display());
         say!("  catalogue:      {}", server.database);
         for (name, store) in &server.services {
@@ -311,6 +367,9 @@ pub fn admin_config(
     let args = ServerArgs {
         config,
         listen: None,
+        s3_listen: Some("off".into()),
+        s3_domain: None,
+        s3_public_url: None,
         data_dir,
         database,
         services,

@@ -247,6 +247,13 @@ pub enum StorageCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Show the S3 credentials of your API key: an access key id, its secret and the server's S3
+    /// endpoint, with exactly the key's rights (its namespaces are the buckets); they stop
+    /// working when the key is revoked.
+    S3Credentials {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Change the description, tags or user-defined metadata of stored data (not its bytes);
     /// what you leave out stays as it is.
     #[command(visible_alias = "update")]
@@ -523,6 +530,7 @@ pub fn run(command: StorageCommand) -> Outcome {
             crate::share::share(&data_name, version, expires.as_deref(), &common)
         }
         StorageCommand::Shares { common } => crate::share::list(&common),
+        StorageCommand::S3Credentials { common } => crate::s3::credentials(&common),
         StorageCommand::Unshare { id, common } => crate::share::unshare(&id, &common),
         StorageCommand::GetUserMetadata { data_name, version, common } => {
             let response =

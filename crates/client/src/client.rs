@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fedml_proto::{
     AuditPage, CreateKey, CreateOrg, CreateShare, KeyInfo, Member, NamespaceInfo, NewKey, NewShare, OrgInfo, Role,
-    SetMember, ShareInfo,
+    S3Credentials, SetMember, ShareInfo,
 };
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateUpload, DeletedVersion, DownloadTicket, Envelope, FilePage, FileRead,
@@ -499,6 +499,11 @@ impl Client {
     /// The caller's API keys (never their secrets).
     pub async fn keys(&self) -> Result<Vec<KeyInfo>> {
         self.call::<(), _>(Method::GET, "/api/v1/keys", None).await
+    }
+
+    /// The S3 credentials of the API key in use (derived from it, dead with it).
+    pub async fn s3_credentials(&self) -> Result<S3Credentials> {
+        self.call::<(), _>(Method::GET, "/api/v1/s3-credentials", None).await
     }
 }
 

@@ -431,8 +431,8 @@ pub use inside_api::{
 };
 pub use teams_api::{
     AuditEntry, AuditPage, CreateKey, CreateShare, KeyInfo, Member, NamespaceInfo, NewKey, NewShare, OrgInfo, Role,
-    ShareInfo, audit_log, create_key, list_keys, namespaces, org_create, org_delete, org_list, org_members,
-    org_remove_member, org_set_member, parse_duration, parse_role, share, shares, unshare,
+    S3Credentials, ShareInfo, audit_log, create_key, list_keys, namespaces, org_create, org_delete, org_list,
+    org_members, org_remove_member, org_set_member, parse_duration, parse_role, s3_credentials, share, shares, unshare,
 };
 pub use versions_api::{
     Change, DeletedVersion, FileChange, ObjectVersion, VersionChanges, delete_version_with, diff_versions_with,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 pub use fedml_proto::{
     AuditEntry, AuditPage, CreateKey, CreateShare, KeyInfo, Member, NamespaceInfo, NewKey, NewShare, OrgInfo, Role,
-    ShareInfo,
+    S3Credentials, ShareInfo,
 };
 
 use crate::error::{ClientError, Result};
@@ -203,6 +203,14 @@ pub fn create_key(
 pub fn list_keys(target: &Target) -> FedMLResponse<Vec<KeyInfo>> {
     let result = (|| block_on(target.client()?.keys()))();
     FedMLResponse::from_result(result, |keys| format!("{} keys", keys.len()))
+}
+
+/// The S3 credentials of the API key in use: an access key id and secret for the server's S3
+/// endpoint (`data.endpoint_url`), with exactly the key's rights (its namespaces are the buckets,
+/// read-only or not). Nothing is stored for them: they stop working when the key is revoked.
+pub fn s3_credentials(target: &Target) -> FedMLResponse<S3Credentials> {
+    let result = (|| block_on(target.client()?.s3_credentials()))();
+    FedMLResponse::from_result(result, |c| format!("S3 access key {} for {}", c.access_key_id, c.endpoint_url))
 }
 
 /// A role a member can be given, from its name; the FAILURE says which there are.

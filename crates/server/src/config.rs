@@ -42,6 +42,32 @@ pub struct ServerConfig {
     pub max_share_secs: u64,
     /// How long audit lines are kept, in seconds (a year by default).
     pub audit_retention_secs: u64,
+    /// The S3 API's listener; `None`: the S3 API is not served.
+    pub s3: Option<S3Listen>,
+}
+
+/// Where and how the S3 API is served.
+#[derive(Debug, Clone)]
+pub struct S3Listen {
+    pub listen: SocketAddr,
+    /// Whether the address was asked for: then a failure to listen on it stops the start; the
+    /// default address, when taken (by another server on the same machine), is only warned about.
+    pub required: bool,
+    /// `BUCKET.DOMAIN` names a bucket (virtual-host style); path-style is always served.
+    pub domain: Option<String>,
+    /// The URL clients reach the S3 API at (what `fedml storage s3-credentials` gives);
+    /// default: `http://<its listener>`.
+    pub public_url: Option<String>,
+}
+
+impl S3Listen {
+    /// The default: port [`crate::DEFAULT_S3_PORT`] on the main listener's address, or any free
+    /// port when the main listener asks for one (port 0: tests and scripts that start several
+    /// servers at once).
+    pub fn beside(listen: SocketAddr) -> S3Listen {
+        let port = if listen.port() == 0 { 0 } else { crate::DEFAULT_S3_PORT };
+        S3Listen { listen: SocketAddr::new(listen.ip(), port), required: false, domain: None, public_url: None }
+    }
 }
 
 impl ServerConfig {
@@ -61,6 +87,7 @@ impl ServerConfig {
             retention: fedml_platform::catalogue::Retention::default(),
             max_share_secs: fedml_platform::operations::DEFAULT_MAX_SHARE_SECS,
             audit_retention_secs: fedml_platform::operations::DEFAULT_AUDIT_RETENTION_SECS,
+            s3: Some(S3Listen::beside(listen)),
         }
     }
 
@@ -112,6 +139,12 @@ pub struct FileConfig {
     /// Days audit lines are kept.
     pub audit_days: Option<u64>,
     pub metrics_token: Option<String>,
+    /// The S3 API's address, or "off".
+    pub s3_listen: Option<String>,
+    /// The domain of virtual-host style S3 requests.
+    pub s3_domain: Option<String>,
+    /// The URL clients reach the S3 API at.
+    pub s3_public_url: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
 }

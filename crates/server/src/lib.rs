@@ -34,6 +34,8 @@ pub use crate::limits::Limits;
 pub use fedml_platform::blobs::{ServiceSpec, check_service_name};
 
 pub const DEFAULT_PORT: u16 = 8780;
+/// The S3 API's port unless configured.
+pub const DEFAULT_S3_PORT: u16 = 8781;
 pub const DEFAULT_SERVICE: &str = "R2";
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum StartError {
     Catalogue(#[from] catalogue::CatalogueError),
     #[error("cannot listen on {addr}: {source}; pick another address with --listen")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot serve the S3 API on {addr}: {source}; pick another address with --s3-listen (or --s3-listen off)")]
+    BindS3 { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Admin(#[from] admin::AdminError),
 }
@@ -53,6 +57,9 @@ pub enum StartError {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub public_url: String,
+    /// Where the S3 API listens, and the URL its clients are given; `None`: not served.
+    pub s3_addr: Option<SocketAddr>,
+    pub s3_url: Option<String>,
     pub database: String,
     /// (service name, description of its store)
     pub services: Vec<(String, String)>,
@@ -117,6 +124,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let s3_listener = match &config.s3 {
+        Some(s3) => bind_s3(s3).await?,
+        None => None,
+    };
+    let s3_addr = s3_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let s3_url = s3_addr.map(|a| {
+        let configured = config.s3.as_ref().and_then(|s3| s3.public_url.clone());
+        configured.unwrap_or_else(|| format!("http://{a}"))
+    });
 
     let services = open_stores(config.service_specs(), &Opening::Serve { public_url: &public_url, signer: &signer })
         .map_err(|e| match e {
@@ -140,12 +156,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             .with_default_quota(config.quota)
             .with_signer(signer.clone())
             .with_max_share_secs(config.max_share_secs)
-            .with_audit_retention_secs(config.audit_retention_secs);
+            .with_audit_retention_secs(config.audit_retention_secs)
+            .with_s3_url(s3_url.clone());
     platform.observe.metrics_token = config.metrics_token.clone();
     let platform = Arc::new(platform);
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = limits::apply(router(platform.clone()), &config.limits);
+    let mut listeners = vec![(listener, limits::apply(router(platform.clone()), &config.limits))];
+    if let Some(s3_listener) = s3_listener {
+        let options = fedml_api_s3::S3Options { domain: config.s3.as_ref().and_then(|s3| s3.domain.clone()) };
+        let app = s3_router(platform.clone(), &options).map_err(StartError::Config)?;
+        listeners.push((s3_listener, limits::apply(app, &config.limits)));
+    }
     let limits = config.limits.clone();
     let counters = platform.observe.metrics.connections();
     let collector = platform.clone();
@@ -168,7 +190,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                 }
             }
         });
-        let served = serve(listener, app, &limits, counters, async {
+        let served = serve(listeners, &limits, counters, async {
             let _ = rx.await;
         })
         .await;
@@ -178,6 +200,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     Ok(RunningServer {
         addr,
         public_url,
+        s3_addr,
+        s3_url,
         database: redact_url(&database),
         services: described,
         default_service,
@@ -206,21 +230,40 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .with_state(platform)
 }
 
+/// The S3 API's listener: `None` when its default address is taken (another server on the same
+/// machine), which is only warned about; an address asked for must be free.
+async fn bind_s3(s3: &config::S3Listen) -> Result<Option<tokio::net::TcpListener>, StartError> {
+    match tokio::net::TcpListener::bind(s3.listen).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(source) if s3.required => Err(StartError::BindS3 { addr: s3.listen, source }),
+        Err(e) => {
+            tracing::warn!(addr = %s3.listen, error = %e, "the S3 API is not served: its default address is taken; give another with --s3-listen");
+            Ok(None)
+        }
+    }
+}
+
+/// The S3 API's router, tracked as the main one is (request ids, metrics by S3 operation, one log
+/// line per request).
+pub fn s3_router(platform: Arc<Platform>, options: &fedml_api_s3::S3Options) -> Result<Router, String> {
+    Ok(fedml_api_s3::router(platform.clone(), options)?
+        .layer(axum::middleware::from_fn_with_state(platform, fedml_api_common::requests::track)))
+}
+
 /// Most bytes hyper buffers per connection while reading a request. Its default (about 400 KiB)
 /// is reached by every fast upload stream, so that a hundred concurrent part uploads held 40 MiB
 /// in read buffers alone; 64 KiB keeps a loopback upload at full speed.
 const READ_BUFFER: usize = 64 << 10;
 
-/// Serves `app` on `listener` until `shutdown` resolves, at most `limits.connection_cap()`
-/// connections at once (more wait in the kernel's backlog, so that the process never runs out of
-/// file descriptors) and at most `limits.per_client_cap()` from one client (more are refused at
-/// once, without holding a slot); a connection whose client receives nothing of a response for
-/// the idle timeout is closed. Then stops accepting, lets the requests in flight finish for at
-/// most `limits.shutdown_grace`, and closes the connections still open. `counters` count the
-/// connections refused and closed.
+/// Serves each router on its listener (the main one, the S3 API's) until `shutdown` resolves, at
+/// most `limits.connection_cap()` connections at once over all of them (more wait in the kernel's
+/// backlog, so that the process never runs out of file descriptors) and at most
+/// `limits.per_client_cap()` from one client (more are refused at once, without holding a slot);
+/// a connection whose client receives nothing of a response for the idle timeout is closed. Then
+/// stops accepting, lets the requests in flight finish for at most `limits.shutdown_grace`, and
+/// closes the connections still open. `counters` count the connections refused and closed.
 async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
+    listeners: Vec<(tokio::net::TcpListener, axum::Router)>,
     limits: &Limits,
     counters: fedml_platform::observe::ConnectionCounters,
     shutdown: impl std::future::Future<Output = ()>,
@@ -228,18 +271,74 @@ async fn serve(
     let cap = limits.connection_cap();
     let per_client = limits.per_client_cap(cap);
     tracing::info!(max_connections = cap, max_connections_per_client = per_client, "accepting connections");
-    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
-    let clients = limits::PerClient::new(per_client);
     // Dropped when the grace is over: every connection still open is closed.
     let (close_all, closing) = tokio::sync::watch::channel(());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(READ_BUFFER).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.idle_timeout);
-    tokio::pin!(shutdown);
+    let shared = Accepting {
+        slots: Arc::new(tokio::sync::Semaphore::new(cap)),
+        clients: limits::PerClient::new(per_client),
+        graceful: hyper_util::server::graceful::GracefulShutdown::new(),
+        http,
+        closing,
+        limits,
+        counters,
+        per_client,
+    };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let accepting = futures_util::future::join_all(
+        listeners.into_iter().map(|(listener, app)| accept(listener, app, &shared, stopping.clone())),
+    );
+    let signal = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let (_, accepted) = tokio::join!(signal, accepting);
+    accepted.into_iter().collect::<std::io::Result<Vec<()>>>()?;
+    let Accepting { slots, graceful, .. } = shared;
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace = ?limits.shutdown_grace, "requests still in flight at the end of the shutdown grace; closing their connections");
+        drop(close_all);
+        // The connections end as soon as their tasks run again.
+        let all = u32::try_from(cap).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), slots.acquire_many(all)).await;
+    }
+    Ok(())
+}
+
+/// What the listeners of one server share: the connection cap, the per-client cap, the graceful
+/// shutdown of every connection.
+struct Accepting<'a> {
+    slots: Arc<tokio::sync::Semaphore>,
+    clients: Arc<limits::PerClient>,
+    graceful: hyper_util::server::graceful::GracefulShutdown,
+    http: hyper::server::conn::http1::Builder,
+    closing: tokio::sync::watch::Receiver<()>,
+    limits: &'a Limits,
+    counters: fedml_platform::observe::ConnectionCounters,
+    per_client: usize,
+}
+
+/// Accepts connections on `listener` for `app` until `stopping` turns true.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shared: &Accepting<'_>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let limits = shared.limits;
+    let stopped = async move {
+        while !*stopping.borrow_and_update() {
+            if stopping.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::pin!(stopped);
     loop {
         let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
-            () = &mut shutdown => break,
+            slot = shared.slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut stopped => break,
         };
         tokio::select! {
             accepted = listener.accept() => {
@@ -252,11 +351,11 @@ async fn serve(
                         continue;
                     }
                 };
-                let Some(admitted) = clients.admit(Some(peer.ip())) else {
+                let Some(admitted) = shared.clients.admit(Some(peer.ip())) else {
                     drop(slot);
-                    counters.refused.inc();
-                    tracing::debug!(%peer, max_connections_per_client = per_client, "refused a connection: its client has the most it may have open");
-                    clients.refuse(stream);
+                    shared.counters.refused.inc();
+                    tracing::debug!(%peer, max_connections_per_client = shared.per_client, "refused a connection: its client has the most it may have open");
+                    shared.clients.refuse(stream);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -266,9 +365,9 @@ async fn serve(
                     request
                 });
                 let service = hyper_util::service::TowerToHyperService::new(app);
-                let io = limits::TimedWrites::new(stream, limits.idle_timeout, Some(peer), counters.stalled.clone());
-                let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
-                let mut closing = closing.clone();
+                let io = limits::TimedWrites::new(stream, limits.idle_timeout, Some(peer), shared.counters.stalled.clone());
+                let connection = shared.graceful.watch(shared.http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
+                let mut closing = shared.closing.clone();
                 tokio::spawn(async move {
                     tokio::select! {
                         ended = connection => if let Err(e) = ended {
@@ -280,16 +379,8 @@ async fn serve(
                     drop(slot);
                 });
             }
-            () = &mut shutdown => break,
+            () = &mut stopped => break,
         }
-    }
-    drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace = ?limits.shutdown_grace, "requests still in flight at the end of the shutdown grace; closing their connections");
-        drop(close_all);
-        // The connections end as soon as their tasks run again.
-        let all = u32::try_from(cap).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), slots.acquire_many(all)).await;
     }
     Ok(())
 }

@@ -61,6 +61,11 @@ fn request_id(headers: &HeaderMap) -> Arc<str> {
     }
 }
 
+/// The label a front end whose routes are not axum's (the S3 API: one path for every operation)
+/// puts in its answer's extensions: counted and logged under it instead of the route template.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub String);
+
 /// The router's middleware: request id, span, timing, metrics, the request's log line.
 pub async fn track(State(platform): State<Arc<Platform>>, request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
@@ -73,8 +78,9 @@ pub async fn track(State(platform): State<Arc<Platform>>, request: Request, next
     let mut response = CURRENT.scope(id.clone(), next.run(request).instrument(span.clone())).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    let route = response.extensions().get::<RouteLabel>().map_or(route, |label| label.0.clone());
     platform.observe.metrics.record_request(&route, method.as_str(), status, elapsed);
-    span.in_scope(|| tracing::info!(%method, %path, status, ms = elapsed.as_millis() as u64));
+    span.in_scope(|| tracing::info!(%method, %path, %route, status, ms = elapsed.as_millis() as u64));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -18,8 +18,8 @@ use fedml_proto::content::{KnownPack, KnownRequest, PackTicket, PacksRequest};
 use fedml_proto::{AuditPage, CreateOrg, CreateShare, Member, NamespaceInfo, NewShare, OrgInfo, SetMember, ShareInfo};
 use fedml_proto::{
     CompleteUpload, CompletedUpload, CreateKey, CreateUpload, DeletedVersion, DownloadTicket, EditObject, FilePage,
-    FileRead, Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest, StorageUsage,
-    UploadSession, UserInfo, VersionDiff,
+    FileRead, Identity, KeyInfo, NewKey, ObjectMeta, ObjectPage, ObjectVersion, PartUrl, PartUrlsRequest,
+    S3Credentials, StorageUsage, UploadSession, UserInfo, VersionDiff,
 };
 use serde::Deserialize;
 
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/health", get(handle_health))
         .route("/api/v1/openapi.json", get(openapi::handle_openapi))
         .route("/api/v1/whoami", get(handle_whoami))
+        .route("/api/v1/s3-credentials", get(handle_s3_credentials))
         .route("/api/v1/uploads", post(handle_create_upload))
         .route("/api/v1/uploads/{id}/parts", post(handle_part_urls))
         .route("/api/v1/uploads/{id}/complete", post(handle_complete_upload))
@@ -71,6 +72,11 @@ async fn handle_health() -> Reply<&'static str> {
 
 async fn handle_whoami(State(p): State<AppState>, caller: Caller) -> ApiResult<Identity> {
     Ok(Reply(format!("authenticated as {}", caller.user_name), p.whoami(&caller).await?))
+}
+
+async fn handle_s3_credentials(State(p): State<AppState>, caller: Caller) -> ApiResult<S3Credentials> {
+    let credentials = p.s3_credentials(&caller).await?;
+    Ok(Reply(format!("the S3 credentials of API key {}", caller.key_id), credentials))
 }
 
 async fn handle_create_upload(

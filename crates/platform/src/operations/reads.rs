@@ -80,9 +80,7 @@ impl Platform {
     }
 
     /// The file at `path` inside version `version` (the latest with `None`) of the directory
-    /// object `name` of `namespace`, to read, if the caller may read it. A file the archive keeps
-    /// compressed otherwise than by deflate is refused (the archive is then not one this server
-    /// makes or the FedML SDK does).
+    /// object `name` of `namespace`, to read, if the caller may read it.
     pub async fn readable_file(
         &self,
         caller: &Caller,
@@ -96,6 +94,52 @@ impl Platform {
         if record.meta.kind != ObjectKind::Directory {
             return Err(super::not_found(&format!("{name}/{path}")));
         }
+        self.inside(record, name, path).await
+    }
+
+    /// What the key `key` of `namespace` reads, keys being what [`Platform::list_keys`] lists:
+    /// the file object named `key`, else the file `path` of the directory object `name` when
+    /// `key` is `name/path` (a directory object itself is no key). `version` is the version of
+    /// that object (of the directory object, for a file inside one).
+    pub async fn readable_key(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        key: &str,
+        version: Option<u64>,
+    ) -> Result<Readable> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let no_key = || super::not_found(key);
+        match self.object_record(&here, key, version).await {
+            Ok(record) if record.meta.kind == ObjectKind::File => return Ok(Readable { record, file: None }),
+            Ok(_) => return Err(no_key()),
+            Err(Error::NotFound(_) | Error::Invalid(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // A name is data or a folder of names, never both: at most one name before a '/' of the
+        // key is an object's.
+        for (at, _) in key.match_indices('/') {
+            let (name, path) = (&key[..at], &key[at + 1..]);
+            if name.is_empty() || path.is_empty() {
+                continue;
+            }
+            match self.object_record(&here, name, version).await {
+                Ok(record) if record.meta.kind == ObjectKind::Directory => {
+                    return match self.inside(record, name, path).await {
+                        Err(Error::Invalid(_) | Error::NotFound(_)) => Err(no_key()),
+                        found => found,
+                    };
+                }
+                Ok(_) => return Err(no_key()),
+                Err(Error::NotFound(_) | Error::Invalid(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(no_key())
+    }
+
+    /// The file at `path` of the directory object version `record`, to read.
+    async fn inside(&self, record: ObjectRecord, name: &str, path: &str) -> Result<Readable> {
         let (found, offset) = self.locate_file(&record, name, path).await?;
         if found.method != STORED && found.method != DEFLATED {
             return Err(Error::Invalid(format!(

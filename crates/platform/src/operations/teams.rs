@@ -58,6 +58,13 @@ impl Platform {
         Ok(found)
     }
 
+    /// The namespace `name`, if the caller may do what `need` says there (the refusal of
+    /// [`Platform::enter`] else: an unknown name and one the caller has no role in read alike).
+    pub async fn namespace(&self, caller: &Caller, name: &str, need: Need) -> Result<NamespaceInfo> {
+        let here = self.enter(caller, Some(name), need).await?;
+        Ok(NamespaceInfo { name: here.name, organisation: here.organisation, role: here.role })
+    }
+
     /// The names of the namespaces with these account ids (a retired organisation's reads as
     /// such).
     pub(crate) async fn namespace_names(&self, caller: &Caller, ids: &[String]) -> Result<Vec<String>> {

@@ -20,6 +20,22 @@ impl Platform {
         Ok(records.iter().enumerate().map(|(i, r)| r.version_info(i == 0)).collect())
     }
 
+    /// Every version of the object `name` of `namespace` the server keeps, newest first, as
+    /// stored (what a protocol answers of each: its attributes, dates, checksum).
+    pub async fn version_records(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Vec<ObjectRecord>> {
+        let here = self.enter(caller, namespace, Need::Read).await?;
+        let stored = self.stored_name(&here, name).await?;
+        self.catalogue.versions(&here.id, &stored).await.map_err(|e| match e {
+            CatalogueError::NotFound => not_found(name),
+            e => e.into(),
+        })
+    }
+
     /// Versions `from` and `to` (the latest with `None`) of the object `name` of `namespace`, and
     /// the bytes of stored content they share.
     pub async fn diff(
