@@ -3,7 +3,8 @@
 //! ([`ApiJson`], [`bodies`]), how an answer is written ([`Reply`], [`ApiError`]: the envelope and
 //! the one mapping of a platform error to an HTTP status), each request's id and its line in the
 //! log and the metrics ([`requests`]), and what operators watch ([`observe`]: the probes, the
-//! metrics, the bytes the blob URLs move).
+//! metrics, the bytes the blob URLs move), and how a GET of stored bytes answers `Range` and
+//! `If-Range` ([`ranges`]).
 //!
 //! Architecture invariant: this crate knows no front end. It holds nothing of a protocol's
 //! routes; each front end (`fedml-api-native`, `-fedml`, `-web`, `-blob`) imports it, and none
@@ -12,6 +13,7 @@
 pub mod bodies;
 pub mod caller;
 pub mod observe;
+pub mod ranges;
 pub mod reply;
 pub mod requests;
 pub mod session;
