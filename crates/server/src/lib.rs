@@ -224,6 +224,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .merge(fedml_api_fedml::router())
         .merge(fedml_api_web::router())
         .merge(fedml_api_blob::router())
+        .merge(fedml_api_hub::router())
         .fallback(fedml_api_common::reply::handle_unknown_route)
         .method_not_allowed_fallback(fedml_api_common::reply::handle_wrong_method)
         .layer(axum::middleware::from_fn_with_state(platform.clone(), fedml_api_common::requests::track))

@@ -29,6 +29,9 @@ mod downloads;
 mod failures;
 /// Starting servers, making users and keys, making and comparing trees.
 mod harness;
+/// The Hugging Face Hub API as `huggingface_hub` calls it: repositories, LFS uploads, commits,
+/// listings, ranged reads, errors and their codes, roles and scoped keys.
+mod hub;
 /// Inside a directory object: `fedml storage ls`, and downloading only some of its files
 /// (`--path`, `--include`), packed or stored as one blob, reading only what they need.
 mod inside;
