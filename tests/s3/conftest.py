@@ -13,6 +13,7 @@ do is listed in `GAPS` and those tests are skipped there, never on our server).
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -233,7 +234,7 @@ def s3(target):
 @pytest.fixture
 def prefix(request):
     """A key prefix of the test's own, so that tests sharing the bucket never see each other."""
-    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:60]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:60]
     return f"t/{name}-{secrets.token_hex(3)}/"
 
 

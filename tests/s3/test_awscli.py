@@ -4,6 +4,7 @@ set small with `aws configure set`, and a few `aws s3api` calls."""
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,13 @@ def tree(root: Path):
 def make_tree(root: Path):
     files = {"a.txt": b"alpha\n", "dir/b.bin": os.urandom(70_000), "dir/sub/c.json": b'{"c": 1}\n',
              ODD: b"odd name\n", "é/unicode.txt": "é\n".encode()}
+    an_hour_ago = time.time() - 3600
     for name, data in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
+        # Made before the sync (aws s3 sync sends a file whose mtime is after the object's
+        # LastModified, which S3 gives to the second).
+        os.utime(root / name, (an_hour_ago, an_hour_ago))
     return files
 
 

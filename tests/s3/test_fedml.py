@@ -30,7 +30,7 @@ def names_listed(target, namespace=None, creds=None):
     args = ["storage", "list", "-o", "json"] + (["--namespace", namespace] if namespace else [])
     doc = json.loads(fedml_ok(target, *args, creds=creds))
     rows = doc.get("data") or []
-    return {row.get("name") or row.get("file_name") or row.get("fileName") for row in rows}
+    return {row["dataName"] for row in rows}
 
 
 def test_s3_put_reads_back_with_fedml_download(s3, target, tmp_path):
