@@ -85,6 +85,15 @@ impl Fedml {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let caller = caller(&req)?;
         let name = req.input.bucket;
+        if !s3s::path::check_bucket_name(&name) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidBucketName,
+                format!(
+                    "{name:?} is not a bucket name S3 takes: 3 to 63 lower-case letters, digits, '.' or '-', starting \
+                     and ending with a letter or digit"
+                ),
+            ));
+        }
         if self.platform.namespace(&caller, &name, Need::Read).await.is_ok() {
             return Err(S3Error::with_message(
                 S3ErrorCode::BucketAlreadyOwnedByYou,

@@ -19,6 +19,9 @@ use crate::errors::{On, s3};
 use crate::objects::{etag, timestamp};
 use crate::writes::{content_md5, length, user_metadata};
 
+/// The least a part but the last may hold (S3's rule).
+const MIN_PART: u64 = 5 << 20;
+
 /// The most parts a ListParts page holds.
 const PARTS_PAGE: usize = 1000;
 
@@ -55,7 +58,7 @@ impl Fedml {
         self.bucket(&caller, &input.bucket, Need::Write).await?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidArgument, "part numbers run from 1 to 10000"))?;
-        let size = length(input.content_length)?;
+        let size = length(input.content_length, &req.headers)?;
         let given = s3s::dto::Checksum {
             checksum_crc32: input.checksum_crc32,
             checksum_crc32c: input.checksum_crc32c,
@@ -109,6 +112,7 @@ impl Fedml {
                 "the parts must be listed in ascending order of their numbers, each once",
             ));
         }
+        let sizes = self.check_parts(&caller, &input.bucket, &input.upload_id, &parts).await?;
         let stored =
             match self.platform.complete_multipart(&caller, Some(&input.bucket), &input.upload_id, &parts).await {
                 Ok(stored) => stored,
@@ -117,14 +121,57 @@ impl Fedml {
                 }
                 Err(e) => return Err(s3(e, On::Upload)),
             };
+        let stored = self
+            .platform
+            .annotate(&caller, Some(&input.bucket), stored.record, |a| a.part_sizes = sizes)
+            .await
+            .map_err(|e| s3(e, On::Key))?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
-            e_tag: Some(ETag::Strong(etag(&stored.record))),
+            e_tag: Some(ETag::Strong(etag(&stored))),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
-            version_id: Some(stored.record.meta.version.to_string()),
+            version_id: Some(stored.meta.version.to_string()),
             ..Default::default()
         }))
+    }
+
+    /// The parts a completion names, as S3 checks them: each uploaded with the ETag given
+    /// (`InvalidPart`), each but the last of at least 5 MiB (`EntityTooSmall`). Answers their sizes.
+    async fn check_parts(
+        &self,
+        caller: &fedml_platform::Caller,
+        bucket: &str,
+        upload_id: &str,
+        parts: &[(u32, Option<String>)],
+    ) -> S3Result<Vec<u64>> {
+        let info =
+            self.platform.multipart_parts(caller, Some(bucket), upload_id).await.map_err(|e| s3(e, On::Upload))?;
+        let mut sizes = Vec::with_capacity(parts.len());
+        for (number, given) in parts {
+            let stored = info.parts.iter().find(|p| p.number == *number).ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidPart,
+                    format!("part {number} was not uploaded; send it first"),
+                )
+            })?;
+            if let Some(given) = given
+                && given.trim().trim_matches('"').to_ascii_lowercase() != stored.md5
+            {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidPart,
+                    format!("part {number}'s ETag is \"{}\", not {given:?}", stored.md5),
+                ));
+            }
+            sizes.push(stored.size);
+        }
+        if let Some(at) = sizes.iter().take(sizes.len().saturating_sub(1)).position(|s| *s < MIN_PART) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::EntityTooSmall,
+                format!("part {} has {} bytes; every part but the last needs at least 5 MiB", parts[at].0, sizes[at]),
+            ));
+        }
+        Ok(sizes)
     }
 
     pub(crate) async fn abort_multipart_upload(

@@ -4,19 +4,20 @@
 //! A key is a file object's name, or `ds/<path>` for a file inside the directory object `ds`
 //! ([`Platform::readable_key`]). Bytes are streamed from the store as the client reads them.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use fedml_platform::catalogue::ObjectRecord;
 use fedml_platform::operations::Readable;
 use s3s::dto::{
-    ChecksumMode, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Metadata,
-    Range, StreamingBlob, Timestamp,
+    ChecksumMode, ChecksumType, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput,
+    HeadObjectOutput, Metadata, Range, StreamingBlob, Timestamp,
 };
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::Fedml;
 use crate::auth::caller;
-use crate::errors::{On, s3};
+use crate::errors::{On, custom, s3};
 
 /// The media type of an object that names none.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -24,15 +25,20 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// What an answer says of the object a key reads.
 pub(crate) struct Described {
     pub etag: String,
+    /// When it was written, to the millisecond (listings), and in the whole seconds HTTP dates
+    /// carry (what conditions compare).
     pub last_modified: Timestamp,
+    pub modified_secs: Timestamp,
     pub content_type: String,
     pub metadata: Option<Metadata>,
     /// User metadata that cannot be sent as a header.
     pub missing_meta: Option<i32>,
     pub version: Option<String>,
     pub size: u64,
-    /// The whole object's SHA-256, in base64, when it is known.
-    pub sha256: Option<String>,
+    /// The whole object's S3 checksums kept with it (base64, by algorithm).
+    pub checksums: BTreeMap<String, String>,
+    /// The sizes of its parts, when it was written in parts.
+    pub part_sizes: Vec<u64>,
 }
 
 /// The ETag of an object version: `"{md5}"` (or `"{md5}-{parts}"`) when it was written through
@@ -45,9 +51,14 @@ pub(crate) fn etag(record: &ObjectRecord) -> String {
     }
 }
 
-/// When a version was written, as S3 dates it: in whole seconds, as HTTP dates are (so that a
-/// date read back from `Last-Modified` compares equal).
+/// When a version was written, as S3 dates it.
 pub(crate) fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// The same, in the whole seconds of an HTTP date (so that a date read back from
+/// `Last-Modified` compares equal).
+fn whole_seconds(ms: i64) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_secs((ms.max(0) / 1000) as u64))
 }
 
@@ -90,22 +101,26 @@ pub(crate) fn describe(readable: &Readable) -> Described {
         None => Described {
             etag: etag(record),
             last_modified: timestamp(record.updated_ms),
+            modified_secs: whole_seconds(record.updated_ms),
             content_type: record.attributes.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into()),
             metadata,
             missing_meta,
             version: Some(record.meta.version.to_string()),
             size: record.meta.size,
-            sha256: record.attributes.sha256.as_deref().and_then(base64_of_hex),
+            checksums: checksums(&record.attributes),
+            part_sizes: record.attributes.part_sizes.clone(),
         },
         Some(file) => Described {
             etag: file_etag(record.updated_ms, &file.entry.crc32, file.entry.size, &file.entry.path),
             last_modified: timestamp(record.updated_ms),
+            modified_secs: whole_seconds(record.updated_ms),
             content_type: DEFAULT_CONTENT_TYPE.into(),
             metadata: None,
             missing_meta: None,
             version: Some(record.meta.version.to_string()),
             size: file.entry.size,
-            sha256: None,
+            checksums: BTreeMap::new(),
+            part_sizes: Vec::new(),
         },
     }
 }
@@ -118,9 +133,15 @@ pub(crate) fn file_etag(written_ms: i64, crc32: &str, size: u64, path: &str) -> 
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 
-fn base64_of_hex(hex_digest: &str) -> Option<String> {
+/// The S3 checksums kept with an object: those its writer asked for, and its SHA-256 when it is
+/// known otherwise (an LFS object's).
+fn checksums(attributes: &fedml_platform::catalogue::Attributes) -> BTreeMap<String, String> {
     use base64::Engine as _;
-    hex::decode(hex_digest).ok().map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
+    let mut out = attributes.checksums.clone();
+    if let Some(sha256) = attributes.sha256.as_deref().and_then(|h| hex::decode(h).ok()) {
+        out.entry("sha256".into()).or_insert_with(|| base64::engine::general_purpose::STANDARD.encode(sha256));
+    }
+    out
 }
 
 /// The conditions of a read (RFC 9110's order, as S3 takes them): a failed `If-Match` or
@@ -136,7 +157,7 @@ pub(crate) struct Conditions<'a> {
 impl Conditions<'_> {
     pub(crate) fn check(&self, described: &Described) -> S3Result<()> {
         let ours = ETag::Strong(described.etag.clone());
-        let modified = &described.last_modified;
+        let modified = &described.modified_secs;
         if let Some(condition) = self.if_match {
             let holds = match condition {
                 ETagCondition::Any => true,
@@ -194,34 +215,33 @@ impl Fedml {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
         .check(&described)?;
-        let (length, range) = span(input.range, described.size)?;
-        let whole = range.is_none();
-        let checksum = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) && whole;
+        let read = Span::of(input.range, input.part_number, &described)?;
+        let sums = Sums::of(&described, &read, input.checksum_mode.as_ref());
         let output = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
-            content_length: Some(length as i64),
-            content_range: range.map(|(first, last)| content_range(first, last, described.size)),
+            content_length: Some(read.length as i64),
+            content_range: read.content_range(described.size),
+            parts_count: read.parts_count,
             content_type: Some(described.content_type),
             e_tag: Some(ETag::Strong(described.etag)),
             last_modified: Some(described.last_modified),
             metadata: described.metadata,
             missing_meta: described.missing_meta,
             version_id: described.version,
-            checksum_sha256: if checksum { described.sha256 } else { None },
+            checksum_crc32: sums.get("crc32"),
+            checksum_crc32c: sums.get("crc32c"),
+            checksum_crc64nvme: sums.get("crc64nvme"),
+            checksum_sha1: sums.get("sha1"),
+            checksum_sha256: sums.get("sha256"),
+            checksum_type: sums.kind(),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        Ok(S3Response::with_status(output, read.status()))
     }
 
     pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = caller(&req)?;
         let input = req.input;
-        if input.part_number.is_some_and(|n| n != 1) {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidArgument,
-                "reading by part number is not supported past part 1; read byte ranges",
-            ));
-        }
         let readable = self.readable(&caller, &input.bucket, &input.key, input.version_id.as_deref()).await?;
         let described = describe(&readable);
         Conditions {
@@ -231,43 +251,113 @@ impl Fedml {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
         .check(&described)?;
-        let (length, range) = span(input.range, described.size)?;
-        let first = range.map_or(0, |(first, _)| first);
-        let stream = self.platform.read(&readable, (first, length)).await.map_err(|e| s3(e, On::Key))?;
+        let read = Span::of(input.range, input.part_number, &described)?;
+        let stream = self.platform.read(&readable, (read.first, read.length)).await.map_err(|e| s3(e, On::Key))?;
         let body = StreamingBlob::from(s3s::Body::http_body_unsync(axum::body::Body::from_stream(stream)));
-        let whole = range.is_none();
-        let checksum = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) && whole;
+        let sums = Sums::of(&described, &read, input.checksum_mode.as_ref());
         let output = GetObjectOutput {
             body: Some(body),
             accept_ranges: Some("bytes".into()),
-            content_length: Some(length as i64),
-            content_range: range.map(|(first, last)| content_range(first, last, described.size)),
+            content_length: Some(read.length as i64),
+            content_range: read.content_range(described.size),
+            parts_count: read.parts_count,
             content_type: Some(described.content_type),
             e_tag: Some(ETag::Strong(described.etag)),
             last_modified: Some(described.last_modified),
             metadata: described.metadata,
             missing_meta: described.missing_meta,
             version_id: described.version,
-            checksum_sha256: if checksum { described.sha256 } else { None },
+            checksum_crc32: sums.get("crc32"),
+            checksum_crc32c: sums.get("crc32c"),
+            checksum_crc64nvme: sums.get("crc64nvme"),
+            checksum_sha1: sums.get("sha1"),
+            checksum_sha256: sums.get("sha256"),
+            checksum_type: sums.kind(),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        Ok(S3Response::with_status(output, read.status()))
     }
 }
 
-/// How many bytes a read of an object of `size` bytes answers, and the range (first and last
-/// byte) when it is one: `InvalidRange` for one that lies past the end.
-fn span(range: Option<Range>, size: u64) -> S3Result<(u64, Option<(u64, u64)>)> {
-    let Some(range) = range else { return Ok((size, None)) };
-    let found = range.check(size).map_err(|_| {
-        S3Error::with_message(
-            S3ErrorCode::InvalidRange,
-            format!("the range {} lies outside the object's {size} bytes", range.to_header_string()),
-        )
-    })?;
-    Ok((found.end - found.start, Some((found.start, found.end - 1))))
+/// The checksums a read answers: the whole object's, on a whole read that asked for them
+/// (`x-amz-checksum-mode: ENABLED`), never on a range or a part.
+struct Sums(BTreeMap<String, String>);
+
+impl Sums {
+    fn of(described: &Described, read: &Span, mode: Option<&ChecksumMode>) -> Sums {
+        let asked = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        Sums(if asked && read.whole { described.checksums.clone() } else { BTreeMap::new() })
+    }
+
+    fn get(&self, algorithm: &str) -> Option<String> {
+        self.0.get(algorithm).cloned()
+    }
+
+    fn kind(&self) -> Option<ChecksumType> {
+        (!self.0.is_empty()).then(|| ChecksumType::from_static(ChecksumType::FULL_OBJECT))
+    }
 }
 
-fn content_range(first: u64, last: u64, size: u64) -> String {
-    format!("bytes {first}-{last}/{size}")
+/// What a read answers of an object: all of it, a range, or one part.
+struct Span {
+    first: u64,
+    length: u64,
+    whole: bool,
+    /// The range's first and last byte, when it is not the whole.
+    range: Option<(u64, u64)>,
+    parts_count: Option<i32>,
+}
+
+impl Span {
+    /// The read `range` or `part_number` asks of `described` (not both): `InvalidRange` for a
+    /// range past the end, `InvalidPartNumber` for a part the object has not.
+    fn of(range: Option<Range>, part_number: Option<i32>, described: &Described) -> S3Result<Span> {
+        let size = described.size;
+        if let Some(number) = part_number {
+            if range.is_some() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "a read names a part number or a range, not both",
+                ));
+            }
+            let sizes = match described.part_sizes.as_slice() {
+                [] => vec![size],
+                sizes => sizes.to_vec(),
+            };
+            let index = usize::try_from(number).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
+                custom("InvalidPartNumber", 416, format!("the object has {} parts, not a part {number}", sizes.len()))
+            })?;
+            let first: u64 = sizes[..index - 1].iter().sum();
+            let length = sizes[index - 1];
+            let parts = i32::try_from(sizes.len()).ok().filter(|_| !described.part_sizes.is_empty());
+            let whole = first == 0 && length == size;
+            let range = (!whole && length > 0).then(|| (first, first + length - 1));
+            return Ok(Span { first, length, whole, range, parts_count: parts });
+        }
+        let Some(asked) = range else {
+            return Ok(Span { first: 0, length: size, whole: true, range: None, parts_count: None });
+        };
+        let found = asked.check(size).map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidRange,
+                format!("the range {} lies outside the object's {size} bytes", asked.to_header_string()),
+            )
+        })?;
+        Ok(Span {
+            first: found.start,
+            length: found.end - found.start,
+            whole: false,
+            range: Some((found.start, found.end - 1)),
+            parts_count: None,
+        })
+    }
+
+    /// `206 Partial Content` for a range (of a part too), `200 OK` for the whole.
+    fn status(&self) -> axum::http::StatusCode {
+        if self.range.is_some() { axum::http::StatusCode::PARTIAL_CONTENT } else { axum::http::StatusCode::OK }
+    }
+
+    fn content_range(&self, size: u64) -> Option<String> {
+        self.range.map(|(first, last)| format!("bytes {first}-{last}/{size}"))
+    }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use fedml_platform::Caller;
+use fedml_platform::catalogue::ObjectRecord;
 use fedml_platform::operations::Need;
 use fedml_platform::operations::copy::CopyRequest;
 use fedml_platform::operations::intake::{Body, PutRequest};
@@ -44,9 +45,14 @@ pub(crate) fn user_metadata(given: Option<s3s::dto::Metadata>) -> BTreeMap<Strin
     given.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
 }
 
-/// The body's length, which every write needs before its first byte.
-pub(crate) fn length(given: Option<i64>) -> S3Result<u64> {
-    match given {
+/// The body's length, which every write needs before its first byte: its Content-Length, or
+/// for an `aws-chunked` body sent without one, the decoded length it announces.
+pub(crate) fn length(given: Option<i64>, headers: &axum::http::HeaderMap) -> S3Result<u64> {
+    let decoded = || {
+        let value = headers.get("x-amz-decoded-content-length")?.to_str().ok()?;
+        value.trim().parse::<i64>().ok()
+    };
+    match given.or_else(decoded) {
         Some(n) if n >= 0 => Ok(n as u64),
         Some(_) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "a negative Content-Length")),
         None => Err(S3Error::with_message(
@@ -74,7 +80,7 @@ impl Fedml {
         let caller = caller(&req)?;
         let input = req.input;
         self.bucket(&caller, &input.bucket, Need::Write).await?;
-        let size = length(input.content_length)?;
+        let size = length(input.content_length, &req.headers)?;
         // A "folder" marker (an empty key ending in '/'): folders are implied by the names under
         // them, so there is nothing to keep.
         if input.key.ends_with('/') && size == 0 {
@@ -115,10 +121,11 @@ impl Fedml {
             Err(e) => return Err(body_error_or(&report, s3(e, On::Key))),
         };
         let sums = computed(&report);
+        let record = self.keep_checksums(&caller, &input.bucket, stored.record, &sums).await?;
         Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(ETag::Strong(etag(&stored.record))),
-            version_id: Some(stored.record.meta.version.to_string()),
-            size: Some(stored.record.meta.size as i64),
+            e_tag: Some(ETag::Strong(etag(&record))),
+            version_id: Some(record.meta.version.to_string()),
+            size: Some(record.meta.size as i64),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
             checksum_crc64nvme: sums.checksum_crc64nvme,
@@ -126,6 +133,30 @@ impl Fedml {
             checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
+    }
+
+    /// Keeps with a stored object the S3 checksums its body was sent with (computed and checked).
+    async fn keep_checksums(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        record: ObjectRecord,
+        sums: &Checksum,
+    ) -> S3Result<ObjectRecord> {
+        let kept: BTreeMap<String, String> = [
+            ("crc32", &sums.checksum_crc32),
+            ("crc32c", &sums.checksum_crc32c),
+            ("crc64nvme", &sums.checksum_crc64nvme),
+            ("sha1", &sums.checksum_sha1),
+            ("sha256", &sums.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name.to_string(), v)))
+        .collect();
+        if kept.is_empty() {
+            return Ok(record);
+        }
+        self.platform.annotate(caller, Some(bucket), record, |a| a.checksums = kept).await.map_err(|e| s3(e, On::Key))
     }
 
     /// An `If-Match` on a write: the key must exist with that ETag.
@@ -265,7 +296,9 @@ impl Fedml {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let caller = caller(&req)?;
         let input = req.input;
-        self.bucket(&caller, &input.bucket, Need::Write).await?;
+        self.bucket(&caller, &input.bucket, Need::Read).await?;
+        // A caller who may not write there is refused each key, as S3 answers it.
+        let refused = self.bucket(&caller, &input.bucket, Need::Write).await.err();
         if input.delete.objects.len() > MAX_DELETE {
             return Err(S3Error::with_message(
                 S3ErrorCode::MalformedXML,
@@ -275,9 +308,13 @@ impl Fedml {
         let quiet = input.delete.quiet.unwrap_or(false);
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for object in input.delete.objects {
-            let outcome = match version_id(object.version_id.as_deref()) {
-                Ok(version) => self.delete_key(&caller, &input.bucket, &object.key, version).await,
-                Err(e) => Err(e),
+            let outcome = match (&refused, version_id(object.version_id.as_deref())) {
+                (Some(refusal), _) => Err(S3Error::with_message(
+                    refusal.code().clone(),
+                    refusal.message().unwrap_or("access denied").to_string(),
+                )),
+                (None, Ok(version)) => self.delete_key(&caller, &input.bucket, &object.key, version).await,
+                (None, Err(e)) => Err(e),
             };
             match outcome {
                 Ok(()) if quiet => {}

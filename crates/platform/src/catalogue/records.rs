@@ -84,6 +84,13 @@ pub struct Attributes {
     /// On a session only: a multipart intake, whose parts arrive one by one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multipart: bool,
+    /// The S3 checksums the client asked to be kept (`crc32`, `crc32c`, `crc64nvme`, `sha1`,
+    /// `sha256`: base64, of the whole content), answered with the object as S3 answers them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
+    /// The sizes of the parts of an object written in parts (S3 reads a part by its number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sizes: Vec<u64>,
 }
 
 impl Attributes {

@@ -9,7 +9,7 @@
 use sqlx::{AssertSqlSafe, Row};
 
 use super::records::{listed_object_from_row, object_from_row};
-use super::{Bind, Catalogue, CatalogueError, ObjectRecord, Result, insert_garbage, packs};
+use super::{Attributes, Bind, Catalogue, CatalogueError, ObjectRecord, Result, insert_garbage, packs};
 use crate::time::now_ms;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -57,6 +57,39 @@ impl Catalogue {
             Err(CatalogueError::NotFound) => Err(CatalogueError::NoVersion(latest.meta.version)),
             found => found,
         }
+    }
+
+    /// Sets the attributes of version `version` of the object with row id `object_id` of the
+    /// namespace `owner_id` (the latest, or an earlier version). `false`: no such version.
+    pub async fn set_attributes(
+        &self,
+        owner_id: &str,
+        object_id: &str,
+        version: u64,
+        attributes: &Attributes,
+    ) -> Result<bool> {
+        let _gate = self.gate().await;
+        let column = attributes.column();
+        let latest = sqlx::query("UPDATE objects SET attributes = $1 WHERE id = $2 AND owner_id = $3 AND version = $4")
+            .bind(column.clone())
+            .bind(object_id)
+            .bind(owner_id)
+            .bind(version as i64)
+            .execute(&self.pool)
+            .await?;
+        if latest.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let earlier = sqlx::query(
+            "UPDATE object_versions SET attributes = $1 WHERE object_id = $2 AND owner_id = $3 AND version = $4",
+        )
+        .bind(column)
+        .bind(object_id)
+        .bind(owner_id)
+        .bind(version as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(earlier.rows_affected() > 0)
     }
 
     /// Every version of the owner's object `name`, newest first (the first is the latest).

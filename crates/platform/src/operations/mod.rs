@@ -17,6 +17,7 @@ use crate::quota::Quota;
 use crate::time::{now_ms, now_secs};
 
 mod access;
+mod annotate;
 mod assemble;
 mod collect;
 pub mod compat;
