@@ -9,6 +9,7 @@ use fedml_proto::ObjectKind;
 use fedml_proto::content::NewPack;
 
 use super::intake::{Body, PutRequest, Stored};
+use super::upload::FinishedBlob;
 use super::{Caller, Need, Platform};
 use crate::error::{Error, Result};
 use futures_util::StreamExt;
@@ -77,7 +78,7 @@ impl Platform {
             };
             return self.put_object(caller, to_namespace, req, body).await;
         };
-        let upload = self.open_intake(caller, &here, &req, source.meta.size, super::intake::Shape::Whole).await?;
+        let upload = self.open_intake(caller, &here, &req, source.meta.size, super::intake::Shape::Whole, None).await?;
         // The source's packs, pinned for the session as a client's announced packs are.
         let pinned = async {
             let records = self.catalogue.packs_by_key(&content.packs).await?;
@@ -96,17 +97,14 @@ impl Platform {
         if let Err(e) = pinned {
             return Err(self.intake_failed(&upload, e).await);
         }
-        let record = self
-            .commit_taken(
-                &upload,
-                source.meta.size,
-                source.meta.checksum.clone(),
-                content,
-                Vec::new(),
-                attributes,
-                None,
-            )
-            .await?;
+        let blob = FinishedBlob {
+            size: source.meta.size,
+            checksum: source.meta.checksum.clone(),
+            content: Some((content, Vec::new())),
+            attributes,
+            expected_version: None,
+        };
+        let record = self.commit_taken(&upload, blob).await?;
         Ok(Stored { record })
     }
 }

@@ -147,7 +147,7 @@ impl Platform {
                 "{size} bytes is more than one PUT stores ({MAX_PUT_SIZE} bytes); upload it in parts (multipart)"
             )));
         }
-        let upload = self.open_intake(caller, &here, &req, size, Shape::Whole).await?;
+        let upload = self.open_intake(caller, &here, &req, size, Shape::Whole, None).await?;
         let digesting = Digesting { blake3: true, sha256: req.sha256, ..Default::default() };
         let taken = match self.take(&upload, body, digesting, Some(size)).await {
             Ok(taken) => taken,
@@ -169,8 +169,7 @@ impl Platform {
         attributes.multipart = false;
         attributes.md5 = Some(hex::encode(taken.digests.md5));
         attributes.sha256 = taken.digests.sha256.map(hex::encode);
-        let record =
-            self.commit_taken(&upload, taken.size, checksum, taken.content, taken.samples, attributes, None).await?;
+        let record = self.commit_taken(&upload, taken.finished(checksum, attributes, None)).await?;
         Ok(Stored { record })
     }
 
@@ -183,8 +182,12 @@ impl Platform {
         req: &PutRequest,
         size: u64,
         shape: Shape,
+        description: Option<String>,
     ) -> Result<UploadRecord> {
         let multipart = shape == Shape::Parts;
+        if let Some(description) = &description {
+            rules::check_description(description).map_err(Error::Invalid)?;
+        }
         let name = self.stored_name(here, &req.name).await?;
         if let Some(metadata) = &req.metadata {
             rules::check_metadata(metadata).map_err(Error::Invalid)?;
@@ -206,6 +209,7 @@ impl Platform {
         upload.declared_size = (shape == Shape::Whole).then_some(size);
         upload.reserved_bytes = size;
         upload.metadata = req.metadata.clone();
+        upload.description = description;
         upload.overwrite = !req.create_only;
         upload.attributes = Attributes { content_type: req.content_type.clone(), multipart, ..Default::default() };
         self.begin_session(store, upload).await
@@ -226,16 +230,10 @@ impl Platform {
 
     /// Checks the packs of `content` the server has not verified yet (a bucket's, read back),
     /// claims the session and commits it as a packed file.
-    pub(crate) async fn commit_taken(
-        &self,
-        upload: &UploadRecord,
-        size: u64,
-        checksum: String,
-        content: StoredContent,
-        samples: Vec<(String, String)>,
-        attributes: Attributes,
-        expected_version: Option<u64>,
-    ) -> Result<ObjectRecord> {
+    pub(crate) async fn commit_taken(&self, upload: &UploadRecord, blob: FinishedBlob) -> Result<ObjectRecord> {
+        let Some((content, _)) = &blob.content else {
+            return Err(Error::Internal("an intake commits packed content".into()));
+        };
         let checked = async {
             let reader = self.pack_reader(&upload.service)?;
             let records = self.catalogue.packs_by_key(&content.packs).await?;
@@ -249,7 +247,6 @@ impl Platform {
         if !self.catalogue.move_upload(&upload.id, UploadState::Open, UploadState::Completing).await? {
             return Err(self.moved(&upload.id).await);
         }
-        let blob = FinishedBlob { size, checksum, content: Some((content, samples)), attributes, expected_version };
         let meta = self.commit(upload, UploadState::Completing, &blob).await.map_err(|e| match e {
             Error::Conflict(_) if !upload.overwrite => precondition_taken(&upload.name),
             e => e,
@@ -400,6 +397,25 @@ impl<'a> Composer<'a> {
         self.frames = None;
         let _ = (&mut self.hashing).await;
         self.cut.abandon();
+    }
+}
+
+impl Taken {
+    /// What a commit of this content makes: its checksum, what the protocol keeps beside it,
+    /// and the version it must replace (`None`: whatever is the latest).
+    pub(crate) fn finished(
+        self,
+        checksum: String,
+        attributes: Attributes,
+        expected_version: Option<u64>,
+    ) -> FinishedBlob {
+        FinishedBlob {
+            size: self.size,
+            checksum,
+            content: Some((self.content, self.samples)),
+            attributes,
+            expected_version,
+        }
     }
 }
 
@@ -584,7 +600,9 @@ impl<'a> Cut<'a> {
         self.items.push(Item::New(self.fresh.len()));
         self.fresh_bytes += bytes.len() as u64;
         self.fresh.push(Fresh { id, bytes, at });
-        if self.fresh_bytes >= PACK_TARGET {
+        // A pack's index must stay readable from its last bytes: at most that many chunks (many
+        // small files make many small chunks).
+        if self.fresh_bytes >= PACK_TARGET || self.fresh.len() >= content::MAX_PACK_CHUNKS {
             self.seal().await?;
         }
         Ok(())

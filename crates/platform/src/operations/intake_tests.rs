@@ -192,7 +192,7 @@ async fn multipart_parts_join_without_moving_a_byte_and_the_checksum_is_the_whol
     let record = multipart(&platform, &caller, "m2", &bytes, 1_000_000, &[0, 1, 2, 3, 4, 5]).await;
     assert_eq!(record.meta.checksum, fedml_proto::checksum::of_bytes(&bytes));
     let added = record.added_bytes.unwrap_or(u64::MAX);
-    assert!(added <= 12 * 128 << 10, "{added} bytes added");
+    assert!(added <= (12 * 128) << 10, "{added} bytes added");
     assert_eq!(read_back(&platform, &record).await, bytes);
     // One part only.
     let small = data(3000, 4);

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use md5::Digest as _;
 
 use super::intake::{Body, Digesting, PutRequest, Stored};
+use super::upload::FinishedBlob;
 use super::{Caller, Need, Platform};
 use crate::catalogue::{Attributes, IntakePart, StoredContent, UploadRecord};
 use crate::error::{Error, Result};
@@ -66,7 +67,7 @@ impl Platform {
     /// Begins a multipart intake of `req.name` into `namespace`; answers its id.
     pub async fn begin_multipart(&self, caller: &Caller, namespace: Option<&str>, req: PutRequest) -> Result<String> {
         let here = self.enter(caller, namespace, Need::Write).await?;
-        Ok(self.open_intake(caller, &here, &req, 0, super::intake::Shape::Parts).await?.id)
+        Ok(self.open_intake(caller, &here, &req, 0, super::intake::Shape::Parts, None).await?.id)
     }
 
     /// The open multipart session `upload_id` of `namespace`, opened by the caller's key.
@@ -191,7 +192,9 @@ impl Platform {
             parts: Some(chosen.len() as u32),
             ..Default::default()
         };
-        let record = self.commit_taken(&upload, size, checksum, content, samples, attributes, None).await?;
+        let blob =
+            FinishedBlob { size, checksum, content: Some((content, samples)), attributes, expected_version: None };
+        let record = self.commit_taken(&upload, blob).await?;
         Ok(Stored { record })
     }
 

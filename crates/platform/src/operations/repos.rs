@@ -66,6 +66,15 @@ pub struct RepoFile {
     pub git_sha1: String,
 }
 
+/// The next version of a repository: its name, the version it is made from, its files.
+struct Next<'a> {
+    name: &'a str,
+    base: Option<&'a ObjectRecord>,
+    files: BTreeMap<String, Source>,
+    /// The first version: only if the name is free.
+    create_only: bool,
+}
+
 /// Where a file of the next version comes from.
 enum Source {
     Base(IndexedFile),
@@ -100,7 +109,8 @@ impl Platform {
         if self.catalogue.object_exists(&here.id, &stored).await? {
             return Err(Error::Conflict(format!("{name:?} exists already in {:?}", here.name)));
         }
-        self.compose(caller, &here, &stored, None, BTreeMap::new(), true).await.map_err(|e| match e {
+        let next = Next { name: &stored, base: None, files: BTreeMap::new(), create_only: true };
+        self.compose(caller, &here, next, "Create the repository".into()).await.map_err(|e| match e {
             Error::Precondition(_) => Error::Conflict(format!("{name:?} exists already in {:?}", here.name)),
             e => e,
         })
@@ -143,7 +153,8 @@ impl Platform {
                 )));
             }
             let files = self.next_files(&here, &base, &commit.changes).await?;
-            match self.compose(caller, &here, &stored, Some(&base), files, false).await {
+            let next = Next { name: &stored, base: Some(&base), files, create_only: false };
+            match self.compose(caller, &here, next, commit.message.clone()).await {
                 Err(Error::Precondition(_)) if commit.parent.is_none() && attempt + 1 < RETRIES => attempt += 1,
                 done => return done,
             }
@@ -250,15 +261,8 @@ impl Platform {
     }
 
     /// Writes and commits the next version of `name`: its archive of `files`, made from `base`.
-    async fn compose(
-        &self,
-        caller: &Caller,
-        here: &Here,
-        name: &str,
-        base: Option<&ObjectRecord>,
-        files: BTreeMap<String, Source>,
-        create_only: bool,
-    ) -> Result<ObjectRecord> {
+    async fn compose(&self, caller: &Caller, here: &Here, next: Next<'_>, message: String) -> Result<ObjectRecord> {
+        let Next { name, base, files, create_only } = next;
         let top = name.rsplit('/').next().unwrap_or(name).to_string();
         let estimate: u64 = files
             .iter()
@@ -273,7 +277,8 @@ impl Platform {
             .sum::<u64>()
             + 1024;
         let req = PutRequest { name: name.to_string(), size: Some(estimate), create_only, ..Default::default() };
-        let upload = self.open_intake(caller, here, &req, estimate, Shape::Directory).await?;
+        // The commit's message is the version's description (what `fedml storage versions` shows).
+        let upload = self.open_intake(caller, here, &req, estimate, Shape::Directory, Some(message)).await?;
         let kept: HashMap<String, FileHashes> = match base {
             Some(base) => {
                 self.catalogue.file_hashes(&base.blob_key).await?.into_iter().map(|h| (h.path.clone(), h)).collect()
@@ -292,7 +297,7 @@ impl Platform {
             for id in &staged {
                 composer.learn(self.catalogue.pinned_packs(id).await?).await?;
             }
-            let now = now_secs() as i64;
+            let now = now_secs();
             let mut zip = ZipStream::new(Vec::new());
             zip.add_directory(&top, now, 0o755).map_err(zip_error)?;
             let mut hashes = Vec::with_capacity(files.len());
@@ -360,9 +365,7 @@ impl Platform {
         };
         let checksum = taken.digests.blake3.map(fedml_proto::checksum::of_hash).unwrap_or_default();
         let expected = base.map(|b| b.meta.version);
-        let record = self
-            .commit_taken(&upload, taken.size, checksum, taken.content, taken.samples, Attributes::default(), expected)
-            .await?;
+        let record = self.commit_taken(&upload, taken.finished(checksum, Attributes::default(), expected)).await?;
         if let Err(e) = self.catalogue.keep_file_hashes(&record.blob_key, &hashes).await {
             tracing::warn!(error = %e, "cannot keep a repository's file hashes; they are computed again when asked");
         }

@@ -163,3 +163,17 @@ async fn racing_commits_make_one_chain_and_lose_no_file() {
     assert_eq!(latest.meta.version, 1 + committed, "one version per commit");
     assert_eq!(files.len() as u64, committed, "every committed file is in the latest version");
 }
+
+#[tokio::test]
+async fn a_commit_of_many_small_files_packs_them_in_readable_packs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, caller) = setup(dir.path()).await;
+    platform.create_repo(&caller, None, "many").await.expect("create");
+    let changes: Vec<RepoChange> =
+        (0..2500).map(|i| put(&format!("d{}/f{i}.txt", i % 7), format!("file {i}").as_bytes())).collect();
+    let commit = RepoCommit { changes, message: "many files".into(), ..Default::default() };
+    let v2 = platform.commit_repo(&caller, None, "many", commit).await.expect("commit");
+    assert_eq!(v2.meta.description, "many files");
+    assert_eq!(read_file(&platform, &caller, "many", None, "d6/f1000.txt").await, b"file 1000");
+    assert_eq!(platform.repo_files(&caller, None, "many", None).await.expect("files").len(), 2500);
+}

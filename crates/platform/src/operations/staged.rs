@@ -98,7 +98,7 @@ impl Platform {
     pub fn sign_lfs_upload(&self, caller: &Caller, namespace_id: &str, sha256: &str, size: u64) -> String {
         let path =
             format!("{LFS_UPLOAD_PREFIX}/{namespace_id}/{}/{size}/{}", sha256.to_ascii_lowercase(), caller.key_id);
-        let expires = now_secs() as i64 + self.lifetimes.upload_secs as i64;
+        let expires = now_secs() + self.lifetimes.upload_secs;
         format!("{path}?{}", self.signer.sign("PUT", &path, expires))
     }
 
@@ -116,7 +116,7 @@ impl Platform {
                 _ => {}
             }
         }
-        self.signer.verify("PUT", path, expires, signature, now_secs() as i64).map_err(|_| refused())?;
+        self.signer.verify("PUT", path, expires, signature, now_secs()).map_err(|_| refused())?;
         let rest = path.strip_prefix(LFS_UPLOAD_PREFIX).and_then(|r| r.strip_prefix('/')).ok_or_else(refused)?;
         let parts: Vec<&str> = rest.split('/').collect();
         let [namespace_id, sha256, size, key_id] = parts[..] else { return Err(refused()) };
