@@ -13,11 +13,13 @@ fn no_grace() -> fedml_platform::operations::Lifetimes {
     fedml_platform::operations::Lifetimes { reclaim_grace_secs: 0, ..Default::default() }
 }
 
-/// What the teams migration (0011) added, undone: a catalogue as the releases before it left it.
-/// Run as one statement list by `offline_sql` (it splits at `;`).
-const UNDO_TEAMS: &str = "DROP TABLE audit_log; DROP TABLE share_links; DROP TABLE memberships; \
-    DROP TABLE team_state; ALTER TABLE api_keys DROP COLUMN namespaces; ALTER TABLE users DROP COLUMN kind; \
-    DELETE FROM schema_version WHERE version > 10";
+/// What the teams (0011) and intake (0012) migrations added, undone: a catalogue as the releases
+/// before them left it. Run as one statement list by `offline_sql` (it splits at `;`).
+const UNDO_AFTER_10: &str = "DROP TABLE file_hashes; DROP TABLE staged_files; DROP TABLE intake_parts; \
+    ALTER TABLE uploads DROP COLUMN attributes; ALTER TABLE object_versions DROP COLUMN attributes; \
+    ALTER TABLE objects DROP COLUMN attributes; DROP TABLE audit_log; DROP TABLE share_links; \
+    DROP TABLE memberships; DROP TABLE team_state; ALTER TABLE api_keys DROP COLUMN namespaces; \
+    ALTER TABLE users DROP COLUMN kind; DELETE FROM schema_version WHERE version > 10";
 
 fn upload(
     target: &fedml_client::Target,
@@ -246,7 +248,7 @@ fn objects_stored_before_the_content_store_survive_the_upgrade() {
         offline_sql(
             url,
             &[
-                UNDO_TEAMS,
+                UNDO_AFTER_10,
                 "ALTER TABLE uploads DROP COLUMN keep_description",
                 "ALTER TABLE uploads DROP COLUMN keep_tags",
                 "ALTER TABLE uploads DROP COLUMN keep_metadata",

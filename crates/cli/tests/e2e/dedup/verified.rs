@@ -469,7 +469,7 @@ fn packs_of_the_release_before_are_checked_before_an_upload_relies_on_them() {
         super::offline_sql(
             url,
             &[
-                super::UNDO_TEAMS,
+                super::UNDO_AFTER_10,
                 "CREATE TABLE packs8 (blob_key TEXT PRIMARY KEY, owner_id TEXT NOT NULL REFERENCES users (id), \
                  service TEXT NOT NULL, hash TEXT NOT NULL, size BIGINT NOT NULL, state TEXT NOT NULL, \
                  group_id TEXT NOT NULL, created_at BIGINT NOT NULL, url_expires_at BIGINT NOT NULL, \
