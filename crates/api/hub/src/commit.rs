@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use bytes::Bytes;
 use fedml_api_common::AppState;
+use fedml_platform::operations::Need;
 use fedml_platform::operations::repos::{RepoChange, RepoCommit, RepoSource, commit_id};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -149,14 +150,36 @@ fn take_line(n: usize, line: &[u8], parsed: &mut Option<Parsed>) -> HubResult<()
     Ok(())
 }
 
+/// How much of a refused commit's body is still read (and dropped) so that a client still
+/// sending it reads the refusal rather than a broken connection; a body announced longer is
+/// refused before any byte is read.
+const DRAINED: u64 = MAX_COMMIT_BODY + MAX_LINE as u64;
+
 /// Reads a commit body as it arrives.
 pub async fn parse(headers: &HeaderMap, body: Body) -> HubResult<Parsed> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let over = || too_large(format!("the commit is larger than {MAX_COMMIT_BODY} bytes; commit in parts"));
-    if declared.is_some_and(|n| n > MAX_COMMIT_BODY) {
+    if declared.is_some_and(|n| n > DRAINED) {
         return Err(over());
     }
     let mut stream = body.into_data_stream();
+    let parsed = read_lines(&mut stream).await;
+    if parsed.is_err() {
+        let mut drained = 0u64;
+        while drained < DRAINED {
+            match stream.next().await {
+                Some(Ok(piece)) => drained += piece.len() as u64,
+                _ => break,
+            }
+        }
+    }
+    parsed
+}
+
+fn over() -> HubError {
+    too_large(format!("the commit is larger than {MAX_COMMIT_BODY} bytes; commit in parts"))
+}
+
+async fn read_lines(stream: &mut axum::body::BodyDataStream) -> HubResult<Parsed> {
     let (mut buf, mut total, mut n) = (Vec::<u8>::new(), 0u64, 0usize);
     let mut parsed = None;
     while let Some(chunk) = stream.next().await {
@@ -167,13 +190,15 @@ pub async fn parse(headers: &HeaderMap, body: Body) -> HubResult<Parsed> {
         }
         let mut searched = buf.len();
         buf.extend_from_slice(&chunk);
+        let mut start = 0;
         while let Some(at) = buf[searched..].iter().position(|b| *b == b'\n') {
             let end = searched + at;
             n += 1;
-            take_line(n, &buf[..end], &mut parsed)?;
-            buf.drain(..=end);
-            searched = 0;
+            take_line(n, &buf[start..end], &mut parsed)?;
+            start = end + 1;
+            searched = start;
         }
+        buf.drain(..start);
         if buf.len() > MAX_LINE {
             return Err(too_large(format!("line {} of the commit is longer than {MAX_LINE} bytes", n + 1)));
         }
@@ -202,20 +227,28 @@ pub async fn handle_commit<K: KindOf>(
     if param(&query_pairs(query.as_deref()), "create_pr").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
         return Err(HubError::bad("this server has no pull requests; commit to main (create_pr=False)"));
     }
+    // Whether the caller may commit there is decided before the body is read (and reads the same
+    // whether the repository exists or not).
+    p.namespace(&caller, &repo.namespace, Need::Write).await.map_err(|e| HubError::from(e).repo())?;
     let parsed = parse(&headers, body).await?;
+    // The repository as it is: a 404 of the commit itself is then a file or folder it names.
+    let latest = at(&p, &caller, &repo, None).await?;
     let parent = match parsed.parent.as_deref() {
         None => None,
         Some(parent) if !is_commit_id(parent) => {
             return Err(HubError::bad(format!("the parent commit {parent:?} is not a commit id (40 hex digits)")));
         }
+        Some(parent) if parent == latest.commit => Some(latest.version()),
         Some(parent) => match at(&p, &caller, &repo, Some(parent)).await {
+            // An earlier version: the platform refuses it as stale (412).
             Ok(found) => Some(found.version()),
-            Err(e) if e.status() == StatusCode::NOT_FOUND && at(&p, &caller, &repo, None).await.is_ok() => {
+            Err(e) if e.status() == StatusCode::NOT_FOUND => {
                 return Err(HubError::new(
                     StatusCode::PRECONDITION_FAILED,
                     format!(
-                        "the parent commit {parent} is not a commit of {:?}; fetch its latest and retry",
-                        repo.id()
+                        "the parent commit {parent} is not a commit of {:?} (its latest is {}); fetch it and retry",
+                        repo.id(),
+                        latest.commit
                     ),
                 ));
             }
@@ -227,8 +260,10 @@ pub async fn handle_commit<K: KindOf>(
         description => format!("{}\n\n{description}", parsed.summary),
     };
     let commit = RepoCommit { parent, changes: parsed.changes, message };
-    let record =
-        p.commit_repo(&caller, repo.ns(), &repo.object(), commit).await.map_err(|e| HubError::from(e).repo())?;
+    let record = p
+        .commit_repo(&caller, repo.ns(), &repo.object(), commit)
+        .await
+        .map_err(|e| HubError::from(e).entry(&latest.commit))?;
     let oid = commit_id(&record);
     Ok(Json(json!({
         "commitUrl": format!("{}/commit/{oid}", repo.url(p.public_url())),

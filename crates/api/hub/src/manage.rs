@@ -65,7 +65,9 @@ pub async fn handle_delete(
     HubJson(body): HubJson<RepoBody>,
 ) -> HubResult<StatusCode> {
     let repo = body.repo(&caller)?;
-    // Only a repository: a file object of the same name is not one.
+    // Whether the caller may delete there is decided first: a refusal reads the same whether the
+    // repository exists or not. Then only a repository: a file object of the name is not one.
+    p.namespace(&caller, &repo.namespace, Need::Write).await.map_err(|e| HubError::from(e).repo())?;
     at(&p, &caller, &repo, None).await?;
     p.delete(&caller, repo.ns(), &repo.object(), None).await.map_err(|e| HubError::from(e).repo())?;
     Ok(StatusCode::OK)
