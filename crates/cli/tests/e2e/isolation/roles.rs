@@ -46,6 +46,10 @@ enum Needs {
     ALink,
     /// The victim member (`victim`, a reader).
     Victim,
+    /// No repository `hub-made` (made by the cell).
+    NoRepo,
+    /// The repository `hub-gone` (deleted by the cell).
+    ARepo,
 }
 
 struct RoleRow {
@@ -55,6 +59,8 @@ struct RoleRow {
     body: Option<&'static str>,
     needs: Needs,
     expect: [E; 8],
+    /// A Hub API route: its answers are the Hub's (`{"error": …}` for a refusal), not the envelope.
+    hub: bool,
 }
 
 const READ: [E; 8] = [Ok, Ok, Ok, Ok, No(404), No(403), Ok, No(401)];
@@ -71,8 +77,28 @@ const fn r(
     needs: Needs,
     expect: [E; 8],
 ) -> RoleRow {
-    RoleRow { method, path, body, needs, expect }
+    RoleRow { method, path, body, needs, expect, hub: false }
 }
+
+/// A Hub API row.
+const fn h(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    needs: Needs,
+    expect: [E; 8],
+) -> RoleRow {
+    RoleRow { method, path, body, needs, expect, hub: true }
+}
+
+/// A commit that puts `a.txt` as it is (the tree stays what the last check compares).
+const SAME_COMMIT: &str = concat!(
+    r#"{"key":"header","value":{"summary":"the same notes"}}"#,
+    "\n",
+    r#"{"key":"file","value":{"path":"a.txt","content":"dGhlIHRlYW0ncyBub3Rlcw==","encoding":"base64"}}"#,
+    "\n"
+);
+const BATCH: &str = r#"{"operation":"upload","objects":[{"oid":"0000000000000000000000000000000000000000000000000000000000000001","size":3}]}"#;
 
 const F: &str = "team-data.bin";
 const D: &str = "team-tree";
@@ -105,6 +131,20 @@ const ROWS: &[RoleRow] = &[
     r("POST",   "/api/v1/keys",     Some(r#"{"label":"minted","namespaces":["{ns}"]}"#), Needs::Nothing, [Ok, Ok, Ok, Ok, No(404), No(403), No(403), No(401)]),
     // Refused while the organisation holds objects: an admin passes the check and meets the 409.
     r("DELETE", "/api/v1/orgs/{ns}",  None, Needs::Nothing, [No(400), No(409), No(403), No(403), No(404), No(403), No(403), No(401)]),
+    // The Hub API: the organisation's model repository team-tree (the directory object).
+    h("GET",    "/api/whoami-v2",                                               None, Needs::Nothing, [Ok, Ok, Ok, Ok, Ok, Ok, Ok, No(401)]),
+    h("GET",    "/api/models/{ns}/team-tree",                                   None, Needs::Nothing, READ),
+    h("GET",    "/api/models/{ns}/team-tree/revision/main",                     None, Needs::Nothing, READ),
+    h("GET",    "/api/models/{ns}/team-tree/tree/main?recursive=true",          None, Needs::Nothing, READ),
+    h("POST",   "/api/models/{ns}/team-tree/paths-info/main", Some(r#"{"paths":["a.txt"]}"#), Needs::Nothing, READ),
+    h("GET",    "/api/models/{ns}/team-tree/commits/main",                      None, Needs::Nothing, READ),
+    h("GET",    "/{ns}/team-tree/resolve/main/a.txt",                           None, Needs::Nothing, READ),
+    h("HEAD",   "/{ns}/team-tree/resolve/main/a.txt",                           None, Needs::Nothing, READ),
+    h("POST",   "/api/models/{ns}/team-tree/preupload/main", Some(r#"{"files":[{"path":"a.txt","size":16}]}"#), Needs::Nothing, WRITE),
+    h("POST",   "/api/models/{ns}/team-tree/commit/main",       Some(SAME_COMMIT), Needs::Nothing, WRITE),
+    h("POST",   "/{ns}/team-tree.git/info/lfs/objects/batch",   Some(BATCH),       Needs::Nothing, WRITE),
+    h("POST",   "/api/repos/create",   Some(r#"{"name":"hub-made","organization":"{ns}","type":"dataset"}"#), Needs::NoRepo, WRITE),
+    h("DELETE", "/api/repos/delete",   Some(r#"{"name":"hub-gone","organization":"{ns}"}"#), Needs::ARepo, WRITE),
 ];
 
 struct Team {
@@ -227,6 +267,19 @@ impl Team {
                 );
                 link["share"]["id"].as_str().expect("id").to_string()
             }
+            Needs::NoRepo => {
+                let mut t = self.server.target(&self.alice);
+                t.namespace = Some(ns.to_string());
+                let _ = fedml_client::delete_with("datasets/hub-made", None, &t);
+                String::new()
+            }
+            Needs::ARepo => {
+                let body = json!({"name": "hub-gone", "organization": ns}).to_string().into_bytes();
+                let a =
+                    send("POST", &format!("{}/api/repos/create", self.server.url), &bearer(&self.alice), Some(body));
+                assert!(a.status == 200 || a.status == 409, "{}", a.text());
+                String::new()
+            }
             Needs::Victim => {
                 if ns == ORG {
                     call(
@@ -272,6 +325,24 @@ fn every_namespace_route_answers_each_role_as_its_rights_say() {
             cells += 1;
             let v = a.json();
             let label = format!("{} {path} as {col:?}", row.method);
+            if row.hub {
+                let refused_well = |status| a.status == status && (row.method == "HEAD" || v["error"].is_string());
+                match expect {
+                    Ok if a.status != 200 || !v["error"].is_null() => {
+                        problems.push(format!("{label}: expected the Hub's answer, got HTTP {} {}", a.status, a.text()))
+                    }
+                    No(status) if !refused_well(status) => problems.push(format!(
+                        "{label}: expected a Hub refusal with HTTP {status}, got HTTP {} {}",
+                        a.status,
+                        a.text()
+                    )),
+                    No(_) if contains(&a.body, &team.file[..64]) || a.text().contains(&team.token) => {
+                        problems.push(format!("{label}: a refusal carries the team's bytes or link"))
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             match expect {
                 Ok if a.status != 200 || v["code"] != "SUCCESS" => {
                     problems.push(format!("{label}: expected SUCCESS, got HTTP {} {}", a.status, a.text()))
