@@ -30,7 +30,7 @@ use crate::time::now_secs;
 pub const MAX_CHANGES: usize = 100_000;
 pub const MAX_REPO_FILES: usize = 1_000_000;
 /// Commits retried on a newer latest version when they name no parent.
-const RETRIES: usize = 3;
+const RETRIES: usize = 8;
 
 /// One change of a commit.
 #[derive(Debug, Clone)]
