@@ -69,6 +69,56 @@ pub fn s3(e: Error, on: On) -> S3Error {
     answer
 }
 
+/// The message an error that s3s answers itself lacks (a signature that does not match, XML
+/// that does not parse, …): what went wrong and what to do, as every refusal of this server says.
+fn message_for(code: &str) -> &'static str {
+    match code {
+        "SignatureDoesNotMatch" => {
+            "the request's signature does not match: check the secret access key (`fedml storage s3-credentials` \
+             prints it) and that the client signs with Signature Version 4 for region us-east-1"
+        }
+        "AccessDenied" => "access denied",
+        "MalformedXML" => "the request's XML body is not the document this operation reads",
+        "InvalidRequest" => "the request is malformed for this operation",
+        "InvalidArgument" => "an argument of the request is not valid",
+        "InvalidURI" => "the request's path cannot be read as a bucket and key",
+        "InvalidBucketName" => "not a bucket name: a bucket is a namespace's name",
+        "KeyTooLongError" => "the key is longer than 1,024 bytes",
+        "MissingContentLength" => "the body's length must be given (Content-Length)",
+        "RequestTimeTooSkewed" => "the request's date is too far from the server's clock (15 minutes at most)",
+        "MaxMessageLengthExceeded" => "the request's XML body is larger than this server reads",
+        "NotImplemented" => "this server does not implement this S3 operation or header",
+        "MethodNotAllowed" => "this method is not allowed on this resource",
+        "EntityTooLarge" => "the body is larger than this operation takes",
+        "XAmzContentSHA256Mismatch" => "the body's SHA-256 is not the one the request signed",
+        _ => "the S3 request was refused",
+    }
+}
+
+/// An error answer of s3s's own, given the message it lacks and the request's id.
+pub(crate) async fn with_message(response: axum::response::Response) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(end) = text.find("</Code>").filter(|_| !text.contains("<Message>")) else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let code = text[..end].rsplit('>').next().unwrap_or_default();
+    let mut added = format!("<Message>{}</Message>", message_for(code));
+    if !text.contains("<RequestId>")
+        && let Some(id) = fedml_api_common::requests::current_request_id()
+    {
+        added.push_str(&format!("<RequestId>{id}</RequestId>"));
+    }
+    let at = end + "</Code>".len();
+    let body = format!("{}{added}{}", &text[..at], &text[at..]);
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// Whether a refusal is the quota's (the platform's refusals of the quota name it).
 fn is_quota(message: &str) -> bool {
     message.contains("quota")

@@ -92,6 +92,33 @@ pub fn router(platform: Arc<Platform>, options: &S3Options) -> Result<Router, St
     Ok(Router::new().fallback_service(Endpoint { inner: builder.build() }))
 }
 
+/// The refusal of a POST whose XML body is larger than [`XML_MAX_BODY`] (a DeleteObjects, a
+/// completion): s3s reads such bodies whole, and answers one that is too large with a 500.
+fn too_much_xml(request: &Request) -> Option<Response> {
+    let form = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let length = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())?;
+    if request.method() != axum::http::Method::POST || form || length <= XML_MAX_BODY {
+        return None;
+    }
+    let error = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::MaxMessageLengthExceeded,
+        format!("the request's XML body has {length} bytes; this server reads at most {XML_MAX_BODY}"),
+    );
+    error.to_http_response().ok().map(|r| r.map(Body::new))
+}
+
+/// An answer that is partial content (a HEAD of a range or a part), which s3s answers 200.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartialContent;
+
 /// s3s's service as the router takes it: each request runs with its [`auth::Slot`], and its
 /// answer carries the S3 operation it was (the label of its metrics and log line).
 #[derive(Clone)]
@@ -110,6 +137,9 @@ impl tower::Service<Request> for Endpoint {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let mut inner = self.inner.clone();
+        if let Some(refusal) = too_much_xml(&request) {
+            return Box::pin(async move { Ok(refusal) });
+        }
         Box::pin(async move {
             let slot = SharedSlot::default();
             let answered = REQUEST.scope(slot.clone(), tower::Service::call(&mut inner, request)).await;
@@ -124,6 +154,12 @@ impl tower::Service<Request> for Endpoint {
                     }
                 }
             };
+            if response.status().is_client_error() || response.status().is_server_error() {
+                response = errors::with_message(response).await;
+            }
+            if response.extensions().get::<PartialContent>().is_some() {
+                *response.status_mut() = axum::http::StatusCode::PARTIAL_CONTENT;
+            }
             let operation = slot.lock().unwrap_or_else(PoisonError::into_inner).operation.take();
             response.extensions_mut().insert(RouteLabel(format!("S3 {}", operation.as_deref().unwrap_or("(unknown)"))));
             Ok(response)

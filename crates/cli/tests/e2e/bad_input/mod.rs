@@ -15,6 +15,8 @@ mod archives;
 mod fedml;
 /// What operators give `fedml server` and `fedml admin`: paths, quotas, observability settings.
 mod operators;
+/// The S3 API: signatures, bodies, ranges, checksums and XML that are not what they say.
+mod s3;
 
 pub(crate) use fedml::compat_uploaded;
 

@@ -42,6 +42,13 @@ pub(super) enum Expect {
     /// Alice's share link: its bytes to anyone, whatever key comes with it (the link is the
     /// credential); a HEAD, a range and a browser's page alike.
     Link,
+    /// The Hub API's refusal: this HTTP status with `{"error": …}` (no envelope), exactly as for
+    /// data that does not exist.
+    HubNo(u16),
+    /// The Hub API on the caller's own account: 200, nothing of alice's in it.
+    HubOwn,
+    /// The Hub API: alice's read-only key reading alice's data succeeds.
+    HubYes,
 }
 use Expect::*;
 
@@ -71,6 +78,10 @@ const fn row(method: &'static str, route: &'static str, expect: [Expect; 5]) -> 
 }
 
 const U: Expect = No(401);
+/// The Hub API's 401, 403 and 404.
+const HU: Expect = HubNo(401);
+const H403: Expect = HubNo(403);
+const H404: Expect = HubNo(404);
 #[rustfmt::skip]
 pub(super) const MATRIX: &[Row] = &[
     //   method    route                                                     other     read-only  revoked   no key    malformed
@@ -80,6 +91,7 @@ pub(super) const MATRIX: &[Row] = &[
     row("GET",    "/readyz",                                                [Public,   Public,    Public,   Public,   Public]),
     row("GET",    "/metrics",                                               [Metrics,  Metrics,   Metrics,  Metrics,  Metrics]),
     row("GET",    "/api/v1/whoami",                                         [Own,      Yes,       U,        U,        U]),
+    row("GET",    "/api/v1/s3-credentials",                                 [Own,      Yes,       U,        U,        U]),
     row("POST",   "/api/v1/uploads",                                        [Own,      No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/parts",                             [No(404),  No(403),   U,        U,        U]),
     row("POST",   "/api/v1/uploads/{id}/complete",                          [No(404),  No(403),   U,        U,        U]),
@@ -134,6 +146,35 @@ pub(super) const MATRIX: &[Row] = &[
     row("DELETE", "/api/v1/shares/{id}",                                    [No(404),  No(403),   U,        U,        U]),
     row("GET",    "/api/v1/log",                                            [Own,      No(403),   U,        U,        U]),
     row("GET",    "/s/{token}",                                             [Link,     Link,      Link,     Link,     Link]),
+    row("GET",    "/api/whoami-v2",                                         [HubOwn,   HubYes,    HU,       HU,       HU]),
+    row("POST",   "/api/repos/create",                                      [H404,     H403,      HU,       HU,       HU]),
+    row("DELETE", "/api/repos/delete",                                      [H404,     H403,      HU,       HU,       HU]),
+    row("POST",   "/api/validate-yaml",                                     [HubOwn,   HubYes,    HU,       HU,       HU]),
+    row("GET",    "/api/models/{ns}/{name}",                                [H404,     HubYes,    HU,       HU,       HU]),
+    row("GET",    "/api/models/{ns}/{name}/revision/{rev}",                 [H404,     HubYes,    HU,       HU,       HU]),
+    row("GET",    "/api/models/{ns}/{name}/tree/{rev}",                     [H404,     HubYes,    HU,       HU,       HU]),
+    row("GET",    "/api/models/{ns}/{name}/tree/{rev}/{*path}",             [H404,     HubYes,    HU,       HU,       HU]),
+    row("POST",   "/api/models/{ns}/{name}/paths-info/{rev}",               [H404,     HubYes,    HU,       HU,       HU]),
+    row("GET",    "/api/models/{ns}/{name}/commits/{rev}",                  [H404,     HubYes,    HU,       HU,       HU]),
+    row("POST",   "/api/models/{ns}/{name}/preupload/{rev}",                [H404,     H403,      HU,       HU,       HU]),
+    row("POST",   "/api/models/{ns}/{name}/commit/{rev}",                   [H404,     H403,      HU,       HU,       HU]),
+    // Alice has no dataset: her read-only key finds none either, as for any name.
+    row("GET",    "/api/datasets/{ns}/{name}",                              [H404,     H404,      HU,       HU,       HU]),
+    row("GET",    "/api/datasets/{ns}/{name}/revision/{rev}",               [H404,     H404,      HU,       HU,       HU]),
+    row("GET",    "/api/datasets/{ns}/{name}/tree/{rev}",                   [H404,     H404,      HU,       HU,       HU]),
+    row("GET",    "/api/datasets/{ns}/{name}/tree/{rev}/{*path}",           [H404,     H404,      HU,       HU,       HU]),
+    row("POST",   "/api/datasets/{ns}/{name}/paths-info/{rev}",             [H404,     H404,      HU,       HU,       HU]),
+    row("GET",    "/api/datasets/{ns}/{name}/commits/{rev}",                [H404,     H404,      HU,       HU,       HU]),
+    row("POST",   "/api/datasets/{ns}/{name}/preupload/{rev}",              [H404,     H403,      HU,       HU,       HU]),
+    row("POST",   "/api/datasets/{ns}/{name}/commit/{rev}",                 [H404,     H403,      HU,       HU,       HU]),
+    row("GET",    "/{ns}/{name}/resolve/{rev}/{*path}",                     [H404,     HubYes,    HU,       HU,       HU]),
+    row("HEAD",   "/{ns}/{name}/resolve/{rev}/{*path}",                     [H404,     HubYes,    HU,       HU,       HU]),
+    row("GET",    "/datasets/{ns}/{name}/resolve/{rev}/{*path}",            [H404,     H404,      HU,       HU,       HU]),
+    row("HEAD",   "/datasets/{ns}/{name}/resolve/{rev}/{*path}",            [H404,     H404,      HU,       HU,       HU]),
+    row("POST",   "/{ns}/{name}/info/lfs/objects/batch",                    [H404,     H403,      HU,       HU,       HU]),
+    row("POST",   "/datasets/{ns}/{name}/info/lfs/objects/batch",           [H404,     H403,      HU,       HU,       HU]),
+    // A signed upload URL without its signature: no key makes up for it.
+    row("PUT",    "/hub/lfs-upload/{namespace}/{sha256}/{size}/{key}",      [H403,     H403,      H403,     H403,     H403]),
 ];
 
 /// The (method, route) pairs the front ends and the server declare, read from their source.
@@ -145,6 +186,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         include_str!("../../../../api/fedml/src/lib.rs"),
         include_str!("../../../../api/web/src/lib.rs"),
         include_str!("../../../../api/blob/src/lib.rs"),
+        include_str!("../../../../api/hub/src/lib.rs"),
     ] {
         for (at, _) in src.match_indices(".route(") {
             // rustfmt may put the route string on the next line.

@@ -26,6 +26,8 @@ mod matrix;
 mod roles;
 /// The route matrix run: every cell against a real server.
 mod routes;
+/// The S3 API's operations against every caller but the owner.
+mod s3;
 /// Signed URLs: guessed, expired, tampered, moved, replayed.
 mod signed_urls;
 /// Races of teams: removal during an upload, revocation during a download, two admins at once.

@@ -122,7 +122,7 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ("GET", "/api/v1/health") => vec![Req::new("GET", route, None)],
         ("GET", "/api/v1/openapi.json") => vec![Req::new("GET", route, None)],
         ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") => vec![Req::new("GET", route, None)],
-        ("GET", "/api/v1/whoami") => vec![Req::new("GET", route, None)],
+        ("GET", "/api/v1/whoami") | ("GET", "/api/v1/s3-credentials") => vec![Req::new("GET", route, None)],
         ("POST", "/api/v1/uploads") => vec![Req::new(
             "POST",
             route,
@@ -326,7 +326,78 @@ fn requests(w: &World, method: &str, route: &str) -> Vec<Req> {
         ("DELETE", "/api/v1/shares/{id}") => vec![Req::new("DELETE", format!("/api/v1/shares/{}", w.share_id), None)],
         ("GET", "/api/v1/log") => vec![Req::new("GET", route, None), Req::new("GET", format!("{route}?limit=5"), None)],
         ("GET", "/s/{token}") => vec![Req::new("GET", format!("/s/{}", w.share_token), None)],
+        (method, route) if hub_route(route) => hub_requests(w, method, route),
         other => panic!("no requests for {other:?}: add them here when adding a row"),
+    }
+}
+
+/// Whether a route is the Hub API's.
+fn hub_route(route: &str) -> bool {
+    ["/api/whoami-v2", "/api/repos/", "/api/validate-yaml", "/api/models/", "/api/datasets/", "/{ns}/", "/datasets/"]
+        .iter()
+        .any(|p| route.starts_with(p))
+        || route.starts_with("/hub/lfs-upload/")
+}
+
+/// The requests that exercise a Hub API route on alice's things: her directory object is her
+/// model repository `alice/{DIR}` (she has no dataset).
+fn hub_requests(w: &World, method: &str, route: &str) -> Vec<Req> {
+    let m = match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        _ => "POST",
+    };
+    let zeros = "0".repeat(64);
+    match route {
+        "/api/whoami-v2" => vec![Req::new("GET", route, None)],
+        "/api/repos/create" => vec![
+            Req::new(m, route, Some(json!({"name": DIR, "organization": "alice"}))),
+            Req::new(
+                m,
+                route,
+                Some(json!({"name": "new-in-alices-space", "organization": "alice", "type": "dataset"})),
+            ),
+        ],
+        "/api/repos/delete" => vec![Req::new(m, route, Some(json!({"name": DIR, "organization": "alice"})))],
+        "/api/validate-yaml" => {
+            vec![Req::new(m, route, Some(json!({"content": "---\nlicense: mit\n---\n", "repoType": "model"})))]
+        }
+        "/hub/lfs-upload/{namespace}/{sha256}/{size}/{key}" => {
+            let path = format!("/hub/lfs-upload/{}/{zeros}/5/{}", w.alice_uid, key_id(&w.alice_key));
+            vec![
+                Req::new(m, path.clone(), Some(json!("hello"))),
+                Req::new(m, format!("{path}?exp=99999999999&sig={zeros}"), Some(json!("hello"))),
+            ]
+        }
+        _ => {
+            // The route's verb: the segment before `{rev}`, or the last one.
+            let verb =
+                ["paths-info", "preupload", "commit", "batch"].into_iter().find(|v| route.split('/').any(|s| s == *v));
+            let base = route.replace("{ns}", "alice").replace("{rev}", "main");
+            let (name, paths): (String, &[&str]) = if route.ends_with("/batch") {
+                (format!("{DIR}.git"), &[""])
+            } else if route.contains("/resolve/") {
+                (DIR.to_string(), &["weights.bin", "sub/notes.txt"])
+            } else {
+                (DIR.to_string(), &["sub"])
+            };
+            let base = base.replace("{name}", &name);
+            let body = match verb.unwrap_or_default() {
+                "paths-info" => Some(json!({"paths": ["weights.bin", "sub", "sub/notes.txt"]})),
+                "preupload" => Some(json!({"files": [{"path": "weights.bin", "size": 10, "sample": ""}]})),
+                "commit" => Some(json!(concat!(
+                    r#"{"key":"header","value":{"summary":"written by a stranger"}}"#,
+                    "\n",
+                    r#"{"key":"file","value":{"path":"weights.bin","content":"aGVsbG8=","encoding":"base64"}}"#,
+                    "\n"
+                ))),
+                "batch" => Some(json!({"operation": "upload", "objects": [{"oid": zeros, "size": 5}]})),
+                _ => None,
+            };
+            paths.iter().map(|p| Req::new(m, base.replace("{*path}", p), body.clone())).collect()
+        }
     }
 }
 
@@ -386,7 +457,7 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
     // Nothing of alice's that the request did not itself name, and never a key or a credential.
     let alices_own_sign_in =
         expect == SignIn && matches!(key, Presented::Key(k) if *k == w.alice_ro || *k == w.alice_key);
-    if expect != Yes && expect != Link && !alices_own_sign_in {
+    if expect != Yes && expect != Link && expect != HubYes && !alices_own_sign_in {
         for m in &w.markers {
             if answer.contains(m.as_str()) && !sent.contains(m.as_str()) {
                 problems.push(format!("{label}: the answer holds {m:?}: HTTP {} {}", a.status, a.text()));
@@ -462,6 +533,13 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
             if expect == Own && row.route.ends_with("getUser") && v["data"]["id"] == json!(w.alice_uid) {
                 problems.push(format!("{label}: getUser answered alice"));
             }
+            let buckets = v["data"]["buckets"].as_array();
+            if expect == Own
+                && row.route.ends_with("s3-credentials")
+                && buckets.is_none_or(|b| b.contains(&json!("alice")))
+            {
+                problems.push(format!("{label}: S3 credentials that reach alice's namespace: {}", a.text()));
+            }
         }
         No(status) => refused(status, true, &mut problems),
         Fail => refused(200, true, &mut problems),
@@ -517,6 +595,17 @@ fn check_cell(w: &World, row: &Row, who: Who, expect: Expect, req: &Req, key: &P
                     a.status,
                     a.body.len()
                 ));
+            }
+        }
+        HubNo(status) => {
+            refused(status, false, &mut problems);
+            if req.method != "HEAD" && v["error"].as_str().is_none_or(str::is_empty) {
+                problems.push(format!("{label}: not a Hub refusal ({{\"error\": …}}): {}", a.text()));
+            }
+        }
+        HubOwn | HubYes => {
+            if a.status != 200 || !v["error"].is_null() || !v["code"].is_null() {
+                problems.push(format!("{label}: expected the Hub's answer, got HTTP {} {}", a.status, a.text()));
             }
         }
         Metrics => {
