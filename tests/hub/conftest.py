@@ -52,7 +52,6 @@ HF_SWITCHES = {
 os.environ.update(HF_SWITCHES)
 os.environ["HF_HOME"] = _SESSION_HOME
 
-import huggingface_hub  # noqa: E402
 from huggingface_hub import HfApi, constants  # noqa: E402
 
 MiB = 1 << 20

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import make_tree, unique
+from conftest import unique
 
 REVIEWS = [
     ("great product, works as described", 5),
@@ -76,7 +76,6 @@ def test_load_dataset_parquet(hub, tmp_path, datasets_cache):
     api.create_repo(rid, repo_type="dataset")
     parts = [reviews_frame(500, offset=i * 500) for i in range(3)]
     src = tmp_path / "pq"
-    make_tree(src, {})
     (src / "data").mkdir(parents=True)
     for i, part in enumerate(parts[:2]):
         pq.write_table(pa.Table.from_pandas(part, preserve_index=False), src / "data" / f"train-0000{i}-of-00002.parquet",
