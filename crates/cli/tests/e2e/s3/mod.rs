@@ -274,3 +274,40 @@ impl Answer {
         assert_eq!(self.status, status, "{:?}", self.headers);
     }
 }
+
+/// `--s3-listen off` serves no S3 API and gives no credentials; an S3 address asked for that is
+/// taken stops the start, saying so.
+#[test]
+fn the_s3_listener_is_the_operators_to_turn_off_or_place() {
+    use crate::process::{ServerProcess, admin_key};
+    let scratch = tempfile::tempdir().expect("tmp");
+    let data = scratch.path().join("data");
+    let log = scratch.path().join("server.log");
+    let off = ServerProcess::start(
+        &["--data-dir".into(), data.display().to_string(), "--s3-listen".into(), "off".into()],
+        &log,
+    );
+    let made = fedml_client::s3_credentials(&off.target(&admin_key(&data)));
+    assert!(!made.is_success() && made.message.contains("--s3-listen off"), "{}", made.message);
+    drop(off);
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(scratch.path().join("other"))
+        .args(["--s3-listen", &format!("127.0.0.1:{port}")])
+        .env_remove("FEDML_S3_LISTEN")
+        .output()
+        .expect("run fedml server");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("cannot serve the S3 API on") && stderr.contains("--s3-listen"), "{stderr}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_fedml"))
+        .args(["server", "--listen", "127.0.0.1:0", "--s3-listen", "somewhere", "--data-dir"])
+        .arg(scratch.path().join("third"))
+        .output()
+        .expect("run fedml server");
+    assert!(text(&bad).1.contains("--s3-listen \"somewhere\""), "{:?}", text(&bad));
+    drop(taken);
+}
