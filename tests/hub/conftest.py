@@ -11,10 +11,12 @@ Every test gets its own scratch `HF_HOME` (and so its own cache and token file).
     target/hub-venv/bin/python -m pytest tests/hub -q
 """
 
+import atexit
 import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ from fedml_server import FEDML, FedmlServer, free_port  # noqa: E402
 PORT = free_port()
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 _SESSION_HOME = tempfile.mkdtemp(prefix="hub-tests-home-")
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
              "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_CACHE", "HF_TOKEN_PATH", "HF_XET_CACHE"):
     os.environ.pop(name, None)
