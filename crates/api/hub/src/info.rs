@@ -12,7 +12,7 @@ use fedml_platform::operations::repos::commit_id;
 use fedml_proto::Role;
 use serde_json::{Value, json};
 
-use crate::entries::{Listing, sibling};
+use crate::entries::sibling;
 use crate::errors::{HubError, HubResult};
 use crate::repo::{At, HubCaller, HubPath, KindOf, Repo, at, flag, param, query_pairs};
 
@@ -86,8 +86,7 @@ async fn info(
 ) -> HubResult<Json<Value>> {
     let blobs = flag(param(&query_pairs(query), "blobs"));
     let at = at(p, caller, repo, rev).await?;
-    let files = p.repo_files(caller, repo.ns(), &repo.object(), Some(at.version())).await?;
-    let listing = Listing::new(files);
+    let listing = at.listing(p, caller, repo).await?;
     let siblings: Vec<Value> = listing.files().iter().map(|f| sibling(f, blobs)).collect();
     let meta = &at.record.meta;
     let mut info = json!({

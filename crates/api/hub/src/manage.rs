@@ -11,7 +11,7 @@ use fedml_platform::operations::Need;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::entries::{Listing, is_lfs, upload_oid};
+use crate::entries::{is_lfs, upload_oid};
 use crate::errors::{HubError, HubResult};
 use crate::repo::{HubCaller, HubJson, HubPath, Kind, KindOf, Repo, at, check_path};
 
@@ -109,7 +109,7 @@ pub async fn handle_preupload<K: KindOf>(
     // commit would be (the same refusal whether the repository exists or not).
     p.namespace(&caller, &repo.namespace, Need::Write).await.map_err(|e| HubError::from(e).repo())?;
     let at = at(&p, &caller, &repo, Some(&rev)).await?;
-    let listing = Listing::new(p.repo_files(&caller, repo.ns(), &repo.object(), Some(at.version())).await?);
+    let listing = at.listing(&p, &caller, &repo).await?;
     let mut regular_bytes = 0u64;
     let files: Vec<Value> = body
         .files

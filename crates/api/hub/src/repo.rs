@@ -8,6 +8,9 @@
 //! any directory uploaded with `fedml storage upload` is a model repository (or, under
 //! `datasets/`, a dataset). Its versions are the repository's commits: `main` is the latest.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -19,6 +22,7 @@ use fedml_platform::{Caller, Platform};
 use fedml_proto::ObjectKind;
 use serde::de::DeserializeOwned;
 
+use crate::entries::Listing;
 use crate::errors::{HubError, HubResult, REPO_NOT_FOUND, REVISION_NOT_FOUND};
 
 /// The branch every repository has: its latest version.
@@ -154,7 +158,47 @@ impl At {
     pub fn version(&self) -> u64 {
         self.record.meta.version
     }
+
+    /// The repository's files at this version. A version's files never change under its blob
+    /// key, so each instance keeps the listings it read (at most [`Listings::MAX_FILES`] files in
+    /// all): a download of N files reads the repository's listing once, not N times. Only ever
+    /// asked after [`at`], which decided that the caller may read the version.
+    pub async fn listing(&self, p: &Platform, caller: &Caller, repo: &Repo) -> HubResult<Arc<Listing>> {
+        let key = &self.record.blob_key;
+        if let Some(found) = LISTINGS.get(key) {
+            return Ok(found);
+        }
+        let files = p.repo_files(caller, repo.ns(), &repo.object(), Some(self.version())).await?;
+        Ok(LISTINGS.put(key, Listing::new(files)))
+    }
 }
+
+/// Listings of versions by blob key (see [`At::listing`]).
+struct Listings(Mutex<(usize, HashMap<String, Arc<Listing>>)>);
+
+impl Listings {
+    /// The most files the kept listings hold; past it the map starts again.
+    const MAX_FILES: usize = 500_000;
+
+    fn get(&self, key: &str) -> Option<Arc<Listing>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).1.get(key).cloned()
+    }
+
+    fn put(&self, key: &str, listing: Listing) -> Arc<Listing> {
+        let listing = Arc::new(listing);
+        let files = listing.files().len();
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.0 + files > Self::MAX_FILES {
+            *kept = (0, HashMap::new());
+        }
+        if files <= Self::MAX_FILES && kept.1.insert(key.to_string(), listing.clone()).is_none() {
+            kept.0 += files;
+        }
+        listing
+    }
+}
+
+static LISTINGS: LazyLock<Listings> = LazyLock::new(|| Listings(Mutex::new((0, HashMap::new()))));
 
 /// The repository at `revision` (`None`, empty or `main`: its latest version; a commit id: that
 /// version), if the caller may read it: `RepoNotFound` for a repository that is not there (or
@@ -305,6 +349,33 @@ mod tests {
         for bad in ["", "/a", "a//b", "a/../b", "..", "./a", "a/", "a\\b", "C:x"] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn kept_listings_are_bounded_by_their_files() {
+        use fedml_platform::operations::repos::RepoFile;
+        let files = |n: usize| {
+            Listing::new(
+                (0..n)
+                    .map(|i| RepoFile {
+                        path: format!("f{i}"),
+                        size: 1,
+                        sha256: String::new(),
+                        git_sha1: String::new(),
+                    })
+                    .collect(),
+            )
+        };
+        let kept = Listings(Mutex::new((0, HashMap::new())));
+        kept.put("a", files(Listings::MAX_FILES - 10));
+        kept.put("b", files(10));
+        assert!(kept.get("a").is_some() && kept.get("b").is_some());
+        // Past the bound the map starts again, with the new listing.
+        kept.put("c", files(1));
+        assert!(kept.get("a").is_none() && kept.get("c").is_some());
+        // One listing larger than the bound is answered, not kept.
+        assert_eq!(kept.put("d", files(Listings::MAX_FILES + 1)).files().len(), Listings::MAX_FILES + 1);
+        assert!(kept.get("d").is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use fedml_api_common::AppState;
 use fedml_api_common::ranges;
 use fedml_platform::Error;
 
-use crate::entries::{Listing, etag, is_lfs};
+use crate::entries::{etag, is_lfs};
 use crate::errors::{ENTRY_NOT_FOUND, HubError, HubResult};
 use crate::repo::{HubCaller, HubPath, KindOf, Repo, at, check_path};
 
@@ -27,7 +27,7 @@ pub async fn handle_resolve<K: KindOf>(
     let repo = Repo::new(K::KIND, &ns, &name)?;
     check_path(&path)?;
     let at = at(&p, &caller, &repo, Some(&rev)).await?;
-    let listing = Listing::new(p.repo_files(&caller, repo.ns(), &repo.object(), Some(at.version())).await?);
+    let listing = at.listing(&p, &caller, &repo).await?;
     let Some(file) = listing.file(&path) else {
         let what = if listing.is_folder(&path) { "a folder, not a file" } else { "not there" };
         return Err(HubError::not_found(

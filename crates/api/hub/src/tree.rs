@@ -12,7 +12,6 @@ use fedml_platform::{Caller, Platform};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::entries::Listing;
 use crate::errors::{ENTRY_NOT_FOUND, HubError, HubResult};
 use crate::repo::{HubCaller, HubPath, KindOf, Repo, at, body_bytes, flag, param, query_pairs};
 
@@ -55,7 +54,7 @@ async fn tree(
     let recursive = flag(param(&pairs, "recursive"));
     let cursor = param(&pairs, "cursor").filter(|c| !c.is_empty());
     let at = at(p, caller, repo, Some(rev)).await?;
-    let listing = Listing::new(p.repo_files(caller, repo.ns(), &repo.object(), Some(at.version())).await?);
+    let listing = at.listing(p, caller, repo).await?;
     if !listing.is_folder(folder) {
         return Err(HubError::not_found(
             ENTRY_NOT_FOUND,
@@ -139,7 +138,7 @@ pub async fn handle_paths_info<K: KindOf>(
         )));
     }
     let at = at(&p, &caller, &repo, Some(&rev)).await?;
-    let listing = Listing::new(p.repo_files(&caller, repo.ns(), &repo.object(), Some(at.version())).await?);
+    let listing = at.listing(&p, &caller, &repo).await?;
     let mut seen = std::collections::BTreeSet::new();
     let found = paths
         .iter()

@@ -13,6 +13,9 @@ use crate::harness::*;
 mod archives;
 /// The FedML-compatible routes: invisible characters in what they name, wrong JSON types.
 mod fedml;
+/// The Hugging Face Hub API: malformed commits, LFS objects never sent, paths out of the
+/// repository, lists and bodies past their limits.
+mod hub;
 /// What operators give `fedml server` and `fedml admin`: paths, quotas, observability settings.
 mod operators;
 /// The S3 API: signatures, bodies, ranges, checksums and XML that are not what they say.
