@@ -311,3 +311,18 @@ fn the_s3_listener_is_the_operators_to_turn_off_or_place() {
     assert!(text(&bad).1.contains("--s3-listen \"somewhere\""), "{:?}", text(&bad));
     drop(taken);
 }
+
+/// A PUT over the namespace's quota is refused before its body is kept: `QuotaExceeded`, 403,
+/// with the quota's own message; what fits is stored.
+#[test]
+fn a_put_over_the_quota_is_quota_exceeded() {
+    use fedml_platform::quota::{Limit, Quota};
+    let quota = Quota { bytes: Limit::Max(10_000), objects: Limit::Unlimited };
+    let server = TestServer::start_with_quota(fedml_platform::operations::Lifetimes::default(), quota);
+    let (_, s3) = user(&server, "alice");
+    assert_eq!(s3.put("alice", "fits.bin", &bytes(4000, 1)).status, 200);
+    let over = s3.put("alice", "over.bin", &bytes(20_000, 2));
+    over.refused(403, "QuotaExceeded");
+    assert!(over.text().contains("quota"), "{}", over.text());
+    assert_eq!(s3.keys("alice", ""), ["fits.bin"]);
+}
