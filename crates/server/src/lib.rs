@@ -337,51 +337,51 @@ async fn accept(
     };
     tokio::pin!(stopped);
     loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => break,
+        };
+        let Some(admitted) = shared.clients.admit(Some(peer.ip())) else {
+            shared.counters.refused.inc();
+            tracing::debug!(%peer, max_connections_per_client = shared.per_client, "refused a connection: its client has the most it may have open");
+            shared.clients.refuse(stream);
+            continue;
+        };
+        // A slot of the cap every listener shares, taken once a connection is accepted (a
+        // listener waiting for one would hold a slot the others need): at most one accepted
+        // connection per listener waits for a slot, the rest wait in the kernel's backlog.
         let slot = tokio::select! {
             slot = shared.slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
             () = &mut stopped => break,
         };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok((stream, peer)) => (stream, peer),
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Some(admitted) = shared.clients.admit(Some(peer.ip())) else {
-                    drop(slot);
-                    shared.counters.refused.inc();
-                    tracing::debug!(%peer, max_connections_per_client = shared.per_client, "refused a connection: its client has the most it may have open");
-                    shared.clients.refuse(stream);
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                // Each request knows the address it came from (the dashboard's sign-in limit).
-                let app = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::extract::Request<_>| {
-                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                    request
-                });
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let io = limits::TimedWrites::new(stream, limits.idle_timeout, Some(peer), shared.counters.stalled.clone());
-                let connection = shared.graceful.watch(shared.http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
-                let mut closing = shared.closing.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        ended = connection => if let Err(e) = ended {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        },
-                        _ = closing.changed() => tracing::debug!("connection closed at shutdown"),
-                    }
-                    drop(admitted);
-                    drop(slot);
-                });
+        let _ = stream.set_nodelay(true);
+        // Each request knows the address it came from (the dashboard's sign-in limit).
+        let app = tower::ServiceExt::map_request(app.clone(), move |mut request: axum::extract::Request<_>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        let io = limits::TimedWrites::new(stream, limits.idle_timeout, Some(peer), shared.counters.stalled.clone());
+        let connection = shared.graceful.watch(shared.http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
+        let mut closing = shared.closing.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                _ = closing.changed() => tracing::debug!("connection closed at shutdown"),
             }
-            () = &mut stopped => break,
-        }
+            drop(admitted);
+            drop(slot);
+        });
     }
     Ok(())
 }
