@@ -73,11 +73,11 @@ mod races;
 mod ranges;
 /// A rolling restart of two instances behind a balancer under load: no request lost.
 mod rolling;
-/// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
-mod safety;
 /// The S3 API through a real S3 client: credentials, buckets as namespaces, reads (ranges,
 /// conditions, versions), directory objects' files as read-only keys.
 pub mod s3;
+/// Integrity and safety: checksums, zip-slip, links, cancellation, the collector.
+mod safety;
 /// Several servers over one catalogue and one store: consistency and races on one name.
 mod scale_out;
 /// The SDK's calls: round trips of files, directories, empty data; overwrite; listing.
