@@ -98,6 +98,8 @@ pub struct Stored {
 /// Which digests of a stream to compute, beside its chunks.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Digesting {
+    /// The MD5 an S3 ETag names (only S3's intakes need it: it is the slowest of these hashes).
+    pub md5: bool,
     pub blake3: bool,
     pub sha256: bool,
     /// The BLAKE3 subtree digest of the stream as part `index` of parts of `size` bytes.
@@ -148,7 +150,7 @@ impl Platform {
             )));
         }
         let upload = self.open_intake(caller, &here, &req, size, Shape::Whole, None).await?;
-        let digesting = Digesting { blake3: true, sha256: req.sha256, ..Default::default() };
+        let digesting = Digesting { md5: true, blake3: true, sha256: req.sha256, ..Default::default() };
         let taken = match self.take(&upload, body, digesting, Some(size)).await {
             Ok(taken) => taken,
             Err(e) => return Err(self.intake_failed(&upload, e).await),
@@ -421,7 +423,7 @@ impl Taken {
 
 /// Hashes the frames of a stream as they come, on a blocking thread.
 fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> Digests {
-    let mut md5 = md5::Md5::new();
+    let mut md5 = digesting.md5.then(md5::Md5::new);
     let mut sha256 = digesting.sha256.then(<sha2::Sha256 as sha2::Digest>::new);
     let mut whole = digesting.blake3.then(blake3::Hasher::new);
     let mut part = digesting.part.map(|(index, size)| PartHasher::new(index, size));
@@ -438,7 +440,9 @@ fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> D
         if let Some(h) = git.as_mut() {
             sha1::Digest::update(h, &frame);
         }
-        md5.update(&frame);
+        if let Some(h) = md5.as_mut() {
+            h.update(&frame);
+        }
         if let Some(h) = sha256.as_mut() {
             sha2::Digest::update(h, &frame);
         }
@@ -450,7 +454,7 @@ fn digest(mut rx: tokio::sync::mpsc::Receiver<Bytes>, digesting: Digesting) -> D
         }
     }
     Digests {
-        md5: md5.finalize().into(),
+        md5: md5.map(|h| h.finalize().into()).unwrap_or_default(),
         sha256: sha256.map(|h| sha2::Digest::finalize(h).into()),
         blake3: whole.map(|h| h.finalize()),
         part: part.map(|h| h.finish()),

@@ -106,7 +106,8 @@ impl Platform {
         let upload = self.multipart(caller, namespace, upload_id).await?;
         self.catalogue.grow_reservation(&upload, size, &self.quota).await?;
         let power = size.is_power_of_two() && size >= blake3::CHUNK_LEN as u64;
-        let digesting = Digesting { part: power.then(|| (u64::from(number) - 1, size)), ..Default::default() };
+        let digesting =
+            Digesting { md5: true, part: power.then(|| (u64::from(number) - 1, size)), ..Default::default() };
         // A part that fails leaves the session open: the client sends it again.
         let taken = self.take(&upload, body, digesting, Some(size)).await?;
         if let Some(md5) = content_md5

@@ -315,7 +315,9 @@ impl Platform {
                     Source::Base(_) => kept.get(path).cloned(),
                     _ => None,
                 };
-                let mut hasher = known.is_none().then(|| FileHasher::new(size));
+                // A staged file's hashes were taken as it arrived.
+                let hashed = known.is_some() || matches!(source, Source::Staged(_));
+                let mut hasher = (!hashed).then(|| FileHasher::new(size));
                 let crc = match source {
                     Source::Bytes(bytes) => {
                         if let Some(h) = hasher.as_mut() {
