@@ -340,7 +340,8 @@ def case_dedup(args, results):
     print(f"{'PUT':<32}{'fedml':>10}{'s3s-fs (anchor)':>18}{'ratio':>8}")
     for label, added in rows:
         ours, anchor = added["fedml"] / MiB, added["s3s-fs"] / MiB
-        print(f"{label:<32}{ours:>10.1f}{anchor:>18.1f}{(ours / anchor if anchor else 0):>8.3f}x")
+        ratio = f"{ours / anchor:.3f}x" if anchor else "-"
+        print(f"{label:<32}{ours:>10.1f}{anchor:>18.1f}{ratio:>9}")
     print("(s3s-fs keeps no versions: its PUT over key a replaces the bytes; ours keeps the version before it)")
     if usage:
         print(f"fedml storage usage: {json.dumps(usage)}")
