@@ -598,6 +598,13 @@ fn the_openapi_document_describes_every_answer_of_the_native_api() {
     assert_eq!(c.call("delete", "/api/v1/orgs/{org}", "/api/v1/orgs/doc-team", key, None).status, 200);
     assert_eq!(c.call("delete", "/api/v1/orgs/{org}", "/api/v1/orgs/doc-team", key, None).status, 404);
 
+    // S3 credentials of the key in use (the test server serves S3 on a port of its own); none
+    // without a key.
+    let s3 = c.call("get", "/api/v1/s3-credentials", "/api/v1/s3-credentials", key, None);
+    assert_eq!(s3.status, 200);
+    assert!(s3.body["data"]["access_key_id"].as_str().is_some_and(|id| id.starts_with("FMLK")), "{}", s3.body);
+    assert_eq!(c.call("get", "/api/v1/s3-credentials", "/api/v1/s3-credentials", None, None).status, 401);
+
     // Deleting.
     let deleted = c.call("delete", "/api/v1/objects/{name}", "/api/v1/objects/doc.txt?service=R2", key, None);
     assert_eq!(deleted.body["data"], true);
