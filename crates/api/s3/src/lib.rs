@@ -92,6 +92,9 @@ pub fn router(platform: Arc<Platform>, options: &S3Options) -> Result<Router, St
     Ok(Router::new().fallback_service(Endpoint { inner: builder.build() }))
 }
 
+/// The most of a refused XML body read before the refusal is answered.
+const DRAINED: usize = 64 << 20;
+
 /// The refusal of a POST whose XML body is larger than [`XML_MAX_BODY`] (a DeleteObjects, a
 /// completion): s3s reads such bodies whole, and answers one that is too large with a 500.
 fn too_much_xml(request: &Request) -> Option<Response> {
@@ -138,7 +141,19 @@ impl tower::Service<Request> for Endpoint {
     fn call(&mut self, request: Request) -> Self::Future {
         let mut inner = self.inner.clone();
         if let Some(refusal) = too_much_xml(&request) {
-            return Box::pin(async move { Ok(refusal) });
+            return Box::pin(async move {
+                // Read (and drop) what the client sends, up to a bound, so that it reads the
+                // refusal rather than a connection reset while it is still sending.
+                let mut body = request.into_body().into_data_stream();
+                let mut read = 0usize;
+                while read <= DRAINED {
+                    match futures_util::StreamExt::next(&mut body).await {
+                        Some(Ok(piece)) => read += piece.len(),
+                        _ => break,
+                    }
+                }
+                Ok(refusal)
+            });
         }
         Box::pin(async move {
             let slot = SharedSlot::default();
