@@ -23,6 +23,7 @@ mod collect;
 pub mod compat;
 mod content;
 pub mod copy;
+mod cut;
 mod dashboard;
 mod files;
 mod hub_uploads;
@@ -76,6 +77,22 @@ pub struct Caller {
     /// The count of membership changes read with the key: what an instance remembers of
     /// namespaces read at another count is not used (`access`).
     pub teams_generation: i64,
+}
+
+impl From<crate::catalogue::ApiKeyRecord> for Caller {
+    /// The caller a live API key's record stands for (whatever credential presented it: the key
+    /// itself, an S3 access key derived from it, a signed URL naming it).
+    fn from(record: crate::catalogue::ApiKeyRecord) -> Self {
+        Caller {
+            user_id: record.user_id,
+            user_name: record.user_name,
+            key_id: record.id,
+            read_only: record.read_only,
+            admin: record.user_admin,
+            namespaces: record.namespaces,
+            teams_generation: record.teams_generation,
+        }
+    }
 }
 
 /// Lifetimes of what the platform hands out.
@@ -254,15 +271,7 @@ impl Platform {
                 "this API key has been revoked; ask the server admin for a new one".into(),
             ));
         }
-        Ok(Caller {
-            user_id: record.user_id,
-            user_name: record.user_name,
-            key_id: record.id,
-            read_only: record.read_only,
-            admin: record.user_admin,
-            namespaces: record.namespaces,
-            teams_generation: record.teams_generation,
-        })
+        Ok(Caller::from(record))
     }
 
     /// Who the caller is, what the server offers, and the namespaces the caller may use.

@@ -9,7 +9,7 @@
 use fedml_proto::S3Credentials;
 
 use super::{Caller, Platform};
-use crate::catalogue::{ApiKeyRecord, CatalogueError};
+use crate::catalogue::CatalogueError;
 use crate::error::{Error, Result};
 
 /// What every S3 access key id starts with; the API key's id follows, in upper case (20
@@ -31,19 +31,6 @@ pub fn access_key_id(key_id: &str) -> String {
 fn key_id_of(access_key_id: &str) -> Option<String> {
     let hex = access_key_id.strip_prefix(ACCESS_KEY_PREFIX)?;
     (hex.len() == KEY_ID_HEX && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
-}
-
-/// The caller an API key's record stands for.
-pub(super) fn caller_of(record: ApiKeyRecord) -> Caller {
-    Caller {
-        user_id: record.user_id,
-        user_name: record.user_name,
-        key_id: record.id,
-        read_only: record.read_only,
-        admin: record.user_admin,
-        namespaces: record.namespaces,
-        teams_generation: record.teams_generation,
-    }
 }
 
 impl Platform {
@@ -102,7 +89,7 @@ impl Platform {
         if record.revoked_at.is_some() {
             return Err(unknown());
         }
-        Ok((self.s3_secret(&key_id), caller_of(record)))
+        Ok((self.s3_secret(&key_id), Caller::from(record)))
     }
 }
 

@@ -126,7 +126,7 @@ impl Platform {
             Ok(_) | Err(CatalogueError::NotFound) => return Err(refused()),
             Err(e) => return Err(e.into()),
         };
-        let caller = super::s3_keys::caller_of(record);
+        let caller = Caller::from(record);
         let names = self.namespace_names(&caller, &[namespace_id.to_string()]).await?;
         let namespace = names.into_iter().next().ok_or_else(refused)?;
         Ok((caller, namespace, sha256.to_string(), size))
